@@ -1,0 +1,167 @@
+//! `mspack lint`: options from `.mspack.toml` and flags, run the linter, print, exit 0/1/2.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use mspack_lint::output::{Format, render};
+use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_sources, load_inputs};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SeverityArg {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args)]
+pub struct LintArgs {
+    /// Files and directories to lint (directories: every *.yaml/*.yml, recursively); `-` reads stdin
+    #[arg(required = true)]
+    paths: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "text")]
+    format: FormatArg,
+    /// Exit 1 when a finding is at or above this severity
+    #[arg(long, value_enum)]
+    fail_on: Option<SeverityArg>,
+    /// Only run these rules (comma-separated codes, names, code prefixes or Istio analyzers)
+    #[arg(long, value_delimiter = ',')]
+    select: Vec<String>,
+    /// Never report these rules (comma-separated codes, names, code prefixes or Istio analyzers)
+    #[arg(long, value_delimiter = ',')]
+    ignore: Vec<String>,
+    /// Apply machine-applicable fixes to the files in place, then report what remains
+    #[arg(long)]
+    fix: bool,
+    /// Istio MeshConfig YAML, merged over Istio's defaults (as `istioctl analyze --meshConfigFile`)
+    #[arg(long, value_name = "FILE")]
+    mesh_config: Option<PathBuf>,
+    /// Istio MeshNetworks YAML
+    #[arg(long, value_name = "FILE")]
+    mesh_networks: Option<PathBuf>,
+    /// Treat the mesh as multicluster (enables MSP103)
+    #[arg(long)]
+    multicluster: bool,
+    /// Kubernetes cluster domain used for FQDNs
+    #[arg(long, value_name = "DOMAIN")]
+    cluster_domain: Option<String>,
+    /// Namespace assumed for resources whose YAML names none
+    #[arg(long, value_name = "NS")]
+    default_namespace: Option<String>,
+    /// Use this config file instead of searching for .mspack.toml
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    config: Option<PathBuf>,
+    /// Ignore any .mspack.toml
+    #[arg(long)]
+    no_config: bool,
+    /// Colour in text output
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorArg,
+}
+
+pub fn run(args: LintArgs) -> Result<ExitCode> {
+    let mut options = LintOptions::default();
+    let config_path = match (&args.config, args.no_config) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => None,
+        (None, false) => {
+            let cwd = std::env::current_dir().context("reading the working directory")?;
+            ConfigFile::discover(&cwd)
+        }
+    };
+    let mut fail_on = Severity::Warning;
+    if let Some(path) = config_path {
+        let config = ConfigFile::load(&path)?;
+        config.apply(&mut options);
+        if let Some(level) = config.fail_on() {
+            fail_on = level;
+        }
+    }
+    options.select.extend(args.select.iter().cloned());
+    options.ignore.extend(args.ignore.iter().cloned());
+    if let Some(path) = args.mesh_config {
+        options.mesh_config = Some(path);
+    }
+    if let Some(path) = args.mesh_networks {
+        options.mesh_networks = Some(path);
+    }
+    if args.multicluster {
+        options.multicluster = true;
+    }
+    if let Some(domain) = args.cluster_domain {
+        if domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') {
+            bail!("--cluster-domain {domain:?} is not a DNS domain");
+        }
+        options.cluster_domain = domain;
+    }
+    if let Some(ns) = args.default_namespace {
+        options.default_namespace = Some(ns);
+    }
+    if let Some(level) = args.fail_on {
+        fail_on = match level {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Error => Severity::Error,
+        };
+    }
+    if args.fix && args.paths.iter().any(|p| p == "-") {
+        bail!("--fix cannot rewrite stdin; pass file paths");
+    }
+
+    let sources = load_inputs(&args.paths, &options.limits)?;
+    let mut report = lint_sources(sources, &options)?;
+    if args.fix {
+        let outcome = apply_fixes(&report.findings).context("writing fixes")?;
+        if outcome.edits > 0 {
+            eprintln!(
+                "fixed {} finding{} in {} file{}",
+                outcome.edits,
+                if outcome.edits == 1 { "" } else { "s" },
+                outcome.files,
+                if outcome.files == 1 { "" } else { "s" }
+            );
+            let sources = load_inputs(&args.paths, &options.limits)?;
+            report = lint_sources(sources, &options)?;
+        }
+    }
+
+    let format = match args.format {
+        FormatArg::Text => Format::Text,
+        FormatArg::Json => Format::Json,
+        FormatArg::Sarif => Format::Sarif,
+        FormatArg::Github => Format::Github,
+    };
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let text = render(&report, format, color);
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`mspack lint . | head`) is not an error worth a message.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    Ok(if report.fails(fail_on) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

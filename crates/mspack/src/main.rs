@@ -1,0 +1,49 @@
+//! `mspack`: the Microservices Architecture Pack command line. Each subcommand parses its
+//! arguments and calls a library crate; no business logic lives here.
+
+mod lint;
+mod rules;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for usage and I/O errors (missing path, unreadable file, bad config).
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "mspack",
+    version,
+    about = "Microservices Architecture Pack: lint, render and scaffold mesh-ready services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate Istio, Gateway API and Kubernetes YAML offline
+    Lint(lint::LintArgs),
+    /// List every lint rule
+    Rules(rules::RulesArgs),
+    /// Print the documentation of a rule
+    Explain(rules::ExplainArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lint(args) => lint::run(args),
+        Command::Rules(args) => rules::list(args),
+        Command::Explain(args) => rules::explain(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

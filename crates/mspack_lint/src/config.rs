@@ -1,0 +1,243 @@
+//! Lint options: mesh settings, rule selection and suppressions, from flags and `.mspack.toml`.
+//!
+//! `.mspack.toml` (found in the working directory or the nearest parent that has one):
+//!
+//! ```toml
+//! [lint]
+//! ignore = ["MSP102"]                      # codes, names or analyzers never reported
+//! select = ["IST", "MSP101"]               # only these (default: every rule on by default)
+//! fail-on = "warning"                      # info | warning | error
+//! [lint.per-file-ignores]
+//! "legacy/**/*.yaml" = ["MSP101"]          # glob (relative to the config file) -> codes
+//!
+//! [mesh]
+//! cluster-domain = "cluster.local"
+//! root-namespace = "istio-system"
+//! default-namespace = "default"            # namespace of resources that name none
+//! multicluster = false
+//! mesh-config = "istio/mesh.yaml"          # Istio MeshConfig, relative to the config file
+//! mesh-networks = "istio/networks.yaml"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::finding::Severity;
+
+/// Everything a lint run needs besides its input files.
+#[derive(Clone, Debug)]
+pub struct LintOptions {
+    pub cluster_domain: String,
+    pub root_namespace: String,
+    /// Namespace of resources whose YAML gives none. `None` leaves them without a namespace
+    /// (Istio's analyzer tests do this); `istioctl analyze` uses `default`.
+    pub default_namespace: Option<String>,
+    pub multicluster: bool,
+    /// Istio MeshConfig YAML, merged over Istio's defaults.
+    pub mesh_config: Option<PathBuf>,
+    /// Istio MeshNetworks YAML.
+    pub mesh_networks: Option<PathBuf>,
+    /// Rule selectors: only these rules run (empty: the default set).
+    pub select: Vec<String>,
+    /// Rule selectors never reported.
+    pub ignore: Vec<String>,
+    /// (glob, selectors) pairs; globs match the path as given, or relative to `base_dir`.
+    pub per_file_ignores: Vec<(String, Vec<String>)>,
+    /// Directory that per-file-ignore globs are relative to.
+    pub base_dir: Option<PathBuf>,
+    /// Namespaces whose resources are left out, as Istio's analysis does.
+    pub excluded_namespaces: Vec<String>,
+    pub limits: mspack_yaml::Limits,
+}
+
+impl Default for LintOptions {
+    fn default() -> LintOptions {
+        LintOptions {
+            cluster_domain: "cluster.local".into(),
+            root_namespace: "istio-system".into(),
+            default_namespace: Some("default".into()),
+            multicluster: false,
+            mesh_config: None,
+            mesh_networks: None,
+            select: Vec::new(),
+            ignore: Vec::new(),
+            per_file_ignores: Vec::new(),
+            base_dir: None,
+            excluded_namespaces: [
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "local-path-storage",
+            ]
+            .map(String::from)
+            .to_vec(),
+            limits: mspack_yaml::Limits::default(),
+        }
+    }
+}
+
+/// The contents of `.mspack.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub lint: LintSection,
+    #[serde(default)]
+    pub mesh: MeshSection,
+    /// Where the file was read from (set by [`ConfigFile::load`]).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LintSection {
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    #[serde(default)]
+    pub select: Vec<String>,
+    pub fail_on: Option<String>,
+    #[serde(default)]
+    pub per_file_ignores: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MeshSection {
+    pub cluster_domain: Option<String>,
+    pub root_namespace: Option<String>,
+    pub default_namespace: Option<String>,
+    pub multicluster: Option<bool>,
+    pub mesh_config: Option<PathBuf>,
+    pub mesh_networks: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ConfigFile {
+    pub const FILE_NAME: &'static str = ".mspack.toml";
+
+    /// Find `.mspack.toml` in `start` or its nearest ancestor.
+    pub fn discover(start: &Path) -> Option<PathBuf> {
+        start
+            .ancestors()
+            .map(|dir| dir.join(Self::FILE_NAME))
+            .find(|p| p.is_file())
+    }
+
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<ConfigFile, String> {
+        let config: ConfigFile = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {msg}")
+                }
+                None => msg,
+            }
+        })?;
+        if let Some(fail_on) = &config.lint.fail_on
+            && Severity::parse(fail_on).is_none()
+        {
+            return Err(format!(
+                "[lint] fail-on must be info, warning or error, not {fail_on:?}"
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Apply this file over `options` (flags are applied after, so they win).
+    pub fn apply(&self, options: &mut LintOptions) {
+        let base = self
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf);
+        let relative = |p: &PathBuf| match &base {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p.clone(),
+        };
+        options.ignore.extend(self.lint.ignore.iter().cloned());
+        options.select.extend(self.lint.select.iter().cloned());
+        options.per_file_ignores.extend(
+            self.lint
+                .per_file_ignores
+                .iter()
+                .map(|(glob, codes)| (glob.clone(), codes.clone())),
+        );
+        if let Some(v) = &self.mesh.cluster_domain {
+            options.cluster_domain = v.clone();
+        }
+        if let Some(v) = &self.mesh.root_namespace {
+            options.root_namespace = v.clone();
+        }
+        if let Some(v) = &self.mesh.default_namespace {
+            options.default_namespace = Some(v.clone());
+        }
+        if let Some(v) = self.mesh.multicluster {
+            options.multicluster = v;
+        }
+        if let Some(v) = &self.mesh.mesh_config {
+            options.mesh_config = Some(relative(v));
+        }
+        if let Some(v) = &self.mesh.mesh_networks {
+            options.mesh_networks = Some(relative(v));
+        }
+        options.base_dir = base;
+    }
+
+    pub fn fail_on(&self) -> Option<Severity> {
+        self.lint.fail_on.as_deref().and_then(Severity::parse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_sections_are_applied() {
+        let config = ConfigFile::parse(
+            "[lint]\nignore = [\"MSP102\"]\n[lint.per-file-ignores]\n\"a/*.yaml\" = [\"MSP101\"]\n\
+             [mesh]\ncluster-domain = \"corp.local\"\nmulticluster = true\n",
+        );
+        let mut options = LintOptions::default();
+        config.as_ref().map(|c| c.apply(&mut options)).ok();
+        assert_eq!(options.ignore, vec!["MSP102"]);
+        assert_eq!(options.cluster_domain, "corp.local");
+        assert!(options.multicluster);
+        assert_eq!(options.per_file_ignores.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let err = ConfigFile::parse("[mesh]\nclusterdomain = \"x\"\n").err();
+        assert!(err.is_some_and(|e| e.contains("line 2") && e.contains("clusterdomain")));
+        let err = ConfigFile::parse("[lint]\nfail-on = \"loud\"\n").err();
+        assert!(err.is_some_and(|e| e.contains("fail-on")));
+    }
+}

@@ -1,0 +1,169 @@
+//! Findings: what a rule reports, where, and how to fix it.
+
+use std::sync::Arc;
+
+use mspack_yaml::{Node, SourceFile, Span};
+use serde::{Deserialize, Serialize};
+
+use crate::resource::Resource;
+use crate::rule::Rule;
+
+/// How serious a finding is. Ordered: `Info < Warning < Error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        match text.to_ascii_lowercase().as_str() {
+            "info" => Some(Severity::Info),
+            "warning" | "warn" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a fix can be applied without a human looking at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Applicability {
+    /// Applying it keeps the behaviour and removes the finding; `mspack lint --fix` applies it.
+    MachineApplicable,
+    /// Probably right, but it rests on an assumption the help names; not applied by `--fix`.
+    MaybeIncorrect,
+}
+
+/// One replacement in the finding's file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Edit {
+    pub span: Span,
+    pub replacement: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fix {
+    pub message: String,
+    pub applicability: Applicability,
+    pub edits: Vec<Edit>,
+}
+
+/// One problem found by one rule.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub rule: &'static Rule,
+    pub severity: Severity,
+    pub message: String,
+    /// `Kind namespace/name` of the resource, when the finding is about one.
+    pub resource: Option<String>,
+    pub(crate) resource_id: Option<usize>,
+    pub file: Option<Arc<SourceFile>>,
+    pub span: Option<Span>,
+    pub help: Option<String>,
+    pub fix: Option<Fix>,
+}
+
+impl Finding {
+    pub fn new(rule: &'static Rule, message: impl Into<String>) -> Finding {
+        Finding {
+            rule,
+            severity: rule.severity,
+            message: message.into(),
+            resource: None,
+            resource_id: None,
+            file: None,
+            span: None,
+            help: None,
+            fix: None,
+        }
+    }
+
+    pub fn help(&mut self, help: impl Into<String>) -> &mut Finding {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn fix(&mut self, fix: Fix) -> &mut Finding {
+        self.fix = Some(fix);
+        self
+    }
+
+    pub fn severity(&mut self, severity: Severity) -> &mut Finding {
+        self.severity = severity;
+        self
+    }
+
+    /// The path of the file as the user gave it.
+    pub fn path(&self) -> Option<&str> {
+        self.file.as_deref().map(|f| f.path.as_str())
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.rule.code
+    }
+}
+
+/// The findings of one rule run; rules call [`Findings::report`].
+pub struct Findings {
+    rule: &'static Rule,
+    items: Vec<Finding>,
+}
+
+impl Findings {
+    pub fn new(rule: &'static Rule) -> Findings {
+        Findings {
+            rule,
+            items: Vec::new(),
+        }
+    }
+
+    /// Report a problem on `resource`, pointing at `node`.
+    pub fn report(
+        &mut self,
+        resource: &Resource,
+        node: &Node,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let mut finding = Finding::new(self.rule, message);
+        finding.resource = Some(resource.display_name());
+        finding.resource_id = Some(resource.id);
+        finding.file = Some(resource.file.clone());
+        finding.span = Some(node.span);
+        self.push(finding)
+    }
+
+    /// Report a problem that belongs to a file position rather than a resource.
+    pub fn report_at(
+        &mut self,
+        file: &Arc<SourceFile>,
+        span: Span,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let mut finding = Finding::new(self.rule, message);
+        finding.file = Some(file.clone());
+        finding.span = Some(span);
+        self.push(finding)
+    }
+
+    pub fn push(&mut self, finding: Finding) -> &mut Finding {
+        self.items.push(finding);
+        let last = self.items.len() - 1;
+        &mut self.items[last]
+    }
+
+    pub fn into_vec(self) -> Vec<Finding> {
+        self.items
+    }
+}

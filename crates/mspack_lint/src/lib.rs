@@ -1,0 +1,165 @@
+//! `mspack_lint`: an offline validator for Istio, Gateway API and Kubernetes manifests.
+//!
+//! Data flows one way: [`load_inputs`] reads files, [`lint_sources`] parses them (in parallel),
+//! builds a [`Workspace`] with its indexes, runs the selected [`Rule`]s, drops suppressed findings
+//! and returns a [`Report`] that the [`output`] module renders as text, JSON, SARIF or GitHub
+//! annotations.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mspack_lint::{LintOptions, lint_sources};
+//! use mspack_yaml::SourceFile;
+//!
+//! let yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n\
+//!             metadata: {name: orders, namespace: food}\nspec: {host: orders}\n";
+//! let report = lint_sources(vec![Arc::new(SourceFile::new("dr.yaml", yaml))], &LintOptions::default())
+//!     .expect("default options load");
+//! assert_eq!(report.findings[0].code(), "MSP101");
+//! ```
+
+pub mod config;
+pub mod finding;
+pub mod fix;
+pub mod hosts;
+pub mod input;
+pub mod mesh;
+pub mod output;
+pub mod refs;
+pub mod resource;
+pub mod rule;
+pub mod rules;
+pub mod selector;
+mod suppress;
+pub mod workspace;
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+pub use config::{ConfigFile, LintOptions};
+pub use finding::{Applicability, Edit, Finding, Findings, Fix, Severity};
+pub use input::{InputError, load_inputs};
+pub use mesh::{MeshConfig, MeshInputError, MeshNetworks};
+pub use resource::{Kind, Resource};
+pub use rule::Rule;
+pub use workspace::Workspace;
+
+use mspack_yaml::{SourceFile, parse_file};
+
+/// The outcome of a lint run.
+#[derive(Debug)]
+pub struct Report {
+    /// Sorted by file, line, column, code.
+    pub findings: Vec<Finding>,
+    pub files: usize,
+    pub resources: usize,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// Whether any finding is at or above `threshold`.
+    pub fn fails(&self, threshold: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= threshold)
+    }
+}
+
+/// Errors that stop a run before any rule runs (exit code 2 in the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Mesh(#[from] MeshInputError),
+    #[error("unknown rule selector {0:?} (see `mspack rules`)")]
+    UnknownSelector(String),
+    #[error("invalid per-file-ignores glob {glob:?}: {message}")]
+    Glob { glob: String, message: String },
+}
+
+/// The rules a run uses: the default set (or `select`) minus `ignore`.
+pub fn selected_rules(options: &LintOptions) -> Result<Vec<&'static Rule>, LintError> {
+    for token in options.select.iter().chain(&options.ignore) {
+        if !rules::ALL.iter().any(|r| r.matches_selector(token)) {
+            return Err(LintError::UnknownSelector(token.clone()));
+        }
+    }
+    Ok(rules::ALL
+        .iter()
+        .copied()
+        .filter(|r| {
+            if options.select.is_empty() {
+                r.enabled_by_default
+            } else {
+                options.select.iter().any(|t| r.matches_selector(t))
+            }
+        })
+        .filter(|r| !options.ignore.iter().any(|t| r.matches_selector(t)))
+        .collect())
+}
+
+/// Load the mesh config and mesh networks files named in `options`.
+pub fn load_mesh_inputs(
+    options: &LintOptions,
+) -> Result<(MeshConfig, Option<MeshNetworks>), LintError> {
+    let read = |path: &std::path::Path| -> Result<Arc<SourceFile>, LintError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Arc::new(SourceFile::new(path.display().to_string(), text)))
+    };
+    let mesh = match &options.mesh_config {
+        Some(p) => MeshConfig::from_source(read(p)?)?,
+        None => MeshConfig::default(),
+    };
+    let networks = match &options.mesh_networks {
+        Some(p) => Some(MeshNetworks::from_source(read(p)?)?),
+        None => None,
+    };
+    Ok((mesh, networks))
+}
+
+/// Lint in-memory sources: the library entry point (the scaffolder uses it before writing files).
+pub fn lint_sources(
+    sources: Vec<Arc<SourceFile>>,
+    options: &LintOptions,
+) -> Result<Report, LintError> {
+    let rules = selected_rules(options)?;
+    let (mesh, networks) = load_mesh_inputs(options)?;
+    let limits = options.limits;
+    let parsed: Vec<_> = sources
+        .into_par_iter()
+        .map(|s| parse_file(s, &limits))
+        .collect();
+    let (workspace, mut findings) = Workspace::build(parsed, options.clone(), mesh, networks);
+    let rule_findings: Vec<Vec<Finding>> = rules
+        .par_iter()
+        .map(|rule| {
+            let mut out = Findings::new(rule);
+            (rule.check)(&workspace, &mut out);
+            out.into_vec()
+        })
+        .collect();
+    findings.extend(rule_findings.into_iter().flatten());
+    findings.retain(|f| rules.iter().any(|r| std::ptr::eq(*r, f.rule)));
+    let mut findings = suppress::apply(findings, &workspace, options)?;
+    findings.sort_by(|a, b| {
+        (a.path(), a.span.map(|s| s.start), a.rule.code, &a.message).cmp(&(
+            b.path(),
+            b.span.map(|s| s.start),
+            b.rule.code,
+            &b.message,
+        ))
+    });
+    Ok(Report {
+        findings,
+        files: workspace.files,
+        resources: workspace.resources.len(),
+    })
+}

@@ -1,0 +1,68 @@
+//! The JSON output. Its shape is a public API (documented in README.md, "JSON output"):
+//!
+//! ```json
+//! {"findings": [{"code": "MSP101", "name": "short-host-name", "severity": "warning",
+//!   "message": "...", "resource": "VirtualService food/orders", "file": "deploy/vs.yaml",
+//!   "line": 12, "column": 7, "end_line": 12, "end_column": 13, "help": "...",
+//!   "fix": {"message": "...", "applicability": "machine-applicable",
+//!           "edits": [{"line": 12, "column": 7, "end_line": 12, "end_column": 13,
+//!                      "replacement": "orders.food.svc.cluster.local"}]},
+//!   "mirrors": null}],
+//!  "summary": {"files": 1, "resources": 3, "errors": 0, "warnings": 1, "infos": 0}}
+//! ```
+//! Fields are never removed or renamed; new fields may be added.
+
+use serde_json::{Value, json};
+
+use crate::Report;
+use crate::finding::{Finding, Severity};
+
+/// One finding as a JSON value.
+pub fn finding_json(f: &Finding) -> Value {
+    let span = f.span;
+    json!({
+        "code": f.rule.code,
+        "name": f.rule.name,
+        "severity": f.severity.as_str(),
+        "message": f.message,
+        "resource": f.resource,
+        "file": f.path(),
+        "line": span.map(|s| s.start.line),
+        "column": span.map(|s| s.start.col),
+        "end_line": span.map(|s| s.end.line),
+        "end_column": span.map(|s| s.end.col),
+        "help": f.help,
+        "fix": f.fix.as_ref().map(|fix| json!({
+            "message": fix.message,
+            "applicability": fix.applicability,
+            "edits": fix.edits.iter().map(|e| json!({
+                "line": e.span.start.line,
+                "column": e.span.start.col,
+                "end_line": e.span.end.line,
+                "end_column": e.span.end.col,
+                "replacement": e.replacement,
+            })).collect::<Vec<_>>(),
+        })),
+        "mirrors": f.rule.mirrors,
+    })
+}
+
+/// The whole report as a JSON value.
+pub fn report_json(report: &Report) -> Value {
+    json!({
+        "findings": report.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "summary": {
+            "files": report.files,
+            "resources": report.resources,
+            "errors": report.count(Severity::Error),
+            "warnings": report.count(Severity::Warning),
+            "infos": report.count(Severity::Info),
+        },
+    })
+}
+
+pub fn render_json(report: &Report) -> String {
+    let mut text = serde_json::to_string_pretty(&report_json(report)).unwrap_or_default();
+    text.push('\n');
+    text
+}

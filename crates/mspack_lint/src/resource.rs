@@ -1,0 +1,327 @@
+//! Kubernetes-style resources read from YAML documents: identity (kind, namespace, name), labels,
+//! annotations and the node tree, with `List` documents expanded into their items.
+
+use std::sync::Arc;
+
+use mspack_yaml::{Node, SourceFile};
+
+/// Kinds that rules know by group and kind. An Istio `Gateway` and a Gateway API `Gateway` are
+/// different kinds here although both print as `Gateway`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    // networking.istio.io
+    VirtualService,
+    DestinationRule,
+    Gateway,
+    ServiceEntry,
+    Sidecar,
+    WorkloadEntry,
+    WorkloadGroup,
+    EnvoyFilter,
+    ProxyConfig,
+    // security.istio.io
+    AuthorizationPolicy,
+    PeerAuthentication,
+    RequestAuthentication,
+    // telemetry.istio.io
+    Telemetry,
+    // extensions.istio.io
+    WasmPlugin,
+    // gateway.networking.k8s.io
+    K8sGateway,
+    GatewayClass,
+    HTTPRoute,
+    GRPCRoute,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
+    ReferenceGrant,
+    // core
+    Service,
+    Pod,
+    Namespace,
+    Secret,
+    ConfigMap,
+    ServiceAccount,
+    Node,
+    // workloads
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    // cluster configuration
+    MutatingWebhookConfiguration,
+    ValidatingWebhookConfiguration,
+    CustomResourceDefinition,
+    /// Anything else: kept, checked only by kind-independent rules.
+    Other,
+}
+
+impl Kind {
+    /// Classify an `apiVersion` group and `kind`.
+    pub fn classify(group: &str, kind: &str) -> Kind {
+        match (group, kind) {
+            ("networking.istio.io", "VirtualService") => Kind::VirtualService,
+            ("networking.istio.io", "DestinationRule") => Kind::DestinationRule,
+            ("networking.istio.io", "Gateway") => Kind::Gateway,
+            ("networking.istio.io", "ServiceEntry") => Kind::ServiceEntry,
+            ("networking.istio.io", "Sidecar") => Kind::Sidecar,
+            ("networking.istio.io", "WorkloadEntry") => Kind::WorkloadEntry,
+            ("networking.istio.io", "WorkloadGroup") => Kind::WorkloadGroup,
+            ("networking.istio.io", "EnvoyFilter") => Kind::EnvoyFilter,
+            ("networking.istio.io", "ProxyConfig") => Kind::ProxyConfig,
+            ("security.istio.io", "AuthorizationPolicy") => Kind::AuthorizationPolicy,
+            ("security.istio.io", "PeerAuthentication") => Kind::PeerAuthentication,
+            ("security.istio.io", "RequestAuthentication") => Kind::RequestAuthentication,
+            ("telemetry.istio.io", "Telemetry") => Kind::Telemetry,
+            ("extensions.istio.io", "WasmPlugin") => Kind::WasmPlugin,
+            ("gateway.networking.k8s.io", "Gateway") => Kind::K8sGateway,
+            ("gateway.networking.k8s.io", "GatewayClass") => Kind::GatewayClass,
+            ("gateway.networking.k8s.io", "HTTPRoute") => Kind::HTTPRoute,
+            ("gateway.networking.k8s.io", "GRPCRoute") => Kind::GRPCRoute,
+            ("gateway.networking.k8s.io", "TCPRoute") => Kind::TCPRoute,
+            ("gateway.networking.k8s.io", "TLSRoute") => Kind::TLSRoute,
+            ("gateway.networking.k8s.io", "UDPRoute") => Kind::UDPRoute,
+            ("gateway.networking.k8s.io", "ReferenceGrant") => Kind::ReferenceGrant,
+            ("", "Service") => Kind::Service,
+            ("", "Pod") => Kind::Pod,
+            ("", "Namespace") => Kind::Namespace,
+            ("", "Secret") => Kind::Secret,
+            ("", "ConfigMap") => Kind::ConfigMap,
+            ("", "ServiceAccount") => Kind::ServiceAccount,
+            ("", "Node") => Kind::Node,
+            ("", "ReplicationController") => Kind::ReplicationController,
+            ("apps" | "extensions", "Deployment") => Kind::Deployment,
+            ("apps", "StatefulSet") => Kind::StatefulSet,
+            ("apps" | "extensions", "DaemonSet") => Kind::DaemonSet,
+            ("apps" | "extensions", "ReplicaSet") => Kind::ReplicaSet,
+            ("batch", "Job") => Kind::Job,
+            ("batch", "CronJob") => Kind::CronJob,
+            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+                Kind::MutatingWebhookConfiguration
+            }
+            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+                Kind::ValidatingWebhookConfiguration
+            }
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => Kind::CustomResourceDefinition,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Kinds that have no namespace.
+    pub fn is_cluster_scoped(self) -> bool {
+        matches!(
+            self,
+            Kind::Namespace
+                | Kind::Node
+                | Kind::GatewayClass
+                | Kind::MutatingWebhookConfiguration
+                | Kind::ValidatingWebhookConfiguration
+                | Kind::CustomResourceDefinition
+        )
+    }
+
+    /// Istio configuration kinds (networking, security, telemetry, extensions).
+    pub fn is_istio(self) -> bool {
+        matches!(
+            self,
+            Kind::VirtualService
+                | Kind::DestinationRule
+                | Kind::Gateway
+                | Kind::ServiceEntry
+                | Kind::Sidecar
+                | Kind::WorkloadEntry
+                | Kind::WorkloadGroup
+                | Kind::EnvoyFilter
+                | Kind::ProxyConfig
+                | Kind::AuthorizationPolicy
+                | Kind::PeerAuthentication
+                | Kind::RequestAuthentication
+                | Kind::Telemetry
+                | Kind::WasmPlugin
+        )
+    }
+
+    /// Kinds whose `spec.template` is a pod template (`CronJob` nests it one level deeper).
+    pub fn has_pod_template(self) -> bool {
+        matches!(
+            self,
+            Kind::Deployment
+                | Kind::StatefulSet
+                | Kind::DaemonSet
+                | Kind::ReplicaSet
+                | Kind::ReplicationController
+                | Kind::Job
+                | Kind::CronJob
+        )
+    }
+}
+
+/// One resource: a mapping with `apiVersion` and `kind`, from a file or from a `List`'s items.
+#[derive(Debug)]
+pub struct Resource {
+    /// Index in [`crate::Workspace::resources`].
+    pub id: usize,
+    pub file: Arc<SourceFile>,
+    /// 0-based document index in the file.
+    pub document: usize,
+    pub root: Node,
+    pub api_version: String,
+    pub group: String,
+    pub version: String,
+    /// The kind as written (`Gateway` for both Istio and Gateway API gateways).
+    pub kind_name: String,
+    pub kind: Kind,
+    pub name: String,
+    /// `metadata.namespace` as written.
+    pub namespace: Option<String>,
+    /// The namespace the resource lives in: as written, or the run's default namespace; empty for
+    /// cluster-scoped kinds.
+    pub ns: String,
+}
+
+impl Resource {
+    /// `Kind namespace/name`, or `Kind name` for cluster-scoped kinds and resources whose YAML
+    /// gives no namespace (Istio's test convention).
+    pub fn display_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) if !self.kind.is_cluster_scoped() && !ns.is_empty() => {
+                format!("{} {}/{}", self.kind_name, ns, self.name)
+            }
+            _ => format!("{} {}", self.kind_name, self.name),
+        }
+    }
+
+    pub fn metadata(&self) -> Option<&Node> {
+        self.root.get("metadata")
+    }
+
+    pub fn spec(&self) -> Option<&Node> {
+        self.root.get("spec")
+    }
+
+    /// A node under `spec` by path.
+    pub fn spec_at(&self, keys: &[&str]) -> Option<&Node> {
+        self.spec().and_then(|s| s.path(keys))
+    }
+
+    pub fn labels(&self) -> Option<&Node> {
+        self.root.path(&["metadata", "labels"])
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels()
+            .and_then(|l| l.get(key))
+            .and_then(Node::as_str)
+    }
+
+    pub fn annotations(&self) -> Option<&Node> {
+        self.root.path(&["metadata", "annotations"])
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()
+            .and_then(|a| a.get(key))
+            .and_then(Node::as_str)
+    }
+
+    /// The node a whole-resource finding points at: `metadata.name`, else the document root.
+    pub fn anchor(&self) -> &Node {
+        self.root.path(&["metadata", "name"]).unwrap_or(&self.root)
+    }
+
+    /// The pod template of a workload (`spec.template`, or `spec.jobTemplate.spec.template` for a
+    /// CronJob); for a Pod, the Pod itself.
+    pub fn pod_template(&self) -> Option<&Node> {
+        match self.kind {
+            Kind::Pod => Some(&self.root),
+            Kind::CronJob => self.spec_at(&["jobTemplate", "spec", "template"]),
+            k if k.has_pod_template() => self.spec_at(&["template"]),
+            _ => None,
+        }
+    }
+
+    /// `spec.exportTo` as strings; `None` when absent.
+    pub fn export_to(&self) -> Option<Vec<&str>> {
+        self.spec_at(&["exportTo"])
+            .map(|n| n.items().filter_map(Node::as_str).collect())
+    }
+}
+
+/// What a document turned out to be.
+pub enum DocumentShape {
+    /// Empty, or a mapping without `apiVersion`/`kind`: not a Kubernetes object.
+    NotAResource,
+    /// A resource; `List` items come back one by one.
+    Resources(Vec<Node>),
+    /// Looks like a resource but its identity is malformed.
+    Invalid { node: Node, message: String },
+}
+
+/// Split a document into resources, expanding `kind: List` (and `*List` kinds with `items`).
+pub fn classify_document(root: Node) -> DocumentShape {
+    let has_kind = root.get("kind").is_some();
+    let has_api = root.get("apiVersion").is_some();
+    if root.as_map().is_none() || (!has_kind && !has_api) {
+        return DocumentShape::NotAResource;
+    }
+    let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
+    if kind.ends_with("List") && root.get("items").is_some() {
+        let Some(mspack_yaml::Value::Seq(items)) = root.get("items").map(|n| n.value.clone())
+        else {
+            return DocumentShape::Invalid {
+                message: "`items` of a List must be a sequence".into(),
+                node: root,
+            };
+        };
+        return DocumentShape::Resources(items);
+    }
+    DocumentShape::Resources(vec![root])
+}
+
+/// Read a resource's identity; `Err` says what is missing or malformed.
+pub fn read_identity(root: &Node) -> Result<(String, String, String, Option<String>), String> {
+    let api_version = match root.get("apiVersion") {
+        Some(n) => n
+            .as_string_value()
+            .ok_or_else(|| format!("`apiVersion` must be a string, found {}", n.type_name()))?,
+        None => return Err("missing `apiVersion`".into()),
+    };
+    let kind = match root.get("kind") {
+        Some(n) => n
+            .as_string_value()
+            .ok_or_else(|| format!("`kind` must be a string, found {}", n.type_name()))?,
+        None => return Err("missing `kind`".into()),
+    };
+    let metadata = root.get("metadata");
+    let name = metadata
+        .and_then(|m| m.get("name"))
+        .and_then(Node::as_str)
+        .or_else(|| {
+            metadata
+                .and_then(|m| m.get("generateName"))
+                .and_then(Node::as_str)
+        })
+        .unwrap_or("");
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Node::as_str)
+        .map(str::to_string);
+    Ok((
+        api_version.to_string(),
+        kind.to_string(),
+        name.to_string(),
+        namespace,
+    ))
+}
+
+/// Split `group/version` (`v1` alone is the core group).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.rsplit_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    }
+}

@@ -1,0 +1,377 @@
+//! The analysed set: every resource plus indexes built once, so rules look things up instead of
+//! scanning all resources against all resources.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use mspack_yaml::{Node, ParsedFile};
+
+use crate::config::LintOptions;
+use crate::finding::Finding;
+use crate::hosts::to_fqdn;
+use crate::mesh::{MeshConfig, MeshNetworks};
+use crate::resource::{
+    DocumentShape, Kind, Resource, classify_document, read_identity, split_api_version,
+};
+use crate::selector::{Labels, Workload, read_labels, selector_matches};
+
+/// A port of a service known to the mesh.
+#[derive(Clone, Debug)]
+pub struct ServicePort {
+    pub number: Option<i64>,
+    pub name: String,
+    pub protocol: String,
+}
+
+/// A host the mesh can route to: a Kubernetes Service or a ServiceEntry host.
+#[derive(Clone, Debug)]
+pub struct MeshService {
+    /// Index of the Service or ServiceEntry resource.
+    pub resource: usize,
+    pub fqdn: String,
+    pub ports: Vec<ServicePort>,
+}
+
+/// Istio's scoped host map: `(visibility scope, fqdn) -> service`, scope `*` for every namespace.
+#[derive(Debug, Default)]
+pub struct HostRegistry {
+    pub services: Vec<MeshService>,
+    exact: HashMap<(String, String), usize>,
+    wildcards: Vec<(String, String, usize)>,
+}
+
+impl HostRegistry {
+    fn insert(&mut self, scope: &str, fqdn: &str, idx: usize) {
+        if fqdn.starts_with('*') {
+            self.wildcards
+                .push((scope.to_string(), fqdn.to_string(), idx));
+        }
+        self.exact
+            .insert((scope.to_string(), fqdn.to_string()), idx);
+    }
+
+    /// Istio's `GetDestinationHost`: find the service a destination `host` written in namespace
+    /// `source_ns` (by a resource with `export_to`) refers to.
+    pub fn lookup(
+        &self,
+        source_ns: &str,
+        export_to: &[&str],
+        host: &str,
+        cluster_domain: &str,
+    ) -> Option<&MeshService> {
+        let fqdn = to_fqdn(source_ns, host, cluster_domain);
+        let get = |scope: &str| {
+            self.exact
+                .get(&(scope.to_string(), fqdn.clone()))
+                .map(|&i| &self.services[i])
+        };
+        if let Some(s) = get("*") {
+            return Some(s);
+        }
+        if export_to.is_empty() {
+            if let Some(s) = get(source_ns) {
+                return Some(s);
+            }
+        } else {
+            for e in export_to {
+                let scope = if *e == "." { source_ns } else { e };
+                if let Some(s) = get(scope) {
+                    return Some(s);
+                }
+            }
+        }
+        let host_tail = host.strip_prefix('*').unwrap_or(host);
+        self.wildcards
+            .iter()
+            .filter(|(scope, _, _)| scope == "*" || scope == source_ns)
+            .find(|(_, pattern, _)| host_tail.ends_with(pattern.trim_start_matches('*')))
+            .map(|(_, _, i)| &self.services[*i])
+    }
+}
+
+/// Every resource of a run, the mesh inputs and lazily built, shared indexes.
+pub struct Workspace {
+    pub resources: Vec<Resource>,
+    pub options: LintOptions,
+    pub mesh: MeshConfig,
+    pub networks: Option<MeshNetworks>,
+    /// Number of input files.
+    pub files: usize,
+    by_kind: HashMap<Kind, Vec<usize>>,
+    by_name: HashMap<(Kind, String, String), usize>,
+    namespaces: BTreeSet<String>,
+    hosts: OnceLock<HostRegistry>,
+    workloads: OnceLock<Vec<Workload>>,
+    services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
+}
+
+impl Workspace {
+    /// Build the workspace from loaded files. Documents that cannot be read as resources become
+    /// findings (MSP001 for YAML errors, MSP002 for malformed identities).
+    pub fn build(
+        files: Vec<ParsedFile>,
+        options: LintOptions,
+        mesh: MeshConfig,
+        networks: Option<MeshNetworks>,
+    ) -> (Workspace, Vec<Finding>) {
+        let mut findings = Vec::new();
+        let mut resources = Vec::new();
+        let file_count = files.len();
+        for file in files {
+            if let Some(error) = &file.error {
+                let mut f = Finding::new(
+                    &crate::rules::invalid_yaml::INVALID_YAML,
+                    error.message.clone(),
+                );
+                f.file = Some(file.source.clone());
+                f.span = Some(mspack_yaml::Span::point(error.pos));
+                f.help = Some(match error.kind {
+                    mspack_yaml::YamlErrorKind::Syntax => {
+                        "fix the YAML syntax; documents before this one were still checked".into()
+                    }
+                    _ => "this input exceeds a safety limit and was not loaded past this point"
+                        .into(),
+                });
+                findings.push(f);
+            }
+            for document in file.documents {
+                let items = match classify_document(document.root) {
+                    DocumentShape::NotAResource => continue,
+                    DocumentShape::Invalid { node, message } => {
+                        findings.push(invalid_resource(&file.source, &node, message));
+                        continue;
+                    }
+                    DocumentShape::Resources(items) => items,
+                };
+                for root in items {
+                    match read_identity(&root) {
+                        Err(message) => {
+                            findings.push(invalid_resource(&file.source, &root, message));
+                        }
+                        Ok((api_version, kind_name, name, namespace)) => {
+                            let (group, version) = split_api_version(&api_version);
+                            let kind = Kind::classify(group, &kind_name);
+                            let ns = if kind.is_cluster_scoped() {
+                                String::new()
+                            } else {
+                                namespace
+                                    .clone()
+                                    .or_else(|| options.default_namespace.clone())
+                                    .unwrap_or_default()
+                            };
+                            if options.excluded_namespaces.contains(&ns)
+                                || (kind == Kind::Namespace
+                                    && options.excluded_namespaces.contains(&name))
+                            {
+                                continue;
+                            }
+                            resources.push(Resource {
+                                id: resources.len(),
+                                file: file.source.clone(),
+                                document: document.index,
+                                group: group.to_string(),
+                                version: version.to_string(),
+                                api_version,
+                                kind,
+                                kind_name,
+                                name,
+                                namespace,
+                                ns,
+                                root,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
+        let mut by_name = HashMap::new();
+        let mut namespaces = BTreeSet::new();
+        for r in &resources {
+            by_kind.entry(r.kind).or_default().push(r.id);
+            by_name
+                .entry((r.kind, r.ns.clone(), r.name.clone()))
+                .or_insert(r.id);
+            if r.kind == Kind::Namespace {
+                namespaces.insert(r.name.clone());
+            } else if !r.kind.is_cluster_scoped() {
+                namespaces.insert(r.ns.clone());
+            }
+        }
+        let workspace = Workspace {
+            resources,
+            options,
+            mesh,
+            networks,
+            files: file_count,
+            by_kind,
+            by_name,
+            namespaces,
+            hosts: OnceLock::new(),
+            workloads: OnceLock::new(),
+            services_by_fqdn: OnceLock::new(),
+        };
+        (workspace, findings)
+    }
+
+    /// Resources of one kind, in input order.
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Resource> {
+        self.by_kind
+            .get(&kind)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&i| &self.resources[i])
+    }
+
+    /// A resource by kind, namespace and name (namespace empty for cluster-scoped kinds).
+    pub fn find(&self, kind: Kind, ns: &str, name: &str) -> Option<&Resource> {
+        self.by_name
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .map(|&i| &self.resources[i])
+    }
+
+    /// Namespaces the analysed set touches (of namespaced resources and Namespace objects).
+    pub fn namespaces(&self) -> &BTreeSet<String> {
+        &self.namespaces
+    }
+
+    pub fn cluster_domain(&self) -> &str {
+        &self.options.cluster_domain
+    }
+
+    /// The mesh root namespace: MeshConfig `rootNamespace` if a mesh config was given, else the option.
+    pub fn root_namespace(&self) -> &str {
+        if self.mesh.file.is_some() {
+            self.mesh.root_namespace()
+        } else {
+            &self.options.root_namespace
+        }
+    }
+
+    /// Istio's service host map (Services and ServiceEntry hosts with their visibility).
+    pub fn hosts(&self) -> &HostRegistry {
+        self.hosts.get_or_init(|| build_host_registry(self))
+    }
+
+    /// Kubernetes Services by FQDN (`name.ns.svc.<domain>`).
+    pub fn services_by_fqdn(&self) -> &HashMap<String, Vec<usize>> {
+        self.services_by_fqdn.get_or_init(|| {
+            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+            for s in self.of_kind(Kind::Service) {
+                map.entry(format!("{}.{}.svc.{}", s.name, s.ns, self.cluster_domain()))
+                    .or_default()
+                    .push(s.id);
+            }
+            map
+        })
+    }
+
+    /// Pods and pod templates with their labels.
+    pub fn workloads(&self) -> &[Workload] {
+        self.workloads.get_or_init(|| {
+            self.resources
+                .iter()
+                .filter_map(|r| {
+                    let template = r.pod_template()?;
+                    Some(Workload {
+                        resource: r.id,
+                        ns: r.ns.clone(),
+                        labels: read_labels(template.path(&["metadata", "labels"])),
+                        is_pod: r.kind == Kind::Pod,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Workloads in `ns` (every namespace when `None`) whose labels `selector` matches.
+    pub fn select_workloads<'a>(
+        &'a self,
+        ns: Option<&'a str>,
+        selector: &'a Labels,
+    ) -> impl Iterator<Item = &'a Workload> + 'a {
+        self.workloads().iter().filter(move |w| {
+            ns.is_none_or(|ns| w.ns == ns) && selector_matches(selector, &w.labels)
+        })
+    }
+}
+
+fn invalid_resource(file: &Arc<mspack_yaml::SourceFile>, node: &Node, message: String) -> Finding {
+    let mut f = Finding::new(&crate::rules::invalid_resource::INVALID_RESOURCE, message);
+    f.file = Some(file.clone());
+    f.span = Some(node.span);
+    f.help = Some(
+        "a Kubernetes object needs string `apiVersion` and `kind` and a `metadata.name`".into(),
+    );
+    f
+}
+
+fn read_ports(ports: Option<&Node>) -> Vec<ServicePort> {
+    ports
+        .into_iter()
+        .flat_map(Node::items)
+        .map(|p| ServicePort {
+            number: p
+                .get("port")
+                .or_else(|| p.get("number"))
+                .and_then(Node::as_i64),
+            name: p
+                .get("name")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_string(),
+            protocol: p
+                .get("protocol")
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_string(),
+        })
+        .collect()
+}
+
+fn build_host_registry(ws: &Workspace) -> HostRegistry {
+    let domain = ws.cluster_domain().to_string();
+    let mut reg = HostRegistry::default();
+    for se in ws.of_kind(Kind::ServiceEntry) {
+        let export_to = se.export_to().unwrap_or_default();
+        let ports = read_ports(se.spec_at(&["ports"]));
+        for host in se.spec_at(&["hosts"]).into_iter().flat_map(Node::items) {
+            let Some(host) = host.as_str() else { continue };
+            let fqdn = to_fqdn(&se.ns, host, &domain);
+            let idx = reg.services.len();
+            reg.services.push(MeshService {
+                resource: se.id,
+                fqdn: fqdn.clone(),
+                ports: ports.clone(),
+            });
+            if export_to.is_empty() || export_to.contains(&"*") {
+                reg.insert("*", &fqdn, idx);
+                continue;
+            }
+            for scope in &export_to {
+                let scope = if *scope == "." { se.ns.as_str() } else { scope };
+                reg.insert(scope, &fqdn, idx);
+            }
+        }
+    }
+    for svc in ws.of_kind(Kind::Service) {
+        let fqdn = to_fqdn(&svc.ns, &svc.name, &domain);
+        let idx = reg.services.len();
+        reg.services.push(MeshService {
+            resource: svc.id,
+            fqdn: fqdn.clone(),
+            ports: read_ports(svc.spec_at(&["ports"])),
+        });
+        match svc.annotation("networking.istio.io/exportTo") {
+            None | Some("") => reg.insert("*", &fqdn, idx),
+            Some(list) => {
+                for scope in list.split(',').map(str::trim) {
+                    let scope = if scope == "." { svc.ns.as_str() } else { scope };
+                    reg.insert(scope, &fqdn, idx);
+                }
+            }
+        }
+    }
+    reg
+}

@@ -1,0 +1,435 @@
+//! Building the node tree from saphyr-parser's events, with limits on depth, alias expansion and size.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
+
+use crate::node::{Document, Node, Scalar, Style, Value};
+use crate::source::{Pos, SourceFile, Span};
+
+/// Bounds on what one file may cost to load.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest file accepted, in bytes.
+    pub max_bytes: usize,
+    /// Deepest nesting of mappings and sequences.
+    pub max_depth: usize,
+    /// Most nodes that aliases may copy into one file's documents (stops "billion laughs").
+    pub max_alias_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_bytes: 64 * 1024 * 1024,
+            max_depth: 200,
+            max_alias_nodes: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum YamlErrorKind {
+    /// The text is not well-formed YAML.
+    Syntax,
+    /// Nesting deeper than [`Limits::max_depth`].
+    TooDeep,
+    /// Aliases expand to more than [`Limits::max_alias_nodes`] nodes.
+    AliasBudget,
+    /// The file is larger than [`Limits::max_bytes`].
+    TooLarge,
+    /// The bytes are not UTF-8.
+    Encoding,
+}
+
+/// Why a file (from some document on) could not be loaded, and where.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlError {
+    pub kind: YamlErrorKind,
+    pub message: String,
+    pub pos: Pos,
+}
+
+/// A loaded file: the documents that loaded, and the error that stopped loading, if any.
+/// Documents before an error are kept, so one bad document does not hide the others' findings.
+#[derive(Debug)]
+pub struct ParsedFile {
+    pub source: Arc<SourceFile>,
+    pub documents: Vec<Document>,
+    pub error: Option<YamlError>,
+}
+
+/// Parse every document of a file within `limits`.
+pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
+    if source.text.len() > limits.max_bytes {
+        let error = YamlError {
+            kind: YamlErrorKind::TooLarge,
+            message: format!(
+                "file is {} bytes, larger than the limit of {} bytes",
+                source.text.len(),
+                limits.max_bytes
+            ),
+            pos: Pos { line: 1, col: 1 },
+        };
+        return ParsedFile {
+            source,
+            documents: Vec::new(),
+            error: Some(error),
+        };
+    }
+    if let Some(pos) = source.invalid_utf8 {
+        return ParsedFile {
+            source,
+            documents: Vec::new(),
+            error: Some(YamlError {
+                kind: YamlErrorKind::Encoding,
+                message: "file is not valid UTF-8".into(),
+                pos,
+            }),
+        };
+    }
+    let mut builder = TreeBuilder::new(limits);
+    let text = source.text.strip_prefix('\u{feff}').unwrap_or(&source.text);
+    let mut parser = Parser::new_from_str(text);
+    let error = loop {
+        match parser.next_event() {
+            None => break None,
+            Some(Ok((event, span))) => {
+                if let Err(e) = builder.event(event, span) {
+                    break Some(e);
+                }
+            }
+            Some(Err(e)) => {
+                break Some(YamlError {
+                    kind: YamlErrorKind::Syntax,
+                    message: e.info().to_string(),
+                    pos: pos(*e.marker()),
+                });
+            }
+        }
+    };
+    ParsedFile {
+        source,
+        documents: builder.documents,
+        error,
+    }
+}
+
+fn pos(m: Marker) -> Pos {
+    Pos {
+        line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+        col: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
+    }
+}
+
+fn span(s: saphyr_parser::Span) -> Span {
+    Span::new(pos(s.start), pos(s.end))
+}
+
+enum Frame {
+    Seq {
+        start: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: Pos,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
+}
+
+struct TreeBuilder<'l> {
+    limits: &'l Limits,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    alias_nodes: usize,
+    root: Option<Node>,
+    documents: Vec<Document>,
+}
+
+impl<'l> TreeBuilder<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        TreeBuilder {
+            limits,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            alias_nodes: 0,
+            root: None,
+            documents: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, at: saphyr_parser::Span) -> Result<(), YamlError> {
+        let at = span(at);
+        match event {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
+            Event::DocumentStart(_) => {
+                self.root = None;
+                self.stack.clear();
+            }
+            Event::DocumentEnd => {
+                if let Some(root) = self.root.take() {
+                    let index = self.documents.len();
+                    self.documents.push(Document { index, root });
+                } else {
+                    // An empty document still takes a place, so indices match `---` separators.
+                    let index = self.documents.len();
+                    self.documents.push(Document {
+                        index,
+                        root: Node::null(at),
+                    });
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let node = Node {
+                    span: at,
+                    value: Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        style: match style {
+                            ScalarStyle::Plain => Style::Plain,
+                            ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                            ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                            ScalarStyle::Literal => Style::Literal,
+                            ScalarStyle::Folded => Style::Folded,
+                        },
+                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                    }),
+                };
+                self.finish(node, anchor, 1);
+            }
+            Event::Alias(id) => {
+                let Some((node, count)) = self.anchors.get(&id) else {
+                    return Err(YamlError {
+                        kind: YamlErrorKind::Syntax,
+                        message: "alias refers to an unknown anchor".into(),
+                        pos: at.start,
+                    });
+                };
+                self.alias_nodes = self.alias_nodes.saturating_add(*count);
+                if self.alias_nodes > self.limits.max_alias_nodes {
+                    return Err(YamlError {
+                        kind: YamlErrorKind::AliasBudget,
+                        message: format!(
+                            "aliases expand to more than {} nodes (an alias bomb?)",
+                            self.limits.max_alias_nodes
+                        ),
+                        pos: at.start,
+                    });
+                }
+                let mut copy = node.clone();
+                copy.span = at;
+                let count = *count;
+                self.finish(copy, 0, count);
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.check_depth(at.start)?;
+                self.stack.push(Frame::Seq {
+                    start: at.start,
+                    anchor,
+                    items: Vec::new(),
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.check_depth(at.start)?;
+                self.stack.push(Frame::Map {
+                    start: at.start,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = self.stack.pop() else {
+                    return Ok(());
+                };
+                let (node, anchor) = match frame {
+                    Frame::Seq {
+                        start,
+                        anchor,
+                        items,
+                    } => (
+                        Node {
+                            span: Span::new(start, at.end),
+                            value: Value::Seq(items),
+                        },
+                        anchor,
+                    ),
+                    Frame::Map {
+                        start,
+                        anchor,
+                        entries,
+                        ..
+                    } => (
+                        Node {
+                            span: Span::new(start, at.end),
+                            value: Value::Map(apply_merge_keys(entries)),
+                        },
+                        anchor,
+                    ),
+                };
+                let count = if anchor > 0 { node.count_nodes() } else { 0 };
+                self.finish(node, anchor, count);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_depth(&self, at: Pos) -> Result<(), YamlError> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(YamlError {
+                kind: YamlErrorKind::TooDeep,
+                message: format!(
+                    "nesting is deeper than the limit of {} levels",
+                    self.limits.max_depth
+                ),
+                pos: at,
+            });
+        }
+        Ok(())
+    }
+
+    /// Attach a finished node to its parent (or make it the document root) and record its anchor.
+    fn finish(&mut self, node: Node, anchor: usize, count: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (node.clone(), count.max(1)));
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+}
+
+/// Resolve YAML merge keys (`<<: *base` or `<<: [*a, *b]`), which Kubernetes' YAML reader honours:
+/// keys written in the mapping win over merged ones, earlier merged mappings over later ones.
+fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let is_merge = |k: &Node| matches!(&k.value, Value::Scalar(s) if s.style == Style::Plain && s.text == "<<");
+    if !entries.iter().any(|(k, _)| is_merge(k)) {
+        return entries;
+    }
+    let mut own = Vec::with_capacity(entries.len());
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    for (k, v) in entries {
+        if !is_merge(&k) {
+            own.push((k, v));
+            continue;
+        }
+        let sources: Vec<Node> = match v.value {
+            Value::Map(_) => vec![v],
+            Value::Seq(items) => items,
+            Value::Scalar(_) => vec![],
+        };
+        for source in sources {
+            if let Value::Map(src_entries) = source.value {
+                merged.extend(src_entries);
+            }
+        }
+    }
+    let key_text = |k: &Node| k.scalar().map(|s| s.text.clone());
+    let mut seen: std::collections::HashSet<String> =
+        own.iter().filter_map(|(k, _)| key_text(k)).collect();
+    for (k, v) in merged {
+        if let Some(text) = key_text(&k)
+            && seen.insert(text)
+        {
+            own.push((k, v));
+        }
+    }
+    own
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> ParsedFile {
+        parse_file(
+            Arc::new(SourceFile::new("t.yaml", text)),
+            &Limits::default(),
+        )
+    }
+
+    #[test]
+    fn every_document_of_a_stream_is_kept_with_positions() {
+        let f = parse("a: 1\n---\nkind: Service\nmetadata:\n  name: x\n");
+        assert!(f.error.is_none());
+        assert_eq!(f.documents.len(), 2);
+        let name = f.documents[1].root.path(&["metadata", "name"]);
+        let name = name.map(|n| (n.as_str(), n.span.start));
+        assert_eq!(name, Some((Some("x"), Pos { line: 5, col: 9 })));
+    }
+
+    #[test]
+    fn syntax_error_keeps_earlier_documents_and_reports_the_position() {
+        let f = parse("a: 1\n---\nb: [1, 2\n");
+        assert_eq!(f.documents.len(), 1);
+        let err = f.error.as_ref().map(|e| (e.kind, e.pos.line));
+        assert_eq!(err.map(|e| e.0), Some(YamlErrorKind::Syntax));
+        assert!(err.is_some_and(|e| e.1 >= 3));
+    }
+
+    #[test]
+    fn alias_bomb_is_stopped_by_the_budget() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let f = parse(&text);
+        assert_eq!(f.error.map(|e| e.kind), Some(YamlErrorKind::AliasBudget));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let flow = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&flow).error.is_some());
+        let mut block = String::new();
+        for depth in 0..300 {
+            block.push_str(&" ".repeat(depth));
+            block.push_str("k:\n");
+        }
+        let f = parse(&block);
+        assert_eq!(f.error.map(|e| e.kind), Some(YamlErrorKind::TooDeep));
+        let shallow = "a:\n  b:\n    c: 1\n";
+        assert!(parse(shallow).error.is_none());
+    }
+
+    #[test]
+    fn merge_keys_are_resolved_with_own_keys_winning() {
+        let f = parse("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n");
+        let m = f.documents[0].root.get("m");
+        assert_eq!(m.and_then(|m| m.get("x")).and_then(Node::as_i64), Some(1));
+        assert_eq!(m.and_then(|m| m.get("y")).and_then(Node::as_i64), Some(3));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_at_its_position() {
+        let src = SourceFile::from_bytes("t", b"a: 1\nb: \xff\n".to_vec());
+        let f = parse_file(Arc::new(src), &Limits::default());
+        let err = f.error.map(|e| (e.kind, e.pos));
+        assert_eq!(
+            err,
+            Some((YamlErrorKind::Encoding, Pos { line: 2, col: 4 }))
+        );
+    }
+
+    #[test]
+    fn oversized_file_is_refused_before_parsing() {
+        let limits = Limits {
+            max_bytes: 4,
+            ..Limits::default()
+        };
+        let f = parse_file(Arc::new(SourceFile::new("t", "a: 12345")), &limits);
+        assert_eq!(f.error.map(|e| e.kind), Some(YamlErrorKind::TooLarge));
+    }
+}

@@ -1,0 +1,154 @@
+//! Source text of one input file and conversions between line/column positions and byte offsets.
+
+/// A position in a source file: 1-based line, 1-based column counted in characters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+/// A half-open range `[start, end)` of positions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: Pos,
+    pub end: Pos,
+}
+
+impl Span {
+    pub fn new(start: Pos, end: Pos) -> Span {
+        Span { start, end }
+    }
+
+    /// An empty span at one position.
+    pub fn point(pos: Pos) -> Span {
+        Span {
+            start: pos,
+            end: pos,
+        }
+    }
+}
+
+/// One input file: its path as the user gave it and its text.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as given on the command line (or `-` / `<stdin>`), used verbatim in diagnostics.
+    pub path: String,
+    pub text: String,
+    /// Where the bytes stopped being UTF-8, for files read with [`SourceFile::from_bytes`].
+    pub invalid_utf8: Option<Pos>,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<String>, text: impl Into<String>) -> SourceFile {
+        let text = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(memchr_newlines(&text));
+        SourceFile {
+            path: path.into(),
+            text,
+            invalid_utf8: None,
+            line_starts,
+        }
+    }
+
+    /// Text from raw bytes. Invalid UTF-8 is replaced with U+FFFD and its position recorded, so
+    /// the loader can report it instead of guessing.
+    pub fn from_bytes(path: impl Into<String>, bytes: Vec<u8>) -> SourceFile {
+        match String::from_utf8(bytes) {
+            Ok(text) => SourceFile::new(path, text),
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                let prefix = String::from_utf8_lossy(&bytes[..valid]);
+                let line = prefix.matches('\n').count() + 1;
+                let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                let mut file = SourceFile::new(path, String::from_utf8_lossy(&bytes).into_owned());
+                file.invalid_utf8 = Some(Pos {
+                    line: u32::try_from(line).unwrap_or(u32::MAX),
+                    col: u32::try_from(col).unwrap_or(u32::MAX),
+                });
+                file
+            }
+        }
+    }
+
+    /// Number of lines (a trailing newline does not start a new line of its own).
+    pub fn line_count(&self) -> usize {
+        let n = self.line_starts.len();
+        if n > 1 && self.line_starts[n - 1] == self.text.len() {
+            n - 1
+        } else {
+            n
+        }
+    }
+
+    /// The text of a 1-based line, without its line terminator; `None` past the end.
+    pub fn line_text(&self, line: u32) -> Option<&str> {
+        let idx = (line as usize).checked_sub(1)?;
+        if idx >= self.line_count() {
+            return None;
+        }
+        let start = *self.line_starts.get(idx)?;
+        let end = self
+            .line_starts
+            .get(idx + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let raw = self.text.get(start..end)?;
+        Some(raw.trim_end_matches(['\n', '\r']))
+    }
+
+    /// Byte offset of the first byte of a 1-based line.
+    pub fn line_start(&self, line: u32) -> Option<usize> {
+        let idx = (line as usize).checked_sub(1)?;
+        self.line_starts.get(idx).copied()
+    }
+
+    /// Byte offset of a position (columns count characters); clamps to the end of the line.
+    pub fn offset(&self, pos: Pos) -> usize {
+        let Some(start) = self.line_start(pos.line) else {
+            return self.text.len();
+        };
+        let line = self.line_text(pos.line).unwrap_or("");
+        let col = (pos.col as usize).saturating_sub(1);
+        match line.char_indices().nth(col) {
+            Some((i, _)) => start + i,
+            None => start + line.len(),
+        }
+    }
+
+    /// Byte range of a span.
+    pub fn byte_range(&self, span: Span) -> std::ops::Range<usize> {
+        let start = self.offset(span.start);
+        let end = self.offset(span.end).max(start);
+        start..end
+    }
+
+    /// The text a span covers.
+    pub fn snippet(&self, span: Span) -> &str {
+        self.text.get(self.byte_range(span)).unwrap_or("")
+    }
+}
+
+fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
+    text.bytes()
+        .enumerate()
+        .filter(|&(_, b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_characters_not_bytes() {
+        let src = SourceFile::new("x.yaml", "a: é\nb: x\n");
+        assert_eq!(src.line_count(), 2);
+        assert_eq!(src.line_text(2), Some("b: x"));
+        assert_eq!(src.offset(Pos { line: 1, col: 4 }), 3);
+        assert_eq!(src.offset(Pos { line: 2, col: 4 }), 9);
+        assert_eq!(src.line_text(3), None);
+    }
+}
