@@ -1,0 +1,381 @@
+//! The `mspack` binary end to end: exit codes, output formats, fixes, configuration, stdin.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const SHORT_HOST: &str = "\
+# the orders route
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: orders
+  namespace: food   # owned by the food team
+spec:
+  host: orders      # short name
+  exportTo: [\".\"]
+";
+
+const CLEAN: &str = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders, namespace: food}
+spec:
+  host: orders.food.svc.cluster.local
+  exportTo: [\".\"]
+";
+
+fn mspack() -> Command {
+    Command::cargo_bin("mspack").unwrap_or_else(|e| panic!("binary: {e}"))
+}
+
+fn lint_in(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("mspack").unwrap_or_else(|e| panic!("binary: {e}"));
+    cmd.current_dir(dir).arg("lint").arg("--color=never");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn clean_input_exits_zero_and_findings_exit_one() {
+    let dir = tempdir();
+    write(dir.path(), "clean.yaml", CLEAN);
+    lint_in(dir.path())
+        .arg("clean.yaml")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no findings (1 file, 1 resource)"));
+    write(dir.path(), "short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .arg(".")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("warning[MSP101]"))
+        .stdout(predicate::str::contains("./short.yaml:8:9"));
+}
+
+#[test]
+fn missing_path_and_bad_flags_exit_two() {
+    let dir = tempdir();
+    lint_in(dir.path())
+        .arg("nope.yaml")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nope.yaml: no such file or directory",
+        ));
+    lint_in(dir.path())
+        .args(["--format", "xml", "."])
+        .assert()
+        .code(2);
+    write(dir.path(), "clean.yaml", CLEAN);
+    lint_in(dir.path())
+        .args(["--select", "NOPE999", "clean.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown rule selector"));
+}
+
+#[test]
+fn fail_on_error_ignores_warnings() {
+    let dir = tempdir();
+    write(dir.path(), "short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .args(["--fail-on", "error", "short.yaml"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("MSP101"));
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let dir = tempdir();
+    write(dir.path(), "short.yaml", SHORT_HOST);
+    let out = lint_in(dir.path())
+        .args(["--format", "json", "short.yaml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let json: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
+    let f = &json["findings"][0];
+    assert_eq!(f["code"], "MSP101");
+    assert_eq!(f["name"], "short-host-name");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["resource"], "DestinationRule food/orders");
+    assert_eq!(f["file"], "short.yaml");
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(8), Some(9))
+    );
+    assert_eq!(f["mirrors"], Value::Null);
+    assert_eq!(f["fix"]["applicability"], "machine-applicable");
+    assert_eq!(
+        f["fix"]["edits"][0]["replacement"],
+        "orders.food.svc.cluster.local"
+    );
+    assert!(
+        f["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("orders.food.svc.cluster.local"))
+    );
+    let summary = &json["summary"];
+    assert_eq!(summary["files"], 1);
+    assert_eq!(summary["resources"], 1);
+    assert_eq!(summary["warnings"], 1);
+    assert_eq!(summary["errors"], 0);
+}
+
+#[test]
+fn sarif_output_is_sarif_2_1_0_with_rules_and_locations() {
+    let dir = tempdir();
+    write(dir.path(), "short.yaml", SHORT_HOST);
+    let out = lint_in(dir.path())
+        .args(["--format", "sarif", "short.yaml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let sarif: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "mspack");
+    let results = run["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    assert_eq!(r["ruleId"], "MSP101");
+    assert_eq!(r["level"], "warning");
+    let index = r["ruleIndex"].as_u64().unwrap_or(u64::MAX) as usize;
+    assert_eq!(run["tool"]["driver"]["rules"][index]["id"], "MSP101");
+    let loc = &r["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "short.yaml");
+    assert_eq!(loc["region"]["startLine"], 8);
+    assert_eq!(loc["region"]["startColumn"], 9);
+    let ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "SARIF rule ids must be unique");
+}
+
+#[test]
+fn github_output_is_one_escaped_workflow_command_per_finding() {
+    let dir = tempdir();
+    write(dir.path(), "short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .args(["--format", "github", "short.yaml"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with(
+            "::warning file=short.yaml,line=8,col=9,endLine=8,endColumn=15,title=MSP101 short-host-name::",
+        ))
+        .stdout(predicate::str::contains("%0Ahelp: "));
+}
+
+#[test]
+fn fix_rewrites_the_host_and_keeps_comments_and_layout() {
+    let dir = tempdir();
+    let path = write(dir.path(), "short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .args(["--fix", "short.yaml"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("fixed 1 finding in 1 file"))
+        .stdout(predicate::str::contains("no findings"));
+    let fixed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        fixed,
+        SHORT_HOST.replace(
+            "host: orders      # short name",
+            "host: orders.food.svc.cluster.local      # short name"
+        )
+    );
+}
+
+#[test]
+fn stdin_is_linted_with_dash() {
+    let dir = tempdir();
+    lint_in(dir.path())
+        .args(["--format", "json", "-"])
+        .write_stdin(SHORT_HOST)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("\"file\": \"<stdin>\""));
+}
+
+#[test]
+fn a_broken_file_is_reported_and_the_others_still_linted() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "a-broken.yaml",
+        "apiVersion: v1\nkind: [Service\n",
+    );
+    write(dir.path(), "b-short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .arg(".")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("error[MSP001]"))
+        .stdout(predicate::str::contains("a-broken.yaml:3:1"))
+        .stdout(predicate::str::contains("warning[MSP101]"));
+}
+
+#[test]
+fn hostile_inputs_are_refused_with_a_finding_not_a_crash() {
+    let dir = tempdir();
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    write(dir.path(), "bomb.yaml", &bomb);
+    write(
+        dir.path(),
+        "deep.yaml",
+        &format!("{}{}", "[".repeat(50_000), "]".repeat(50_000)),
+    );
+    write(dir.path(), "binary.yaml", "kind: \u{0}\u{1}");
+    std::fs::write(dir.path().join("latin1.yaml"), b"name: caf\xe9\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "empty.yaml", "");
+    lint_in(dir.path())
+        .args(["--format", "json", "."])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("alias bomb"))
+        .stdout(predicate::str::contains("not valid UTF-8"));
+}
+
+#[test]
+fn annotation_and_config_file_suppress_findings() {
+    let dir = tempdir();
+    let suppressed = SHORT_HOST.replace(
+        "  namespace: food   # owned by the food team\n",
+        "  namespace: food\n  annotations: {mspack.io/ignore: \"MSP101\"}\n",
+    );
+    write(dir.path(), "annotated.yaml", &suppressed);
+    lint_in(dir.path()).arg("annotated.yaml").assert().code(0);
+    let istio = suppressed.replace("mspack.io/ignore", "galley.istio.io/analyze-suppress");
+    write(dir.path(), "annotated.yaml", &istio);
+    lint_in(dir.path()).arg("annotated.yaml").assert().code(0);
+
+    write(dir.path(), "legacy/short.yaml", SHORT_HOST);
+    write(
+        dir.path(),
+        ".mspack.toml",
+        "[lint.per-file-ignores]\n\"legacy/*.yaml\" = [\"short-host-name\"]\n",
+    );
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap_or_else(|e| panic!("{e}"));
+    lint_in(&dir.path().join("sub"))
+        .arg("../legacy")
+        .assert()
+        .code(0);
+    write(
+        dir.path(),
+        ".mspack.toml",
+        "[lint]\nignore = [\"MSP101\"]\n",
+    );
+    lint_in(dir.path()).arg("legacy").assert().code(0);
+    lint_in(dir.path())
+        .args(["--no-config", "legacy"])
+        .assert()
+        .code(1);
+    write(
+        dir.path(),
+        ".mspack.toml",
+        "[lint]\nignored = [\"MSP101\"]\n",
+    );
+    lint_in(dir.path())
+        .arg("legacy")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(".mspack.toml"))
+        .stderr(predicate::str::contains("ignored"));
+}
+
+#[test]
+fn config_cluster_domain_and_multicluster_reach_the_rules() {
+    let dir = tempdir();
+    write(dir.path(), "short.yaml", SHORT_HOST);
+    write(
+        dir.path(),
+        ".mspack.toml",
+        "[mesh]\ncluster-domain = \"corp.internal\"\n",
+    );
+    lint_in(dir.path())
+        .arg("short.yaml")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("orders.food.svc.corp.internal"));
+    let routed = format!(
+        "{CLEAN}---\napiVersion: v1\nkind: Service\nmetadata: {{name: orders, namespace: food}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n"
+    );
+    write(dir.path(), "routed.yaml", &routed);
+    lint_in(dir.path())
+        .args(["--cluster-domain", "cluster.local", "routed.yaml"])
+        .assert()
+        .code(0);
+    lint_in(dir.path())
+        .args([
+            "--cluster-domain",
+            "cluster.local",
+            "--multicluster",
+            "routed.yaml",
+        ])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("MSP103"));
+}
+
+#[test]
+fn rules_and_explain_document_every_rule() {
+    let out = mspack()
+        .args(["rules", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let rules: Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}"));
+    let codes: Vec<&str> = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"MSP101") && codes.contains(&"MSP102") && codes.contains(&"MSP103"));
+    mspack()
+        .args(["explain", "MSP101"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("## What it checks"))
+        .stdout(predicate::str::contains("## Fix"));
+    mspack()
+        .args(["explain", "short-host-name"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("# MSP101 short-host-name"));
+    mspack().args(["explain", "MSP999"]).assert().code(2);
+}
