@@ -2,6 +2,7 @@
 //! arguments and calls a library crate; no business logic lives here.
 
 mod lint;
+mod render;
 mod rules;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ enum Command {
     Rules(rules::RulesArgs),
     /// Print the documentation of a rule
     Explain(rules::ExplainArgs),
+    /// Render a template (mesh-istio, otel-config, deployment-strategy, obi), linted before output
+    Render(render::RenderArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::list(args),
         Command::Explain(args) => rules::explain(args),
+        Command::Render(args) => render::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,1 @@
+//! `mspack new`: the service scaffold (written below).
