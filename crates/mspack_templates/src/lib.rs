@@ -108,7 +108,11 @@ pub fn find(name: &str) -> Result<&'static Template, TemplateError> {
 /// The documentation of a template's values (`mspack render <template> --help-values`).
 pub fn help_values(name: &str) -> Result<String, TemplateError> {
     let template = find(name)?;
-    Ok(values::describe(template.name, template.summary, template.values))
+    Ok(values::describe(
+        template.name,
+        template.summary,
+        template.values,
+    ))
 }
 
 /// Validate `raw`, render template `name`, and lint the result (with its companion template
@@ -117,12 +121,22 @@ pub fn render(name: &str, raw: &RawValues) -> Result<Rendered, TemplateError> {
     let template = find(name)?;
     let rendered = render_unchecked(template, raw)?;
     let path = format!("{name}.yaml");
-    lint_clean(name, &path, &rendered.text, companion_sources(template, raw)?)?;
+    let options = lint_options(&rendered.values);
+    lint_clean(
+        name,
+        &path,
+        &rendered.text,
+        companion_sources(template, raw)?,
+        &options,
+    )?;
     Ok(rendered)
 }
 
 /// Validate and render without linting (the lint gate itself and tests use this).
-pub fn render_unchecked(template: &'static Template, raw: &RawValues) -> Result<Rendered, TemplateError> {
+pub fn render_unchecked(
+    template: &'static Template,
+    raw: &RawValues,
+) -> Result<Rendered, TemplateError> {
     let mut values = values::resolve(template.name, template.values, raw)?;
     derive(template.name, &mut values)?;
     let text = render_text(template.name, template.source, &values)?;
@@ -134,7 +148,10 @@ pub fn render_unchecked(template: &'static Template, raw: &RawValues) -> Result<
 }
 
 /// The companion render that gives the linter context, from the values both templates share.
-fn companion_sources(template: &Template, raw: &RawValues) -> Result<Vec<Arc<SourceFile>>, TemplateError> {
+fn companion_sources(
+    template: &Template,
+    raw: &RawValues,
+) -> Result<Vec<Arc<SourceFile>>, TemplateError> {
     let Some(companion) = template.companion else {
         return Ok(Vec::new());
     };
@@ -158,17 +175,29 @@ pub fn shared_values(template: &Template, raw: &RawValues) -> RawValues {
     shared
 }
 
+/// Lint options matching the values: cluster domain and multicluster mode.
+pub fn lint_options(values: &Values) -> LintOptions {
+    let mut options = LintOptions::default();
+    if let Some(domain) = values.text("cluster_domain") {
+        options.cluster_domain = domain.to_owned();
+    }
+    options.multicluster = values.text("multicluster") == Some("true");
+    options
+}
+
 /// Lint `text` (as file `path`) with `context` beside it; findings located in `path` fail.
 pub fn lint_clean(
     template: &str,
     path: &str,
     text: &str,
     context: Vec<Arc<SourceFile>>,
+    options: &LintOptions,
 ) -> Result<(), TemplateError> {
-    let report = lint_text(path, text, context).map_err(|message| TemplateError::Linter {
-        template: template.to_owned(),
-        message,
-    })?;
+    let report =
+        lint_text(path, text, context, options).map_err(|message| TemplateError::Linter {
+            template: template.to_owned(),
+            message,
+        })?;
     if report.findings.is_empty() {
         return Ok(());
     }
@@ -182,11 +211,15 @@ pub fn lint_clean(
 }
 
 /// The findings of linting `text` as `path` with `context` files, keeping only those in `path`.
-pub fn lint_text(path: &str, text: &str, context: Vec<Arc<SourceFile>>) -> Result<Report, String> {
+pub fn lint_text(
+    path: &str,
+    text: &str,
+    context: Vec<Arc<SourceFile>>,
+    options: &LintOptions,
+) -> Result<Report, String> {
     let mut sources = vec![Arc::new(SourceFile::new(path, text))];
     sources.extend(context);
-    let options = LintOptions::default();
-    let mut report = lint_sources(sources, &options).map_err(|e| e.to_string())?;
+    let mut report = lint_sources(sources, options).map_err(|e| e.to_string())?;
     report.findings.retain(|f| f.path() == Some(path));
     Ok(report)
 }
@@ -209,9 +242,12 @@ fn environment() -> Result<Environment<'static>, String> {
     env.add_filter("q", |value: String| -> String {
         serde_json::to_string(&value).unwrap_or_else(|_| "\"\"".to_owned())
     });
-    env.add_template("labels", LABELS).map_err(|e| e.to_string())?;
-    env.add_template("pod_labels", POD_LABELS).map_err(|e| e.to_string())?;
-    env.add_template("obi_labels", OBI_LABELS).map_err(|e| e.to_string())?;
+    env.add_template("labels", LABELS)
+        .map_err(|e| e.to_string())?;
+    env.add_template("pod_labels", POD_LABELS)
+        .map_err(|e| e.to_string())?;
+    env.add_template("obi_labels", OBI_LABELS)
+        .map_err(|e| e.to_string())?;
     env.add_template("obi_pod_labels", OBI_POD_LABELS)
         .map_err(|e| e.to_string())?;
     env.add_template("obi.yaml.j2", include_str!("../templates/obi.yaml.j2"))
@@ -293,7 +329,9 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
             let port = text(values, "port");
             values.insert(
                 "obi_otlp_endpoint",
-                Value::from(format!("http://{name}.{namespace}.svc.{cluster_domain}:{port}")),
+                Value::from(format!(
+                    "http://{name}.{namespace}.svc.{cluster_domain}:{port}"
+                )),
             );
         }
         "obi" => {
@@ -347,10 +385,19 @@ fn derive_deployment(values: &mut Values, name: &str) -> Result<(), TemplateErro
     }
     let version = text(values, "version");
     let canary = text(values, "canary_version");
+    // checkov's digest check looks at every container of a Deployment.
+    let ext_authz_pinned =
+        text(values, "ext_authz") != "true" || values::has_digest(&text(values, "ext_authz_image"));
+    let image = text(values, "image");
+    let canary_image = text(values, "canary_image");
     let mut tracks = vec![Value::from(BTreeMap::from([
         ("deployment", Value::from(name)),
         ("version", Value::from(version.clone())),
-        ("image", Value::from(text(values, "image"))),
+        (
+            "pinned",
+            Value::from(values::has_digest(&image) && ext_authz_pinned),
+        ),
+        ("image", Value::from(image)),
         ("replicas", Value::from(false)),
     ]))];
     if !canary.is_empty() {
@@ -364,7 +411,11 @@ fn derive_deployment(values: &mut Values, name: &str) -> Result<(), TemplateErro
         tracks.push(Value::from(BTreeMap::from([
             ("deployment", Value::from(format!("{name}-{canary}"))),
             ("version", Value::from(canary.clone())),
-            ("image", Value::from(text(values, "canary_image"))),
+            (
+                "pinned",
+                Value::from(values::has_digest(&canary_image) && ext_authz_pinned),
+            ),
+            ("image", Value::from(canary_image)),
             ("replicas", Value::from(1)),
         ])));
     }
@@ -411,15 +462,16 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
             reason: "must differ from version".into(),
         });
     }
-    let route = |route_name: &str, writes: bool, header: bool, subset: Option<&str>, variant: &str| {
-        Value::from(BTreeMap::from([
-            ("name", Value::from(route_name)),
-            ("writes", Value::from(writes)),
-            ("header", Value::from(header)),
-            ("subset", Value::from(subset.unwrap_or(""))),
-            ("variant", Value::from(variant)),
-        ]))
-    };
+    let route =
+        |route_name: &str, writes: bool, header: bool, subset: Option<&str>, variant: &str| {
+            Value::from(BTreeMap::from([
+                ("name", Value::from(route_name)),
+                ("writes", Value::from(writes)),
+                ("header", Value::from(header)),
+                ("subset", Value::from(subset.unwrap_or(""))),
+                ("variant", Value::from(variant)),
+            ]))
+        };
     let has_writes = !list(values, "non_idempotent_methods").is_empty();
     let mut routes = Vec::new();
     if canary.is_empty() {
@@ -462,7 +514,8 @@ mod tests {
     #[test]
     fn helm_and_actions_syntax_passes_through() {
         let mut env = environment().unwrap_or_default();
-        let source = "a: ${{ github.sha }}\nb: {{ .Values.x }}\nc: ${env:MY_POD_IP}\nd: [[ name ]]\n";
+        let source =
+            "a: ${{ github.sha }}\nb: {{ .Values.x }}\nc: ${env:MY_POD_IP}\nd: [[ name ]]\n";
         assert!(env.add_template("t", source).is_ok());
         let out = env
             .get_template("t")
@@ -482,8 +535,13 @@ mod tests {
 
     #[test]
     fn missing_name_names_the_key() {
-        let err = render("mesh-istio", &RawValues::new()).err().map(|e| e.to_string());
-        assert!(err.is_some_and(|e| e.contains("`name`")), "{err:?}");
+        let err = render("mesh-istio", &RawValues::new())
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_ref().is_some_and(|e| e.contains("`name`")),
+            "{err:?}"
+        );
     }
 
     #[test]

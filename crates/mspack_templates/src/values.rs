@@ -23,18 +23,30 @@ pub enum Kind {
     /// An OCI image reference with a tag or digest (never `latest`).
     Image,
     /// A duration such as `500ms`, `10s`, `5m`, `1h`; `0s` only where `allow_zero`.
-    Duration { allow_zero: bool },
+    Duration {
+        allow_zero: bool,
+    },
     /// A Kubernetes quantity such as `100m`, `128Mi`, `1`; empty when `optional`.
-    Quantity { optional: bool },
+    Quantity {
+        optional: bool,
+    },
     /// An integer within bounds.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A number within bounds (e.g. a sampling ratio).
-    Float { min: f64, max: f64 },
+    Float {
+        min: f64,
+        max: f64,
+    },
     Bool,
     /// A user or group id: not 0 (root) and not 1337 (the Istio proxy's uid).
     Uid,
     /// A label value: at most 63 characters, alphanumerics with `-_.` inside; empty when `optional`.
-    LabelValue { optional: bool },
+    LabelValue {
+        optional: bool,
+    },
     /// An HTTP path starting with `/`.
     Path,
     /// An absolute `http(s)://` URL.
@@ -222,7 +234,11 @@ impl Values {
 
 /// Check `raw` against `defs`: unknown keys, missing required keys and invalid values are errors
 /// that name the key.
-pub fn resolve(template: &str, defs: &[ValueDef], raw: &RawValues) -> Result<Values, TemplateError> {
+pub fn resolve(
+    template: &str,
+    defs: &[ValueDef],
+    raw: &RawValues,
+) -> Result<Values, TemplateError> {
     for key in raw.keys() {
         if !defs.iter().any(|d| d.key == key) {
             let known: Vec<&str> = defs.iter().map(|d| d.key).collect();
@@ -267,9 +283,10 @@ pub fn resolve(template: &str, defs: &[ValueDef], raw: &RawValues) -> Result<Val
             .cloned()
             .unwrap_or(RawValue::Text(String::new()));
         let value = check(def.key, def.kind, &raw)?;
-        let text = match &raw {
-            RawValue::Text(t) => t.clone(),
-            RawValue::List(items) => items.join(","),
+        let text = match (&raw, def.kind) {
+            (RawValue::Text(t), Kind::List(_)) => split_list(t).join(","),
+            (RawValue::Text(t), _) => t.trim().to_owned(),
+            (RawValue::List(items), _) => items.join(","),
         };
         values.map.insert(def.key.to_owned(), value);
         values.texts.insert(def.key.to_owned(), text);
@@ -329,7 +346,11 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
         RawValue::Text(t) => t.trim().to_owned(),
         RawValue::List(items) => {
             let Kind::List(inner) = kind else {
-                return Err(invalid(key, &items.join(","), "expected a single value, not a list"));
+                return Err(invalid(
+                    key,
+                    &items.join(","),
+                    "expected a single value, not a list",
+                ));
             };
             return check_list(key, *inner, items);
         }
@@ -369,7 +390,11 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
                 .parse()
                 .map_err(|_| invalid(key, text, "expected a whole number"))?;
             if n < min || n > max {
-                return Err(invalid(key, text, format!("must be between {min} and {max}")));
+                return Err(invalid(
+                    key,
+                    text,
+                    format!("must be between {min} and {max}"),
+                ));
             }
             Ok(Value::from(n))
         }
@@ -378,7 +403,11 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
                 .parse()
                 .map_err(|_| invalid(key, text, "expected a number"))?;
             if !(min..=max).contains(&n) {
-                return Err(invalid(key, text, format!("must be between {min} and {max}")));
+                return Err(invalid(
+                    key,
+                    text,
+                    format!("must be between {min} and {max}"),
+                ));
             }
             Ok(Value::from(n))
         }
@@ -392,7 +421,11 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
                 .parse()
                 .map_err(|_| invalid(key, text, "expected a numeric user id"))?;
             match n {
-                0 => Err(invalid(key, text, "0 is root; run as a non-root user such as 65532")),
+                0 => Err(invalid(
+                    key,
+                    text,
+                    "0 is root; run as a non-root user such as 65532",
+                )),
                 1337 => Err(invalid(
                     key,
                     text,
@@ -458,12 +491,18 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
             if words.contains(&text) {
                 Ok(Value::from(text))
             } else {
-                Err(invalid(key, text, format!("expected one of: {}", words.join(", "))))
+                Err(invalid(
+                    key,
+                    text,
+                    format!("expected one of: {}", words.join(", ")),
+                ))
             }
         }
         Kind::ExportTarget => {
             if text != "." && text != "*" {
-                dns_label(text, false).map_err(|r| invalid(key, text, format!("expected ., * or a namespace: {r}")))?;
+                dns_label(text, false).map_err(|r| {
+                    invalid(key, text, format!("expected ., * or a namespace: {r}"))
+                })?;
             }
             Ok(Value::from(text))
         }
@@ -481,7 +520,11 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
                 .ok_or_else(|| invalid(key, text, "expected header-name:value"))?;
             header_name(name.trim()).map_err(|r| invalid(key, text, r))?;
             if value.bytes().any(|b| b.is_ascii_control()) {
-                return Err(invalid(key, text, "header values cannot hold control characters"));
+                return Err(invalid(
+                    key,
+                    text,
+                    "header values cannot hold control characters",
+                ));
             }
             Ok(Value::from(vec![
                 Value::from(name.trim()),
@@ -495,7 +538,11 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
             if METHODS.contains(&text) {
                 Ok(Value::from(text))
             } else {
-                Err(invalid(key, text, format!("expected one of: {}", METHODS.join(", "))))
+                Err(invalid(
+                    key,
+                    text,
+                    format!("expected one of: {}", METHODS.join(", ")),
+                ))
             }
         }
         Kind::RetryOn => {
@@ -604,7 +651,10 @@ pub fn port(text: &str) -> Result<u16, String> {
 
 fn label_value(text: &str) -> Result<(), String> {
     if text.len() > 63 {
-        return Err(format!("is {} characters; a label value holds at most 63", text.len()));
+        return Err(format!(
+            "is {} characters; a label value holds at most 63",
+            text.len()
+        ));
     }
     let ok_inner = text
         .bytes()
@@ -707,7 +757,11 @@ pub fn image(text: &str) -> Result<(), String> {
         let hex = digest
             .strip_prefix("sha256:")
             .ok_or("a digest is written @sha256:<64 hex digits>")?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Err("a digest is written @sha256:<64 lowercase hex digits>".into());
         }
     }
@@ -720,28 +774,40 @@ pub fn image(text: &str) -> Result<(), String> {
         None => (name_tag, None),
     };
     let mut components = name.split('/').collect::<Vec<_>>();
-    if components.len() > 1 && (components[0].contains('.') || components[0].contains(':') || components[0] == "localhost") {
+    if components.len() > 1
+        && (components[0].contains('.')
+            || components[0].contains(':')
+            || components[0] == "localhost")
+    {
         components.remove(0);
     }
     for component in components {
         let ok = !component.is_empty()
-            && component
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+            && component.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
             && component.as_bytes()[0].is_ascii_alphanumeric();
         if !ok {
-            return Err(format!("image path component {component:?} must be lowercase letters, digits and . _ -"));
+            return Err(format!(
+                "image path component {component:?} must be lowercase letters, digits and . _ -"
+            ));
         }
     }
     match (tag, digest) {
-        (Some("latest"), _) => Err("`latest` is not a version; pin a tag such as 1.4.2 or a digest".into()),
+        (Some("latest"), _) => {
+            Err("`latest` is not a version; pin a tag such as 1.4.2 or a digest".into())
+        }
         (None, None) => Err("pin a tag (name:1.4.2) or a digest (name@sha256:...)".into()),
         (Some(tag), _)
             if tag.is_empty()
                 || tag.len() > 128
-                || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
+                || !tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) =>
         {
-            Err(format!("tag {tag:?} may hold letters, digits, '.', '_' and '-' (at most 128)"))
+            Err(format!(
+                "tag {tag:?} may hold letters, digits, '.', '_' and '-' (at most 128)"
+            ))
         }
         _ => Ok(()),
     }
@@ -779,7 +845,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Documentation of a template's values, as `--help-values` prints it.
 pub fn describe(template: &str, summary: &str, defs: &[ValueDef]) -> String {
-    let mut out = format!("{template}: {summary}\n\nvalues (--set key=value, or --values file.yaml):\n");
+    let mut out =
+        format!("{template}: {summary}\n\nvalues (--set key=value, or --values file.yaml):\n");
     let width = defs.iter().map(|d| d.key.len()).max().unwrap_or(0);
     for def in defs {
         let default = match def.default {
@@ -788,7 +855,12 @@ pub fn describe(template: &str, summary: &str, defs: &[ValueDef]) -> String {
             None => "required".to_owned(),
         };
         let _ = writeln!(out, "  {:width$}  {}", def.key, def.doc);
-        let _ = writeln!(out, "  {:width$}  [{}; default: {default}]", "", kind_name(def.kind));
+        let _ = writeln!(
+            out,
+            "  {:width$}  [{}; default: {default}]",
+            "",
+            kind_name(def.kind)
+        );
     }
     out
 }
@@ -869,7 +941,9 @@ mod tests {
     #[test]
     fn uid_1337_and_root_are_refused() {
         let raw = RawValue::Text("1337".into());
-        let err = check("run_as_user", Kind::Uid, &raw).err().map(|e| e.to_string());
+        let err = check("run_as_user", Kind::Uid, &raw)
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("run_as_user") && e.contains("sidecar")));
         assert!(check("run_as_user", Kind::Uid, &RawValue::Text("0".into())).is_err());
     }
@@ -899,13 +973,26 @@ mod tests {
     #[test]
     fn defaults_refer_to_other_values() {
         let defs = [
-            ValueDef { key: "name", kind: Kind::Name, default: None, doc: "" },
-            ValueDef { key: "image", kind: Kind::Image, default: Some("{name}:0.1.0"), doc: "" },
+            ValueDef {
+                key: "name",
+                kind: Kind::Name,
+                default: None,
+                doc: "",
+            },
+            ValueDef {
+                key: "image",
+                kind: Kind::Image,
+                default: Some("{name}:0.1.0"),
+                doc: "",
+            },
         ];
         let mut raw = RawValues::new();
         raw.insert("name", "orders");
         let values = resolve("t", &defs, &raw).ok();
-        assert_eq!(values.as_ref().and_then(|v| v.text("image")), Some("orders:0.1.0"));
+        assert_eq!(
+            values.as_ref().and_then(|v| v.text("image")),
+            Some("orders:0.1.0")
+        );
     }
 
     #[test]
@@ -914,7 +1001,10 @@ mod tests {
         let ok = raw.merge_yaml("v.yaml", "name: orders\ncallers: [shop/web, shop/api]\n");
         assert!(ok.is_ok());
         assert_eq!(raw.get("callers").as_deref(), Some("shop/web,shop/api"));
-        let err = raw.merge_yaml("v.yaml", "name: {a: 1}\n").err().map(|e| e.to_string());
+        let err = raw
+            .merge_yaml("v.yaml", "name: {a: 1}\n")
+            .err()
+            .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("v.yaml:1")));
     }
 }
