@@ -57,6 +57,9 @@ pub struct LintArgs {
     /// Istio MeshNetworks YAML
     #[arg(long, value_name = "FILE")]
     mesh_networks: Option<PathBuf>,
+    /// CRDs (YAML, e.g. Istio's crd-all.gen.yaml, or a JSON schema bundle) to validate custom resources against; repeatable
+    #[arg(long, value_name = "FILE")]
+    crds: Vec<PathBuf>,
     /// Treat the mesh as multicluster (enables MSP103)
     #[arg(long)]
     multicluster: bool,
@@ -103,6 +106,7 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     if let Some(path) = args.mesh_networks {
         options.mesh_networks = Some(path);
     }
+    options.crds.extend(args.crds.iter().cloned());
     if args.multicluster {
         options.multicluster = true;
     }

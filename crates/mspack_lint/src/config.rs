@@ -7,6 +7,7 @@
 //! ignore = ["MSP102"]                      # codes, names or analyzers never reported
 //! select = ["IST", "MSP101"]               # only these (default: every rule on by default)
 //! fail-on = "warning"                      # info | warning | error
+//! crds = ["istio/crd-all.gen.yaml"]         # CRDs to validate custom resources against
 //! [lint.per-file-ignores]
 //! "legacy/**/*.yaml" = ["MSP101"]          # glob (relative to the config file) -> codes
 //!
@@ -39,6 +40,8 @@ pub struct LintOptions {
     pub mesh_config: Option<PathBuf>,
     /// Istio MeshNetworks YAML.
     pub mesh_networks: Option<PathBuf>,
+    /// CRD files (YAML CRDs or a JSON schema bundle) to validate custom resources against.
+    pub crds: Vec<PathBuf>,
     /// Rule selectors: only these rules run (empty: the default set).
     pub select: Vec<String>,
     /// Rule selectors never reported.
@@ -61,6 +64,7 @@ impl Default for LintOptions {
             multicluster: false,
             mesh_config: None,
             mesh_networks: None,
+            crds: Vec::new(),
             select: Vec::new(),
             ignore: Vec::new(),
             per_file_ignores: Vec::new(),
@@ -99,6 +103,8 @@ pub struct LintSection {
     #[serde(default)]
     pub select: Vec<String>,
     pub fail_on: Option<String>,
+    #[serde(default)]
+    pub crds: Vec<PathBuf>,
     #[serde(default)]
     pub per_file_ignores: BTreeMap<String, Vec<String>>,
 }
@@ -183,6 +189,7 @@ impl ConfigFile {
         };
         options.ignore.extend(self.lint.ignore.iter().cloned());
         options.select.extend(self.lint.select.iter().cloned());
+        options.crds.extend(self.lint.crds.iter().map(relative));
         options.per_file_ignores.extend(
             self.lint
                 .per_file_ignores

@@ -103,6 +103,7 @@ pub struct Workspace {
     hosts: OnceLock<HostRegistry>,
     workloads: OnceLock<Vec<Workload>>,
     services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
+    schemas: crate::schema::SchemaSet,
 }
 
 impl Workspace {
@@ -210,8 +211,22 @@ impl Workspace {
             hosts: OnceLock::new(),
             workloads: OnceLock::new(),
             services_by_fqdn: OnceLock::new(),
+            schemas: crate::schema::SchemaSet::default(),
         };
         (workspace, findings)
+    }
+
+    /// Use `schemas` (from `--crds`) plus the CRDs among the resources for schema validation.
+    pub fn set_schemas(&mut self, mut schemas: crate::schema::SchemaSet) {
+        for crd in self.of_kind(Kind::CustomResourceDefinition) {
+            schemas.add_crd(&crd.root);
+        }
+        self.schemas = schemas;
+    }
+
+    /// CRD schemas by apiVersion and kind.
+    pub fn schemas(&self) -> &crate::schema::SchemaSet {
+        &self.schemas
     }
 
     /// Resources of one kind, in input order.

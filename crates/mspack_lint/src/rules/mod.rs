@@ -3,6 +3,7 @@
 
 use crate::rule::Rule;
 
+pub mod crd_schema;
 pub mod invalid_resource;
 pub mod invalid_yaml;
 pub mod missing_export_to;
@@ -13,6 +14,7 @@ pub mod short_host_name;
 pub static ALL: &[&Rule] = &[
     &invalid_yaml::INVALID_YAML,
     &invalid_resource::INVALID_RESOURCE,
+    &crd_schema::CRD_SCHEMA_VIOLATION,
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
