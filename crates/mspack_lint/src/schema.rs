@@ -163,23 +163,13 @@ pub fn validate<'a>(
     match &node.value {
         Value::Map(entries) => {
             let count = entries.len() as i64;
-            if schema.min_properties.is_some_and(|m| count < m) {
-                violation(
-                    out,
-                    format!(
-                        "`{path}` needs at least {} entries",
-                        schema.min_properties.unwrap_or(0)
-                    ),
-                );
-            }
-            if schema.max_properties.is_some_and(|m| count > m) {
-                violation(
-                    out,
-                    format!(
-                        "`{path}` allows at most {} entries",
-                        schema.max_properties.unwrap_or(0)
-                    ),
-                );
+            if let Some(p) = bound(
+                count,
+                schema.min_properties,
+                schema.max_properties,
+                " entries",
+            ) {
+                violation(out, format!("`{path}` {p}"));
             }
             for required in &schema.required {
                 if node.get(required).is_none() {
@@ -219,23 +209,8 @@ pub fn validate<'a>(
         }
         Value::Seq(items) => {
             let count = items.len() as i64;
-            if schema.min_items.is_some_and(|m| count < m) {
-                violation(
-                    out,
-                    format!(
-                        "`{path}` needs at least {} items",
-                        schema.min_items.unwrap_or(0)
-                    ),
-                );
-            }
-            if schema.max_items.is_some_and(|m| count > m) {
-                violation(
-                    out,
-                    format!(
-                        "`{path}` allows at most {} items",
-                        schema.max_items.unwrap_or(0)
-                    ),
-                );
+            if let Some(p) = bound(count, schema.min_items, schema.max_items, " items") {
+                violation(out, format!("`{path}` {p}"));
             }
             if let Some(item_schema) = &schema.items {
                 for (i, item) in items.iter().enumerate() {
@@ -253,23 +228,8 @@ pub fn validate<'a>(
             }
             if node.as_string_value().is_some() {
                 let len = scalar.text.chars().count() as i64;
-                if schema.min_length.is_some_and(|m| len < m) {
-                    violation(
-                        out,
-                        format!(
-                            "`{path}` must be at least {} characters",
-                            schema.min_length.unwrap_or(0)
-                        ),
-                    );
-                }
-                if schema.max_length.is_some_and(|m| len > m) {
-                    violation(
-                        out,
-                        format!(
-                            "`{path}` must be at most {} characters",
-                            schema.max_length.unwrap_or(0)
-                        ),
-                    );
+                if let Some(p) = bound(len, schema.min_length, schema.max_length, " characters") {
+                    violation(out, format!("`{path}` {p}"));
                 }
                 if let Some(pattern) = &schema.pattern
                     && !pattern.is_match(&scalar.text)
@@ -288,20 +248,8 @@ pub fn validate<'a>(
                 .as_f64()
                 .filter(|_| schema.ty.as_deref() != Some("string"))
             {
-                if schema.minimum.is_some_and(|m| number < m) {
-                    violation(
-                        out,
-                        format!(
-                            "`{path}` must be at least {}",
-                            schema.minimum.unwrap_or(0.0)
-                        ),
-                    );
-                }
-                if schema.maximum.is_some_and(|m| number > m) {
-                    violation(
-                        out,
-                        format!("`{path}` must be at most {}", schema.maximum.unwrap_or(0.0)),
-                    );
+                if let Some(p) = bound(number, schema.minimum, schema.maximum, "") {
+                    violation(out, format!("`{path}` {p}"));
                 }
             }
         }
@@ -340,6 +288,20 @@ pub fn validate<'a>(
             out,
             format!("`{}` has a form the schema forbids", display_path(path)),
         );
+    }
+}
+
+/// "needs at least N<unit>" / "allows at most N<unit>" when `value` is outside `[min, max]`.
+fn bound<T: PartialOrd + std::fmt::Display + Copy>(
+    value: T,
+    min: Option<T>,
+    max: Option<T>,
+    unit: &str,
+) -> Option<String> {
+    match (min, max) {
+        (Some(m), _) if value < m => Some(format!("needs at least {m}{unit}")),
+        (_, Some(m)) if value > m => Some(format!("allows at most {m}{unit}")),
+        _ => None,
     }
 }
 
