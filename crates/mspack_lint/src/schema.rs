@@ -247,10 +247,9 @@ pub fn validate<'a>(
             if let Some(number) = node
                 .as_f64()
                 .filter(|_| schema.ty.as_deref() != Some("string"))
+                && let Some(p) = bound(number, schema.minimum, schema.maximum, "")
             {
-                if let Some(p) = bound(number, schema.minimum, schema.maximum, "") {
-                    violation(out, format!("`{path}` {p}"));
-                }
+                violation(out, format!("`{path}` {p}"));
             }
         }
     }
