@@ -182,33 +182,37 @@ struct SelectingService<'a> {
 }
 
 /// Call `visit` with every Deployment in the mesh and the Services of its namespace that select
-/// its pods, when there are at least two.
+/// its pods (in input order), when there are at least two.
 fn for_each_deployment<'w>(
     ws: &'w Workspace,
     mut visit: impl FnMut(&'w Resource, &[&SelectingService<'w>]),
 ) {
-    let mut by_ns: HashMap<&str, Vec<SelectingService<'_>>> = HashMap::new();
+    let mut services: Vec<SelectingService<'w>> = Vec::new();
+    // Services by (namespace, first selector label): a Service can only select pods that carry
+    // that label, so a Deployment looks only at the Services filed under its own labels.
+    let mut index: HashMap<(&str, String, String), Vec<usize>> = HashMap::new();
     for svc in ws.of_kind(Kind::Service) {
         let selector = read_labels(svc.spec_at(&["selector"]));
-        if selector.is_empty() {
+        let Some((key, value)) = selector.first().cloned() else {
             continue;
-        }
-        by_ns
-            .entry(svc.ns.as_str())
+        };
+        index
+            .entry((svc.ns.as_str(), key, value))
             .or_default()
-            .push(SelectingService {
-                name: if svc.ns.is_empty() {
-                    svc.name.clone()
-                } else {
-                    format!("{}/{}", svc.ns, svc.name)
-                },
-                selector,
-                ports: svc
-                    .spec_at(&["ports"])
-                    .into_iter()
-                    .flat_map(Node::items)
-                    .collect(),
-            });
+            .push(services.len());
+        services.push(SelectingService {
+            name: if svc.ns.is_empty() {
+                svc.name.clone()
+            } else {
+                format!("{}/{}", svc.ns, svc.name)
+            },
+            selector,
+            ports: svc
+                .spec_at(&["ports"])
+                .into_iter()
+                .flat_map(Node::items)
+                .collect(),
+        });
     }
     for deployment in ws.of_kind(Kind::Deployment) {
         if deployment.label("gateway.istio.io/managed") == Some(WAYPOINT_CONTROLLER)
@@ -217,14 +221,19 @@ fn for_each_deployment<'w>(
             continue;
         }
         let pod_labels = read_labels(deployment.spec_at(&["template", "metadata", "labels"]));
-        let services: Vec<_> = by_ns
-            .get(deployment.ns.as_str())
-            .into_iter()
+        let candidates: BTreeSet<usize> = pod_labels
+            .iter()
+            .filter_map(|(k, v)| index.get(&(deployment.ns.as_str(), k.clone(), v.clone())))
             .flatten()
+            .copied()
+            .collect();
+        let selecting: Vec<&SelectingService<'w>> = candidates
+            .into_iter()
+            .map(|i| &services[i])
             .filter(|s| selector_matches(&s.selector, &pod_labels))
             .collect();
-        if services.len() > 1 {
-            visit(deployment, &services);
+        if selecting.len() > 1 {
+            visit(deployment, &selecting);
         }
     }
 }
