@@ -15,6 +15,7 @@ pub mod dr_pod_not_selected;
 pub mod gateway_certificate;
 pub mod gateway_conflicting;
 pub mod gateway_ingress_port;
+pub mod gateway_secret;
 pub mod k8sgateway_crd_version;
 pub mod workload_index;
 
@@ -28,10 +29,12 @@ pub static ALL: &[&Rule] = &[
     // Gateway, DestinationRule TLS/subset and Gateway API CRD analyzers.
     &gateway_ingress_port::GATEWAY_SELECTOR_NOT_FOUND,
     &gateway_conflicting::CONFLICTING_GATEWAY_SELECTOR_NOT_FOUND,
+    &gateway_secret::GATEWAY_CREDENTIAL_NOT_FOUND,
     &dr_ca_certificates::NO_CA_DESTINATION_LEVEL,
     &dr_ca_certificates::NO_CA_PORT_LEVEL,
     &gateway_certificate::GATEWAY_DUPLICATE_CERTIFICATE,
     &gateway_conflicting::CONFLICTING_GATEWAYS,
+    &gateway_secret::INVALID_GATEWAY_CREDENTIAL,
     &gateway_ingress_port::GATEWAY_PORT_NOT_ON_SERVICE,
     &dr_pod_not_selected::SUBSET_SELECTS_NO_PODS,
     &dr_pod_not_selected::UNKNOWN_DESTINATION_RULE_HOST,
