@@ -163,7 +163,7 @@ fn check_hosts(ws: &Workspace, out: &mut Findings) {
         let host_node = dr.spec_at(&["host"]);
         let host = host_node.and_then(Node::as_str).unwrap_or("");
         let fqdn = to_fqdn(&dr.ns, host, ws.cluster_domain());
-        let read_as = if fqdn != host && !dr.ns.is_empty() {
+        let read_as = if fqdn != host && !host.is_empty() && !dr.ns.is_empty() {
             format!(" (read as \"{fqdn}\")")
         } else {
             String::new()
