@@ -21,6 +21,15 @@ mod k8s_support;
 pub mod mesh_networks;
 pub mod service_port_name;
 pub mod webhook;
+// Gateway, DestinationRule TLS/subset and Gateway API CRD analyzers.
+pub mod dr_ca_certificates;
+pub mod dr_pod_not_selected;
+pub mod gateway_certificate;
+pub mod gateway_conflicting;
+pub mod gateway_ingress_port;
+pub mod gateway_secret;
+pub mod k8sgateway_crd_version;
+pub mod workload_index;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -47,4 +56,17 @@ pub static ALL: &[&Rule] = &[
     &external_control_plane::INVALID_EXTERNAL_CONTROL_PLANE_CONFIG,
     &external_control_plane::ADDRESS_IS_NOT_A_HOSTNAME,
     &blocked_cidrs::JWKS_URI_FETCH_UNRESTRICTED,
+    // Gateway, DestinationRule TLS/subset and Gateway API CRD analyzers.
+    &gateway_ingress_port::GATEWAY_SELECTOR_NOT_FOUND,
+    &gateway_conflicting::CONFLICTING_GATEWAY_SELECTOR_NOT_FOUND,
+    &gateway_secret::GATEWAY_CREDENTIAL_NOT_FOUND,
+    &dr_ca_certificates::NO_CA_DESTINATION_LEVEL,
+    &dr_ca_certificates::NO_CA_PORT_LEVEL,
+    &gateway_certificate::GATEWAY_DUPLICATE_CERTIFICATE,
+    &gateway_conflicting::CONFLICTING_GATEWAYS,
+    &gateway_secret::INVALID_GATEWAY_CREDENTIAL,
+    &gateway_ingress_port::GATEWAY_PORT_NOT_ON_SERVICE,
+    &dr_pod_not_selected::SUBSET_SELECTS_NO_PODS,
+    &dr_pod_not_selected::UNKNOWN_DESTINATION_RULE_HOST,
+    &k8sgateway_crd_version::CRD_VERSION_BELOW_MINIMUM,
 ];
