@@ -63,6 +63,9 @@ pub struct LintArgs {
     /// Treat the mesh as multicluster (enables MSP103)
     #[arg(long)]
     multicluster: bool,
+    /// Do not assume Istio's default ingress gateway (Pod and Service in the root namespace)
+    #[arg(long)]
+    no_istio_defaults: bool,
     /// Kubernetes cluster domain used for FQDNs
     #[arg(long, value_name = "DOMAIN")]
     cluster_domain: Option<String>,
@@ -107,6 +110,9 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         options.mesh_networks = Some(path);
     }
     options.crds.extend(args.crds.iter().cloned());
+    if args.no_istio_defaults {
+        options.istio_defaults = false;
+    }
     if args.multicluster {
         options.multicluster = true;
     }

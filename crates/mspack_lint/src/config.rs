@@ -16,6 +16,7 @@
 //! root-namespace = "istio-system"
 //! default-namespace = "default"            # namespace of resources that name none
 //! multicluster = false
+//! istio-defaults = true                    # assume Istio's default ingress gateway Pod/Service
 //! mesh-config = "istio/mesh.yaml"          # Istio MeshConfig, relative to the config file
 //! mesh-networks = "istio/networks.yaml"
 //! ```
@@ -36,6 +37,9 @@ pub struct LintOptions {
     /// (Istio's analyzer tests do this); `istioctl analyze` uses `default`.
     pub default_namespace: Option<String>,
     pub multicluster: bool,
+    /// Assume Istio's default ingress gateway (Pod and Service in the root namespace), as
+    /// `istioctl analyze` does when it reads files only.
+    pub istio_defaults: bool,
     /// Istio MeshConfig YAML, merged over Istio's defaults.
     pub mesh_config: Option<PathBuf>,
     /// Istio MeshNetworks YAML.
@@ -62,6 +66,7 @@ impl Default for LintOptions {
             root_namespace: "istio-system".into(),
             default_namespace: Some("default".into()),
             multicluster: false,
+            istio_defaults: true,
             mesh_config: None,
             mesh_networks: None,
             crds: Vec::new(),
@@ -116,6 +121,7 @@ pub struct MeshSection {
     pub root_namespace: Option<String>,
     pub default_namespace: Option<String>,
     pub multicluster: Option<bool>,
+    pub istio_defaults: Option<bool>,
     pub mesh_config: Option<PathBuf>,
     pub mesh_networks: Option<PathBuf>,
 }
@@ -207,6 +213,9 @@ impl ConfigFile {
         }
         if let Some(v) = self.mesh.multicluster {
             options.multicluster = v;
+        }
+        if let Some(v) = self.mesh.istio_defaults {
+            options.istio_defaults = v;
         }
         if let Some(v) = &self.mesh.mesh_config {
             options.mesh_config = Some(relative(v));

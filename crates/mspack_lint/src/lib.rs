@@ -179,7 +179,12 @@ pub fn lint_sources(
         })
         .collect();
     findings.extend(rule_findings.into_iter().flatten());
-    findings.retain(|f| rules.iter().any(|r| std::ptr::eq(*r, f.rule)));
+    findings.retain(|f| {
+        rules.iter().any(|r| std::ptr::eq(*r, f.rule))
+            && !f
+                .resource_id
+                .is_some_and(|i| workspace.resources.get(i).is_some_and(|r| r.assumed))
+    });
     let mut findings = suppress::apply(findings, &workspace, options)?;
     findings.sort_by(|a, b| {
         (a.path(), a.span.map(|s| s.start), a.rule.code, &a.message).cmp(&(

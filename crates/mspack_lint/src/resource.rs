@@ -181,6 +181,9 @@ pub struct Resource {
     /// The namespace the resource lives in: as written, or the run's default namespace; empty for
     /// cluster-scoped kinds.
     pub ns: String,
+    /// Added by the linter, not read from the input (Istio's default ingress gateway): never
+    /// reported on, and not counted as a namespace of the analysed set.
+    pub assumed: bool,
 }
 
 impl Resource {

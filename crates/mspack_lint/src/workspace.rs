@@ -179,11 +179,15 @@ impl Workspace {
                                 namespace,
                                 ns,
                                 root,
+                                assumed: false,
                             });
                         }
                     }
                 }
             }
+        }
+        if options.istio_defaults {
+            add_istio_defaults(&mut resources, &options.root_namespace);
         }
         let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
         let mut by_name = HashMap::new();
@@ -193,6 +197,9 @@ impl Workspace {
             by_name
                 .entry((r.kind, r.ns.clone(), r.name.clone()))
                 .or_insert(r.id);
+            if r.assumed {
+                continue;
+            }
             if r.kind == Kind::Namespace {
                 namespaces.insert(r.name.clone());
             } else if !r.kind.is_cluster_scoped() {
@@ -309,6 +316,71 @@ impl Workspace {
         self.workloads().iter().filter(move |w| {
             ns.is_none_or(|ns| w.ns == ns) && selector_matches(selector, &w.labels)
         })
+    }
+}
+
+/// Istio's default ingress gateway (a gateway Pod labelled `istio: ingressgateway` and the Service
+/// `istio-ingressgateway` in the root namespace), which `istioctl analyze` assumes when it reads
+/// files only. Input resources of the same kind, namespace and name win.
+const ISTIO_DEFAULTS: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: istio-ingressgateway-assumed
+  namespace: ROOT_NS
+  labels: {istio: ingressgateway, app: istio-ingressgateway}
+spec:
+  containers:
+  - name: istio-proxy
+    image: auto
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istio-ingressgateway
+  namespace: ROOT_NS
+  labels: {istio: ingressgateway, app: istio-ingressgateway}
+spec:
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: 80, protocol: TCP}
+  - {name: https, port: 443, targetPort: 443, protocol: TCP}
+  - {name: tcp, port: 31400, targetPort: 31400, protocol: TCP}
+  - {name: tls, port: 15443, targetPort: 15443, protocol: TCP}
+";
+
+fn add_istio_defaults(resources: &mut Vec<Resource>, root_namespace: &str) {
+    let text = ISTIO_DEFAULTS.replace("ROOT_NS", root_namespace);
+    let file = Arc::new(mspack_yaml::SourceFile::new("<istio defaults>", text));
+    let parsed = mspack_yaml::parse_file(file.clone(), &mspack_yaml::Limits::default());
+    for document in parsed.documents {
+        let Ok((api_version, kind_name, name, namespace)) = read_identity(&document.root) else {
+            continue;
+        };
+        let (group, version) = split_api_version(&api_version);
+        let kind = Kind::classify(group, &kind_name);
+        let ns = namespace.clone().unwrap_or_default();
+        if resources
+            .iter()
+            .any(|r| r.kind == kind && r.ns == ns && r.name == name)
+        {
+            continue;
+        }
+        resources.push(Resource {
+            id: resources.len(),
+            file: file.clone(),
+            document: document.index,
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version,
+            kind,
+            kind_name,
+            name,
+            namespace,
+            ns,
+            root: document.root,
+            assumed: true,
+        });
     }
 }
 
