@@ -8,6 +8,9 @@ pub mod invalid_yaml;
 pub mod missing_export_to;
 pub mod missing_global_label;
 pub mod short_host_name;
+pub mod vs_destination_host;
+pub mod vs_destination_rule;
+pub(crate) mod vs_util;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -16,4 +19,9 @@ pub static ALL: &[&Rule] = &[
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
+    // virtualservice.* analyzers and VirtualService schema validation
+    &vs_destination_host::DESTINATION_HOST_NOT_FOUND,
+    &vs_destination_host::DESTINATION_PORT_REQUIRED,
+    &vs_destination_host::INGRESS_ROUTE_RULES_NOT_AFFECTED,
+    &vs_destination_rule::SUBSET_NOT_FOUND,
 ];
