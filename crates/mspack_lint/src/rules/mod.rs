@@ -10,6 +10,7 @@ pub mod missing_global_label;
 pub mod short_host_name;
 pub mod vs_destination_host;
 pub mod vs_destination_rule;
+pub mod vs_gateway;
 pub(crate) mod vs_util;
 
 /// Every rule, in code order.
@@ -24,4 +25,7 @@ pub static ALL: &[&Rule] = &[
     &vs_destination_host::DESTINATION_PORT_REQUIRED,
     &vs_destination_host::INGRESS_ROUTE_RULES_NOT_AFFECTED,
     &vs_destination_rule::SUBSET_NOT_FOUND,
+    &vs_gateway::GATEWAY_NOT_FOUND,
+    &vs_gateway::HOST_NOT_IN_GATEWAY,
+    &vs_gateway::INTERNAL_GATEWAY_REFERENCE,
 ];

@@ -122,6 +122,15 @@ pub fn mirror_destinations(vs: &Resource) -> Vec<RouteDest<'_>> {
     out
 }
 
+/// `spec.gateways` entries with their nodes (non-string entries skipped).
+pub fn gateway_refs(vs: &Resource) -> Vec<(&Node, &str)> {
+    vs.spec_at(&["gateways"])
+        .into_iter()
+        .flat_map(Node::items)
+        .filter_map(|n| n.as_str().map(|s| (n, s)))
+        .collect()
+}
+
 /// `spec.hosts` as strings.
 pub fn vs_hosts(vs: &Resource) -> Vec<&str> {
     vs.spec_at(&["hosts"])
@@ -131,11 +140,50 @@ pub fn vs_hosts(vs: &Resource) -> Vec<&str> {
         .collect()
 }
 
+/// Istio's `resource.NewShortOrFullName`: `ns/name`, or `name` in `default_ns`.
+pub fn short_or_full_name<'a>(default_ns: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    name.split_once('/').unwrap_or((default_ns, name))
+}
+
 /// Istio's `FullName.String()`: `ns/name`, or `name` when the namespace is empty.
 pub fn full_name(ns: &str, name: &str) -> String {
     if ns.is_empty() {
         name.to_string()
     } else {
         format!("{ns}/{name}")
+    }
+}
+
+/// Istio's `host.Name.Matches`: do two hosts (either may start with `*`) overlap?
+pub fn host_names_match(a: &str, b: &str) -> bool {
+    match (a.strip_prefix('*'), b.strip_prefix('*')) {
+        (Some(sa), Some(sb)) => {
+            if a.len() < b.len() {
+                sb.ends_with(sa)
+            } else {
+                sa.ends_with(sb)
+            }
+        }
+        (Some(sa), None) => b.ends_with(sa),
+        (None, Some(sb)) => a.ends_with(sb),
+        (None, None) => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_matching_follows_istio() {
+        assert!(host_names_match("*.foo.com", "a.foo.com"));
+        assert!(host_names_match("a.foo.com", "*.foo.com"));
+        assert!(host_names_match("*.foo.com", "*.com"));
+        assert!(host_names_match("*", "anything"));
+        assert!(!host_names_match("*.bar.com", "a.foo.com"));
+        assert!(!host_names_match("a.com", "b.com"));
+        assert_eq!(short_or_full_name("food", "gw"), ("food", "gw"));
+        assert_eq!(short_or_full_name("food", "edge/gw"), ("edge", "gw"));
+        assert_eq!(full_name("", "gw"), "gw");
     }
 }
