@@ -8,6 +8,7 @@ pub mod invalid_yaml;
 pub mod missing_export_to;
 pub mod missing_global_label;
 pub mod short_host_name;
+pub mod vs_conflicting_mesh_hosts;
 pub mod vs_destination_host;
 pub mod vs_destination_rule;
 pub mod vs_gateway;
@@ -28,4 +29,5 @@ pub static ALL: &[&Rule] = &[
     &vs_gateway::GATEWAY_NOT_FOUND,
     &vs_gateway::HOST_NOT_IN_GATEWAY,
     &vs_gateway::INTERNAL_GATEWAY_REFERENCE,
+    &vs_conflicting_mesh_hosts::CONFLICTING_MESH_HOSTS,
 ];
