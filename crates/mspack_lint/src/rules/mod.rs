@@ -12,6 +12,7 @@ pub mod vs_conflicting_mesh_hosts;
 pub mod vs_destination_host;
 pub mod vs_destination_rule;
 pub mod vs_gateway;
+pub mod vs_jwt_claim_route;
 pub(crate) mod vs_util;
 
 /// Every rule, in code order.
@@ -30,4 +31,5 @@ pub static ALL: &[&Rule] = &[
     &vs_gateway::HOST_NOT_IN_GATEWAY,
     &vs_gateway::INTERNAL_GATEWAY_REFERENCE,
     &vs_conflicting_mesh_hosts::CONFLICTING_MESH_HOSTS,
+    &vs_jwt_claim_route::JWT_CLAIM_ROUTE_WITHOUT_AUTHN,
 ];
