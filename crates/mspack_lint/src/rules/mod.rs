@@ -13,6 +13,8 @@ pub mod vs_destination_host;
 pub mod vs_destination_rule;
 pub mod vs_gateway;
 pub mod vs_jwt_claim_route;
+pub mod vs_schema;
+mod vs_schema_checks;
 pub(crate) mod vs_util;
 
 /// Every rule, in code order.
@@ -32,4 +34,7 @@ pub static ALL: &[&Rule] = &[
     &vs_gateway::INTERNAL_GATEWAY_REFERENCE,
     &vs_conflicting_mesh_hosts::CONFLICTING_MESH_HOSTS,
     &vs_jwt_claim_route::JWT_CLAIM_ROUTE_WITHOUT_AUTHN,
+    &vs_schema::SCHEMA_VALIDATION_ERROR,
+    &vs_schema::UNREACHABLE_RULE,
+    &vs_schema::INEFFECTIVE_MATCH,
 ];
