@@ -107,7 +107,8 @@ fn check(ws: &Workspace, out: &mut Findings) {
         }
     }
     let public = PublicIndex::new(&entries);
-    let mut reported: HashSet<usize> = HashSet::new();
+    // Istio reports each VirtualService (by namespace/name) once, for the first host found.
+    let mut reported: HashSet<(&str, &str)> = HashSet::new();
     for ((scope, fqdn), own) in &entries {
         let mut list = own.clone();
         if scope != "*" {
@@ -139,10 +140,10 @@ fn check(ws: &Workspace, out: &mut Findings) {
             format!("namespace {scope}")
         };
         for &id in &list {
-            if !reported.insert(id) {
+            let vs = &ws.resources[id];
+            if !reported.insert((vs.ns.as_str(), vs.name.as_str())) {
                 continue;
             }
-            let vs = &ws.resources[id];
             out.report(
                 vs,
                 vs.anchor(),

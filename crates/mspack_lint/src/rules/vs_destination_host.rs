@@ -233,7 +233,11 @@ fn check_hosts(ws: &Workspace, out: &mut Findings, rule: Report) {
                     let f = out.report(
                         vs,
                         d.anchor(),
-                        format!("referenced {what} not found: \"{host}\""),
+                        if host.is_empty() {
+                            format!("referenced {what} not found: \"\" (no destination host given)")
+                        } else {
+                            format!("referenced {what} not found: \"{host}\"")
+                        },
                     );
                     f.help(if d.destination.is_none() || host.is_empty() {
                         "give the route a `destination` with the `host` of a Service or ServiceEntry".to_string()

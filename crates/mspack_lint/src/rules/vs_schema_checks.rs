@@ -346,6 +346,26 @@ fn regex(re: &str) -> Result<(), String> {
     if re.len() > 1024 {
         return Err("regex is too large, max length allowed is 1024".into());
     }
+    // Rust's regex syntax is close to RE2's; where they differ, stay on the side of RE2:
+    // `\Q...\E` quoting and a literal `{,n}` are RE2, repeat counts above 1000 are not.
+    if re.contains(r"\Q") || re.contains("{,") {
+        return Ok(());
+    }
+    let counts_too_large = re.split('{').skip(1).any(|tail| {
+        tail.split_once('}').is_some_and(|(inner, _)| {
+            inner
+                .split(',')
+                .all(|n| n.is_empty() || n.bytes().all(|b| b.is_ascii_digit()))
+                && inner
+                    .split(',')
+                    .any(|n| n.parse::<u64>().is_ok_and(|v| v > 1000))
+        })
+    });
+    if counts_too_large {
+        return Err(format!(
+            "invalid regex \"{re}\": repeat count above 1000; Istio uses RE2 syntax"
+        ));
+    }
     regex::RegexBuilder::new(re)
         .size_limit(64 << 20)
         .build()
