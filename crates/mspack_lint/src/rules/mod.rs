@@ -9,6 +9,14 @@ pub mod invalid_yaml;
 pub mod missing_export_to;
 pub mod missing_global_label;
 pub mod short_host_name;
+pub mod vs_conflicting_mesh_hosts;
+pub mod vs_destination_host;
+pub mod vs_destination_rule;
+pub mod vs_gateway;
+pub mod vs_jwt_claim_route;
+pub mod vs_schema;
+mod vs_schema_checks;
+pub(crate) mod vs_util;
 
 // Workload, injection, webhook and mesh-install analyzers mirrored from Istio.
 pub mod application_uid;
@@ -69,4 +77,17 @@ pub static ALL: &[&Rule] = &[
     &dr_pod_not_selected::SUBSET_SELECTS_NO_PODS,
     &dr_pod_not_selected::UNKNOWN_DESTINATION_RULE_HOST,
     &k8sgateway_crd_version::CRD_VERSION_BELOW_MINIMUM,
+    // virtualservice.* analyzers and VirtualService schema validation
+    &vs_destination_host::DESTINATION_HOST_NOT_FOUND,
+    &vs_destination_host::DESTINATION_PORT_REQUIRED,
+    &vs_destination_host::INGRESS_ROUTE_RULES_NOT_AFFECTED,
+    &vs_destination_rule::SUBSET_NOT_FOUND,
+    &vs_gateway::GATEWAY_NOT_FOUND,
+    &vs_gateway::HOST_NOT_IN_GATEWAY,
+    &vs_gateway::INTERNAL_GATEWAY_REFERENCE,
+    &vs_conflicting_mesh_hosts::CONFLICTING_MESH_HOSTS,
+    &vs_jwt_claim_route::JWT_CLAIM_ROUTE_WITHOUT_AUTHN,
+    &vs_schema::SCHEMA_VALIDATION_ERROR,
+    &vs_schema::UNREACHABLE_RULE,
+    &vs_schema::INEFFECTIVE_MATCH,
 ];
