@@ -3,11 +3,22 @@
 
 use crate::rule::Rule;
 
+pub mod authz_policies;
+pub mod deprecated_fields;
+pub mod envoy_patch;
 pub mod invalid_resource;
 pub mod invalid_yaml;
 pub mod missing_export_to;
 pub mod missing_global_label;
+pub mod se_conflicting_protocol;
+pub mod se_protocol_addresses;
 pub mod short_host_name;
+pub mod sidecar_selector;
+pub mod telemetry_default_selector;
+pub mod telemetry_lightstep;
+pub mod telemetry_provider;
+pub mod telemetry_selector;
+pub mod workload_match;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -16,4 +27,24 @@ pub static ALL: &[&Rule] = &[
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
+    // Istio policy, telemetry, ServiceEntry, EnvoyFilter and deprecation analyzers.
+    &deprecated_fields::DEPRECATED_FIELD,
+    &telemetry_lightstep::LIGHTSTEP_DEPRECATED,
+    &sidecar_selector::SIDECAR_SELECTOR_NOT_FOUND,
+    &authz_policies::AUTHZ_NAMESPACE_NOT_FOUND,
+    &telemetry_selector::TELEMETRY_SELECTOR_NOT_FOUND,
+    &sidecar_selector::CONFLICTING_SIDECAR_SELECTORS,
+    &sidecar_selector::MULTIPLE_DEFAULT_SIDECARS,
+    &authz_policies::AUTHZ_NO_MATCHING_WORKLOADS,
+    &se_protocol_addresses::SERVICE_ENTRY_ADDRESSES_REQUIRED,
+    &envoy_patch::RELATIVE_OPERATION,
+    &envoy_patch::REPLACE_MISUSED,
+    &envoy_patch::ADD_MISUSED,
+    &envoy_patch::REMOVE_MISUSED,
+    &envoy_patch::RELATIVE_OPERATION_WITH_PROXY_VERSION,
+    &telemetry_provider::TELEMETRY_EMPTY_PROVIDERS,
+    &telemetry_selector::CONFLICTING_TELEMETRY_SELECTORS,
+    &telemetry_default_selector::MULTIPLE_DEFAULT_TELEMETRIES,
+    &sidecar_selector::SIDECAR_INEFFECTIVE_IN_AMBIENT,
+    &se_conflicting_protocol::CONFLICTING_SERVICE_ENTRY_PROTOCOL,
 ];
