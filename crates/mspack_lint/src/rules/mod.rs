@@ -3,11 +3,14 @@
 
 use crate::rule::Rule;
 
+pub mod alpha_annotations;
+pub mod annotations_k8s;
 pub mod authz_policies;
 pub mod deprecated_fields;
 pub mod envoy_patch;
 pub mod invalid_resource;
 pub mod invalid_yaml;
+pub mod istio_annotations;
 pub mod missing_export_to;
 pub mod missing_global_label;
 pub mod se_conflicting_protocol;
@@ -31,12 +34,17 @@ pub static ALL: &[&Rule] = &[
     &deprecated_fields::DEPRECATED_FIELD,
     &telemetry_lightstep::LIGHTSTEP_DEPRECATED,
     &sidecar_selector::SIDECAR_SELECTOR_NOT_FOUND,
+    &annotations_k8s::MISPLACED_ANNOTATION,
+    &annotations_k8s::UNKNOWN_ANNOTATION,
     &authz_policies::AUTHZ_NAMESPACE_NOT_FOUND,
     &telemetry_selector::TELEMETRY_SELECTOR_NOT_FOUND,
     &sidecar_selector::CONFLICTING_SIDECAR_SELECTORS,
     &sidecar_selector::MULTIPLE_DEFAULT_SIDECARS,
+    &annotations_k8s::INVALID_ANNOTATION,
     &authz_policies::AUTHZ_NO_MATCHING_WORKLOADS,
     &se_protocol_addresses::SERVICE_ENTRY_ADDRESSES_REQUIRED,
+    &annotations_k8s::DEPRECATED_ANNOTATION,
+    &alpha_annotations::ALPHA_ANNOTATION,
     &envoy_patch::RELATIVE_OPERATION,
     &envoy_patch::REPLACE_MISUSED,
     &envoy_patch::ADD_MISUSED,
