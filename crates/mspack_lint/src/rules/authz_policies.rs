@@ -162,7 +162,19 @@ fn check_namespaces(ws: &Workspace, out: &mut Findings) {
 fn check_workloads(ws: &Workspace, out: &mut Findings) {
     let index = WorkloadIndex::new(ws);
     // Istio counts a workload only if it has a sidecar or runs in ambient mode.
-    let counts = |w: &&Workload| workload_in_mesh(ws, w) || workload_in_ambient(ws, w);
+    let counted: HashSet<usize> = ws
+        .workloads()
+        .iter()
+        .filter(|w| workload_in_mesh(ws, w) || workload_in_ambient(ws, w))
+        .map(|w| w.resource)
+        .collect();
+    let counts = |w: &&Workload| counted.contains(&w.resource);
+    let namespaces_with_workloads: HashSet<&str> = ws
+        .workloads()
+        .iter()
+        .filter(|w| counted.contains(&w.resource))
+        .map(|w| w.ns.as_str())
+        .collect();
     let root = ws.root_namespace();
     let mut issues = Vec::new();
     for policy in ws.of_kind(Kind::AuthorizationPolicy) {
@@ -182,7 +194,7 @@ fn check_workloads(ws: &Workspace, out: &mut Findings) {
                     .then(|| describe(&selector, &format!("in {}", namespace_phrase(&policy.ns))))
             }
             None => {
-                let found = index.in_namespace(&policy.ns).any(|w| counts(&w));
+                let found = namespaces_with_workloads.contains(policy.ns.as_str());
                 (!found).then(|| {
                     format!(
                         "no workload with a sidecar or in ambient mode runs in {}, so this \

@@ -31,12 +31,14 @@ pub struct WorkloadIndex<'a> {
     ws: &'a Workspace,
     by_ns: HashMap<&'a str, Vec<usize>>,
     by_label: HashMap<(&'a str, &'a str), Vec<usize>>,
+    by_ns_label: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
 }
 
 impl<'a> WorkloadIndex<'a> {
     pub fn new(ws: &'a Workspace) -> WorkloadIndex<'a> {
         let mut by_ns: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut by_label: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+        let mut by_ns_label: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
         for (i, w) in ws.workloads().iter().enumerate() {
             by_ns.entry(w.ns.as_str()).or_default().push(i);
             let mut seen = HashSet::new();
@@ -46,6 +48,10 @@ impl<'a> WorkloadIndex<'a> {
                         .entry((k.as_str(), v.as_str()))
                         .or_default()
                         .push(i);
+                    by_ns_label
+                        .entry((w.ns.as_str(), k.as_str(), v.as_str()))
+                        .or_default()
+                        .push(i);
                 }
             }
         }
@@ -53,6 +59,7 @@ impl<'a> WorkloadIndex<'a> {
             ws,
             by_ns,
             by_label,
+            by_ns_label,
         }
     }
 
@@ -61,7 +68,11 @@ impl<'a> WorkloadIndex<'a> {
     pub fn select(&self, ns: Option<&str>, selector: &Labels) -> Vec<&'a Workload> {
         let all = self.ws.workloads();
         let candidates: &[usize] = match (selector.first(), ns) {
-            (Some((k, v)), _) => self
+            (Some((k, v)), Some(ns)) => self
+                .by_ns_label
+                .get(&(ns, k.as_str(), v.as_str()))
+                .map_or(&[], Vec::as_slice),
+            (Some((k, v)), None) => self
                 .by_label
                 .get(&(k.as_str(), v.as_str()))
                 .map_or(&[], Vec::as_slice),
@@ -73,16 +84,6 @@ impl<'a> WorkloadIndex<'a> {
             .map(|&i| &all[i])
             .filter(|w| ns.is_none_or(|ns| w.ns == ns) && selector_matches(selector, &w.labels))
             .collect()
-    }
-
-    /// Workloads in `ns`.
-    pub fn in_namespace(&self, ns: &str) -> impl Iterator<Item = &'a Workload> + '_ {
-        let all = self.ws.workloads();
-        self.by_ns
-            .get(ns)
-            .into_iter()
-            .flatten()
-            .map(move |&i| &all[i])
     }
 }
 
