@@ -30,14 +30,14 @@ pub static ALL: &[&Rule] = &[
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
-    // Istio policy, telemetry, ServiceEntry, EnvoyFilter and deprecation analyzers.
+    // Istio policy, telemetry, ServiceEntry, EnvoyFilter, annotation and deprecation analyzers.
     &deprecated_fields::DEPRECATED_FIELD,
     &telemetry_lightstep::LIGHTSTEP_DEPRECATED,
     &sidecar_selector::SIDECAR_SELECTOR_NOT_FOUND,
-    &annotations_k8s::MISPLACED_ANNOTATION,
-    &annotations_k8s::UNKNOWN_ANNOTATION,
     &authz_policies::AUTHZ_NAMESPACE_NOT_FOUND,
     &telemetry_selector::TELEMETRY_SELECTOR_NOT_FOUND,
+    &annotations_k8s::MISPLACED_ANNOTATION,
+    &annotations_k8s::UNKNOWN_ANNOTATION,
     &sidecar_selector::CONFLICTING_SIDECAR_SELECTORS,
     &sidecar_selector::MULTIPLE_DEFAULT_SIDECARS,
     &annotations_k8s::INVALID_ANNOTATION,
