@@ -172,6 +172,7 @@ pub fn lint_sources(
     workspace.set_schemas(schemas);
     let rule_findings: Vec<Vec<Finding>> = rules
         .par_iter()
+        .filter(|rule| rule.context.is_empty() || workspace.input_has_any(rule.context))
         .map(|rule| {
             let mut out = Findings::new(rule);
             (rule.check)(&workspace, &mut out);
@@ -197,6 +198,6 @@ pub fn lint_sources(
     Ok(Report {
         findings,
         files: workspace.files,
-        resources: workspace.resources.len(),
+        resources: workspace.resources.iter().filter(|r| !r.assumed).count(),
     })
 }

@@ -145,6 +145,18 @@ impl Kind {
         )
     }
 
+    /// Pods and the controllers that carry a pod template: what label selectors select.
+    pub const WORKLOADS: &'static [Kind] = &[
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::ReplicationController,
+        Kind::Job,
+        Kind::CronJob,
+    ];
+
     /// Kinds whose `spec.template` is a pod template (`CronJob` nests it one level deeper).
     pub fn has_pod_template(self) -> bool {
         matches!(

@@ -100,6 +100,8 @@ pub struct Workspace {
     by_kind: HashMap<Kind, Vec<usize>>,
     by_name: HashMap<(Kind, String, String), usize>,
     namespaces: BTreeSet<String>,
+    /// Kinds that the input (not the assumed defaults) has at least one resource of.
+    input_kinds: std::collections::HashSet<Kind>,
     hosts: OnceLock<HostRegistry>,
     workloads: OnceLock<Vec<Workload>>,
     services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
@@ -192,6 +194,11 @@ impl Workspace {
         let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
         let mut by_name = HashMap::new();
         let mut namespaces = BTreeSet::new();
+        let input_kinds = resources
+            .iter()
+            .filter(|r| !r.assumed)
+            .map(|r| r.kind)
+            .collect();
         for r in &resources {
             by_kind.entry(r.kind).or_default().push(r.id);
             by_name
@@ -215,6 +222,7 @@ impl Workspace {
             by_kind,
             by_name,
             namespaces,
+            input_kinds,
             hosts: OnceLock::new(),
             workloads: OnceLock::new(),
             services_by_fqdn: OnceLock::new(),
@@ -251,6 +259,11 @@ impl Workspace {
         self.by_name
             .get(&(kind, ns.to_string(), name.to_string()))
             .map(|&i| &self.resources[i])
+    }
+
+    /// Whether the input has a resource of any of `kinds` (assumed defaults do not count).
+    pub fn input_has_any(&self, kinds: &[Kind]) -> bool {
+        kinds.iter().any(|k| self.input_kinds.contains(k))
     }
 
     /// Namespaces the analysed set touches (of namespaced resources and Namespace objects).

@@ -71,6 +71,7 @@ declare_rule! {
         severity: Error,
         summary: "an AuthorizationPolicy source namespace matches no Namespace",
         mirrors: Some("authz.AuthorizationPoliciesAnalyzer"),
+        context: &[Kind::Namespace],
         check: check_namespaces,
     };
 }
@@ -146,6 +147,7 @@ declare_rule! {
         severity: Warning,
         summary: "an AuthorizationPolicy applies to no workload in the mesh",
         mirrors: Some("authz.AuthorizationPoliciesAnalyzer"),
+        context: Kind::WORKLOADS,
         check: check_workloads,
     };
 }

@@ -62,6 +62,7 @@ declare_rule! {
         severity: Warning,
         summary: "a destination rule host matches no service in the mesh",
         mirrors: Some("destinationrule.PodNotSelectedAnalyzer"),
+        context: &[Kind::Service],
         check: check_hosts,
     };
 }
@@ -143,6 +144,7 @@ declare_rule! {
         severity: Error,
         summary: "a destination rule subset selects no pods",
         mirrors: Some("destinationrule.PodNotSelectedAnalyzer"),
+        context: Kind::WORKLOADS,
         check: check_subsets,
     };
 }

@@ -82,6 +82,7 @@ declare_rule! {
         severity: Error,
         summary: "a gateway selector matches no workload",
         mirrors: Some("gateway.IngressGatewayPortAnalyzer"),
+        context: Kind::WORKLOADS,
         check: check_selector,
     };
 }

@@ -66,6 +66,7 @@ declare_rule! {
         severity: Error,
         summary: "a Sidecar workload selector matches no workload in its namespace",
         mirrors: Some("sidecar.SelectorAnalyzer"),
+        context: Kind::WORKLOADS,
         check: check_not_found,
     };
 }

@@ -76,6 +76,7 @@ declare_rule! {
         severity: Error,
         summary: "a Telemetry selector matches no workload in its namespace",
         mirrors: Some("telemetry.SelectorAnalyzer"),
+        context: Kind::WORKLOADS,
         check: check_not_found,
     };
 }

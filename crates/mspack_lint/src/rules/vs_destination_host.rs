@@ -76,6 +76,7 @@ declare_rule! {
         severity: Error,
         summary: "a VirtualService routes or mirrors to a host or port the mesh does not know",
         mirrors: MIRRORS,
+        context: &[Kind::Service],
         check: check_not_found,
     };
 }

@@ -71,6 +71,7 @@ declare_rule! {
         severity: Error,
         summary: "a VirtualService routes or mirrors to a subset no DestinationRule declares",
         mirrors: Some("virtualservice.DestinationRuleAnalyzer"),
+        context: &[Kind::DestinationRule],
         check: check,
     };
 }

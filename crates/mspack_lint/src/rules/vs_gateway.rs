@@ -18,7 +18,8 @@ declare_rule! {
     /// ## What it checks
     /// Every entry of a VirtualService's `gateways` other than `mesh`: `name` (in the
     /// VirtualService's namespace) or `namespace/name` must name an Istio Gateway or a Gateway
-    /// API Gateway of the analysed set.
+    /// API Gateway of the analysed set. Runs only when the input has Gateways (mesh routes linted
+    /// without the gateway definitions are not flagged).
     ///
     /// ## Why it matters
     /// A VirtualService bound to a gateway that does not exist configures nothing: the routes
@@ -27,6 +28,16 @@ declare_rule! {
     ///
     /// ## Example
     /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: public-gateway, namespace: edge}
+    /// spec:
+    ///   selector: {istio: ingressgateway}
+    ///   servers:
+    ///   - port: {number: 443, name: https, protocol: HTTPS}
+    ///     hosts: ["*/shop.fooddelivery.example"]
+    ///     tls: {mode: SIMPLE, credentialName: shop-cert}
+    /// ---
     /// apiVersion: networking.istio.io/v1
     /// kind: VirtualService
     /// metadata: {name: storefront, namespace: food}
@@ -66,6 +77,7 @@ declare_rule! {
         severity: Error,
         summary: "a VirtualService binds to a gateway that does not exist",
         mirrors: MIRRORS,
+        context: &[Kind::Gateway, Kind::K8sGateway],
         check: check_not_found,
     };
 }
