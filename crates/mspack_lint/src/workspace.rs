@@ -334,7 +334,9 @@ impl Workspace {
 
 /// Istio's default ingress gateway (a gateway Pod labelled `istio: ingressgateway` and the Service
 /// `istio-ingressgateway` in the root namespace), which `istioctl analyze` assumes when it reads
-/// files only. Input resources of the same kind, namespace and name win.
+/// files only. Its ports cover both conventions of Gateway listeners: the Service ports (80, 443)
+/// and the unprivileged container ports current installs target (8080, 8443). Input resources of
+/// the same kind, namespace and name win.
 const ISTIO_DEFAULTS: &str = "\
 apiVersion: v1
 kind: Pod
@@ -358,6 +360,8 @@ spec:
   ports:
   - {name: http2, port: 80, targetPort: 80, protocol: TCP}
   - {name: https, port: 443, targetPort: 443, protocol: TCP}
+  - {name: http2-unprivileged, port: 8080, targetPort: 8080, protocol: TCP}
+  - {name: https-unprivileged, port: 8443, targetPort: 8443, protocol: TCP}
   - {name: tcp, port: 31400, targetPort: 31400, protocol: TCP}
   - {name: tls, port: 15443, targetPort: 15443, protocol: TCP}
 ";

@@ -270,6 +270,9 @@ fn check_not_found(ws: &Workspace, out: &mut Findings) {
 }
 
 fn check_hosts(ws: &Workspace, out: &mut Findings) {
+    // Istio also reports hosts "not served" by a gateway that does not exist; when the input has
+    // no gateways at all it does not model them, and that would only repeat the missing context.
+    let gateways_modelled = ws.input_has_any(&[Kind::Gateway, Kind::K8sGateway]);
     for vs in ws.of_kind(Kind::VirtualService) {
         let hosts = vs_hosts(vs);
         for b in bindings(vs) {
@@ -277,7 +280,7 @@ fn check_hosts(ws: &Workspace, out: &mut Findings) {
                 Some(gw) => istio_gateway_serves(gw, &vs.ns, &hosts),
                 None => match ws.find(Kind::K8sGateway, b.ns, b.name) {
                     Some(gw) => k8s_gateway_serves(gw, &hosts),
-                    None => false,
+                    None => !gateways_modelled,
                 },
             };
             if served {
