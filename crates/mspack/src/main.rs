@@ -3,6 +3,7 @@
 
 mod lint;
 mod rules;
+mod skill;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,9 @@ enum Command {
     Rules(rules::RulesArgs),
     /// Print the documentation of a rule
     Explain(rules::ExplainArgs),
+    /// Install the pack (SKILL.md, references, templates, example) for a coding agent
+    #[command(subcommand)]
+    Skill(skill::SkillCommand),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::list(args),
         Command::Explain(args) => rules::explain(args),
+        Command::Skill(command) => skill::run(command),
     };
     match result {
         Ok(code) => code,
