@@ -57,9 +57,15 @@ pub struct LintArgs {
     /// Istio MeshNetworks YAML
     #[arg(long, value_name = "FILE")]
     mesh_networks: Option<PathBuf>,
+    /// CRDs (YAML, e.g. Istio's crd-all.gen.yaml, or a JSON schema bundle) to validate custom resources against; repeatable
+    #[arg(long, value_name = "FILE")]
+    crds: Vec<PathBuf>,
     /// Treat the mesh as multicluster (enables MSP103)
     #[arg(long)]
     multicluster: bool,
+    /// Do not assume Istio's default ingress gateway (Pod and Service in the root namespace)
+    #[arg(long)]
+    no_istio_defaults: bool,
     /// Kubernetes cluster domain used for FQDNs
     #[arg(long, value_name = "DOMAIN")]
     cluster_domain: Option<String>,
@@ -102,6 +108,10 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     }
     if let Some(path) = args.mesh_networks {
         options.mesh_networks = Some(path);
+    }
+    options.crds.extend(args.crds.iter().cloned());
+    if args.no_istio_defaults {
+        options.istio_defaults = false;
     }
     if args.multicluster {
         options.multicluster = true;

@@ -4,6 +4,7 @@
 mod lint;
 mod render;
 mod rules;
+mod skill;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,9 @@ enum Command {
     Explain(rules::ExplainArgs),
     /// Render a template (mesh-istio, otel-config, deployment-strategy, obi), linted before output
     Render(render::RenderArgs),
+    /// Install the pack (SKILL.md, references, templates, example) for a coding agent
+    #[command(subcommand)]
+    Skill(skill::SkillCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => rules::list(args),
         Command::Explain(args) => rules::explain(args),
         Command::Render(args) => render::run(args),
+        Command::Skill(command) => skill::run(command),
     };
     match result {
         Ok(code) => code,

@@ -79,6 +79,13 @@ pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
         if let Some(analyzer) = r.mirrors {
             println!("Mirrors Istio's analyzer `{analyzer}`.");
         }
+        if !r.context.is_empty() {
+            let kinds: Vec<String> = r.context.iter().map(|k| format!("{k:?}")).collect();
+            println!(
+                "Runs only when the input contains a {} (without one, the input does not model what it looks up).",
+                kinds.join(" or ")
+            );
+        }
         if !r.enabled_by_default {
             println!("Off by default: enable it with `--select {}`.", r.code);
         }

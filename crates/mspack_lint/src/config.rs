@@ -7,6 +7,7 @@
 //! ignore = ["MSP102"]                      # codes, names or analyzers never reported
 //! select = ["IST", "MSP101"]               # only these (default: every rule on by default)
 //! fail-on = "warning"                      # info | warning | error
+//! crds = ["istio/crd-all.gen.yaml"]         # CRDs to validate custom resources against
 //! [lint.per-file-ignores]
 //! "legacy/**/*.yaml" = ["MSP101"]          # glob (relative to the config file) -> codes
 //!
@@ -15,6 +16,7 @@
 //! root-namespace = "istio-system"
 //! default-namespace = "default"            # namespace of resources that name none
 //! multicluster = false
+//! istio-defaults = true                    # assume Istio's default ingress gateway Pod/Service
 //! mesh-config = "istio/mesh.yaml"          # Istio MeshConfig, relative to the config file
 //! mesh-networks = "istio/networks.yaml"
 //! ```
@@ -35,10 +37,15 @@ pub struct LintOptions {
     /// (Istio's analyzer tests do this); `istioctl analyze` uses `default`.
     pub default_namespace: Option<String>,
     pub multicluster: bool,
+    /// Assume Istio's default ingress gateway (Pod and Service in the root namespace), as
+    /// `istioctl analyze` does when it reads files only.
+    pub istio_defaults: bool,
     /// Istio MeshConfig YAML, merged over Istio's defaults.
     pub mesh_config: Option<PathBuf>,
     /// Istio MeshNetworks YAML.
     pub mesh_networks: Option<PathBuf>,
+    /// CRD files (YAML CRDs or a JSON schema bundle) to validate custom resources against.
+    pub crds: Vec<PathBuf>,
     /// Rule selectors: only these rules run (empty: the default set).
     pub select: Vec<String>,
     /// Rule selectors never reported.
@@ -59,8 +66,10 @@ impl Default for LintOptions {
             root_namespace: "istio-system".into(),
             default_namespace: Some("default".into()),
             multicluster: false,
+            istio_defaults: true,
             mesh_config: None,
             mesh_networks: None,
+            crds: Vec::new(),
             select: Vec::new(),
             ignore: Vec::new(),
             per_file_ignores: Vec::new(),
@@ -100,6 +109,8 @@ pub struct LintSection {
     pub select: Vec<String>,
     pub fail_on: Option<String>,
     #[serde(default)]
+    pub crds: Vec<PathBuf>,
+    #[serde(default)]
     pub per_file_ignores: BTreeMap<String, Vec<String>>,
 }
 
@@ -110,6 +121,7 @@ pub struct MeshSection {
     pub root_namespace: Option<String>,
     pub default_namespace: Option<String>,
     pub multicluster: Option<bool>,
+    pub istio_defaults: Option<bool>,
     pub mesh_config: Option<PathBuf>,
     pub mesh_networks: Option<PathBuf>,
 }
@@ -183,6 +195,7 @@ impl ConfigFile {
         };
         options.ignore.extend(self.lint.ignore.iter().cloned());
         options.select.extend(self.lint.select.iter().cloned());
+        options.crds.extend(self.lint.crds.iter().map(relative));
         options.per_file_ignores.extend(
             self.lint
                 .per_file_ignores
@@ -200,6 +213,9 @@ impl ConfigFile {
         }
         if let Some(v) = self.mesh.multicluster {
             options.multicluster = v;
+        }
+        if let Some(v) = self.mesh.istio_defaults {
+            options.istio_defaults = v;
         }
         if let Some(v) = &self.mesh.mesh_config {
             options.mesh_config = Some(relative(v));

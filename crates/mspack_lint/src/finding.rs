@@ -157,6 +157,21 @@ impl Findings {
         self.push(finding)
     }
 
+    /// Report a problem on an object that is no document of the inputs but has a name of its own
+    /// (Istio's `MeshNetworks istio-system/meshnetworks`, read from the mesh networks file), at a
+    /// position in `file`.
+    pub fn report_named(
+        &mut self,
+        resource: impl Into<String>,
+        file: &Arc<SourceFile>,
+        span: Span,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let finding = self.report_at(file, span, message);
+        finding.resource = Some(resource.into());
+        finding
+    }
+
     pub fn push(&mut self, finding: Finding) -> &mut Finding {
         self.items.push(finding);
         let last = self.items.len() - 1;

@@ -145,6 +145,18 @@ impl Kind {
         )
     }
 
+    /// Pods and the controllers that carry a pod template: what label selectors select.
+    pub const WORKLOADS: &'static [Kind] = &[
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ReplicaSet,
+        Kind::ReplicationController,
+        Kind::Job,
+        Kind::CronJob,
+    ];
+
     /// Kinds whose `spec.template` is a pod template (`CronJob` nests it one level deeper).
     pub fn has_pod_template(self) -> bool {
         matches!(
@@ -181,6 +193,9 @@ pub struct Resource {
     /// The namespace the resource lives in: as written, or the run's default namespace; empty for
     /// cluster-scoped kinds.
     pub ns: String,
+    /// Added by the linter, not read from the input (Istio's default ingress gateway): never
+    /// reported on, and not counted as a namespace of the analysed set.
+    pub assumed: bool,
 }
 
 impl Resource {

@@ -22,6 +22,11 @@ pub struct Rule {
     pub mirrors: Option<&'static str>,
     /// Off unless selected (Istio keeps some analyzers out of its default set).
     pub enabled_by_default: bool,
+    /// Kinds the rule looks things up in. A rule that reports a missing referent (a host with
+    /// no Service, a selector with no workload) runs only when the input has at least one
+    /// resource of these kinds: without any, the input does not model them (mesh config linted
+    /// without its workloads) and "not found" would be noise. Empty: always runs.
+    pub context: &'static [crate::resource::Kind],
     pub check: fn(&Workspace, &mut Findings),
 }
 
@@ -94,6 +99,7 @@ macro_rules! declare_rule {
             summary: $summary:literal,
             mirrors: $mirrors:expr,
             $(enabled_by_default: $enabled:expr,)?
+            $(context: $context:expr,)?
             check: $check:path $(,)?
         };
     ) => {
@@ -106,9 +112,12 @@ macro_rules! declare_rule {
             docs: concat!($($doc, "\n"),*),
             mirrors: $mirrors,
             enabled_by_default: $crate::declare_rule!(@enabled $($enabled)?),
+            context: $crate::declare_rule!(@context $($context)?),
             check: $check,
         };
     };
     (@enabled) => { true };
     (@enabled $enabled:expr) => { $enabled };
+    (@context) => { &[] };
+    (@context $context:expr) => { $context };
 }

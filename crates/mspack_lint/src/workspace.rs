@@ -100,9 +100,12 @@ pub struct Workspace {
     by_kind: HashMap<Kind, Vec<usize>>,
     by_name: HashMap<(Kind, String, String), usize>,
     namespaces: BTreeSet<String>,
+    /// Kinds that the input (not the assumed defaults) has at least one resource of.
+    input_kinds: std::collections::HashSet<Kind>,
     hosts: OnceLock<HostRegistry>,
     workloads: OnceLock<Vec<Workload>>,
     services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
+    schemas: crate::schema::SchemaSet,
 }
 
 impl Workspace {
@@ -178,20 +181,32 @@ impl Workspace {
                                 namespace,
                                 ns,
                                 root,
+                                assumed: false,
                             });
                         }
                     }
                 }
             }
         }
+        if options.istio_defaults {
+            add_istio_defaults(&mut resources, &options.root_namespace);
+        }
         let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
         let mut by_name = HashMap::new();
         let mut namespaces = BTreeSet::new();
+        let input_kinds = resources
+            .iter()
+            .filter(|r| !r.assumed)
+            .map(|r| r.kind)
+            .collect();
         for r in &resources {
             by_kind.entry(r.kind).or_default().push(r.id);
             by_name
                 .entry((r.kind, r.ns.clone(), r.name.clone()))
                 .or_insert(r.id);
+            if r.assumed {
+                continue;
+            }
             if r.kind == Kind::Namespace {
                 namespaces.insert(r.name.clone());
             } else if !r.kind.is_cluster_scoped() {
@@ -207,11 +222,26 @@ impl Workspace {
             by_kind,
             by_name,
             namespaces,
+            input_kinds,
             hosts: OnceLock::new(),
             workloads: OnceLock::new(),
             services_by_fqdn: OnceLock::new(),
+            schemas: crate::schema::SchemaSet::default(),
         };
         (workspace, findings)
+    }
+
+    /// Use `schemas` (from `--crds`) plus the CRDs among the resources for schema validation.
+    pub fn set_schemas(&mut self, mut schemas: crate::schema::SchemaSet) {
+        for crd in self.of_kind(Kind::CustomResourceDefinition) {
+            schemas.add_crd(&crd.root);
+        }
+        self.schemas = schemas;
+    }
+
+    /// CRD schemas by apiVersion and kind.
+    pub fn schemas(&self) -> &crate::schema::SchemaSet {
+        &self.schemas
     }
 
     /// Resources of one kind, in input order.
@@ -229,6 +259,11 @@ impl Workspace {
         self.by_name
             .get(&(kind, ns.to_string(), name.to_string()))
             .map(|&i| &self.resources[i])
+    }
+
+    /// Whether the input has a resource of any of `kinds` (assumed defaults do not count).
+    pub fn input_has_any(&self, kinds: &[Kind]) -> bool {
+        kinds.iter().any(|k| self.input_kinds.contains(k))
     }
 
     /// Namespaces the analysed set touches (of namespaced resources and Namespace objects).
@@ -294,6 +329,75 @@ impl Workspace {
         self.workloads().iter().filter(move |w| {
             ns.is_none_or(|ns| w.ns == ns) && selector_matches(selector, &w.labels)
         })
+    }
+}
+
+/// Istio's default ingress gateway (a gateway Pod labelled `istio: ingressgateway` and the Service
+/// `istio-ingressgateway` in the root namespace), which `istioctl analyze` assumes when it reads
+/// files only. Its ports cover both conventions of Gateway listeners: the Service ports (80, 443)
+/// and the unprivileged container ports current installs target (8080, 8443). Input resources of
+/// the same kind, namespace and name win.
+const ISTIO_DEFAULTS: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: istio-ingressgateway-assumed
+  namespace: ROOT_NS
+  labels: {istio: ingressgateway, app: istio-ingressgateway}
+spec:
+  containers:
+  - name: istio-proxy
+    image: auto
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istio-ingressgateway
+  namespace: ROOT_NS
+  labels: {istio: ingressgateway, app: istio-ingressgateway}
+spec:
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: 80, protocol: TCP}
+  - {name: https, port: 443, targetPort: 443, protocol: TCP}
+  - {name: http2-unprivileged, port: 8080, targetPort: 8080, protocol: TCP}
+  - {name: https-unprivileged, port: 8443, targetPort: 8443, protocol: TCP}
+  - {name: tcp, port: 31400, targetPort: 31400, protocol: TCP}
+  - {name: tls, port: 15443, targetPort: 15443, protocol: TCP}
+";
+
+fn add_istio_defaults(resources: &mut Vec<Resource>, root_namespace: &str) {
+    let text = ISTIO_DEFAULTS.replace("ROOT_NS", root_namespace);
+    let file = Arc::new(mspack_yaml::SourceFile::new("<istio defaults>", text));
+    let parsed = mspack_yaml::parse_file(file.clone(), &mspack_yaml::Limits::default());
+    for document in parsed.documents {
+        let Ok((api_version, kind_name, name, namespace)) = read_identity(&document.root) else {
+            continue;
+        };
+        let (group, version) = split_api_version(&api_version);
+        let kind = Kind::classify(group, &kind_name);
+        let ns = namespace.clone().unwrap_or_default();
+        if resources
+            .iter()
+            .any(|r| r.kind == kind && r.ns == ns && r.name == name)
+        {
+            continue;
+        }
+        resources.push(Resource {
+            id: resources.len(),
+            file: file.clone(),
+            document: document.index,
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version,
+            kind,
+            kind_name,
+            name,
+            namespace,
+            ns,
+            root: document.root,
+            assumed: true,
+        });
     }
 }
 

@@ -11,7 +11,7 @@ use mspack_yaml::SourceFile;
 use serde_json::Value;
 
 /// Offline cases that must keep agreeing: raise this as analyzers are added, never lower it.
-const OFFLINE_FLOOR: usize = 25;
+const OFFLINE_FLOOR: usize = 92;
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("MSPACK_SHARED")
@@ -80,6 +80,8 @@ fn istio_analyzer_conformance() {
         sources.push(defaults.clone());
         let options = LintOptions {
             default_namespace: None,
+            // The harness adds Istio's defaults file itself, as the README of the corpus says.
+            istio_defaults: false,
             mesh_config: case["meshConfigFile"].as_str().map(|f| testdata.join(f)),
             mesh_networks: case["meshNetworksFile"].as_str().map(|f| testdata.join(f)),
             select: vec!["ALL".into()],

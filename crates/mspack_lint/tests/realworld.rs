@@ -66,7 +66,29 @@ fn every_realworld_manifest_lints_without_error_or_hang() {
         }
         let all = vec![dir.display().to_string()];
         let sources = load_inputs(&all, &options.limits).unwrap_or_else(|e| panic!("{e}"));
+        let mut options = options;
+        let bundle = dir.join("../../schemas/crd-schemas.json");
+        if bundle.is_file() {
+            options.crds.push(bundle);
+        }
         let together = lint_sources(sources, &options).unwrap_or_else(|e| panic!("{e}"));
+        let schema_errors: Vec<String> = together
+            .findings
+            .iter()
+            .filter(|f| f.rule.code == "MSP003")
+            .map(|f| {
+                format!(
+                    "{}:{}: {}",
+                    f.path().unwrap_or(""),
+                    f.span.map_or(0, |s| s.start.line),
+                    f.message
+                )
+            })
+            .collect();
+        println!(
+            "realworld: CRD schema violations:\n  {}",
+            schema_errors.join("\n  ")
+        );
         let _ = tx.send((
             files.len(),
             per_code,

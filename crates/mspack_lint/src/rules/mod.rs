@@ -3,17 +3,130 @@
 
 use crate::rule::Rule;
 
+pub mod alpha_annotations;
+pub mod annotations_k8s;
+pub mod authz_policies;
+pub mod crd_schema;
+pub mod deprecated_fields;
+pub mod envoy_patch;
 pub mod invalid_resource;
 pub mod invalid_yaml;
+pub mod istio_annotations;
 pub mod missing_export_to;
 pub mod missing_global_label;
+pub mod se_conflicting_protocol;
+pub mod se_protocol_addresses;
 pub mod short_host_name;
+pub mod vs_conflicting_mesh_hosts;
+pub mod vs_destination_host;
+pub mod vs_destination_rule;
+pub mod vs_gateway;
+pub mod vs_jwt_claim_route;
+pub mod vs_schema;
+mod vs_schema_checks;
+pub(crate) mod vs_util;
+
+// Workload, injection, webhook and mesh-install analyzers mirrored from Istio.
+pub mod application_uid;
+pub mod blocked_cidrs;
+pub mod deployment_services;
+pub mod external_control_plane;
+pub mod image_auto;
+pub mod injection;
+mod k8s_support;
+pub mod mesh_networks;
+pub mod service_port_name;
+pub mod webhook;
+// Gateway, DestinationRule TLS/subset and Gateway API CRD analyzers.
+pub mod dr_ca_certificates;
+pub mod dr_pod_not_selected;
+pub mod gateway_certificate;
+pub mod gateway_conflicting;
+pub mod gateway_ingress_port;
+pub mod gateway_secret;
+pub mod k8sgateway_crd_version;
+pub mod sidecar_selector;
+pub mod telemetry_default_selector;
+pub mod telemetry_lightstep;
+pub mod telemetry_provider;
+pub mod telemetry_selector;
+pub mod workload_index;
+pub mod workload_match;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
     &invalid_yaml::INVALID_YAML,
     &invalid_resource::INVALID_RESOURCE,
+    &crd_schema::CRD_SCHEMA_VIOLATION,
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
+    // Workload, injection, webhook and mesh-install analyzers.
+    &injection::NAMESPACE_NOT_INJECTED,
+    &injection::POD_MISSING_PROXY,
+    &deployment_services::ASSOCIATED_TO_MULTIPLE_SERVICES,
+    &service_port_name::PORT_NAME_NOT_UNDER_CONVENTION,
+    &injection::MULTIPLE_INJECTION_LABELS,
+    &mesh_networks::UNKNOWN_SERVICE_REGISTRY,
+    &deployment_services::CONFLICTING_PORTS,
+    &webhook::INVALID_WEBHOOK,
+    &application_uid::INVALID_APPLICATION_UID,
+    &image_auto::IMAGE_AUTO_WITHOUT_INJECTION_WARNING,
+    &image_auto::IMAGE_AUTO_WITHOUT_INJECTION_ERROR,
+    &injection::INJECTION_ENABLED_BY_DEFAULT,
+    &service_port_name::EXTERNAL_NAME_INVALID_PORT_NAME,
+    &external_control_plane::INVALID_EXTERNAL_CONTROL_PLANE_CONFIG,
+    &external_control_plane::ADDRESS_IS_NOT_A_HOSTNAME,
+    &blocked_cidrs::JWKS_URI_FETCH_UNRESTRICTED,
+    // Gateway, DestinationRule TLS/subset and Gateway API CRD analyzers.
+    &gateway_ingress_port::GATEWAY_SELECTOR_NOT_FOUND,
+    &gateway_conflicting::CONFLICTING_GATEWAY_SELECTOR_NOT_FOUND,
+    &gateway_secret::GATEWAY_CREDENTIAL_NOT_FOUND,
+    &dr_ca_certificates::NO_CA_DESTINATION_LEVEL,
+    &dr_ca_certificates::NO_CA_PORT_LEVEL,
+    &gateway_certificate::GATEWAY_DUPLICATE_CERTIFICATE,
+    &gateway_conflicting::CONFLICTING_GATEWAYS,
+    &gateway_secret::INVALID_GATEWAY_CREDENTIAL,
+    &gateway_ingress_port::GATEWAY_PORT_NOT_ON_SERVICE,
+    &dr_pod_not_selected::SUBSET_SELECTS_NO_PODS,
+    &dr_pod_not_selected::UNKNOWN_DESTINATION_RULE_HOST,
+    &k8sgateway_crd_version::CRD_VERSION_BELOW_MINIMUM,
+    // virtualservice.* analyzers and VirtualService schema validation
+    &vs_destination_host::DESTINATION_HOST_NOT_FOUND,
+    &vs_destination_host::DESTINATION_PORT_REQUIRED,
+    &vs_destination_host::INGRESS_ROUTE_RULES_NOT_AFFECTED,
+    &vs_destination_rule::SUBSET_NOT_FOUND,
+    &vs_gateway::GATEWAY_NOT_FOUND,
+    &vs_gateway::HOST_NOT_IN_GATEWAY,
+    &vs_gateway::INTERNAL_GATEWAY_REFERENCE,
+    &vs_conflicting_mesh_hosts::CONFLICTING_MESH_HOSTS,
+    &vs_jwt_claim_route::JWT_CLAIM_ROUTE_WITHOUT_AUTHN,
+    &vs_schema::SCHEMA_VALIDATION_ERROR,
+    &vs_schema::UNREACHABLE_RULE,
+    &vs_schema::INEFFECTIVE_MATCH,
+    // Istio policy, telemetry, ServiceEntry, EnvoyFilter, annotation and deprecation analyzers.
+    &deprecated_fields::DEPRECATED_FIELD,
+    &telemetry_lightstep::LIGHTSTEP_DEPRECATED,
+    &sidecar_selector::SIDECAR_SELECTOR_NOT_FOUND,
+    &authz_policies::AUTHZ_NAMESPACE_NOT_FOUND,
+    &telemetry_selector::TELEMETRY_SELECTOR_NOT_FOUND,
+    &annotations_k8s::MISPLACED_ANNOTATION,
+    &annotations_k8s::UNKNOWN_ANNOTATION,
+    &sidecar_selector::CONFLICTING_SIDECAR_SELECTORS,
+    &sidecar_selector::MULTIPLE_DEFAULT_SIDECARS,
+    &annotations_k8s::INVALID_ANNOTATION,
+    &authz_policies::AUTHZ_NO_MATCHING_WORKLOADS,
+    &se_protocol_addresses::SERVICE_ENTRY_ADDRESSES_REQUIRED,
+    &annotations_k8s::DEPRECATED_ANNOTATION,
+    &alpha_annotations::ALPHA_ANNOTATION,
+    &envoy_patch::RELATIVE_OPERATION,
+    &envoy_patch::REPLACE_MISUSED,
+    &envoy_patch::ADD_MISUSED,
+    &envoy_patch::REMOVE_MISUSED,
+    &envoy_patch::RELATIVE_OPERATION_WITH_PROXY_VERSION,
+    &telemetry_provider::TELEMETRY_EMPTY_PROVIDERS,
+    &telemetry_selector::CONFLICTING_TELEMETRY_SELECTORS,
+    &telemetry_default_selector::MULTIPLE_DEFAULT_TELEMETRIES,
+    &sidecar_selector::SIDECAR_INEFFECTIVE_IN_AMBIENT,
+    &se_conflicting_protocol::CONFLICTING_SERVICE_ENTRY_PROTOCOL,
 ];

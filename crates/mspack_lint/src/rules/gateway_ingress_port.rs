@@ -1,0 +1,296 @@
+//! `gateway.IngressGatewayPortAnalyzer`: a Gateway's selector must select a workload, and each
+//! server port must be one that a Service in front of those workloads exposes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use mspack_yaml::Node;
+
+use crate::declare_rule;
+use crate::finding::Findings;
+use crate::resource::{Kind, Resource};
+use crate::rules::workload_index::{
+    LabelIndex, LabelMap, read_label_map, selector_matches, selector_string, to_label_map,
+};
+use crate::workspace::Workspace;
+
+declare_rule! {
+    /// ## What it checks
+    /// An Istio Gateway whose `selector` matches no workload: no Pod and no pod template
+    /// (Deployment, StatefulSet, DaemonSet, ...) in any namespace of the analysed set carries all
+    /// of its labels. A Gateway without a selector matches every workload, so it is only flagged
+    /// when there is none at all.
+    ///
+    /// ## Why it matters
+    /// The selector decides which Envoy proxies receive the Gateway's listeners. When it selects
+    /// nothing, the servers are configured nowhere and every route bound to the Gateway is dead,
+    /// with no error from Istio at apply time.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: storefront, namespace: orders}
+    /// spec:
+    ///   selector:
+    ///     istio: ingres-gateway
+    ///   servers:
+    ///   - port: {number: 80, name: http, protocol: HTTP}
+    ///     hosts: ["orders.example.com"]
+    /// ---
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: ingress, namespace: edge}
+    /// spec:
+    ///   selector: {matchLabels: {istio: ingressgateway}}
+    ///   template:
+    ///     metadata: {labels: {istio: ingressgateway}}
+    ///     spec: {containers: [{name: istio-proxy, image: auto}]}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: storefront, namespace: orders}
+    /// spec:
+    ///   selector:
+    ///     istio: ingressgateway
+    ///   servers:
+    ///   - port: {number: 80, name: http, protocol: HTTP}
+    ///     hosts: ["orders.example.com"]
+    /// ---
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: ingress, namespace: edge}
+    /// spec:
+    ///   selector: {matchLabels: {istio: ingressgateway}}
+    ///   template:
+    ///     metadata: {labels: {istio: ingressgateway}}
+    ///     spec: {containers: [{name: istio-proxy, image: auto}]}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata: {name: ingress, namespace: edge}
+    /// spec:
+    ///   selector: {istio: ingressgateway}
+    ///   ports: [{name: http, port: 80, targetPort: 8080}]
+    /// ```
+    /// The check only means something when the gateway workloads are among the linted files.
+    pub static GATEWAY_SELECTOR_NOT_FOUND = Rule {
+        code: "IST0101",
+        name: "ReferencedResourceNotFound",
+        severity: Error,
+        summary: "a gateway selector matches no workload",
+        mirrors: Some("gateway.IngressGatewayPortAnalyzer"),
+        context: Kind::WORKLOADS,
+        check: check_selector,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// Each `servers[].port.number` of an Istio Gateway against the Services in front of the
+    /// workloads the Gateway selects: a Service in the workload's namespace whose selector matches
+    /// the workload contributes each TCP port's `port` and numeric `targetPort`. A server port
+    /// that none of them offers is flagged. Services without `protocol` count as TCP (the
+    /// Kubernetes default); a Service without a selector counts for every workload of its
+    /// namespace, as Istio's analyzer treats it.
+    ///
+    /// ## Why it matters
+    /// The gateway proxy opens the listener, but clients reach the proxy through its Service. A
+    /// port the Service does not expose (or forward to) is unreachable from outside, so the server
+    /// and its routes silently serve nothing.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: storefront, namespace: edge}
+    /// spec:
+    ///   selector: {app: edge-gateway}
+    ///   servers:
+    ///   - port: {number: 8443, name: https, protocol: HTTPS}
+    ///     tls: {mode: SIMPLE, credentialName: storefront-cert}
+    ///     hosts: ["shop.example.com"]
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata: {name: edge-gateway-0, namespace: edge, labels: {app: edge-gateway}}
+    /// spec: {containers: [{name: istio-proxy, image: auto}]}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata: {name: edge-gateway, namespace: edge}
+    /// spec:
+    ///   selector: {app: edge-gateway}
+    ///   ports: [{name: https, port: 443, targetPort: 443}]
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: storefront, namespace: edge}
+    /// spec:
+    ///   selector: {app: edge-gateway}
+    ///   servers:
+    ///   - port: {number: 8443, name: https, protocol: HTTPS}
+    ///     tls: {mode: SIMPLE, credentialName: storefront-cert}
+    ///     hosts: ["shop.example.com"]
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata: {name: edge-gateway-0, namespace: edge, labels: {app: edge-gateway}}
+    /// spec: {containers: [{name: istio-proxy, image: auto}]}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata: {name: edge-gateway, namespace: edge}
+    /// spec:
+    ///   selector: {app: edge-gateway}
+    ///   ports: [{name: https, port: 443, targetPort: 8443}]
+    /// ```
+    pub static GATEWAY_PORT_NOT_ON_SERVICE = Rule {
+        code: "IST0162",
+        name: "GatewayPortNotDefinedOnService",
+        severity: Warning,
+        summary: "a gateway server port is not exposed by the service of its workloads",
+        mirrors: Some("gateway.IngressGatewayPortAnalyzer"),
+        check: check_ports,
+    };
+}
+
+/// The node that a selector finding points at: `spec.selector`, else `spec`, else the name.
+pub(crate) fn selector_anchor(gw: &Resource) -> &Node {
+    gw.spec_at(&["selector"])
+        .or_else(|| gw.spec())
+        .unwrap_or_else(|| gw.anchor())
+}
+
+fn check_selector(ws: &Workspace, out: &mut Findings) {
+    let workloads = GatewayWorkloads::new(ws);
+    for gw in ws.of_kind(Kind::Gateway) {
+        let selector = read_label_map(gw.spec_at(&["selector"]));
+        if workloads.index.any_match(&selector) {
+            continue;
+        }
+        let text = selector_string(&selector);
+        let message = if selector.is_empty() {
+            "the gateway has no selector and there is no workload for it to select".to_string()
+        } else {
+            format!("no workload matches the gateway selector \"{text}\"")
+        };
+        out.report(gw, selector_anchor(gw), message).help(
+            "deploy the gateway workload (a Pod or Deployment whose labels carry every selector \
+             label) or correct the selector",
+        );
+    }
+}
+
+fn check_ports(ws: &Workspace, out: &mut Findings) {
+    let workloads = GatewayWorkloads::new(ws);
+    let services = services_by_namespace(ws);
+    let mut exposed_by_workload: HashMap<usize, Vec<i64>> = HashMap::new();
+    for gw in ws.of_kind(Kind::Gateway) {
+        let selector = read_label_map(gw.spec_at(&["selector"]));
+        let matched = workloads.index.matching(&selector);
+        if matched.is_empty() {
+            continue;
+        }
+        let mut exposed = BTreeSet::new();
+        for w in matched {
+            let ports = exposed_by_workload.entry(w).or_insert_with(|| {
+                let (ns, labels) = &workloads.items[w];
+                services
+                    .get(ns.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| selector_matches(&s.selector, labels))
+                    .flat_map(|s| s.ports.iter().copied())
+                    .collect()
+            });
+            exposed.extend(ports.iter().copied());
+        }
+        let text = selector_string(&selector);
+        for server in gw.spec_at(&["servers"]).into_iter().flat_map(Node::items) {
+            let Some(port) = server.get("port").filter(|p| !p.is_null()) else {
+                continue;
+            };
+            let number_node = port.get("number");
+            let number = number_node.and_then(port_number).unwrap_or(0);
+            if exposed.contains(&number) {
+                continue;
+            }
+            out.report(
+                gw,
+                number_node.unwrap_or(port),
+                format!(
+                    "gateway port {number} is not exposed by any Service of the workloads that \
+                     selector \"{text}\" selects"
+                ),
+            )
+            .help(format!(
+                "add port {number} (as `port` or `targetPort`) to the gateway's Service, or listen \
+                 on a port the Service forwards to"
+            ));
+        }
+    }
+}
+
+/// Workloads (Pods and pod templates) with their namespace and labels, indexed by label.
+pub(crate) struct GatewayWorkloads {
+    pub items: Vec<(String, LabelMap)>,
+    pub index: LabelIndex,
+}
+
+impl GatewayWorkloads {
+    pub fn new(ws: &Workspace) -> GatewayWorkloads {
+        let items: Vec<(String, LabelMap)> = ws
+            .workloads()
+            .iter()
+            .map(|w| (w.ns.clone(), to_label_map(&w.labels)))
+            .collect();
+        let index = LabelIndex::new(items.iter().map(|(_, l)| l));
+        GatewayWorkloads { items, index }
+    }
+}
+
+/// A Service's selector and the port numbers it offers a gateway listener: `port`, and a
+/// numeric `targetPort`, of each TCP port.
+struct ServiceOffer {
+    selector: LabelMap,
+    ports: Vec<i64>,
+}
+
+fn services_by_namespace(ws: &Workspace) -> HashMap<&str, Vec<ServiceOffer>> {
+    let mut map: HashMap<&str, Vec<ServiceOffer>> = HashMap::new();
+    for svc in ws.of_kind(Kind::Service) {
+        let mut ports = Vec::new();
+        for p in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
+            let protocol = p.get("protocol").and_then(Node::as_str).unwrap_or("TCP");
+            if protocol != "TCP" {
+                continue;
+            }
+            if let Some(port) = p.get("port").and_then(port_number) {
+                ports.push(port);
+            }
+            // A named targetPort (`http`) has no number; Kubernetes' IntValue reads it as 0.
+            if let Some(target) = p.get("targetPort").and_then(port_number)
+                && target != 0
+            {
+                ports.push(target);
+            }
+        }
+        map.entry(svc.ns.as_str()).or_default().push(ServiceOffer {
+            selector: read_label_map(svc.spec_at(&["selector"])),
+            ports,
+        });
+    }
+    map
+}
+
+/// A port number written as an integer or a numeric string.
+pub(crate) fn port_number(node: &Node) -> Option<i64> {
+    node.as_i64()
+        .or_else(|| node.as_str().and_then(|s| s.trim().parse().ok()))
+}

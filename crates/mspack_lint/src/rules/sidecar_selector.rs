@@ -1,0 +1,401 @@
+//! Mirrors Istio's `sidecar.SelectorAnalyzer`: Sidecar workload selectors that select nothing,
+//! Sidecars that select the same workload, several namespace-wide Sidecars in one namespace, and
+//! Sidecars that cannot take effect because their workloads run in ambient mode.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::declare_rule;
+use crate::finding::Findings;
+use crate::resource::{Kind, Resource};
+use crate::rules::workload_match::{
+    Issue, WorkloadIndex, namespace_in_ambient, quoted_names, read_selector, report_issues,
+    selector_text, workload_display, workload_in_ambient,
+};
+use crate::workspace::Workspace;
+
+declare_rule! {
+    /// ## What it checks
+    /// A Sidecar whose `workloadSelector.labels` select no Pod (or pod template of a Deployment,
+    /// StatefulSet, ...) in the Sidecar's own namespace.
+    ///
+    /// ## Why it matters
+    /// A Sidecar applies only to workloads of its namespace. A selector with a typo, or one
+    /// written for workloads of another namespace, leaves the intended proxies on the
+    /// namespace-wide (or mesh-wide) default, with the egress limits you wrote silently unused.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: kitchen, namespace: kitchen}
+    /// spec:
+    ///   workloadSelector:
+    ///     labels: {app: kitchen-display}
+    ///   egress:
+    ///   - hosts: ["./*"]
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata:
+    ///   name: kitchen-display
+    ///   namespace: kitchen
+    ///   labels: {app: kitchen-screen}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: kitchen, namespace: kitchen}
+    /// spec:
+    ///   workloadSelector:
+    ///     labels: {app: kitchen-screen}
+    ///   egress:
+    ///   - hosts: ["./*"]
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata:
+    ///   name: kitchen-display
+    ///   namespace: kitchen
+    ///   labels: {app: kitchen-screen}
+    /// ```
+    pub static SIDECAR_SELECTOR_NOT_FOUND = Rule {
+        code: "IST0101",
+        name: "ReferencedResourceNotFound",
+        severity: Error,
+        summary: "a Sidecar workload selector matches no workload in its namespace",
+        mirrors: Some("sidecar.SelectorAnalyzer"),
+        context: Kind::WORKLOADS,
+        check: check_not_found,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// Two or more Sidecars with workload selectors that select the same workload. Each Sidecar
+    /// is reported once per workload it shares.
+    ///
+    /// ## Why it matters
+    /// A proxy takes exactly one Sidecar. When several select it, which one wins is not defined
+    /// and may change between istiod restarts, so the workload's egress and ingress settings can
+    /// flip without any change to the configuration.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: payments-api, namespace: payments}
+    /// spec:
+    ///   workloadSelector:
+    ///     labels: {app: payments}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: payments-v2, namespace: payments}
+    /// spec:
+    ///   workloadSelector:
+    ///     labels: {version: v2}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata:
+    ///   name: payments-v2
+    ///   namespace: payments
+    ///   labels: {app: payments, version: v2}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: payments-v2, namespace: payments}
+    /// spec:
+    ///   workloadSelector:
+    ///     labels: {version: v2}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata:
+    ///   name: payments-v2
+    ///   namespace: payments
+    ///   labels: {app: payments, version: v2}
+    /// ```
+    pub static CONFLICTING_SIDECAR_SELECTORS = Rule {
+        code: "IST0110",
+        name: "ConflictingSidecarWorkloadSelectors",
+        severity: Error,
+        summary: "several Sidecars select the same workload",
+        mirrors: Some("sidecar.SelectorAnalyzer"),
+        check: check_conflicting,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// Two or more Sidecars without a workload selector (or with an empty one) in the same
+    /// namespace.
+    ///
+    /// ## Why it matters
+    /// A Sidecar without a selector is the default for every proxy of its namespace, and a
+    /// namespace can have only one default. With several, istiod picks one in an unspecified
+    /// order, so the namespace's effective egress scope is a matter of chance.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: default, namespace: delivery}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*", "istio-system/*"]
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: delivery-egress, namespace: delivery}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*", "orders/*"]
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: default, namespace: delivery}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*", "istio-system/*", "orders/*"]
+    /// ```
+    pub static MULTIPLE_DEFAULT_SIDECARS = Rule {
+        code: "IST0111",
+        name: "MultipleSidecarsWithoutWorkloadSelectors",
+        severity: Error,
+        summary: "a namespace has several Sidecars without a workload selector",
+        mirrors: Some("sidecar.SelectorAnalyzer"),
+        check: check_multiple_default,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// A Sidecar that can have no effect because what it applies to runs in ambient mode: a
+    /// selected Pod carries `ambient.istio.io/redirection: enabled`, or a namespace-wide Sidecar
+    /// lives in a namespace labelled `istio.io/dataplane-mode: ambient` (and not also labelled
+    /// for sidecar injection with `istio-injection: enabled` or `istio.io/rev`).
+    ///
+    /// ## Why it matters
+    /// Ambient workloads have no sidecar proxy, so a Sidecar resource configures nothing for
+    /// them. Egress restrictions written there are not enforced; they need a waypoint or other
+    /// ambient policy instead.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: delivery
+    ///   labels: {istio.io/dataplane-mode: ambient}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: default, namespace: delivery}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*"]
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: delivery
+    ///   labels: {istio-injection: enabled}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: default, namespace: delivery}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*"]
+    /// ```
+    pub static SIDECAR_INEFFECTIVE_IN_AMBIENT = Rule {
+        code: "IST0167",
+        name: "IneffectivePolicy",
+        severity: Warning,
+        summary: "a Sidecar applies to ambient-mode workloads only and has no effect",
+        mirrors: Some("sidecar.SelectorAnalyzer"),
+        check: check_ineffective,
+    };
+}
+
+fn check_not_found(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, "IST0101", analyze(ws));
+}
+
+fn check_conflicting(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, "IST0110", analyze(ws));
+}
+
+fn check_multiple_default(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, "IST0111", analyze(ws));
+}
+
+fn check_ineffective(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, "IST0167", analyze(ws));
+}
+
+fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
+    let mut issues = Vec::new();
+    let index = WorkloadIndex::new(ws);
+    // Namespace-wide Sidecars by namespace, namespaces in order of first appearance.
+    let mut defaults: HashMap<&str, Vec<&Resource>> = HashMap::new();
+    let mut default_order: Vec<&str> = Vec::new();
+    // Sidecars selecting each workload (by resource id), workloads in order of first selection.
+    let mut selecting: HashMap<usize, Vec<&Resource>> = HashMap::new();
+    let mut workload_order = Vec::new();
+
+    for sidecar in ws.of_kind(Kind::Sidecar) {
+        let labels_node = sidecar.spec_at(&["workloadSelector", "labels"]);
+        let selector = read_selector(labels_node);
+        if selector.is_empty() {
+            let list = defaults.entry(sidecar.ns.as_str()).or_default();
+            if list.is_empty() {
+                default_order.push(sidecar.ns.as_str());
+            }
+            list.push(sidecar);
+            continue;
+        }
+        let matched = index.select(Some(&sidecar.ns), &selector);
+        if matched.is_empty() {
+            let text = selector_text(&selector);
+            let first_key = text.split('=').next().unwrap_or("");
+            let node = labels_node
+                .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
+                .or(labels_node)
+                .unwrap_or_else(|| sidecar.anchor());
+            let ns = if sidecar.ns.is_empty() {
+                "its namespace".to_string()
+            } else {
+                format!("namespace {:?}", sidecar.ns)
+            };
+            issues.push(
+                Issue::new(
+                    "IST0101",
+                    sidecar,
+                    node,
+                    format!("workload selector {text:?} matches no workload in {ns}"),
+                )
+                .help(
+                    "a Sidecar selects workloads of its own namespace only: fix the labels, or \
+                     move the Sidecar to the namespace of the workloads it is meant for",
+                ),
+            );
+        }
+        for w in matched {
+            let list = selecting.entry(w.resource).or_default();
+            if list.is_empty() {
+                workload_order.push(w);
+            }
+            list.push(sidecar);
+        }
+    }
+
+    let mut ineffective_reported: HashSet<usize> = HashSet::new();
+    for w in workload_order {
+        let Some(sidecars) = selecting.get(&w.resource) else {
+            continue;
+        };
+        let ambient = workload_in_ambient(ws, w);
+        if sidecars.len() == 1 && !ambient {
+            continue;
+        }
+        let names = quoted_names(sidecars.iter().copied());
+        let workload = workload_display(ws, w);
+        for &sidecar in sidecars {
+            if ambient {
+                if ineffective_reported.insert(sidecar.id) {
+                    issues.push(
+                        Issue::new(
+                            "IST0167",
+                            sidecar,
+                            sidecar.anchor(),
+                            format!(
+                                "the Sidecar has no effect: selected {workload} runs in ambient \
+                                 mode, without a sidecar proxy"
+                            ),
+                        )
+                        .help(
+                            "ambient workloads take no Sidecar; configure their egress with a \
+                             waypoint, or remove this Sidecar",
+                        ),
+                    );
+                }
+                continue;
+            }
+            issues.push(
+                Issue::new(
+                    "IST0110",
+                    sidecar,
+                    sidecar.anchor(),
+                    format!(
+                        "Sidecars {names} in namespace {:?} all select {workload}; which one \
+                         applies is undefined",
+                        w.ns
+                    ),
+                )
+                .help("make the workload selectors disjoint, or merge the Sidecars into one"),
+            );
+        }
+    }
+
+    for ns in default_order {
+        let Some(sidecars) = defaults.get(ns) else {
+            continue;
+        };
+        if namespace_in_ambient(ws, ns) {
+            for &sidecar in sidecars {
+                if ineffective_reported.insert(sidecar.id) {
+                    issues.push(
+                        Issue::new(
+                            "IST0167",
+                            sidecar,
+                            sidecar.anchor(),
+                            format!(
+                                "the Sidecar has no effect: namespace {ns:?} runs in ambient \
+                                 mode, without sidecar proxies"
+                            ),
+                        )
+                        .help(
+                            "ambient workloads take no Sidecar; configure their egress with a \
+                             waypoint, or remove this Sidecar",
+                        ),
+                    );
+                }
+            }
+            continue;
+        }
+        if sidecars.len() > 1 {
+            let names = quoted_names(sidecars.iter().copied());
+            for &sidecar in sidecars {
+                issues.push(
+                    Issue::new(
+                        "IST0111",
+                        sidecar,
+                        sidecar.anchor(),
+                        format!(
+                            "Sidecars {names} in namespace {ns:?} have no workload selector; \
+                             only one of them applies, and which is undefined"
+                        ),
+                    )
+                    .help(
+                        "keep a single namespace-wide Sidecar and give the others a \
+                         `workloadSelector`",
+                    ),
+                );
+            }
+        }
+    }
+    issues
+}

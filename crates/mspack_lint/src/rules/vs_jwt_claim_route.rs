@@ -1,0 +1,241 @@
+//! The rule mirroring Istio's `virtualservice.JWTClaimRouteAnalyzer`: routing on JWT claims at a
+//! gateway needs a RequestAuthentication on the gateway's pods.
+
+use std::collections::HashMap;
+
+use mspack_yaml::Node;
+
+use crate::declare_rule;
+use crate::finding::Findings;
+use crate::resource::{Kind, Resource};
+use crate::rules::vs_util::{full_name, gateway_refs, short_or_full_name};
+use crate::selector::{Labels, Workload, read_labels, selector_matches};
+use crate::workspace::Workspace;
+
+declare_rule! {
+    /// ## What it checks
+    /// A VirtualService that matches on a JWT claim (a `headers` or `withoutHeaders` key
+    /// `@request.auth.claims.<name>` or `@request.auth.claims[<name>]`) and is bound to Istio
+    /// Gateways: every Pod a bound Gateway's `selector` picks must be selected by a
+    /// RequestAuthentication in the Pod's namespace or in the mesh root namespace (a
+    /// RequestAuthentication without selector applies to every Pod of its namespace). Gateways
+    /// that do not exist and `mesh` are skipped.
+    ///
+    /// ## Why it matters
+    /// Claims are only available for routing after a RequestAuthentication has validated the
+    /// token on that proxy. Without one the claim match never succeeds, so the route is dead and
+    /// requests fall through to the next route, often one meant for unauthenticated users.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata: {name: ingress-7d9f, namespace: edge, labels: {app: edge-ingress}}
+    /// spec:
+    ///   containers: [{name: istio-proxy, image: istio/proxyv2}]
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: public-gateway, namespace: edge}
+    /// spec:
+    ///   selector: {app: edge-ingress}
+    ///   servers:
+    ///   - port: {number: 80, name: http, protocol: HTTP}
+    ///     hosts: ["*/shop.fooddelivery.example"]
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: storefront, namespace: food}
+    /// spec:
+    ///   hosts: [shop.fooddelivery.example]
+    ///   gateways: [edge/public-gateway]
+    ///   http:
+    ///   - match:
+    ///     - headers:
+    ///         "@request.auth.claims.plan": {exact: premium}
+    ///     route:
+    ///     - destination: {host: storefront-premium}
+    ///   - route:
+    ///     - destination: {host: storefront}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata: {name: ingress-7d9f, namespace: edge, labels: {app: edge-ingress}}
+    /// spec:
+    ///   containers: [{name: istio-proxy, image: istio/proxyv2}]
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: RequestAuthentication
+    /// metadata: {name: shop-jwt, namespace: edge}
+    /// spec:
+    ///   selector:
+    ///     matchLabels: {app: edge-ingress}
+    ///   jwtRules:
+    ///   - issuer: https://auth.fooddelivery.example
+    ///     jwksUri: https://auth.fooddelivery.example/.well-known/jwks.json
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Gateway
+    /// metadata: {name: public-gateway, namespace: edge}
+    /// spec:
+    ///   selector: {app: edge-ingress}
+    ///   servers:
+    ///   - port: {number: 80, name: http, protocol: HTTP}
+    ///     hosts: ["*/shop.fooddelivery.example"]
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: storefront, namespace: food}
+    /// spec:
+    ///   hosts: [shop.fooddelivery.example]
+    ///   gateways: [edge/public-gateway]
+    ///   http:
+    ///   - match:
+    ///     - headers:
+    ///         "@request.auth.claims.plan": {exact: premium}
+    ///     route:
+    ///     - destination: {host: storefront-premium}
+    ///   - route:
+    ///     - destination: {host: storefront}
+    /// ```
+    pub static JWT_CLAIM_ROUTE_WITHOUT_AUTHN = Rule {
+        code: "IST0149",
+        name: "JwtClaimBasedRoutingWithoutRequestAuthN",
+        severity: Error,
+        summary: "a gateway VirtualService routes on JWT claims but no RequestAuthentication covers the gateway pods",
+        mirrors: Some("virtualservice.JWTClaimRouteAnalyzer"),
+        check: check,
+    };
+}
+
+const CLAIM_PREFIX: &str = "@request.auth.claims";
+
+/// Istio's `jwt.ToRoutingClaim(..).Match`: `@request.auth.claims.a.b` or
+/// `@request.auth.claims[a][b]` (prefix compared case-insensitively).
+pub(crate) fn is_claim_header(name: &str) -> bool {
+    let Some(head) = name.get(..CLAIM_PREFIX.len()) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(CLAIM_PREFIX) {
+        return false;
+    }
+    let rest = &name[CLAIM_PREFIX.len()..];
+    (rest.starts_with('.') && rest.len() > 1)
+        || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
+}
+
+/// The first header key of an HTTP match that routes on a JWT claim.
+fn claim_key(vs: &Resource) -> Option<(&Node, &str)> {
+    for rule in vs.spec_at(&["http"]).into_iter().flat_map(Node::items) {
+        for m in rule.get("match").into_iter().flat_map(Node::items) {
+            for field in ["headers", "withoutHeaders"] {
+                if let Some(hit) = m
+                    .get(field)
+                    .into_iter()
+                    .flat_map(Node::entries)
+                    .find(|(k, _, _)| is_claim_header(k))
+                {
+                    return Some((hit.1, hit.0));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn check(ws: &Workspace, out: &mut Findings) {
+    let claim_users: Vec<(&Resource, &Node, &str)> = ws
+        .of_kind(Kind::VirtualService)
+        .filter_map(|vs| claim_key(vs).map(|(node, key)| (vs, node, key)))
+        .collect();
+    if claim_users.is_empty() {
+        return;
+    }
+    let mut authn_by_ns: HashMap<&str, Vec<Labels>> = HashMap::new();
+    for ra in ws.of_kind(Kind::RequestAuthentication) {
+        authn_by_ns
+            .entry(ra.ns.as_str())
+            .or_default()
+            .push(read_labels(ra.spec_at(&["selector", "matchLabels"])));
+    }
+    let root = ws.root_namespace();
+    let pods: Vec<&Workload> = ws.workloads().iter().filter(|w| w.is_pod).collect();
+    let mut pods_by_label: HashMap<(&str, &str), Vec<&Workload>> = HashMap::new();
+    for pod in &pods {
+        for (k, v) in &pod.labels {
+            pods_by_label.entry((k, v)).or_default().push(pod);
+        }
+    }
+    let covered = |pod: &Workload| {
+        [root, pod.ns.as_str()]
+            .iter()
+            .enumerate()
+            .filter(|(i, ns)| *i == 0 || **ns != root)
+            .flat_map(|(_, ns)| authn_by_ns.get(ns).into_iter().flatten())
+            .any(|selector| selector_matches(selector, &pod.labels))
+    };
+    let no_pods = Vec::new();
+    // Pods without RequestAuthentication, per gateway, computed once per gateway.
+    let mut uncovered: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (vs, key_node, key) in claim_users {
+        for (_, gateway) in gateway_refs(vs) {
+            if gateway == "mesh" {
+                continue;
+            }
+            let (ns, name) = short_or_full_name(&vs.ns, gateway);
+            let Some(gw) = ws.find(Kind::Gateway, ns, name) else {
+                continue;
+            };
+            let pods_without = uncovered
+                .entry((ns.to_string(), name.to_string()))
+                .or_insert_with(|| {
+                    let selector = read_labels(gw.spec_at(&["selector"]));
+                    let candidates = match selector.first() {
+                        None => &pods,
+                        Some((k, v)) => pods_by_label
+                            .get(&(k.as_str(), v.as_str()))
+                            .unwrap_or(&no_pods),
+                    };
+                    candidates
+                        .iter()
+                        .filter(|p| selector_matches(&selector, &p.labels) && !covered(p))
+                        .map(|p| p.resource)
+                        .collect()
+                });
+            for &pod in pods_without.iter() {
+                let pod = &ws.resources[pod];
+                out.report(
+                    vs,
+                    key_node,
+                    format!(
+                        "routes on JWT claim \"{key}\" but no RequestAuthentication applies to pod {} of Gateway {}",
+                        full_name(&pod.ns, &pod.name),
+                        full_name(ns, name)
+                    ),
+                )
+                .help(format!(
+                    "add a RequestAuthentication selecting the gateway pods in namespace `{}` or `{root}`",
+                    pod.ns
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_claim_header;
+
+    #[test]
+    fn claim_header_forms() {
+        assert!(is_claim_header("@request.auth.claims.plan"));
+        assert!(is_claim_header("@Request.Auth.Claims[plan][tier]"));
+        assert!(!is_claim_header("@request.auth.claims."));
+        assert!(!is_claim_header("@request.auth.claims[]"));
+        assert!(!is_claim_header("@request.auth.claim"));
+        assert!(!is_claim_header("x-plan"));
+    }
+}
