@@ -531,6 +531,12 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
         "Kubernetes cluster domain"
     ),
     value!(
+        "trust_domain",
+        Kind::Domain,
+        Some("cluster.local"),
+        "Istio trust domain of the senders' principals"
+    ),
+    value!(
         "part_of",
         Kind::LabelValue { optional: false },
         Some("observability"),

@@ -409,7 +409,10 @@ fn derive_deployment(values: &mut Values, name: &str) -> Result<(), TemplateErro
             });
         }
         tracks.push(Value::from(BTreeMap::from([
-            ("deployment", Value::from(format!("{name}-{canary}"))),
+            (
+                "deployment",
+                Value::from(format!("{name}-{}", subset_name(&canary))),
+            ),
             ("version", Value::from(canary.clone())),
             (
                 "pinned",
@@ -462,6 +465,18 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
             reason: "must differ from version".into(),
         });
     }
+    // Subset names are DNS-1123 labels; `version` label values may hold `.` and `_`.
+    let stable_subset = subset_name(&version);
+    let canary_subset = subset_name(&canary);
+    if !canary.is_empty() && canary_subset == stable_subset {
+        return Err(TemplateError::InvalidValue {
+            key: "canary_version".into(),
+            value: canary,
+            reason: format!("gives the same subset name as version ({stable_subset})"),
+        });
+    }
+    values.insert("stable_subset", Value::from(stable_subset.clone()));
+    values.insert("canary_subset", Value::from(canary_subset.clone()));
     let route =
         |route_name: &str, writes: bool, header: bool, subset: Option<&str>, variant: &str| {
             Value::from(BTreeMap::from([
@@ -481,13 +496,25 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
         routes.push(route("default", false, false, None, &version));
     } else {
         if has_writes {
-            routes.push(route("canary-writes", true, true, Some(&canary), &canary));
+            routes.push(route(
+                "canary-writes",
+                true,
+                true,
+                Some(&canary_subset),
+                &canary,
+            ));
         }
-        routes.push(route("canary", false, true, Some(&canary), &canary));
+        routes.push(route("canary", false, true, Some(&canary_subset), &canary));
         if has_writes {
-            routes.push(route("writes", true, false, Some(&version), &version));
+            routes.push(route("writes", true, false, Some(&stable_subset), &version));
         }
-        routes.push(route("default", false, false, Some(&version), &version));
+        routes.push(route(
+            "default",
+            false,
+            false,
+            Some(&stable_subset),
+            &version,
+        ));
     }
     values.insert("routes", Value::from(routes));
     let provider = format!("{namespace}-{name}-ext-authz");
@@ -497,6 +524,18 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
         Value::from(format!("{name}-ext-authz.{namespace}.local")),
     );
     Ok(())
+}
+
+/// A label value as a DNS-1123 label: lowercase, other characters as `-`.
+fn subset_name(version: &str) -> String {
+    let mapped: String = version
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    mapped.trim_matches('-').to_owned()
 }
 
 #[cfg(test)]
