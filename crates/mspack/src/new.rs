@@ -50,7 +50,11 @@ fn prompt(question: &str, default: &str) -> Result<String> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     let answer = answer.trim();
-    Ok(if answer.is_empty() { default.to_owned() } else { answer.to_owned() })
+    Ok(if answer.is_empty() {
+        default.to_owned()
+    } else {
+        answer.to_owned()
+    })
 }
 
 pub fn run(args: NewArgs) -> Result<ExitCode> {
@@ -71,7 +75,13 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         MessagingArg::None => Messaging::None,
         MessagingArg::Nats => Messaging::Nats,
     };
-    let spec = ServiceSpec::new(&args.name, Some(&namespace), port, args.multicluster, messaging)?;
+    let spec = ServiceSpec::new(
+        &args.name,
+        Some(&namespace),
+        port,
+        args.multicluster,
+        messaging,
+    )?;
     let files = scaffold::plan(&spec)?;
     let dest = args.output.unwrap_or_else(|| PathBuf::from(&spec.name));
     if args.dry_run {

@@ -277,7 +277,11 @@ const OBI_POD_LABELS: &str = "        app.kubernetes.io/name: [[ obi_name ]]
         app: [[ obi_name ]]
 ";
 
-pub(crate) fn render_text(name: &str, source: &str, values: &Values) -> Result<String, TemplateError> {
+pub(crate) fn render_text(
+    name: &str,
+    source: &str,
+    values: &Values,
+) -> Result<String, TemplateError> {
     let err = |message: String| TemplateError::Render {
         template: name.to_owned(),
         message,

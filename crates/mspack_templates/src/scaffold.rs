@@ -216,7 +216,13 @@ fn lint_deploy_together(files: &FileSet) -> Result<(), TemplateError> {
             .filter(|(j, _)| *j != i)
             .map(|(_, (p, t))| Arc::new(SourceFile::new(p.clone(), (*t).clone())))
             .collect();
-        lint_clean("deploy", path, text, context, &mspack_lint::LintOptions::default())?;
+        lint_clean(
+            "deploy",
+            path,
+            text,
+            context,
+            &mspack_lint::LintOptions::default(),
+        )?;
     }
     Ok(())
 }
@@ -324,16 +330,15 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
          mspack_telemetry = {{ path = \"crates/mspack_telemetry\" }}\n",
         name = spec.name
     );
-    for name in needed
-        .iter()
-        .filter(|n| !n.starts_with("mspack_"))
-    {
+    for name in needed.iter().filter(|n| !n.starts_with("mspack_")) {
         let entry = shared
             .get(name)
             .ok_or_else(|| internal(format!("no workspace dependency `{name}`")))?;
         let _ = writeln!(out, "{name} = {}", inline(entry));
     }
-    out.push_str("\n[dependencies]\nmspack_problem.workspace = true\nmspack_telemetry.workspace = true\n");
+    out.push_str(
+        "\n[dependencies]\nmspack_problem.workspace = true\nmspack_telemetry.workspace = true\n",
+    );
     for name in SERVICE_DEPENDENCIES {
         let _ = writeln!(out, "{name}.workspace = true");
     }
@@ -357,9 +362,14 @@ fn lock_file(name: &str) -> String {
         .split("\n[[package]]")
         .map(|b| {
             let b = b.trim_start_matches("[[package]]").trim_matches('\n');
-            format!("[[package]]{b}")
+            format!("[[package]]\n{b}")
         })
-        .map(|b| b.replace(&format!("name = \"{LOCK_PLACEHOLDER}\""), &format!("name = \"{name}\"")))
+        .map(|b| {
+            b.replace(
+                &format!("name = \"{LOCK_PLACEHOLDER}\""),
+                &format!("name = \"{name}\""),
+            )
+        })
         .collect();
     let key = |block: &String| {
         let field = |f: &str| {
@@ -447,7 +457,10 @@ mod tests {
             let err = ServiceSpec::new(bad, None, 8080, false, Messaging::None)
                 .err()
                 .map(|e| e.to_string());
-            assert!(err.as_ref().is_some_and(|e| e.contains("`name`")), "{bad}: {err:?}");
+            assert!(
+                err.as_ref().is_some_and(|e| e.contains("`name`")),
+                "{bad}: {err:?}"
+            );
         }
         let err = ServiceSpec::new("orders", None, 15020, false, Messaging::None)
             .err()
@@ -479,7 +492,10 @@ mod tests {
         assert!(answers.contains("name = \"orders\"") && answers.contains("mspack_version"));
         assert!(toml::from_str::<toml::Table>(answers).is_ok(), "{answers}");
         let manifest = &files.files[Path::new("Cargo.toml")];
-        assert!(toml::from_str::<toml::Table>(manifest).is_ok(), "{manifest}");
+        assert!(
+            toml::from_str::<toml::Table>(manifest).is_ok(),
+            "{manifest}"
+        );
     }
 
     #[test]
@@ -515,14 +531,27 @@ mod tests {
         std::fs::create_dir_all(&dest).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(dest.join("keep.txt"), "mine").unwrap_or_else(|e| panic!("{e}"));
         let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(write(&files, &dest, false), Err(TemplateError::Exists { .. })));
+        assert!(matches!(
+            write(&files, &dest, false),
+            Err(TemplateError::Exists { .. })
+        ));
         assert!(dest.join("keep.txt").is_file());
         assert!(write(&files, &dest, true).is_ok());
         assert!(!dest.join("keep.txt").exists() && dest.join("Cargo.toml").is_file());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .map(|r| r.filter_map(Result::ok).map(|e| e.file_name()).collect())
             .unwrap_or_default();
-        assert_eq!(leftovers.len(), 1, "staging directories left behind: {leftovers:?}");
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "staging directories left behind: {leftovers:?}"
+        );
+    }
+
+    #[test]
+    fn the_lock_file_round_trips_for_the_name_it_was_made_with() {
+        let stored = LOCK.replace(LOCK_PLACEHOLDER, "demo");
+        assert_eq!(lock_file("demo"), stored);
     }
 
     #[test]
