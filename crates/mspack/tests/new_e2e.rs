@@ -104,8 +104,11 @@ fn serve_otlp(stream: TcpStream, sink: &Mutex<Vec<Received>>) {
     }
 }
 
-/// A plain HTTP/1.1 request: (status, headers lowercased, body).
-fn http_get(port: u16, path: &str, extra: &str) -> Option<(u16, Vec<(String, String)>, String)> {
+/// Status, headers (names lowercased) and body of a response.
+type Reply = (u16, Vec<(String, String)>, String);
+
+/// A plain HTTP/1.1 GET with `extra` header lines.
+fn http_get(port: u16, path: &str, extra: &str) -> Option<Reply> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
