@@ -168,7 +168,7 @@ pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
         }
         files.add(&format!("deploy/{template}.yaml"), rendered.text);
     }
-    lint_deploy_together(&files)?;
+    lint_deploy_together(&files, spec.multicluster)?;
     files.add(".mspack/answers.toml", answers);
     Ok(files)
 }
@@ -202,7 +202,11 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
 }
 
 /// Each file was linted with its companion; this lints the whole `deploy/` folder at once.
-fn lint_deploy_together(files: &FileSet) -> Result<(), TemplateError> {
+fn lint_deploy_together(files: &FileSet, multicluster: bool) -> Result<(), TemplateError> {
+    let options = mspack_lint::LintOptions {
+        multicluster,
+        ..mspack_lint::LintOptions::default()
+    };
     let deploy: Vec<(String, &String)> = files
         .files
         .iter()
