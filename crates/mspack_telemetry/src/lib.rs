@@ -268,6 +268,50 @@ pub fn extract_message_context(headers: &HashMap<String, String>) -> Context {
     global::get_text_map_propagator(|p| p.extract(headers))
 }
 
+/// Start a PRODUCER span for a message sent to `destination` (e.g. a NATS subject), as a child
+/// of `parent`; returns the span's context (end it with `context.span().end()`) and the headers
+/// to send with the message.
+pub fn start_producer_span(
+    parent: &Context,
+    system: &'static str,
+    destination: &str,
+) -> (Context, HashMap<String, String>) {
+    let tracer = global::tracer_provider().tracer(SCOPE);
+    let span = tracer
+        .span_builder(format!("send {destination}"))
+        .with_kind(SpanKind::Producer)
+        .with_attributes([
+            KeyValue::new("messaging.system", system),
+            KeyValue::new("messaging.operation.type", "send"),
+            KeyValue::new("messaging.destination.name", destination.to_owned()),
+        ])
+        .start_with_context(&tracer, parent);
+    let context = parent.with_span(span);
+    let headers = message_headers(&context);
+    (context, headers)
+}
+
+/// Start a CONSUMER span for a message received from `destination`, parented on the context the
+/// producer put in `headers`; returns the span's context.
+pub fn start_consumer_span(
+    headers: &HashMap<String, String>,
+    system: &'static str,
+    destination: &str,
+) -> Context {
+    let parent = extract_message_context(headers);
+    let tracer = global::tracer_provider().tracer(SCOPE);
+    let span = tracer
+        .span_builder(format!("process {destination}"))
+        .with_kind(SpanKind::Consumer)
+        .with_attributes([
+            KeyValue::new("messaging.system", system),
+            KeyValue::new("messaging.operation.type", "process"),
+            KeyValue::new("messaging.destination.name", destination.to_owned()),
+        ])
+        .start_with_context(&tracer, &parent);
+    parent.with_span(span)
+}
+
 /// The span name of a server request: `"{METHOD} {route}"`, or the method alone when no route
 /// matched (an unmatched path would make the name unbounded).
 pub fn server_span_name(method: &str, route: Option<&str>) -> String {
@@ -448,6 +492,25 @@ mod tests {
             back.span().span_context().span_id().to_string(),
             "00f067aa0ba902b7"
         );
+    }
+
+    #[test]
+    fn consumer_spans_continue_the_producer_trace() {
+        install_propagator();
+        let provider = SdkTracerProvider::builder().build();
+        global::set_tracer_provider(provider);
+        let (producer, headers) = start_producer_span(&remote_context(), "nats", "orders.created");
+        let consumer = start_consumer_span(&headers, "nats", "orders.created");
+        assert_eq!(
+            consumer.span().span_context().trace_id(),
+            producer.span().span_context().trace_id()
+        );
+        assert_eq!(
+            consumer.span().span_context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        producer.span().end();
+        consumer.span().end();
     }
 
     #[test]
