@@ -220,6 +220,12 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
         "more than one OpenTelemetry minor: {otel_versions:?}"
     );
 
+    let formatted = cargo(&project, &["fmt", "--check"]);
+    assert!(
+        formatted.status.success(),
+        "the generated project is not rustfmt-clean:\n{}",
+        String::from_utf8_lossy(&formatted.stdout)
+    );
     let tested = cargo(&project, &["test", "--locked"]);
     assert!(
         tested.status.success(),

@@ -220,13 +220,7 @@ fn lint_deploy_together(files: &FileSet, multicluster: bool) -> Result<(), Templ
             .filter(|(j, _)| *j != i)
             .map(|(_, (p, t))| Arc::new(SourceFile::new(p.clone(), (*t).clone())))
             .collect();
-        lint_clean(
-            "deploy",
-            path,
-            text,
-            context,
-            &mspack_lint::LintOptions::default(),
-        )?;
+        lint_clean("deploy", path, text, context, &options)?;
     }
     Ok(())
 }
