@@ -159,35 +159,39 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn bless_lock(project: &Path) {
+fn bless_lock(project: &Path, name: &str, stored_as: &str) {
     std::fs::copy(
         workspace_root().join("Cargo.lock"),
         project.join("Cargo.lock"),
     )
     .expect("copy the workspace lock");
-    let out = cargo(project, &["metadata", "--format-version", "1", "--offline"]);
+    let out = cargo(project, &["metadata", "--format-version", "1"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let lock = std::fs::read_to_string(project.join("Cargo.lock")).expect("read the lock");
-    let stored = lock.replace("name = \"demo\"\n", "name = \"__service__\"\n");
+    let stored = lock.replace(&format!("name = \"{name}\"\n"), "name = \"__service__\"\n");
     std::fs::write(
-        workspace_root().join("crates/mspack_templates/service/Cargo.lock.in"),
+        workspace_root()
+            .join("crates/mspack_templates/service")
+            .join(stored_as),
         stored,
     )
     .expect("store the lock");
-    panic!("Cargo.lock.in refreshed; rebuild mspack and run the test again without MSPACK_BLESS");
+    panic!("{stored_as} refreshed; rebuild mspack and run the test again without MSPACK_BLESS");
 }
 
-#[test]
-#[ignore = "builds a generated project; run by .ci/run with --ignored"]
-fn new_service_builds_tests_serves_problems_and_exports_spans() {
-    let dir = tempfile::tempdir().expect("a temp dir");
+/// `mspack new <name> <args>` in `dir`, then: one OpenTelemetry minor in the lock, rustfmt
+/// clean, `cargo test --locked` green with the service's 8 tests, the binary built. Returns the
+/// binary's path.
+fn scaffold_and_build(dir: &Path, name: &str, args: &[&str], stored_lock: &str) -> PathBuf {
     let out = Command::new(env!("CARGO_BIN_EXE_mspack"))
-        .args(["new", "demo"])
-        .current_dir(dir.path())
+        .arg("new")
+        .arg(name)
+        .args(args)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .expect("run mspack new");
@@ -196,20 +200,20 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
         "mspack new failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let project = dir.path().join("demo");
+    let project = dir.join(name);
     if std::env::var_os("MSPACK_BLESS").is_some() {
-        bless_lock(&project);
+        bless_lock(&project, name, stored_lock);
     }
 
     // Single OpenTelemetry minor in the lock file.
     let lock = std::fs::read_to_string(project.join("Cargo.lock")).expect("a Cargo.lock");
     let mut otel_versions: Vec<String> = Vec::new();
-    let mut name = "";
+    let mut package = "";
     for line in lock.lines() {
         if let Some(n) = line.strip_prefix("name = \"") {
-            name = n.trim_end_matches('"');
+            package = n.trim_end_matches('"');
         } else if let Some(v) = line.strip_prefix("version = \"")
-            && name.starts_with("opentelemetry")
+            && package.starts_with("opentelemetry")
         {
             otel_versions.push(v.trim_end_matches('"').to_owned());
         }
@@ -235,16 +239,23 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
     );
     let stdout = String::from_utf8_lossy(&tested.stdout);
     assert!(stdout.contains("test result: ok. 8 passed"), "{stdout}");
-    let built = cargo(&project, &["build", "--locked", "--bin", "demo"]);
+    let built = cargo(&project, &["build", "--locked", "--bin", name]);
     assert!(
         built.status.success(),
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
+    target_dir().join("debug").join(name)
+}
+
+#[test]
+#[ignore = "builds a generated project; run by .ci/run with --ignored"]
+fn new_service_builds_tests_serves_problems_and_exports_spans() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let binary = scaffold_and_build(dir.path(), "demo", &[], "Cargo.lock.in");
 
     let (otlp_port, received) = start_receiver();
     let port = free_port();
-    let binary = target_dir().join("debug/demo");
     let child = Command::new(&binary)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -338,4 +349,134 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
         .map(|all| all.iter().any(|r| r.path == "/v1/logs"))
         .unwrap_or(false);
     assert!(logs, "no log records were exported");
+}
+
+/// A plain HTTP/1.1 POST of a JSON body with `extra` header lines; returns the status.
+fn http_post_json(port: u16, path: &str, extra: &str, body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n{extra}connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).ok()?;
+    raw.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A nats-server on a free loopback port, stopped on drop.
+struct NatsServer(Child, u16);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nats() -> Option<NatsServer> {
+    let port = free_port();
+    let child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = NatsServer(child, port);
+    wait_for(Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    })?;
+    Some(server)
+}
+
+/// Subscribe to `subject` with the raw NATS protocol (headers on); returns the reader once the
+/// server confirmed the subscription.
+fn nats_subscribe(port: u16, subject: &str) -> BufReader<TcpStream> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to nats");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    let mut writer = stream.try_clone().expect("a writer");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("INFO from nats");
+    assert!(line.starts_with("INFO"), "{line}");
+    write!(
+        writer,
+        "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true}}\r\nSUB {subject} 1\r\nPING\r\n"
+    )
+    .expect("subscribe");
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("PONG from nats");
+        if line.starts_with("PONG") {
+            return reader;
+        }
+    }
+}
+
+#[test]
+#[ignore = "builds a generated project; run by .ci/run with --ignored"]
+fn new_service_with_nats_publishes_events_carrying_the_trace() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let binary = scaffold_and_build(
+        dir.path(),
+        "events-demo",
+        &["--messaging", "nats"],
+        "Cargo.lock.nats.in",
+    );
+    let Some(nats) = start_nats() else {
+        println!(
+            "skipped: publishing to NATS: nats-server is not installed (apt-get install nats-server)"
+        );
+        return;
+    };
+    let mut events = nats_subscribe(nats.1, "events_demo.items.created");
+    let port = free_port();
+    let child = Command::new(&binary)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("NATS_URL", format!("nats://127.0.0.1:{}", nats.1))
+        .env("OTEL_SDK_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+    let _service = Service(child);
+    let ready = wait_for(Duration::from_secs(30), || {
+        http_get(port, "/readyz", "").filter(|(s, _, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "/readyz never answered 200");
+
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let status = http_post_json(
+        port,
+        "/v1/items",
+        &format!("traceparent: 00-{trace_id}-b7ad6b7169203331-01\r\n"),
+        "{\"name\":\"tea\"}",
+    );
+    assert_eq!(status, Some(201));
+
+    // HMSG <subject> <sid> <header bytes> <total bytes>, then headers and payload.
+    let mut line = String::new();
+    events.read_line(&mut line).expect("an event");
+    assert!(line.starts_with("HMSG events_demo.items.created"), "{line}");
+    let total: usize = line
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .expect("a message size");
+    let mut message = vec![0; total + 2];
+    events.read_exact(&mut message).expect("the message");
+    let message = String::from_utf8_lossy(&message);
+    assert!(
+        message.contains(&format!("traceparent: 00-{trace_id}-")),
+        "the event does not carry the caller's trace: {message}"
+    );
+    assert!(message.contains("\"name\":\"tea\""), "{message}");
 }

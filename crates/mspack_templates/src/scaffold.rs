@@ -115,6 +115,9 @@ const README: &str = include_str!("../service/README.md.j2");
 /// The lock file of a generated service with the package named `__service__`; refreshed by the
 /// end-to-end test (`MSPACK_BLESS=1`) so `cargo build --locked` works on a fresh scaffold.
 const LOCK: &str = include_str!("../service/Cargo.lock.in");
+/// The same for `--messaging nats`.
+const LOCK_NATS: &str = include_str!("../service/Cargo.lock.nats.in");
+const MESSAGING: &str = include_str!("../service/messaging.rs.j2");
 const LOCK_PLACEHOLDER: &str = "__service__";
 
 /// The Rust toolchain image the Dockerfile builds with (the workspace's rust-version or newer).
@@ -134,19 +137,19 @@ const SERVICE_DEV_DEPENDENCIES: &[&str] = &["tower"];
 
 /// Plan every file of the service: sources, Dockerfile, deploy manifests (linted), answers.
 pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
-    if spec.messaging == Messaging::Nats {
-        return Err(TemplateError::InvalidValue {
-            key: "messaging".into(),
-            value: "nats".into(),
-            reason: "is not available in this mspack version yet; use --messaging none".into(),
-        });
-    }
     let mut files = FileSet::default();
     let context = service_context(spec);
     let render_file = |name: &str, source: &str| render_text(name, source, &context);
 
     files.add("Cargo.toml", cargo_manifest(spec)?);
-    files.add("Cargo.lock", lock_file(&spec.name));
+    let nats = spec.messaging == Messaging::Nats;
+    files.add(
+        "Cargo.lock",
+        lock_file(if nats { LOCK_NATS } else { LOCK }, &spec.name),
+    );
+    if nats {
+        files.add("src/messaging.rs", render_file("messaging.rs", MESSAGING)?);
+    }
     files.add("src/lib.rs", render_file("lib.rs", LIB)?);
     files.add("src/main.rs", render_file("main.rs", MAIN)?);
     files.add("tests/http.rs", render_file("http.rs", HTTP_TEST)?);
@@ -235,6 +238,7 @@ fn service_context(spec: &ServiceSpec) -> crate::Values {
     values.insert("metric_prefix", Value::from(spec.crate_name()));
     values.insert("namespace", Value::from(spec.namespace.clone()));
     values.insert("port", Value::from(spec.port));
+    values.insert("nats", Value::from(spec.messaging == Messaging::Nats));
     values.insert("mspack_version", Value::from(MSPACK_VERSION));
     values.insert("rust_version", Value::from(RUST_VERSION));
     values.insert("cargo_chef_version", Value::from(CARGO_CHEF_VERSION));
@@ -291,7 +295,11 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
         .and_then(|w| w.get("dependencies"))
         .and_then(toml::Value::as_table)
         .ok_or_else(|| internal("workspace Cargo.toml has no [workspace.dependencies]"))?;
-    let mut needed: Vec<String> = SERVICE_DEPENDENCIES
+    let mut dependencies: Vec<&str> = SERVICE_DEPENDENCIES.to_vec();
+    if spec.messaging == Messaging::Nats {
+        dependencies.push("async-nats");
+    }
+    let mut needed: Vec<String> = dependencies
         .iter()
         .chain(SERVICE_DEV_DEPENDENCIES)
         .map(|s| (*s).to_owned())
@@ -337,7 +345,7 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
     out.push_str(
         "\n[dependencies]\nmspack_problem.workspace = true\nmspack_telemetry.workspace = true\n",
     );
-    for name in SERVICE_DEPENDENCIES {
+    for name in &dependencies {
         let _ = writeln!(out, "{name}.workspace = true");
     }
     out.push_str("\n[dev-dependencies]\n");
@@ -351,11 +359,11 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
 }
 
 /// The stored lock file with the package renamed and re-sorted as Cargo sorts packages.
-fn lock_file(name: &str) -> String {
-    let Some(first) = LOCK.find("[[package]]") else {
-        return LOCK.to_owned();
+fn lock_file(stored: &str, name: &str) -> String {
+    let Some(first) = stored.find("[[package]]") else {
+        return stored.to_owned();
     };
-    let (header, body) = LOCK.split_at(first);
+    let (header, body) = stored.split_at(first);
     let mut blocks: Vec<String> = body
         .split("\n[[package]]")
         .map(|b| {
@@ -549,12 +557,12 @@ mod tests {
     #[test]
     fn the_lock_file_round_trips_for_the_name_it_was_made_with() {
         let stored = LOCK.replace(LOCK_PLACEHOLDER, "demo");
-        assert_eq!(lock_file("demo"), stored);
+        assert_eq!(lock_file(LOCK, "demo"), stored);
     }
 
     #[test]
     fn the_lock_file_names_the_service_in_sorted_order() {
-        let lock = lock_file("zz-last");
+        let lock = lock_file(LOCK, "zz-last");
         assert!(!lock.contains(LOCK_PLACEHOLDER));
         let names: Vec<&str> = lock
             .lines()
