@@ -627,8 +627,8 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
     value!(
         "obi",
         Kind::Bool,
-        Some("false"),
-        "also render OBI (eBPF instrumentation) exporting to this Collector"
+        Some("true"),
+        "also render OBI (eBPF instrumentation for services without an SDK) exporting here"
     ),
     value!(
         "obi_namespace",

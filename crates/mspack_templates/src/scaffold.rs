@@ -197,6 +197,8 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
     let mut otel = RawValues::new();
     otel.insert("namespace", &spec.namespace);
     otel.insert("target_namespace", &spec.namespace);
+    // The service exports through its SDK; OBI is a cluster-wide choice, not a per-service one.
+    otel.insert("obi", "false");
     vec![
         ("deployment-strategy", deployment),
         ("mesh-istio", mesh),

@@ -116,6 +116,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
             ),
         ],
     ));
+    cases.push(("otel-config", "without-obi", vec!["obi=false".into()]));
     cases.push((
         "obi",
         "edges",
