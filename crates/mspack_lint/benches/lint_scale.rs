@@ -149,7 +149,7 @@ fn per_rule(n: usize) {
             (start.elapsed(), rule.id())
         })
         .collect();
-    times.sort_by(|a, b| b.0.cmp(&a.0));
+    times.sort_by_key(|t| std::cmp::Reverse(t.0));
     let total: Duration = times.iter().map(|t| t.0).sum();
     println!(
         "all rules, one after another: {:.1} ms",
