@@ -5,10 +5,9 @@
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, report_issues};
 use crate::resource::{Kind, Resource};
 use crate::rules::istio_annotations::{ALWAYS_IGNORED, is_istio_annotation, lookup, validate};
-use crate::rules::workload_match::{Issue, report_issues};
 use crate::workspace::Workspace;
 
 declare_rule! {

@@ -6,11 +6,10 @@ use std::collections::{BTreeSet, HashSet};
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::resource::{Kind, Resource};
 use crate::rules::workload_match::{
-    Issue, WorkloadIndex, read_selector, report_issues, scalar_line, selector_text,
-    workload_in_ambient, workload_in_mesh,
+    WorkloadIndex, read_selector, selector_text, workload_in_ambient, workload_in_mesh,
 };
 use crate::selector::Workload;
 use crate::workspace::Workspace;

@@ -6,9 +6,8 @@ use std::collections::HashSet;
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{Issue, report_issues, scalar_line};
 use crate::workspace::Workspace;
 
 declare_rule! {

@@ -3,8 +3,6 @@
 //! Deployment being in the mesh, control-plane objects, and de-duplication of identical findings
 //! (Istio drops a message that repeats another word for word on the same resource).
 
-use std::collections::HashSet;
-
 use mspack_yaml::Node;
 
 use crate::resource::{Kind, Resource};
@@ -78,17 +76,6 @@ fn namespace_injection(ws: &Workspace, ns: &str) -> Option<bool> {
 /// A Kubernetes `IntOrString` as Go prints it: the number, the name, or `0` when absent.
 pub fn int_or_string(node: Option<&Node>) -> String {
     node.and_then(Node::as_str).unwrap_or("0").to_string()
-}
-
-/// Remembers which (resource, message) pairs were reported, so a repeat can be skipped.
-#[derive(Default)]
-pub struct Seen(HashSet<(usize, String)>);
-
-impl Seen {
-    /// `true` the first time a pair is seen.
-    pub fn first(&mut self, resource: &Resource, message: &str) -> bool {
-        self.0.insert((resource.id, message.to_string()))
-    }
 }
 
 /// One requirement of a label selector.

@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
 use crate::rules::workload_match::{
-    Issue, WorkloadIndex, namespace_in_ambient, quoted_names, read_selector, report_issues,
-    selector_text, workload_display, workload_in_ambient,
+    WorkloadIndex, namespace_in_ambient, read_selector, selector_text, workload_display,
+    workload_in_ambient,
 };
 use crate::workspace::Workspace;
 

@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, quoted_names};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::quoted_names;
 use crate::workspace::Workspace;
 
 declare_rule! {

@@ -4,12 +4,9 @@
 use std::collections::HashMap;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{
-    Issue, WorkloadIndex, quoted_names, read_selector, report_issues, selector_text,
-    workload_display,
-};
+use crate::rules::workload_match::{WorkloadIndex, read_selector, selector_text, workload_display};
 use crate::workspace::Workspace;
 
 declare_rule! {

@@ -3,11 +3,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Seen};
 use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::{
-    INJECTION_LABEL, LabelSelector, REVISION_LABEL, SIDECAR_INJECT, Seen,
-};
+use crate::rules::k8s_support::{INJECTION_LABEL, LabelSelector, REVISION_LABEL, SIDECAR_INJECT};
 use crate::selector::{Labels, read_labels};
 use crate::workspace::Workspace;
 
