@@ -248,6 +248,14 @@ impl Resource {
         self.root.path(&["metadata", "name"]).unwrap_or(&self.root)
     }
 
+    /// The node a finding about `spec.<keys>` points at: that node, else `spec`, else
+    /// [`Resource::anchor`].
+    pub fn spec_anchor(&self, keys: &[&str]) -> &Node {
+        self.spec_at(keys)
+            .or_else(|| self.spec())
+            .unwrap_or_else(|| self.anchor())
+    }
+
     /// The pod template of a workload (`spec.template`, or `spec.jobTemplate.spec.template` for a
     /// CronJob); for a Pod, the Pod itself.
     pub fn pod_template(&self) -> Option<&Node> {
@@ -339,4 +347,15 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
         Some((group, version)) => (group, version),
         None => ("", api_version),
     }
+}
+
+/// A port number written as an integer or a numeric string.
+pub fn port_number(node: &Node) -> Option<i64> {
+    node.as_i64()
+        .or_else(|| node.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// A Kubernetes `IntOrString` as Go prints it: the number, the name, or `0` when absent.
+pub fn int_or_string(node: Option<&Node>) -> String {
+    node.and_then(Node::as_str).unwrap_or("0").to_string()
 }

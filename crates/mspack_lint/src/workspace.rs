@@ -13,7 +13,7 @@ use crate::mesh::{MeshConfig, MeshNetworks};
 use crate::resource::{
     DocumentShape, Kind, Resource, classify_document, read_identity, split_api_version,
 };
-use crate::selector::{Labels, Workload, read_labels, selector_matches};
+use crate::workloads::{Selector, Workload, WorkloadIndex};
 
 /// A port of a service known to the mesh.
 #[derive(Clone, Debug)]
@@ -103,7 +103,7 @@ pub struct Workspace {
     /// Kinds that the input (not the assumed defaults) has at least one resource of.
     input_kinds: std::collections::HashSet<Kind>,
     hosts: OnceLock<HostRegistry>,
-    workloads: OnceLock<Vec<Workload>>,
+    workloads: OnceLock<WorkloadIndex>,
     services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
     schemas: crate::schema::SchemaSet,
 }
@@ -302,33 +302,24 @@ impl Workspace {
         })
     }
 
-    /// Pods and pod templates with their labels.
-    pub fn workloads(&self) -> &[Workload] {
-        self.workloads.get_or_init(|| {
-            self.resources
-                .iter()
-                .filter_map(|r| {
-                    let template = r.pod_template()?;
-                    Some(Workload {
-                        resource: r.id,
-                        ns: r.ns.clone(),
-                        labels: read_labels(template.path(&["metadata", "labels"])),
-                        is_pod: r.kind == Kind::Pod,
-                    })
-                })
-                .collect()
-        })
+    /// Pods and pod templates with their labels, indexed by namespace and label (built once).
+    pub fn workload_index(&self) -> &WorkloadIndex {
+        self.workloads
+            .get_or_init(|| WorkloadIndex::new(&self.resources))
     }
 
-    /// Workloads in `ns` (every namespace when `None`) whose labels `selector` matches.
-    pub fn select_workloads<'a>(
-        &'a self,
-        ns: Option<&'a str>,
-        selector: &'a Labels,
-    ) -> impl Iterator<Item = &'a Workload> + 'a {
-        self.workloads().iter().filter(move |w| {
-            ns.is_none_or(|ns| w.ns == ns) && selector_matches(selector, &w.labels)
-        })
+    /// Pods and pod templates with their labels, in input order.
+    pub fn workloads(&self) -> &[Workload] {
+        self.workload_index().all()
+    }
+
+    /// Workloads in `ns` (every namespace when `None`) that `selector` matches, in input order.
+    pub fn select_workloads<'w, 's>(
+        &'w self,
+        ns: Option<&'s str>,
+        selector: &'s Selector,
+    ) -> impl Iterator<Item = &'w Workload> + use<'w, 's> {
+        self.workload_index().select(ns, selector)
     }
 }
 

@@ -5,11 +5,10 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::{
-    DATAPLANE_MODE_LABEL, INJECTION_LABEL, REVISION_LABEL, SIDECAR_INJECT, has_proxy_container,
-    label,
+use crate::workloads::{
+    DATAPLANE_MODE_LABEL, INJECTION_LABEL, Labels, REVISION_LABEL, SIDECAR_INJECT,
+    has_proxy_container, label, read_labels,
 };
-use crate::selector::{Labels, read_labels};
 use crate::workspace::Workspace;
 
 declare_rule! {

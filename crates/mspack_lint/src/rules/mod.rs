@@ -33,7 +33,6 @@ pub mod deployment_services;
 pub mod external_control_plane;
 pub mod image_auto;
 pub mod injection;
-mod k8s_support;
 pub mod mesh_networks;
 pub mod service_port_name;
 pub mod webhook;
@@ -50,8 +49,6 @@ pub mod telemetry_default_selector;
 pub mod telemetry_lightstep;
 pub mod telemetry_provider;
 pub mod telemetry_selector;
-pub mod workload_index;
-pub mod workload_match;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[

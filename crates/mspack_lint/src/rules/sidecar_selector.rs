@@ -7,9 +7,8 @@ use std::collections::{HashMap, HashSet};
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{
-    WorkloadIndex, namespace_in_ambient, read_selector, selector_text, workload_display,
-    workload_in_ambient,
+use crate::workloads::{
+    Selector, Values, Workload, namespace_in_ambient, workload_display, workload_in_ambient,
 };
 use crate::workspace::Workspace;
 
@@ -248,7 +247,6 @@ fn check_ineffective(ws: &Workspace, out: &mut Findings) {
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
     let mut issues = Vec::new();
-    let index = WorkloadIndex::new(ws);
     // Namespace-wide Sidecars by namespace, namespaces in order of first appearance.
     let mut defaults: HashMap<&str, Vec<&Resource>> = HashMap::new();
     let mut default_order: Vec<&str> = Vec::new();
@@ -258,7 +256,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
 
     for sidecar in ws.of_kind(Kind::Sidecar) {
         let labels_node = sidecar.spec_at(&["workloadSelector", "labels"]);
-        let selector = read_selector(labels_node);
+        let selector = Selector::read(labels_node, Values::OtherAsEmpty);
         if selector.is_empty() {
             let list = defaults.entry(sidecar.ns.as_str()).or_default();
             if list.is_empty() {
@@ -267,9 +265,9 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             list.push(sidecar);
             continue;
         }
-        let matched = index.select(Some(&sidecar.ns), &selector);
+        let matched: Vec<&Workload> = ws.select_workloads(Some(&sidecar.ns), &selector).collect();
         if matched.is_empty() {
-            let text = selector_text(&selector);
+            let text = selector.set_text();
             let first_key = text.split('=').next().unwrap_or("");
             let node = labels_node
                 .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{WorkloadIndex, read_selector, selector_text, workload_display};
+use crate::workloads::{Selector, Values, Workload, workload_display};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -156,18 +156,19 @@ fn check_conflicting(ws: &Workspace, out: &mut Findings) {
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
     let mut issues = Vec::new();
-    let index = WorkloadIndex::new(ws);
     let mut selecting: HashMap<usize, Vec<&Resource>> = HashMap::new();
     let mut order = Vec::new();
     for telemetry in ws.of_kind(Kind::Telemetry) {
         let labels_node = telemetry.spec_at(&["selector", "matchLabels"]);
-        let selector = read_selector(labels_node);
+        let selector = Selector::read(labels_node, Values::OtherAsEmpty);
         if selector.is_empty() {
             continue;
         }
-        let matched = index.select(Some(&telemetry.ns), &selector);
+        let matched: Vec<&Workload> = ws
+            .select_workloads(Some(&telemetry.ns), &selector)
+            .collect();
         if matched.is_empty() {
-            let text = selector_text(&selector);
+            let text = selector.set_text();
             let first_key = text.split('=').next().unwrap_or("");
             let node = labels_node
                 .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
