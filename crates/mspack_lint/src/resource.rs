@@ -349,6 +349,20 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
+/// Istio's `FullName.String()`: `ns/name`, or `name` when the namespace is empty.
+pub fn full_name(ns: &str, name: &str) -> String {
+    if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    }
+}
+
+/// Istio's `resource.NewShortOrFullName`: `ns/name`, or `name` in `default_ns`.
+pub fn short_or_full_name<'a>(default_ns: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    name.split_once('/').unwrap_or((default_ns, name))
+}
+
 /// A port number written as an integer or a numeric string.
 pub fn port_number(node: &Node) -> Option<i64> {
     node.as_i64()

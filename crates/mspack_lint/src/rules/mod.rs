@@ -24,7 +24,6 @@ pub mod vs_gateway;
 pub mod vs_jwt_claim_route;
 pub mod vs_schema;
 mod vs_schema_checks;
-pub(crate) mod vs_util;
 
 // Workload, injection, webhook and mesh-install analyzers mirrored from Istio.
 pub mod application_uid;

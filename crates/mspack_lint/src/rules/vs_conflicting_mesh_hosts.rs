@@ -9,8 +9,9 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::to_fqdn;
+use crate::refs::vs_hosts;
 use crate::resource::Kind;
-use crate::rules::vs_util::{full_name, vs_hosts};
+use crate::resource::full_name;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -230,7 +231,7 @@ impl<'a> PublicIndex<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::vs_util::host_names_match;
+    use crate::hosts::hosts_intersect;
 
     #[test]
     fn index_agrees_with_pairwise_matching() {
@@ -253,7 +254,7 @@ mod tests {
             let expected: BTreeSet<&str> = hosts
                 .iter()
                 .copied()
-                .filter(|h| host_names_match(probe, h))
+                .filter(|h| hosts_intersect(probe, h))
                 .collect();
             assert_eq!(index.overlapping(probe), expected, "probe {probe}");
         }

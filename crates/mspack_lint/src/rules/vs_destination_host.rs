@@ -9,11 +9,11 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
-use crate::rules::vs_util::{
-    RouteDest, full_name, http_route_destinations, mirror_destinations, route_destinations,
-    vs_hosts,
+use crate::refs::{
+    RouteDest, http_route_destinations, mirror_destinations, route_destinations, vs_hosts,
 };
+use crate::resource::Kind;
+use crate::resource::full_name;
 use crate::workspace::{MeshService, Workspace};
 
 const MIRRORS: Option<&str> = Some("virtualservice.DestinationHostAnalyzer");

@@ -7,8 +7,9 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
+use crate::refs::{gateway_refs, is_claim_header};
 use crate::resource::{Kind, Resource};
-use crate::rules::vs_util::{full_name, gateway_refs, short_or_full_name};
+use crate::resource::{full_name, short_or_full_name};
 use crate::workloads::{Selector, Values, Workload};
 use crate::workspace::Workspace;
 
@@ -111,22 +112,6 @@ declare_rule! {
     };
 }
 
-const CLAIM_PREFIX: &str = "@request.auth.claims";
-
-/// Istio's `jwt.ToRoutingClaim(..).Match`: `@request.auth.claims.a.b` or
-/// `@request.auth.claims[a][b]` (prefix compared case-insensitively).
-pub(crate) fn is_claim_header(name: &str) -> bool {
-    let Some(head) = name.get(..CLAIM_PREFIX.len()) else {
-        return false;
-    };
-    if !head.eq_ignore_ascii_case(CLAIM_PREFIX) {
-        return false;
-    }
-    let rest = &name[CLAIM_PREFIX.len()..];
-    (rest.starts_with('.') && rest.len() > 1)
-        || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
-}
-
 /// The first header key of an HTTP match that routes on a JWT claim.
 fn claim_key(vs: &Resource) -> Option<(&Node, &str)> {
     for rule in vs.spec_at(&["http"]).into_iter().flat_map(Node::items) {
@@ -210,20 +195,5 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 ));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_claim_header;
-
-    #[test]
-    fn claim_header_forms() {
-        assert!(is_claim_header("@request.auth.claims.plan"));
-        assert!(is_claim_header("@Request.Auth.Claims[plan][tier]"));
-        assert!(!is_claim_header("@request.auth.claims."));
-        assert!(!is_claim_header("@request.auth.claims[]"));
-        assert!(!is_claim_header("@request.auth.claim"));
-        assert!(!is_claim_header("x-plan"));
     }
 }
