@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use mspack_yaml::Node;
 
+use crate::finding::{Issue, quoted_names};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -494,6 +495,118 @@ pub fn workload_display(ws: &Workspace, w: &Workload) -> String {
         Some(r) => format!("{} {:?}", r.kind_name, r.name),
         None => "a workload".to_string(),
     }
+}
+
+/// `namespace "x"` for messages, or `its namespace` when the namespace is empty.
+pub fn namespace_phrase(ns: &str) -> String {
+    if ns.is_empty() {
+        "its namespace".to_string()
+    } else {
+        format!("namespace {ns:?}")
+    }
+}
+
+/// Resources grouped by namespace, namespaces in order of first appearance.
+pub fn by_namespace<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+) -> Vec<(&'a str, Vec<&'a Resource>)> {
+    let mut groups: Vec<(&str, Vec<&Resource>)> = Vec::new();
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for r in resources {
+        let i = *position.entry(r.ns.as_str()).or_insert_with(|| {
+            groups.push((r.ns.as_str(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(r);
+    }
+    groups
+}
+
+/// What the policies of one kind (Sidecars, Telemetries) select in their own namespace, as
+/// Istio's selector analyzers collect it: workloads in order of first selection, each with the
+/// policies that select it.
+#[derive(Default)]
+pub struct Selections<'a> {
+    groups: Vec<(&'a Workload, Vec<&'a Resource>)>,
+    position: HashMap<usize, usize>,
+}
+
+impl<'a> Selections<'a> {
+    /// Record the workloads of its namespace that `policy`'s `selector` selects; `false` when it
+    /// selects none.
+    pub fn add(&mut self, ws: &'a Workspace, policy: &'a Resource, selector: &Selector) -> bool {
+        let mut any = false;
+        for w in ws.select_workloads(Some(&policy.ns), selector) {
+            any = true;
+            let i = *self.position.entry(w.resource).or_insert_with(|| {
+                self.groups.push((w, Vec::new()));
+                self.groups.len() - 1
+            });
+            self.groups[i].1.push(policy);
+        }
+        any
+    }
+
+    /// Workloads in order of first selection, with the policies selecting each.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a Workload, &[&'a Resource])> {
+        self.groups
+            .iter()
+            .map(|(w, policies)| (*w, policies.as_slice()))
+    }
+}
+
+/// IST0101 for a policy whose selector (read from `labels_node`) selects no workload of its
+/// namespace, pointing at the key of the first label as the selector prints.
+pub fn selector_not_found<'a>(
+    policy: &'a Resource,
+    labels_node: Option<&'a Node>,
+    selector: &Selector,
+    what: &str,
+    help: &str,
+) -> Issue<'a> {
+    let text = selector.set_text();
+    let first_key = text.split('=').next().unwrap_or("");
+    let node = labels_node
+        .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
+        .or(labels_node)
+        .unwrap_or_else(|| policy.anchor());
+    let ns = namespace_phrase(&policy.ns);
+    Issue::new(
+        "IST0101",
+        policy,
+        node,
+        format!("{what} {text:?} matches no workload in {ns}"),
+    )
+    .help(help)
+}
+
+/// `code` on each of `policies` (`kinds` names them in the message), which all select `w`.
+pub fn conflicting_policies<'a>(
+    ws: &Workspace,
+    code: &'static str,
+    kinds: &str,
+    w: &Workload,
+    policies: &[&'a Resource],
+    help: &str,
+) -> Vec<Issue<'a>> {
+    let names = quoted_names(policies.iter().copied());
+    let workload = workload_display(ws, w);
+    policies
+        .iter()
+        .map(|&policy| {
+            Issue::new(
+                code,
+                policy,
+                policy.anchor(),
+                format!(
+                    "{kinds} {names} in namespace {:?} all select {workload}; which one applies \
+                     is undefined",
+                    w.ns
+                ),
+            )
+            .help(help)
+        })
+        .collect()
 }
 
 #[cfg(test)]

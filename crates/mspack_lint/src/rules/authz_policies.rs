@@ -8,7 +8,9 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::resource::{Kind, Resource};
-use crate::workloads::{Selector, Values, Workload, workload_in_ambient, workload_in_mesh};
+use crate::workloads::{
+    Selector, Values, Workload, namespace_phrase, workload_in_ambient, workload_in_mesh,
+};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -217,14 +219,6 @@ fn describe(selector: &Selector, place: &str) -> String {
         "selector {:?} matches no workload with a sidecar or in ambient mode {place}",
         selector.set_text()
     )
-}
-
-fn namespace_phrase(ns: &str) -> String {
-    if ns.is_empty() {
-        "its namespace".to_string()
-    } else {
-        format!("namespace {ns:?}")
-    }
 }
 
 fn namespace_issues<'a>(
