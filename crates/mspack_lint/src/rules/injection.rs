@@ -240,14 +240,21 @@ fn enabled_by_default(ws: &Workspace) -> bool {
         .unwrap_or(false)
 }
 
-fn check_not_injected(ws: &Workspace, out: &mut Findings) {
-    if enabled_by_default(ws) {
-        return;
+/// Namespaces with no injection label (and not in ambient mode), when the injector's
+/// `enableNamespacesByDefault` is `by_default`: IST0102 reports them when it is off, IST0148
+/// when it is on.
+fn unlabelled_namespaces(ws: &Workspace, by_default: bool) -> Vec<&Resource> {
+    if enabled_by_default(ws) != by_default {
+        return Vec::new();
     }
-    for (ns, labels) in namespaces(ws) {
-        if is_ambient(&labels) || !unlabelled(&labels) {
-            continue;
-        }
+    namespaces(ws)
+        .filter(|(_, labels)| !is_ambient(labels) && unlabelled(labels))
+        .map(|(ns, _)| ns)
+        .collect()
+}
+
+fn check_not_injected(ws: &Workspace, out: &mut Findings) {
+    for ns in unlabelled_namespaces(ws, false) {
         out.report(
             ns,
             ns.anchor(),
@@ -265,13 +272,7 @@ fn check_not_injected(ws: &Workspace, out: &mut Findings) {
 }
 
 fn check_enabled_by_default(ws: &Workspace, out: &mut Findings) {
-    if !enabled_by_default(ws) {
-        return;
-    }
-    for (ns, labels) in namespaces(ws) {
-        if is_ambient(&labels) || !unlabelled(&labels) {
-            continue;
-        }
+    for ns in unlabelled_namespaces(ws, true) {
         out.report(
             ns,
             ns.anchor(),
