@@ -243,6 +243,11 @@ impl Resource {
             .and_then(Node::as_str)
     }
 
+    /// `ns/name`, or `name` without a namespace (Istio's `FullName.String()`).
+    pub fn full_name(&self) -> String {
+        full_name(&self.ns, &self.name)
+    }
+
     /// The node a whole-resource finding points at: `metadata.name`, else the document root.
     pub fn anchor(&self) -> &Node {
         self.root.path(&["metadata", "name"]).unwrap_or(&self.root)

@@ -203,11 +203,7 @@ fn for_each_deployment<'w>(
                 .push(services.len());
         }
         services.push(SelectingService {
-            name: if svc.ns.is_empty() {
-                svc.name.clone()
-            } else {
-                format!("{}/{}", svc.ns, svc.name)
-            },
+            name: svc.full_name(),
             ports: svc
                 .spec_at(&["ports"])
                 .into_iter()

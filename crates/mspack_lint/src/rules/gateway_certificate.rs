@@ -98,14 +98,6 @@ fn cert_key(tls: &Node) -> Option<(CertKey<'_>, &Node)> {
     Some((CertKey::Files { cert, key }, tls.get("serverCertificate")?))
 }
 
-fn full_name(res: &Resource) -> String {
-    if res.ns.is_empty() {
-        res.name.clone()
-    } else {
-        format!("{}/{}", res.ns, res.name)
-    }
-}
-
 fn check(ws: &Workspace, out: &mut Findings) {
     struct Gw<'a> {
         res: &'a Resource,
@@ -117,7 +109,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
         .of_kind(Kind::Gateway)
         .map(|res| Gw {
             res,
-            name: full_name(res),
+            name: res.full_name(),
             selector: gateway_selector(res),
             certs: res
                 .spec_at(&["servers"])

@@ -173,11 +173,7 @@ fn read_gateway(res: &Resource) -> Gw<'_> {
         .collect();
     Gw {
         res,
-        full_name: if res.ns.is_empty() {
-            res.name.clone()
-        } else {
-            format!("{}/{}", res.ns, res.name)
-        },
+        full_name: res.full_name(),
         selector_text: selector.text(),
         selector,
         servers,

@@ -355,11 +355,7 @@ fn check_pod_missing_proxy(ws: &Workspace, out: &mut Findings) {
         if has_proxy_container(containers) {
             continue;
         }
-        let full = if pod.ns.is_empty() {
-            pod.name.clone()
-        } else {
-            format!("{}/{}", pod.ns, pod.name)
-        };
+        let full = pod.full_name();
         out.report(
             pod,
             pod.anchor(),

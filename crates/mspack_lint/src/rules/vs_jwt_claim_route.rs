@@ -185,7 +185,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
                     key_node,
                     format!(
                         "routes on JWT claim \"{key}\" but no RequestAuthentication applies to pod {} of Gateway {}",
-                        full_name(&pod.ns, &pod.name),
+                        pod.full_name(),
                         full_name(ns, name)
                     ),
                 )

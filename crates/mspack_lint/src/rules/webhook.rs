@@ -4,7 +4,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::{Findings, Seen};
-use crate::resource::{Kind, Resource};
+use crate::resource::{Kind, Resource, full_name};
 use crate::workloads::{INJECTION_LABEL, Labels, REVISION_LABEL, SIDECAR_INJECT, Selector};
 use crate::workspace::Workspace;
 
@@ -254,11 +254,7 @@ fn report_missing_services(
             if ws.find(Kind::Service, svc_ns, svc_name).is_some() {
                 continue;
             }
-            let full = if svc_ns.is_empty() {
-                svc_name.to_string()
-            } else {
-                format!("{svc_ns}/{svc_name}")
-            };
+            let full = full_name(svc_ns, svc_name);
             let message = format!(
                 "injection webhook refers to control plane service \"{full}\", which does not exist"
             );
