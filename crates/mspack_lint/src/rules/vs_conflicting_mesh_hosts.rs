@@ -11,7 +11,6 @@ use crate::finding::Findings;
 use crate::hosts::to_fqdn;
 use crate::refs::vs_hosts;
 use crate::resource::Kind;
-use crate::resource::full_name;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -122,13 +121,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
         if list.len() < 2 {
             continue;
         }
-        let mut names: Vec<String> = list
-            .iter()
-            .map(|&i| {
-                let r = &ws.resources[i];
-                full_name(&r.ns, &r.name)
-            })
-            .collect();
+        let mut names: Vec<String> = list.iter().map(|&i| ws.resources[i].full_name()).collect();
         names.sort();
         let shown = if names.len() > 8 {
             format!("{} and {} more", names[..8].join(", "), names.len() - 8)
