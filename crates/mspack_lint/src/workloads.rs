@@ -440,7 +440,7 @@ fn in_mesh(ws: &Workspace, template: Option<&Node>, ns: &str, container_lists: &
         .is_some_and(|n| n.label(INJECTION_LABEL) == Some("enabled"))
 }
 
-/// Istio's `DeploymentInMesh`: [`in_mesh`] for the pod template, its `containers` only.
+/// Istio's `DeploymentInMesh`: `in_mesh` for the pod template, its `containers` only.
 pub fn deployment_in_mesh(ws: &Workspace, deployment: &Resource) -> bool {
     in_mesh(
         ws,
@@ -450,7 +450,7 @@ pub fn deployment_in_mesh(ws: &Workspace, deployment: &Resource) -> bool {
     )
 }
 
-/// Istio's `PodInMesh` (a workload with a sidecar): [`in_mesh`], the proxy looked for among the
+/// Istio's `PodInMesh` (a workload with a sidecar): `in_mesh`, the proxy looked for among the
 /// `containers` and the `initContainers` (native sidecars).
 pub fn workload_in_mesh(ws: &Workspace, w: &Workload) -> bool {
     ws.resources.get(w.resource).is_some_and(|r| {
