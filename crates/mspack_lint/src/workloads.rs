@@ -407,27 +407,24 @@ pub fn is_istio_control_plane(resource: &Resource) -> bool {
     labels.contains_key("istio") || label(&labels, "release") == Some("istio")
 }
 
-/// Whether a container list has an `istio-proxy` container with an image.
-pub fn has_proxy_container<'a>(containers: impl IntoIterator<Item = &'a Node>) -> bool {
-    containers
-        .into_iter()
+/// Whether the first `istio-proxy` container among the `lists` (`containers`, `initContainers`)
+/// of a pod spec has an image.
+pub fn has_proxy_container(spec: Option<&Node>, lists: &[&str]) -> bool {
+    lists
+        .iter()
+        .filter_map(|list| spec.and_then(|s| s.get(list)))
+        .flat_map(Node::items)
         .find(|c| c.get("name").and_then(Node::as_str) == Some(PROXY_CONTAINER))
         .and_then(|c| c.get("image").and_then(Node::as_str))
         .is_some_and(|image| !image.is_empty())
 }
 
 /// Istio's `inMesh` for a pod template (or Pod) in namespace `ns`: an `istio-proxy` container
-/// with an image in one of `container_lists`, else the `sidecar.istio.io/inject` label, else that
+/// with an image in one of `container_lists` ([`has_proxy_container`]), else the `sidecar.istio.io/inject` label, else that
 /// annotation (each `"true"` to be in), else the `istio-injection: enabled` label of the
 /// namespace's Namespace object.
 fn in_mesh(ws: &Workspace, template: Option<&Node>, ns: &str, container_lists: &[&str]) -> bool {
-    let spec = template.and_then(|t| t.get("spec"));
-    let containers = container_lists.iter().flat_map(|list| {
-        spec.and_then(|s| s.get(list))
-            .into_iter()
-            .flat_map(Node::items)
-    });
-    if has_proxy_container(containers) {
+    if has_proxy_container(template.and_then(|t| t.get("spec")), container_lists) {
         return true;
     }
     let meta = template.and_then(|t| t.get("metadata"));

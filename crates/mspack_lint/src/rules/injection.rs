@@ -347,12 +347,7 @@ fn check_pod_missing_proxy(ws: &Workspace, out: &mut Findings) {
         {
             continue;
         }
-        let spec = pod.spec();
-        let containers = ["containers", "initContainers"]
-            .into_iter()
-            .filter_map(|k| spec.and_then(|s| s.get(k)))
-            .flat_map(Node::items);
-        if has_proxy_container(containers) {
+        if has_proxy_container(pod.spec(), &["containers", "initContainers"]) {
             continue;
         }
         let full = pod.full_name();
