@@ -29,8 +29,8 @@ pub mod resource;
 pub mod rule;
 pub mod rules;
 pub mod schema;
-pub mod selector;
 mod suppress;
+pub mod workloads;
 pub mod workspace;
 
 use std::sync::Arc;
