@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
+
 use mspack_yaml::{Node, ParsedFile};
 
 use crate::config::LintOptions;
@@ -117,53 +119,19 @@ impl Workspace {
         mesh: MeshConfig,
         networks: Option<MeshNetworks>,
     ) -> (Workspace, Vec<Finding>) {
-        let mut findings = Vec::new();
-        let mut resources = Vec::new();
         let file_count = files.len();
-        for file in files {
-            if let Some(error) = &file.error {
-                let mut f = Finding::new(
-                    &crate::rules::invalid_yaml::INVALID_YAML,
-                    error.message.clone(),
-                );
-                f.file = Some(file.source.clone());
-                f.span = Some(mspack_yaml::Span::point(error.pos));
-                f.help = Some(match error.kind {
-                    mspack_yaml::YamlErrorKind::Syntax => {
-                        "fix the YAML syntax; documents before this one were still checked".into()
-                    }
-                    _ => "this input exceeds a safety limit and was not loaded past this point"
-                        .into(),
-                });
-                findings.push(f);
-            }
-            for document in file.documents {
-                let items = match classify_document(document.root) {
-                    DocumentShape::NotAResource => continue,
-                    DocumentShape::Invalid { node, message } => {
-                        findings.push(invalid_resource(&file.source, &node, message));
-                        continue;
-                    }
-                    DocumentShape::Resources(items) => items,
-                };
-                for root in items {
-                    let default_ns = options.default_namespace.as_deref();
-                    match read_resource(&file.source, document.index, root, default_ns, false) {
-                        Err((root, message)) => {
-                            findings.push(invalid_resource(&file.source, &root, message));
-                        }
-                        Ok(mut r) => {
-                            if options.excluded_namespaces.contains(&r.ns)
-                                || (r.kind == Kind::Namespace
-                                    && options.excluded_namespaces.contains(&r.name))
-                            {
-                                continue;
-                            }
-                            r.id = resources.len();
-                            resources.push(r);
-                        }
-                    }
-                }
+        // Files become resources in parallel; ids are given in input order afterwards.
+        let per_file: Vec<(Vec<Resource>, Vec<Finding>)> = files
+            .into_par_iter()
+            .map(|file| read_file_resources(file, &options))
+            .collect();
+        let mut findings = Vec::new();
+        let mut resources = Vec::with_capacity(per_file.iter().map(|(r, _)| r.len()).sum());
+        for (file_resources, file_findings) in per_file {
+            findings.extend(file_findings);
+            for mut r in file_resources {
+                r.id = resources.len();
+                resources.push(r);
             }
         }
         if options.istio_defaults {
@@ -185,10 +153,15 @@ impl Workspace {
             if r.assumed {
                 continue;
             }
-            if r.kind == Kind::Namespace {
-                namespaces.insert(r.name.clone());
+            let ns = if r.kind == Kind::Namespace {
+                &r.name
             } else if !r.kind.is_cluster_scoped() {
-                namespaces.insert(r.ns.clone());
+                &r.ns
+            } else {
+                continue;
+            };
+            if !namespaces.contains(ns) {
+                namespaces.insert(ns.clone());
             }
         }
         let workspace = Workspace {
@@ -394,6 +367,54 @@ fn read_resource(
         assumed,
         api_version,
     })
+}
+
+/// The resources of one loaded file, and findings for what could not be read as one.
+fn read_file_resources(file: ParsedFile, options: &LintOptions) -> (Vec<Resource>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut resources = Vec::new();
+    if let Some(error) = &file.error {
+        let mut f = Finding::new(
+            &crate::rules::invalid_yaml::INVALID_YAML,
+            error.message.clone(),
+        );
+        f.file = Some(file.source.clone());
+        f.span = Some(mspack_yaml::Span::point(error.pos));
+        f.help = Some(match error.kind {
+            mspack_yaml::YamlErrorKind::Syntax => {
+                "fix the YAML syntax; documents before this one were still checked".into()
+            }
+            _ => "this input exceeds a safety limit and was not loaded past this point".into(),
+        });
+        findings.push(f);
+    }
+    let default_ns = options.default_namespace.as_deref();
+    for document in file.documents {
+        let items = match classify_document(document.root) {
+            DocumentShape::NotAResource => continue,
+            DocumentShape::Invalid { node, message } => {
+                findings.push(invalid_resource(&file.source, &node, message));
+                continue;
+            }
+            DocumentShape::Resources(items) => items,
+        };
+        for root in items {
+            match read_resource(&file.source, document.index, root, default_ns, false) {
+                Err((root, message)) => {
+                    findings.push(invalid_resource(&file.source, &root, message))
+                }
+                Ok(r) => {
+                    let excluded = options.excluded_namespaces.contains(&r.ns)
+                        || (r.kind == Kind::Namespace
+                            && options.excluded_namespaces.contains(&r.name));
+                    if !excluded {
+                        resources.push(r);
+                    }
+                }
+            }
+        }
+    }
+    (resources, findings)
 }
 
 fn invalid_resource(file: &Arc<mspack_yaml::SourceFile>, node: &Node, message: String) -> Finding {
