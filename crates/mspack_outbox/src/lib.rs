@@ -1,0 +1,1 @@
+//! mspack_outbox
