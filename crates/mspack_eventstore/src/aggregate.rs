@@ -74,12 +74,23 @@ pub struct Executed<A> {
 }
 
 /// Loads aggregates of type `A` from an [`EventStore`] and records the events of their commands.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Repository<A, S> {
     store: S,
     snapshot_every: Option<u64>,
     page_size: usize,
     _aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A, S: Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Repository {
+            store: self.store.clone(),
+            snapshot_every: self.snapshot_every,
+            page_size: self.page_size,
+            _aggregate: PhantomData,
+        }
+    }
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {

@@ -32,7 +32,10 @@ async fn appended_events_read_back_in_version_order(f: &Fixture) {
     let events = s.read_stream("order-1", 0, 100).await.expect("read");
     let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
     assert_eq!(versions, [1, 2, 3]);
-    let ns: Vec<u64> = events.iter().map(|e| e.payload["n"].as_u64().unwrap_or(0)).collect();
+    let ns: Vec<u64> = events
+        .iter()
+        .map(|e| e.payload["n"].as_u64().unwrap_or(0))
+        .collect();
     assert_eq!(ns, [1, 2, 3]);
     let tail = s.read_stream("order-1", 2, 100).await.expect("read tail");
     assert_eq!(tail.len(), 1);
@@ -92,7 +95,11 @@ async fn eight_writers_times_500_appends_give_versions_1_to_4000(f: &Fixture) {
                 loop {
                     let v = store.stream_version("contended").await.expect("version");
                     match store
-                        .append("contended", ExpectedVersion::Exact(v), std::slice::from_ref(&e))
+                        .append(
+                            "contended",
+                            ExpectedVersion::Exact(v),
+                            std::slice::from_ref(&e),
+                        )
                         .await
                     {
                         Ok(_) => break,
@@ -108,7 +115,11 @@ async fn eight_writers_times_500_appends_give_versions_1_to_4000(f: &Fixture) {
     for t in tasks {
         t.await.expect("writer task");
     }
-    let events = f.store.read_stream("contended", 0, 10_000).await.expect("read");
+    let events = f
+        .store
+        .read_stream("contended", 0, 10_000)
+        .await
+        .expect("read");
     assert_eq!(events.len() as u64, WRITERS * APPENDS);
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.version, i as u64 + 1, "gap or duplicate at index {i}");
@@ -116,7 +127,11 @@ async fn eight_writers_times_500_appends_give_versions_1_to_4000(f: &Fixture) {
     let mut ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len() as u64, WRITERS * APPENDS, "an event was written twice");
+    assert_eq!(
+        ids.len() as u64,
+        WRITERS * APPENDS,
+        "an event was written twice"
+    );
     let mut per_writer = [0u64; WRITERS as usize];
     for e in &events {
         per_writer[e.payload["writer"].as_u64().unwrap_or(99) as usize] += 1;
@@ -148,7 +163,10 @@ async fn read_all_returns_every_stream_by_global_position(f: &Fixture) {
         .await
         .expect("a again");
     let all = s.read_all(0, 100).await.expect("read all");
-    let order: Vec<(String, u64)> = all.iter().map(|e| (e.stream_id.clone(), e.version)).collect();
+    let order: Vec<(String, u64)> = all
+        .iter()
+        .map(|e| (e.stream_id.clone(), e.version))
+        .collect();
     assert_eq!(
         order,
         [
@@ -264,14 +282,15 @@ async fn publishing_writes_outbox_rows_only_for_committed_appends(f: &Fixture) {
             .fetch_one(&pool)
             .await
             .expect("count"),
-        mspack_eventstore::Database::Postgres(pool) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&pool)
-                .await
-                .expect("count")
-        }
+        mspack_eventstore::Database::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .expect("count"),
     };
-    assert_eq!(count, 3, "two events and one message, none from the conflicting append");
+    assert_eq!(
+        count, 3,
+        "two events and one message, none from the conflicting append"
+    );
 }
 on_both_backends!(
     outbox_rows,
