@@ -54,6 +54,7 @@ pub use event::{
 pub use migrate::{Migration, migrate};
 pub use postgres::PostgresEventStore;
 pub use projection::{Projection, ProjectionError, ProjectionRunner};
+pub use schema::migrate_store;
 pub use sqlite::SqliteEventStore;
 pub use store::{AnyEventStore, EventStore};
 pub use upcast::Upcasters;

@@ -1,7 +1,16 @@
 //! The event store's tables for both backends: events, snapshots, projection checkpoints and the
 //! outbox (which lives here because appends write it in the same transaction).
 
-use crate::migrate::Migration;
+use crate::config::TablePrefix;
+use crate::database::Database;
+use crate::error::StoreError;
+use crate::migrate::{Migration, migrate};
+
+/// Creates or upgrades the event store's tables (events, snapshots, checkpoints, outbox) under
+/// `prefix`; for crates that share them, such as the outbox relay. Idempotent.
+pub async fn migrate_store(db: &Database, prefix: &TablePrefix) -> Result<(), StoreError> {
+    migrate(db, prefix, COMPONENT, MIGRATIONS).await
+}
 
 /// The migration component name of the event store.
 pub const COMPONENT: &str = "eventstore";
