@@ -36,15 +36,26 @@ pub async fn ensure_stream(
     name: &str,
     subjects: Vec<String>,
 ) -> Result<jetstream::stream::Stream, OutboxError> {
-    js.get_or_create_stream(stream::Config {
+    let config = stream::Config {
         name: name.to_owned(),
         subjects,
         storage: stream::StorageType::File,
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
-    })
-    .await
-    .map_err(OutboxError::nats("creating a stream"))
+    };
+    // nats-server 2.9 can fail a create while another client deletes the account's last stream
+    // (it removes the directory the new stream needs); such a failure is transient, so retry.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(_) if attempt < 5 => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => return Err(OutboxError::nats("creating a stream")(e)),
+        }
+    }
 }
 
 /// The `Nats-Msg-Id` of a received message as a UUID (the outbox always sends one).

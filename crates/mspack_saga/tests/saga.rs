@@ -344,3 +344,89 @@ async fn lost_command_times_out_and_the_retry_completes_the_step() {
     );
     w.finish().await;
 }
+
+/// The orchestrator runs as a real process (`mspack-saga-orchestrator`) and is killed with
+/// SIGKILL between steps; a second process resumes from the stored state and finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestrator_process_killed_with_sigkill_between_steps_resumes_and_finishes() {
+    let Some(mut w) = World::new().await else {
+        return;
+    };
+    let relay = w.spawn_relay().await;
+    w.tasks.push(relay);
+    w.spawn_participant("kitchen", success).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let definitions = dir.path().join("sagas.json");
+    let steps: Vec<serde_json::Value> = w
+        .definition()
+        .steps
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "action_subject": s.action_subject,
+                "compensation_subject": s.compensation_subject,
+                "timeout_ms": s.timeout.as_millis() as u64,
+                "max_attempts": s.max_attempts,
+            })
+        })
+        .collect();
+    std::fs::write(
+        &definitions,
+        json!([{ "name": "place-order", "steps": steps }]).to_string(),
+    )
+    .expect("write definitions");
+    let (stream, replies, prefix) = (
+        w.stream.clone(),
+        w.subject("saga.replies"),
+        w.prefix.clone(),
+    );
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_mspack-saga-orchestrator"))
+            .arg("--definitions")
+            .arg(&definitions)
+            .args(["--stream", &stream, "--reply-subject", &replies])
+            .args([
+                "--consumer",
+                "orchestrator",
+                "--prefix",
+                prefix.as_str(),
+                "--tick-ms",
+                "50",
+            ])
+            .env("DATABASE_URL", database_url_from_env())
+            .env("NATS_URL", nats_url_from_env())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start mspack-saga-orchestrator")
+    };
+    let mut first = spawn();
+    let o = w.orchestrator().await;
+    let id = Uuid::new_v4();
+    o.start("place-order", id, json!({ "order": 9 }), None)
+        .await
+        .expect("start");
+    w.wait_for(&o, id, |s| s.step == 1).await;
+    first.start_kill().expect("kill -9");
+    let status = first.wait().await.expect("wait");
+    assert!(!status.success(), "killed, not finished: {status}");
+    assert_eq!(w.log(), ["do reserve-kitchen"]);
+
+    w.spawn_participant("payment", success).await;
+    w.spawn_participant("delivery", success).await;
+    let mut second = spawn();
+    let state = w.wait_for(&o, id, |s| s.status.is_finished()).await;
+    second.start_kill().expect("stop");
+    let _ = second.wait().await;
+    assert_eq!(state.status, SagaStatus::Completed, "{state:?}");
+    assert_eq!(
+        w.log(),
+        [
+            "do reserve-kitchen",
+            "do charge-payment",
+            "do assign-courier"
+        ],
+        "every step ran exactly once"
+    );
+    w.finish().await;
+}
