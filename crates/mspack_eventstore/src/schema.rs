@@ -128,7 +128,20 @@ BEGIN
         RETURN QUERY SELECT false, v_current, NULL::BIGINT, NULL::BIGINT;
         RETURN;
     END IF;
-    IF v_count > 0 THEN
+    IF v_count > 0 AND p_publish IS NULL THEN
+        -- Plain append: return only positions, so payloads are not copied a second time.
+        WITH ins AS (
+            INSERT INTO {p}events AS e (stream_id, version, event_id, event_type, schema_version,
+                                        payload, correlation_id, causation_id, traceparent)
+            SELECT p_stream, v_current + u.ord, u.id, u.typ, u.sv, u.pl, u.co, u.ca, u.tp
+            FROM unnest(p_ids, p_types, p_schema, p_payloads, p_correlation, p_causation, p_traceparent)
+                 WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord)
+            ORDER BY u.ord
+            RETURNING e.global_position
+        )
+        SELECT min(ins.global_position), max(ins.global_position) INTO v_first, v_last FROM ins;
+    ELSIF v_count > 0 THEN
+        -- Publishing append: every event also becomes an outbox row, in this transaction.
         WITH ins AS (
             INSERT INTO {p}events AS e (stream_id, version, event_id, event_type, schema_version,
                                         payload, correlation_id, causation_id, traceparent)
@@ -150,7 +163,6 @@ BEGIN
                        'Mspack-Correlation-Id', i.correlation_id::text,
                        'Mspack-Causation-Id', i.causation_id::text))
             FROM ins i
-            WHERE p_publish IS NOT NULL
             ORDER BY i.global_position
         )
         SELECT min(ins.global_position), max(ins.global_position) INTO v_first, v_last FROM ins;
