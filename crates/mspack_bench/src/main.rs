@@ -370,7 +370,7 @@ async fn postgres_run(
 
     // The machine is shared, so the contenders run interleaved in rounds and each figure is the
     // median of its rounds: a burst of load elsewhere hits all of them, not just one.
-    const ROUNDS: u64 = 3;
+    const ROUNDS: u64 = 5;
     let mut r: [Vec<f64>; 8] = Default::default();
     for _ in 0..ROUNDS {
         r[0].push(append_single(&store, sizes.single / ROUNDS).await?);
@@ -465,7 +465,7 @@ async fn main() -> anyhow::Result<()> {
         println!("usage: mspack-bench [--quick]\nprints one JSON line per figure");
         return Ok(());
     }
-    let scale = if quick { 3 } else { 15 };
+    let scale = if quick { 5 } else { 25 };
     let sizes = Sizes {
         single: 2000 * scale,
         batches: 200 * scale,
