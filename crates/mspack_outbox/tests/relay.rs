@@ -197,7 +197,7 @@ async fn failed_publish_is_retried_with_backoff_until_the_stream_exists() {
         .await
         .expect("append");
     let relay_config = RelayConfig {
-        initial_backoff: Duration::from_millis(300),
+        initial_backoff: Duration::from_millis(1500),
         ..RelayConfig::default()
     };
     let relay = Relay::new(
@@ -226,7 +226,7 @@ async fn failed_publish_is_retried_with_backoff_until_the_stream_exists() {
     let stream = ensure_stream(&js, &n.stream, vec![format!("{}.>", n.subject)])
         .await
         .expect("stream");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let later = relay.publish_pending().await.expect("pass");
     assert_eq!(later.published, 1);
     assert_eq!(fetch_all(&stream, 1).await.len(), 1);

@@ -79,7 +79,7 @@ impl World {
         let step = |name: &str, service: &str, action: &str, undo: &str| {
             Step::new(name, self.subject(&format!("{service}.{action}")))
                 .compensate_with(self.subject(&format!("{service}.{undo}")))
-                .timeout(Duration::from_millis(500))
+                .timeout(Duration::from_millis(1500))
                 .max_attempts(3)
         };
         SagaDefinition::new("place-order")
