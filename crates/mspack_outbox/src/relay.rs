@@ -26,6 +26,10 @@ pub struct RelayConfig {
     pub initial_backoff: Duration,
     /// Upper bound of the retry delay (default 30 s).
     pub max_backoff: Duration,
+    /// Fault injection for crash tests: wait this long after JetStream acknowledged a batch and
+    /// before marking its rows sent, widening the window in which a crash leaves published rows
+    /// unmarked (default zero: no wait).
+    pub hold_before_mark: Duration,
 }
 
 impl Default for RelayConfig {
@@ -35,6 +39,7 @@ impl Default for RelayConfig {
             poll_interval: None,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
+            hold_before_mark: Duration::ZERO,
         }
     }
 }
@@ -130,6 +135,7 @@ impl Relay {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let (sent, failed, report) = self.publish(&rows).await;
+                self.hold(&sent).await;
                 if !sent.is_empty() {
                     sqlx::query(AssertSqlSafe(self.prefix.render(
                         "UPDATE {p}outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
@@ -183,6 +189,7 @@ impl Relay {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let (sent, failed, report) = self.publish(&rows).await;
+                self.hold(&sent).await;
                 let mut tx = pool
                     .begin_with("BEGIN IMMEDIATE")
                     .await
@@ -216,6 +223,12 @@ impl Relay {
                 tx.commit().await.map_err(OutboxError::database(op))?;
                 Ok(report)
             }
+        }
+    }
+
+    async fn hold(&self, sent: &[i64]) {
+        if !sent.is_empty() && !self.config.hold_before_mark.is_zero() {
+            tokio::time::sleep(self.config.hold_before_mark).await;
         }
     }
 

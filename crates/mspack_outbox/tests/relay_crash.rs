@@ -28,7 +28,7 @@ const APPENDS: u64 = 300;
 const EVENTS_PER_APPEND: u64 = 10;
 const TOTAL: u64 = APPENDS * EVENTS_PER_APPEND;
 
-fn spawn_relay(prefix: &TablePrefix) -> Child {
+fn spawn_relay(prefix: &TablePrefix, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mspack-outbox-relay"))
         .args([
             "--prefix",
@@ -37,6 +37,7 @@ fn spawn_relay(prefix: &TablePrefix) -> Child {
             "50",
             "--progress",
         ])
+        .args(extra)
         .env("DATABASE_URL", database_url_from_env())
         .env("NATS_URL", nats_url_from_env())
         .stdout(Stdio::piped())
@@ -149,33 +150,60 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
         })
     };
 
-    // Start the relay, let it publish its first batch, then SIGKILL it while it publishes the
-    // next ones.
-    let mut relay = spawn_relay(&prefix);
-    let mut lines = BufReader::new(relay.stdout.take().expect("stdout")).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("relay progress in time")
-        .expect("read progress");
-    assert!(line.is_some(), "relay exited early");
-    relay.start_kill().expect("kill -9");
-    let status = relay.wait().await.expect("wait");
-    assert!(
-        !status.success(),
-        "the relay was killed, not finished: {status}"
-    );
-    let pending_after_kill = count(
-        &pool,
-        prefix.render("SELECT count(*) FROM {p}outbox WHERE sent_at IS NULL"),
-    )
-    .await;
+    // First, SIGKILL the relay a few times at random moments while it publishes (wherever the
+    // kill lands: selecting, publishing, awaiting acks, marking).
+    let mut kills = 0;
+    for _ in 0..3 {
+        let mut relay = spawn_relay(&prefix, &[]);
+        let mut lines = BufReader::new(relay.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("relay progress in time")
+            .expect("read progress");
+        assert!(line.is_some(), "relay exited early");
+        let jitter = (Uuid::new_v4().as_u128() % 3000) as u64;
+        tokio::time::sleep(Duration::from_micros(jitter)).await;
+        relay.start_kill().expect("kill -9");
+        let status = relay.wait().await.expect("wait");
+        assert!(
+            !status.success(),
+            "the relay was killed, not finished: {status}"
+        );
+        kills += 1;
+    }
+    // Then kill it at the worst moment: JetStream has acknowledged a batch, the rows are not yet
+    // marked sent (the relay holds there for 5 s by fault injection).
+    let mut relay = spawn_relay(&prefix, &["--hold-before-mark-ms", "5000"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (pending_after_kill, unmarked_at_kill) = loop {
+        let pending = count(
+            &pool,
+            prefix.render("SELECT count(*) FROM {p}outbox WHERE sent_at IS NULL"),
+        )
+        .await as u64;
+        let mut info_stream = stream.clone();
+        let in_stream = info_stream.info().await.expect("info").state.messages;
+        let unmarked = in_stream.saturating_sub(TOTAL - pending);
+        if unmarked > 0 {
+            relay.start_kill().expect("kill -9");
+            let status = relay.wait().await.expect("wait");
+            assert!(
+                !status.success(),
+                "the relay was killed, not finished: {status}"
+            );
+            kills += 1;
+            break (pending, unmarked);
+        }
+        assert!(Instant::now() < deadline, "the relay never published");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert!(
         pending_after_kill > 0,
         "the kill must land before everything was published"
     );
 
     // Restart and wait for every effect.
-    let mut relay = spawn_relay(&prefix);
+    let mut relay = spawn_relay(&prefix, &[]);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let effects = count(
@@ -221,7 +249,7 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
     )
     .await;
     eprintln!(
-        "crash test: {TOTAL} events, {pending_after_kill} pending at kill, {} deliveries, {} redeliveries skipped by the inbox, {effects} effects",
+        "crash test: {TOTAL} events, {kills} kills, {pending_after_kill} pending at the last ({unmarked_at_kill} of them already in the stream), {} deliveries, {} redeliveries skipped by the inbox, {effects} effects",
         deliveries.load(Ordering::Relaxed),
         skipped.load(Ordering::Relaxed)
     );

@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! mspack-outbox-relay [--database-url URL] [--prefix PREFIX] [--nats-url URL]
-//!                     [--batch-size N] [--progress]
+//!                     [--batch-size N] [--progress] [--hold-before-mark-ms N]
 //! ```
 //! URLs default to `DATABASE_URL` / `NATS_URL` (then the loopback defaults); the prefix defaults to
 //! `mspack_`. `--progress` prints one line per batch (`published N duplicates N failed N`) on
-//! standard output, which the crash test reads.
+//! standard output, which the crash test reads. `--hold-before-mark-ms` is fault injection for
+//! crash tests: it waits between JetStream's acknowledgement and marking the rows sent.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ struct Args {
     nats_url: String,
     batch_size: usize,
     progress: bool,
+    hold_before_mark: std::time::Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
         nats_url: nats_url_from_env(),
         batch_size: RelayConfig::default().batch_size,
         progress: false,
+        hold_before_mark: std::time::Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,10 +44,16 @@ fn parse_args() -> Result<Args, String> {
                 args.batch_size = value()?.parse().map_err(|e| format!("--batch-size: {e}"))?;
             }
             "--progress" => args.progress = true,
+            "--hold-before-mark-ms" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--hold-before-mark-ms: {e}"))?;
+                args.hold_before_mark = std::time::Duration::from_millis(ms);
+            }
             "-h" | "--help" => {
                 return Err(
                     "usage: mspack-outbox-relay [--database-url URL] [--prefix PREFIX] \
-                     [--nats-url URL] [--batch-size N] [--progress]"
+                     [--nats-url URL] [--batch-size N] [--progress] [--hold-before-mark-ms N]"
                         .to_owned(),
                 );
             }
@@ -64,6 +73,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let config = RelayConfig {
         batch_size: args.batch_size.max(1),
+        hold_before_mark: args.hold_before_mark,
         ..RelayConfig::default()
     };
     let relay = Relay::new(db, prefix, js, config)
