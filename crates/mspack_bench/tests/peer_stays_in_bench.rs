@@ -21,5 +21,8 @@ fn only_the_bench_crate_depends_on_cqrs_es_or_postgres_es() {
             );
         }
     }
-    assert!(checked >= 3, "expected the other crates beside mspack_bench");
+    assert!(
+        checked >= 3,
+        "expected the other crates beside mspack_bench"
+    );
 }
