@@ -20,7 +20,9 @@ use uuid::Uuid;
 type Log = Arc<Mutex<Vec<String>>>;
 
 struct World {
-    pool: PgPool,
+    db: Database,
+    pool: Option<PgPool>,
+    _dir: Option<tempfile::TempDir>,
     js: jetstream::Context,
     prefix: TablePrefix,
     base: String,
@@ -30,6 +32,16 @@ struct World {
 }
 
 impl World {
+    /// A world on SQLite (a temporary file) and NATS.
+    async fn sqlite() -> Option<World> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open_sqlite(dir.path().join("saga.db"))
+            .await
+            .expect("sqlite");
+        Self::with_db(db, None, Some(dir)).await
+    }
+
+    /// A world on PostgreSQL and NATS.
     async fn new() -> Option<World> {
         let url = database_url_from_env();
         let pool = match sqlx::postgres::PgPoolOptions::new()
@@ -44,6 +56,14 @@ impl World {
                 return None;
             }
         };
+        Self::with_db(Database::Postgres(pool.clone()), Some(pool), None).await
+    }
+
+    async fn with_db(
+        db: Database,
+        pool: Option<PgPool>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Option<World> {
         let js = match connect_jetstream(&nats_url_from_env()).await {
             Ok(js) => js,
             Err(e) => {
@@ -53,7 +73,9 @@ impl World {
         };
         let id = &Uuid::new_v4().simple().to_string()[..12];
         let world = World {
+            db,
             pool,
+            _dir: dir,
             js,
             prefix: TablePrefix::new(format!("t{id}_")).expect("prefix"),
             base: format!("t{id}"),
@@ -68,7 +90,7 @@ impl World {
     }
 
     fn db(&self) -> Database {
-        Database::Postgres(self.pool.clone())
+        self.db.clone()
     }
 
     fn subject(&self, s: &str) -> String {
@@ -221,7 +243,9 @@ impl World {
              EXECUTE 'DROP FUNCTION IF EXISTS {p}append CASCADE'; END $$",
             p = self.prefix.as_str()
         );
-        let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&self.pool).await;
+        if let Some(pool) = &self.pool {
+            let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(pool).await;
+        }
     }
 }
 
@@ -229,11 +253,7 @@ fn success(_: &Command) -> Option<Outcome> {
     Some(Outcome::Success)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn step_three_failing_runs_compensations_two_then_one() {
-    let Some(mut w) = World::new().await else {
-        return;
-    };
+async fn compensations_run_in_reverse_order(mut w: World) {
     let relay = w.spawn_relay().await;
     w.tasks.push(relay);
     w.spawn_participant("kitchen", success).await;
@@ -274,6 +294,20 @@ async fn step_three_failing_runs_compensations_two_then_one() {
         ]
     );
     w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_three_failing_runs_compensations_two_then_one() {
+    let Some(w) = World::new().await else { return };
+    compensations_run_in_reverse_order(w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_step_three_failing_runs_compensations_two_then_one() {
+    let Some(w) = World::sqlite().await else {
+        return;
+    };
+    compensations_run_in_reverse_order(w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
