@@ -99,6 +99,34 @@ async fn append_batches(store: &impl EventStore, batches: u64) -> anyhow::Result
     Ok((batches * BATCH) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// `writers` tasks appending one event per commit, each to its own streams. Appends to one store
+/// are serialized (the lock that keeps global positions in commit order), so this shows what
+/// concurrency buys: overlapping the client side and the round trips, not the commits.
+async fn concurrent_single(store: &AnyEventStore, writers: u64, n: u64) -> anyhow::Result<f64> {
+    let run = run_id();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (store, run) = (store.clone(), run.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..n / writers {
+                store
+                    .append(
+                        &format!("w-{run}-{w}-{i}"),
+                        ExpectedVersion::NoStream,
+                        &[NewEvent::new("Counted", payload(i))],
+                    )
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((n / writers * writers) as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Reads every event by global position in pages of 1000.
 async fn read_all(store: &impl EventStore) -> anyhow::Result<f64> {
     let started = Instant::now();
@@ -224,12 +252,21 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Appends one published event at a time and measures commit -> receipt by a NATS subscriber.
+struct OutboxFigures {
+    p50: f64,
+    p99: f64,
+    append_rate: f64,
+    drain_rate: f64,
+}
+
+/// Appends one published event at a time and measures commit -> receipt by a NATS subscriber;
+/// then appends a backlog with the outbox on and measures how fast a relay drains it.
 async fn outbox_latency(
     pool: &PgPool,
     prefix: &TablePrefix,
     samples: u64,
-) -> anyhow::Result<Option<(f64, f64)>> {
+    burst_batches: u64,
+) -> anyhow::Result<Option<OutboxFigures>> {
     let nats_url = nats_url_from_env();
     let js = match connect_jetstream(&nats_url).await {
         Ok(js) => js,
@@ -288,10 +325,57 @@ async fn outbox_latency(
     }
     let _ = stop.send(());
     relay_task.await??;
+
+    // A backlog: batches of 100 published events appended with no relay running (each append
+    // also writes 100 outbox rows)...
+    let started = Instant::now();
+    for b in 0..burst_batches {
+        let events: Vec<NewEvent> = (0..BATCH)
+            .map(|i| NewEvent::new("Counted", payload(i)))
+            .collect();
+        store
+            .append(&format!("burst-{b}"), ExpectedVersion::NoStream, &events)
+            .await?;
+    }
+    let append_rate = (burst_batches * BATCH) as f64 / started.elapsed().as_secs_f64();
+    // ...then drained by a fresh relay: the clock stops when the subscriber has the last one.
+    let relay = Relay::new(
+        Database::Postgres(pool.clone()),
+        config.prefix().clone(),
+        js.clone(),
+        RelayConfig::default(),
+    )
+    .await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let relay_task = tokio::spawn(async move {
+        relay
+            .run(
+                async {
+                    let _ = stopped.await;
+                },
+                |_| {},
+            )
+            .await
+    });
+    for _ in 0..burst_batches * BATCH {
+        tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .context("backlog message not received within 10 s")?
+            .context("subscription closed")?;
+    }
+    let drain_rate = (burst_batches * BATCH) as f64 / started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    relay_task.await??;
     js.delete_stream(&stream).await.ok();
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
-    Ok(Some((pick(0.50), pick(0.99))))
+    Ok(Some(OutboxFigures {
+        p50: pick(0.50),
+        p99: pick(0.99),
+        append_rate,
+        drain_rate,
+    }))
 }
 
 async fn drop_prefix(pool: &PgPool, prefix: &TablePrefix) {
@@ -451,9 +535,26 @@ async fn postgres_run(
     );
     figure("postgres_read_all", read_all(&store).await?, "events/s");
 
-    if let Some((p50, p99)) = outbox_latency(pool, prefix, sizes.latency).await? {
-        figure("outbox_commit_to_nats_receive_p50", p50, "ms");
-        figure("outbox_commit_to_nats_receive_p99", p99, "ms");
+    let writers = concurrent_single(&store, 8, sizes.single).await?;
+    figure(
+        "postgres_append_single_event_per_commit_8_writers",
+        writers,
+        "events/s",
+    );
+
+    if let Some(o) = outbox_latency(pool, prefix, sizes.latency, sizes.batches / 2).await? {
+        figure("outbox_commit_to_nats_receive_p50", o.p50, "ms");
+        figure("outbox_commit_to_nats_receive_p99", o.p99, "ms");
+        figure(
+            "postgres_append_batch_100_with_outbox",
+            o.append_rate,
+            "events/s",
+        );
+        figure(
+            "outbox_relay_drain_to_nats_receive",
+            o.drain_rate,
+            "events/s",
+        );
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! The relay: publishes pending outbox rows to NATS JetStream, marks them sent, retries failures
-//! with exponential backoff, and wakes on PostgreSQL NOTIFY (or polls SQLite).
+//! The relay: publishes pending outbox rows to NATS JetStream, marks them sent (deletes them, or
+//! stamps `sent_at` with [`RelayConfig::retain_sent`]), retries failures with exponential
+//! backoff, and wakes on PostgreSQL NOTIFY (or polls SQLite).
 
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +27,11 @@ pub struct RelayConfig {
     pub initial_backoff: Duration,
     /// Upper bound of the retry delay (default 30 s).
     pub max_backoff: Duration,
+    /// Keep published rows, with `sent_at` set, until [`Relay::purge_sent`] (an audit trail),
+    /// instead of deleting them once JetStream has acknowledged them (default false: delete,
+    /// like Debezium's outbox; keeping them costs a new row version per message, which on a
+    /// busy disk made the relay several times slower).
+    pub retain_sent: bool,
     /// Fault injection for crash tests: wait this long after JetStream acknowledged a batch and
     /// before marking its rows sent, widening the window in which a crash leaves published rows
     /// unmarked (default zero: no wait).
@@ -39,6 +45,7 @@ impl Default for RelayConfig {
             poll_interval: None,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(30),
+            retain_sent: false,
             hold_before_mark: Duration::ZERO,
         }
     }
@@ -113,9 +120,12 @@ impl Relay {
                 let op = "relaying the outbox";
                 let mut tx = pool.begin().await.map_err(OutboxError::database(op))?;
                 let rows = sqlx::query(AssertSqlSafe(self.prefix.render(
+                    // The inner query picks and locks ids only, so whatever plan PostgreSQL
+                    // chooses, it never sorts whole rows (payloads) of a long backlog.
                     "SELECT id, message_id::text AS message_id, subject, payload, headers, attempts \
-                     FROM {p}outbox WHERE sent_at IS NULL AND next_attempt_at <= now() \
-                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                     FROM {p}outbox WHERE id IN (SELECT id FROM {p}outbox \
+                     WHERE sent_at IS NULL AND next_attempt_at <= now() \
+                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) ORDER BY id",
                 )))
                 .bind(i64::try_from(self.config.batch_size).unwrap_or(i64::MAX))
                 .fetch_all(&mut *tx)
@@ -137,13 +147,16 @@ impl Relay {
                 let (sent, failed, report) = self.publish(&rows).await;
                 self.hold(&sent).await;
                 if !sent.is_empty() {
-                    sqlx::query(AssertSqlSafe(self.prefix.render(
-                        "UPDATE {p}outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
-                    )))
-                    .bind(sent)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(OutboxError::database(op))?;
+                    let sql = if self.config.retain_sent {
+                        "UPDATE {p}outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)"
+                    } else {
+                        "DELETE FROM {p}outbox WHERE id = ANY($1)"
+                    };
+                    sqlx::query(AssertSqlSafe(self.prefix.render(sql)))
+                        .bind(sent)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(OutboxError::database(op))?;
                 }
                 for (row, error) in failed {
                     let delay = self.config.backoff(attempts_after(row.attempts));
@@ -196,15 +209,23 @@ impl Relay {
                     .map_err(OutboxError::database(op))?;
                 if !sent.is_empty() {
                     let ids = serde_json::Value::from(sent).to_string();
-                    sqlx::query(AssertSqlSafe(self.prefix.render(
-                        "UPDATE {p}outbox SET sent_at = $2, attempts = attempts + 1 \
-                         WHERE id IN (SELECT value FROM json_each($1))",
-                    )))
-                    .bind(ids)
-                    .bind(unix_micros(SystemTime::now()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(OutboxError::database(op))?;
+                    let query = if self.config.retain_sent {
+                        sqlx::query(AssertSqlSafe(self.prefix.render(
+                            "UPDATE {p}outbox SET sent_at = $2, attempts = attempts + 1 \
+                             WHERE id IN (SELECT value FROM json_each($1))",
+                        )))
+                        .bind(ids)
+                        .bind(unix_micros(SystemTime::now()))
+                    } else {
+                        sqlx::query(AssertSqlSafe(self.prefix.render(
+                            "DELETE FROM {p}outbox WHERE id IN (SELECT value FROM json_each($1))",
+                        )))
+                        .bind(ids)
+                    };
+                    query
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(OutboxError::database(op))?;
                 }
                 for (row, error) in failed {
                     let delay = self.config.backoff(attempts_after(row.attempts));

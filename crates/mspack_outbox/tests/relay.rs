@@ -261,11 +261,22 @@ async fn republished_row_is_dropped_by_jetstream_dedupe() {
         Database::Postgres(pool.clone()),
         n.prefix.clone(),
         js.clone(),
-        RelayConfig::default(),
+        RelayConfig {
+            retain_sent: true,
+            ..RelayConfig::default()
+        },
     )
     .await
     .expect("relay");
     assert_eq!(relay.publish_pending().await.expect("pass").published, 2);
+    let kept: i64 = sqlx::query_scalar(AssertSqlSafe(
+        n.prefix
+            .render("SELECT count(*) FROM {p}outbox WHERE sent_at IS NOT NULL"),
+    ))
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(kept, 2, "retain_sent keeps published rows, stamped");
     // Simulate a crash after publishing but before marking sent.
     sqlx::query(AssertSqlSafe(
         n.prefix.render("UPDATE {p}outbox SET sent_at = NULL"),
@@ -275,6 +286,7 @@ async fn republished_row_is_dropped_by_jetstream_dedupe() {
     .expect("reset");
     let again = relay.publish_pending().await.expect("pass");
     assert_eq!((again.published, again.duplicates), (2, 2));
+    assert_eq!(relay.purge_sent(Duration::ZERO).await.expect("purge"), 2);
     let mut info = stream.clone();
     assert_eq!(info.info().await.expect("info").state.messages, 2);
     js.delete_stream(&n.stream).await.expect("delete stream");
