@@ -7,6 +7,8 @@
 //! write, is a conflict (reported, left alone) unless `force` is set. Files are written to a
 //! temporary name and renamed, so an interrupted install leaves whole files.
 
+pub mod fences;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
