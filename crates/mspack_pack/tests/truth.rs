@@ -40,9 +40,11 @@ fn text(file: &PackFile) -> &'static str {
 
 /// Lint `yaml` as one file; the codes of the findings (with their messages, for failures).
 fn lint(name: &str, yaml: &str, multicluster: bool) -> Vec<(String, String)> {
-    let mut options = LintOptions::default();
-    options.multicluster = multicluster;
-    options.crds.extend(shared_crds());
+    let options = LintOptions {
+        multicluster,
+        crds: shared_crds().into_iter().collect(),
+        ..LintOptions::default()
+    };
     let source = Arc::new(SourceFile::new(name, yaml));
     let report =
         lint_sources(vec![source], &options).unwrap_or_else(|e| panic!("linting {name}: {e}"));
