@@ -96,6 +96,63 @@ fn the_worked_example_lints_clean() {
 }
 
 #[test]
+fn the_worked_example_names_each_services_aggregates_and_a_closed_event_map() {
+    let example = mspack_pack::file("examples/worked-example.yaml")
+        .unwrap_or_else(|| panic!("the pack has the worked example"));
+    let parsed = mspack_yaml::parse_file(
+        Arc::new(SourceFile::new(example.path, text(&example))),
+        &mspack_yaml::Limits::default(),
+    );
+    assert!(parsed.error.is_none(), "{:?}", parsed.error);
+    let list = |value: Option<&str>| -> Vec<String> {
+        value
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let (mut published, mut consumed, mut services) =
+        (BTreeSet::new(), Vec::new(), BTreeSet::new());
+    for doc in &parsed.documents {
+        let Some(annotations) = doc.root.path(&["metadata", "annotations"]) else {
+            continue;
+        };
+        let Some(aggregates) = annotations.str_at(&["events.mspack.io/aggregates"]) else {
+            continue;
+        };
+        let namespace = doc
+            .root
+            .str_at(&["metadata", "namespace"])
+            .unwrap_or_default();
+        services.insert(namespace.to_string());
+        assert!(
+            !list(Some(aggregates)).is_empty(),
+            "{namespace}: aggregates named"
+        );
+        let publishes = list(annotations.str_at(&["events.mspack.io/publishes"]));
+        assert!(!publishes.is_empty(), "{namespace}: publishes something");
+        published.extend(publishes);
+        for subject in list(annotations.str_at(&["events.mspack.io/consumes"])) {
+            consumed.push((namespace.to_string(), subject));
+        }
+    }
+    let expected: BTreeSet<String> = ["orders", "payments", "kitchen", "delivery"]
+        .map(String::from)
+        .into();
+    assert_eq!(
+        services, expected,
+        "every service of the scenario is annotated"
+    );
+    for (namespace, subject) in consumed {
+        assert!(
+            published.contains(&subject),
+            "{namespace} consumes {subject}, which no service publishes"
+        );
+    }
+}
+
+#[test]
 fn every_pack_path_the_markdown_names_exists() {
     let shipped: BTreeSet<&str> = files().iter().map(|f| f.path).collect();
     let folders = [
