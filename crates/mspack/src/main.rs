@@ -2,6 +2,8 @@
 //! arguments and calls a library crate; no business logic lives here.
 
 mod lint;
+mod new;
+mod render;
 mod rules;
 mod skill;
 
@@ -31,6 +33,10 @@ enum Command {
     Rules(rules::RulesArgs),
     /// Print the documentation of a rule
     Explain(rules::ExplainArgs),
+    /// Render a template (mesh-istio, otel-config, deployment-strategy, obi), linted before output
+    Render(render::RenderArgs),
+    /// Scaffold a Rust service (axum, OpenTelemetry, RFC 9457 errors, Dockerfile, deploy/)
+    New(new::NewArgs),
     /// Install the pack (SKILL.md, references, templates, example) for a coding agent
     #[command(subcommand)]
     Skill(skill::SkillCommand),
@@ -42,6 +48,8 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Rules(args) => rules::list(args),
         Command::Explain(args) => rules::explain(args),
+        Command::Render(args) => render::run(args),
+        Command::New(args) => new::run(args),
         Command::Skill(command) => skill::run(command),
     };
     match result {

@@ -132,3 +132,30 @@ fn mesh_validator_wrapper_runs_mspack_lint_with_its_exit_codes() {
         "no mspack on PATH is a usage error"
     );
 }
+
+#[test]
+fn scaffold_wrapper_runs_mspack_new() {
+    let dir = tempdir();
+    let out = std::process::Command::new("bash")
+        .arg(repo_file("scripts/scaffold-microservice.sh"))
+        .args(["orders", "--namespace", "food", "--dry-run"])
+        .current_dir(dir.path())
+        .env("PATH", path_with_mspack())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("Cargo.toml") && listing.contains("Dockerfile"),
+        "{listing}"
+    );
+    assert!(
+        !dir.path().join("orders").exists(),
+        "--dry-run writes nothing"
+    );
+}

@@ -1,0 +1,102 @@
+//! `mspack new`: scaffold a service from flags (prompting only on a terminal), print the plan
+//! with `--dry-run`, or write it atomically.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use mspack_templates::scaffold::{self, Messaging, ServiceSpec};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MessagingArg {
+    None,
+    Nats,
+}
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// Service name (DNS-1035 label: lowercase letters, digits, '-', starting with a letter)
+    name: String,
+    /// Kubernetes namespace (default: the service name)
+    #[arg(long)]
+    namespace: Option<String>,
+    /// HTTP port (1-65535, not Istio's 15000-15090)
+    #[arg(long)]
+    port: Option<u16>,
+    /// Label the Service for a multicluster mesh (istio.io/global)
+    #[arg(long)]
+    multicluster: bool,
+    /// Asynchronous messaging
+    #[arg(long, value_enum, default_value = "none")]
+    messaging: MessagingArg,
+    /// Directory to create (default: ./<name>)
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Replace an existing directory
+    #[arg(long)]
+    force: bool,
+    /// Print the files that would be written, write nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Ask on a terminal, keeping `default` on an empty answer.
+fn prompt(question: &str, default: &str) -> Result<String> {
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{question} [{default}]: ")?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    let answer = answer.trim();
+    Ok(if answer.is_empty() {
+        default.to_owned()
+    } else {
+        answer.to_owned()
+    })
+}
+
+pub fn run(args: NewArgs) -> Result<ExitCode> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let namespace = match (&args.namespace, interactive) {
+        (Some(ns), _) => ns.clone(),
+        (None, true) => prompt("namespace", &args.name)?,
+        (None, false) => args.name.clone(),
+    };
+    let port = match (args.port, interactive) {
+        (Some(p), _) => p,
+        (None, true) => prompt("port", "8080")?
+            .parse()
+            .context("--port must be a number 1-65535")?,
+        (None, false) => 8080,
+    };
+    let messaging = match args.messaging {
+        MessagingArg::None => Messaging::None,
+        MessagingArg::Nats => Messaging::Nats,
+    };
+    let spec = ServiceSpec::new(
+        &args.name,
+        Some(&namespace),
+        port,
+        args.multicluster,
+        messaging,
+    )?;
+    let files = scaffold::plan(&spec)?;
+    let dest = args.output.unwrap_or_else(|| PathBuf::from(&spec.name));
+    if args.dry_run {
+        let mut stdout = std::io::stdout().lock();
+        for path in files.paths() {
+            let _ = writeln!(stdout, "{}", dest.join(path).display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    scaffold::write(&files, &dest, args.force)?;
+    eprintln!(
+        "created {} ({} files): cd {} && cargo test",
+        dest.display(),
+        files.files.len(),
+        dest.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,603 @@
+//! `mspack_templates`: the templates and the service scaffold of `mspack render` and `mspack new`.
+//!
+//! Data flows one way: user input ([`RawValues`] from `--set` and `--values`) is validated
+//! against the template's declared values into [`Values`] (every error names its key), rendered
+//! from the template embedded in the binary (minijinja, strict undefined, delimiters `[[ ]]`,
+//! `[% %]`, `[# #]` that cannot collide with Helm's `{{ }}`, GitHub Actions' `${{ }}` or the
+//! Collector's `${env:...}`), then linted in memory with `mspack_lint`: a render with any
+//! finding is an error, so nothing that fails the linter reaches the user's disk.
+//!
+//! ```
+//! use mspack_templates::{RawValues, render};
+//!
+//! let mut values = RawValues::new();
+//! values.set("name=orders").expect("an assignment");
+//! values.set("namespace=food").expect("an assignment");
+//! let rendered = render("mesh-istio", &values).expect("defaults render lint-clean");
+//! assert!(rendered.text.contains("orders.food.svc.cluster.local"));
+//! ```
+
+mod catalog;
+pub mod scaffold;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior, Value};
+use mspack_lint::{LintOptions, Report, lint_sources};
+use mspack_yaml::SourceFile;
+
+pub use catalog::{TEMPLATES, Template};
+pub use values::{RawValues, ValueDef, Values};
+
+/// The version recorded in rendered files and in `.mspack/answers.toml`.
+pub const MSPACK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown template {name:?}; templates: {known}")]
+    UnknownTemplate { name: String, known: String },
+    #[error("{assignment:?} is not key=value")]
+    InvalidAssignment { assignment: String },
+    #[error("{template} has no value `{key}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownKey {
+        template: String,
+        key: String,
+        suggestion: Option<String>,
+    },
+    #[error("{template} needs a value for `{key}` (--set {key}=...)")]
+    MissingValue { template: String, key: String },
+    #[error("invalid value for `{key}`: {value:?} {reason}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{path}:{line}: {message}")]
+    ValuesFile {
+        path: String,
+        line: u32,
+        message: String,
+    },
+    #[error("rendering {template}: {message}")]
+    Render { template: String, message: String },
+    #[error("{template}: the rendered manifests have {count} lint finding{}:\n{report}", if *count == 1 { "" } else { "s" })]
+    Lint {
+        template: String,
+        count: usize,
+        report: String,
+    },
+    #[error("linting {template}: {message}")]
+    Linter { template: String, message: String },
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    #[error("{path} already exists; choose another --output or pass --force to replace it")]
+    Exists { path: String },
+}
+
+/// One rendered, validated and lint-clean template.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub template: &'static str,
+    pub text: String,
+    pub values: Values,
+}
+
+/// Every template, in the order `mspack render --list` prints them.
+pub fn templates() -> &'static [Template] {
+    TEMPLATES
+}
+
+/// The template called `name`.
+pub fn find(name: &str) -> Result<&'static Template, TemplateError> {
+    TEMPLATES
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| TemplateError::UnknownTemplate {
+            name: name.to_owned(),
+            known: TEMPLATES
+                .iter()
+                .map(|t| t.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The documentation of a template's values (`mspack render <template> --help-values`).
+pub fn help_values(name: &str) -> Result<String, TemplateError> {
+    let template = find(name)?;
+    Ok(values::describe(
+        template.name,
+        template.summary,
+        template.values,
+    ))
+}
+
+/// Validate `raw`, render template `name`, and lint the result (with its companion template
+/// rendered from the same values as context). Any finding in the result is an error.
+pub fn render(name: &str, raw: &RawValues) -> Result<Rendered, TemplateError> {
+    let template = find(name)?;
+    let rendered = render_unchecked(template, raw)?;
+    let path = format!("{name}.yaml");
+    let options = lint_options(&rendered.values);
+    lint_clean(
+        name,
+        &path,
+        &rendered.text,
+        companion_sources(template, raw)?,
+        &options,
+    )?;
+    Ok(rendered)
+}
+
+/// Validate and render without linting (the lint gate itself and tests use this).
+pub fn render_unchecked(
+    template: &'static Template,
+    raw: &RawValues,
+) -> Result<Rendered, TemplateError> {
+    let mut values = values::resolve(template.name, template.values, raw)?;
+    derive(template.name, &mut values)?;
+    let text = render_text(template.name, template.source, &values)?;
+    Ok(Rendered {
+        template: template.name,
+        text,
+        values,
+    })
+}
+
+/// The companion render that gives the linter context, from the values both templates share.
+fn companion_sources(
+    template: &Template,
+    raw: &RawValues,
+) -> Result<Vec<Arc<SourceFile>>, TemplateError> {
+    let Some(companion) = template.companion else {
+        return Ok(Vec::new());
+    };
+    let companion = find(companion)?;
+    let shared = shared_values(companion, raw);
+    let rendered = render_unchecked(companion, &shared)?;
+    Ok(vec![Arc::new(SourceFile::new(
+        format!("{}.yaml", companion.name),
+        rendered.text,
+    ))])
+}
+
+/// The entries of `raw` that `template` accepts.
+pub fn shared_values(template: &Template, raw: &RawValues) -> RawValues {
+    let mut shared = RawValues::new();
+    for def in template.values {
+        if let Some(text) = raw.get(def.key) {
+            shared.insert(def.key, text);
+        }
+    }
+    shared
+}
+
+/// Lint options matching the values: cluster domain and multicluster mode.
+pub fn lint_options(values: &Values) -> LintOptions {
+    let mut options = LintOptions::default();
+    if let Some(domain) = values.text("cluster_domain") {
+        options.cluster_domain = domain.to_owned();
+    }
+    options.multicluster = values.text("multicluster") == Some("true");
+    options
+}
+
+/// Lint `text` (as file `path`) with `context` beside it; findings located in `path` fail.
+pub fn lint_clean(
+    template: &str,
+    path: &str,
+    text: &str,
+    context: Vec<Arc<SourceFile>>,
+    options: &LintOptions,
+) -> Result<(), TemplateError> {
+    let report =
+        lint_text(path, text, context, options).map_err(|message| TemplateError::Linter {
+            template: template.to_owned(),
+            message,
+        })?;
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    let count = report.findings.len();
+    let text = mspack_lint::output::render(&report, mspack_lint::output::Format::Text, false);
+    Err(TemplateError::Lint {
+        template: template.to_owned(),
+        count,
+        report: text,
+    })
+}
+
+/// The findings of linting `text` as `path` with `context` files, keeping only those in `path`.
+pub fn lint_text(
+    path: &str,
+    text: &str,
+    context: Vec<Arc<SourceFile>>,
+    options: &LintOptions,
+) -> Result<Report, String> {
+    let mut sources = vec![Arc::new(SourceFile::new(path, text))];
+    sources.extend(context);
+    let mut report = lint_sources(sources, options).map_err(|e| e.to_string())?;
+    report.findings.retain(|f| f.path() == Some(path));
+    Ok(report)
+}
+
+fn environment() -> Result<Environment<'static>, String> {
+    let mut env = Environment::new();
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .block_delimiters("[%", "%]")
+            .variable_delimiters("[[", "]]")
+            .comment_delimiters("[#", "#]")
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| e.to_string())?,
+    );
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // `q`: a YAML double-quoted scalar (JSON string syntax is valid YAML).
+    env.add_filter("q", |value: String| -> String {
+        serde_json::to_string(&value).unwrap_or_else(|_| "\"\"".to_owned())
+    });
+    env.add_template("labels", LABELS)
+        .map_err(|e| e.to_string())?;
+    env.add_template("pod_labels", POD_LABELS)
+        .map_err(|e| e.to_string())?;
+    env.add_template("obi_labels", OBI_LABELS)
+        .map_err(|e| e.to_string())?;
+    env.add_template("obi_pod_labels", OBI_POD_LABELS)
+        .map_err(|e| e.to_string())?;
+    env.add_template("obi.yaml.j2", include_str!("../templates/obi.yaml.j2"))
+        .map_err(|e| e.to_string())?;
+    Ok(env)
+}
+
+const LABELS: &str = "    app.kubernetes.io/name: [[ name ]]
+    app.kubernetes.io/instance: [[ name ]]
+    app.kubernetes.io/part-of: [[ part_of ]]
+    app.kubernetes.io/managed-by: mspack
+    app: [[ name ]]
+";
+const POD_LABELS: &str = "        app.kubernetes.io/name: [[ name ]]
+        app.kubernetes.io/instance: [[ name ]]
+        app.kubernetes.io/part-of: [[ part_of ]]
+        app.kubernetes.io/managed-by: mspack
+        app: [[ name ]]
+";
+const OBI_LABELS: &str = "    app.kubernetes.io/name: [[ obi_name ]]
+    app.kubernetes.io/part-of: observability
+    app.kubernetes.io/managed-by: mspack
+";
+const OBI_POD_LABELS: &str = "        app.kubernetes.io/name: [[ obi_name ]]
+        app.kubernetes.io/part-of: observability
+        app.kubernetes.io/managed-by: mspack
+        app: [[ obi_name ]]
+";
+
+pub(crate) fn render_text(
+    name: &str,
+    source: &str,
+    values: &Values,
+) -> Result<String, TemplateError> {
+    let err = |message: String| TemplateError::Render {
+        template: name.to_owned(),
+        message,
+    };
+    let mut env = environment().map_err(err)?;
+    env.add_template(name, source)
+        .map_err(|e| err(format!("{e:#}")))?;
+    let template = env.get_template(name).map_err(|e| err(format!("{e:#}")))?;
+    let context: BTreeMap<String, Value> = values.map.clone();
+    template
+        .render(Value::from(context))
+        .map_err(|e| err(format!("{e:#}")))
+}
+
+fn text(values: &Values, key: &str) -> String {
+    values.text(key).unwrap_or_default().to_owned()
+}
+
+fn list(values: &Values, key: &str) -> Vec<String> {
+    values
+        .text(key)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Values computed from the validated ones (FQDNs, principals, seconds, routes).
+fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
+    let name = text(values, "name");
+    let namespace = text(values, "namespace");
+    let cluster_domain = text(values, "cluster_domain");
+    values.insert("mspack_version", Value::from(MSPACK_VERSION));
+    values.insert(
+        "fqdn",
+        Value::from(format!("{name}.{namespace}.svc.{cluster_domain}")),
+    );
+    values.insert(
+        "image_pinned",
+        Value::from(values::has_digest(&text(values, "image"))),
+    );
+    match template {
+        "deployment-strategy" => derive_deployment(values, &name)?,
+        "mesh-istio" => derive_mesh(values, &name, &namespace)?,
+        "otel-config" => {
+            let limit = values::quantity(&text(values, "memory_limit")).unwrap_or(0.0);
+            let mib = (limit * 0.8 / 1_048_576.0).floor() as u64;
+            values.insert("gomemlimit", Value::from(format!("{}MiB", mib.max(1))));
+            values.insert("obi_name", Value::from("obi"));
+            let port = text(values, "port");
+            values.insert(
+                "obi_otlp_endpoint",
+                Value::from(format!(
+                    "http://{name}.{namespace}.svc.{cluster_domain}:{port}"
+                )),
+            );
+        }
+        "obi" => {
+            let renames = [
+                ("obi_name", "name"),
+                ("obi_namespace", "namespace"),
+                ("obi_image", "image"),
+                ("obi_otlp_endpoint", "otlp_endpoint"),
+                ("obi_namespaces", "instrument_namespaces"),
+                ("obi_propagation", "propagation"),
+                ("obi_sys_admin", "sys_admin"),
+                ("obi_memory_limit", "memory_limit"),
+            ];
+            for (to, from) in renames {
+                if let Some(v) = values.get(from).cloned() {
+                    values.insert(to, v);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn derive_deployment(values: &mut Values, name: &str) -> Result<(), TemplateError> {
+    let min: i64 = text(values, "min_replicas").parse().unwrap_or(1);
+    let max: i64 = text(values, "max_replicas").parse().unwrap_or(1);
+    if max < min {
+        return Err(TemplateError::InvalidValue {
+            key: "max_replicas".into(),
+            value: max.to_string(),
+            reason: format!("is below min_replicas ({min})"),
+        });
+    }
+    let grace = values::duration_ms(&text(values, "termination_grace_period")).unwrap_or(30_000);
+    let prestop = values::duration_ms(&text(values, "prestop_sleep")).unwrap_or(0);
+    if prestop >= grace {
+        return Err(TemplateError::InvalidValue {
+            key: "prestop_sleep".into(),
+            value: text(values, "prestop_sleep"),
+            reason: "must be shorter than termination_grace_period".into(),
+        });
+    }
+    values.insert(
+        "termination_grace_seconds",
+        Value::from(grace.div_ceil(1000)),
+    );
+    values.insert("prestop_sleep_seconds", Value::from(prestop / 1000));
+    if text(values, "cpu_limit").is_empty() {
+        values.insert("cpu_limit", Value::from(""));
+    }
+    let version = text(values, "version");
+    let canary = text(values, "canary_version");
+    // checkov's digest check looks at every container of a Deployment.
+    let ext_authz_pinned =
+        text(values, "ext_authz") != "true" || values::has_digest(&text(values, "ext_authz_image"));
+    let image = text(values, "image");
+    let canary_image = text(values, "canary_image");
+    let mut tracks = vec![Value::from(BTreeMap::from([
+        ("deployment", Value::from(name)),
+        ("version", Value::from(version.clone())),
+        (
+            "pinned",
+            Value::from(values::has_digest(&image) && ext_authz_pinned),
+        ),
+        ("image", Value::from(image)),
+        ("replicas", Value::from(false)),
+    ]))];
+    if !canary.is_empty() {
+        if canary == version {
+            return Err(TemplateError::InvalidValue {
+                key: "canary_version".into(),
+                value: canary,
+                reason: "must differ from version".into(),
+            });
+        }
+        tracks.push(Value::from(BTreeMap::from([
+            (
+                "deployment",
+                Value::from(format!("{name}-{}", subset_name(&canary))),
+            ),
+            ("version", Value::from(canary.clone())),
+            (
+                "pinned",
+                Value::from(values::has_digest(&canary_image) && ext_authz_pinned),
+            ),
+            ("image", Value::from(canary_image)),
+            ("replicas", Value::from(1)),
+        ])));
+    }
+    values.insert("tracks", Value::from(tracks));
+    let mut caller_namespaces: Vec<String> = list(values, "callers")
+        .iter()
+        .filter_map(|c| c.split_once('/').map(|(ns, _)| ns.to_owned()))
+        .collect();
+    caller_namespaces.sort();
+    caller_namespaces.dedup();
+    values.insert("caller_namespaces", Value::from(caller_namespaces));
+    Ok(())
+}
+
+fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), TemplateError> {
+    let trust_domain = text(values, "trust_domain");
+    let mut principals = vec![format!(
+        "{trust_domain}/ns/{}/sa/{}",
+        text(values, "ingress_namespace"),
+        text(values, "ingress_service_account")
+    )];
+    for caller in list(values, "callers") {
+        if let Some((ns, sa)) = caller.split_once('/') {
+            principals.push(format!("{trust_domain}/ns/{ns}/sa/{sa}"));
+        }
+    }
+    principals.dedup();
+    values.insert("principals", Value::from(principals));
+    let per_try = values::duration_ms(&text(values, "per_try_timeout")).unwrap_or(0);
+    let timeout = values::duration_ms(&text(values, "timeout")).unwrap_or(0);
+    if per_try > timeout {
+        return Err(TemplateError::InvalidValue {
+            key: "per_try_timeout".into(),
+            value: text(values, "per_try_timeout"),
+            reason: "must not exceed timeout".into(),
+        });
+    }
+    let version = text(values, "version");
+    let canary = text(values, "canary_version");
+    if !canary.is_empty() && canary == version {
+        return Err(TemplateError::InvalidValue {
+            key: "canary_version".into(),
+            value: canary,
+            reason: "must differ from version".into(),
+        });
+    }
+    // Subset names are DNS-1123 labels; `version` label values may hold `.` and `_`.
+    let stable_subset = subset_name(&version);
+    let canary_subset = subset_name(&canary);
+    if !canary.is_empty() && canary_subset == stable_subset {
+        return Err(TemplateError::InvalidValue {
+            key: "canary_version".into(),
+            value: canary,
+            reason: format!("gives the same subset name as version ({stable_subset})"),
+        });
+    }
+    values.insert("stable_subset", Value::from(stable_subset.clone()));
+    values.insert("canary_subset", Value::from(canary_subset.clone()));
+    let route =
+        |route_name: &str, writes: bool, header: bool, subset: Option<&str>, variant: &str| {
+            Value::from(BTreeMap::from([
+                ("name", Value::from(route_name)),
+                ("writes", Value::from(writes)),
+                ("header", Value::from(header)),
+                ("subset", Value::from(subset.unwrap_or(""))),
+                ("variant", Value::from(variant)),
+            ]))
+        };
+    let has_writes = !list(values, "non_idempotent_methods").is_empty();
+    let mut routes = Vec::new();
+    if canary.is_empty() {
+        if has_writes {
+            routes.push(route("writes", true, false, None, &version));
+        }
+        routes.push(route("default", false, false, None, &version));
+    } else {
+        if has_writes {
+            routes.push(route(
+                "canary-writes",
+                true,
+                true,
+                Some(&canary_subset),
+                &canary,
+            ));
+        }
+        routes.push(route("canary", false, true, Some(&canary_subset), &canary));
+        if has_writes {
+            routes.push(route("writes", true, false, Some(&stable_subset), &version));
+        }
+        routes.push(route(
+            "default",
+            false,
+            false,
+            Some(&stable_subset),
+            &version,
+        ));
+    }
+    values.insert("routes", Value::from(routes));
+    let provider = format!("{namespace}-{name}-ext-authz");
+    values.insert("ext_authz_provider", Value::from(provider));
+    values.insert(
+        "ext_authz_host",
+        Value::from(format!("{name}-ext-authz.{namespace}.local")),
+    );
+    Ok(())
+}
+
+/// A label value as a DNS-1123 label: lowercase, other characters as `-`.
+fn subset_name(version: &str) -> String {
+    let mapped: String = version
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    mapped.trim_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[&str]) -> RawValues {
+        let mut raw = RawValues::new();
+        for pair in pairs {
+            assert!(raw.set(pair).is_ok(), "{pair}");
+        }
+        raw
+    }
+
+    #[test]
+    fn helm_and_actions_syntax_passes_through() {
+        let mut env = environment().unwrap_or_default();
+        let source =
+            "a: ${{ github.sha }}\nb: {{ .Values.x }}\nc: ${env:MY_POD_IP}\nd: [[ name ]]\n";
+        assert!(env.add_template("t", source).is_ok());
+        let out = env
+            .get_template("t")
+            .and_then(|t| t.render(minijinja::context! { name => "orders" }));
+        assert_eq!(
+            out.ok().as_deref(),
+            Some("a: ${{ github.sha }}\nb: {{ .Values.x }}\nc: ${env:MY_POD_IP}\nd: orders\n")
+        );
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let mut env = environment().unwrap_or_default();
+        assert!(env.add_template("t", "[[ nope ]]").is_ok());
+        assert!(env.get_template("t").and_then(|t| t.render(())).is_err());
+    }
+
+    #[test]
+    fn missing_name_names_the_key() {
+        let err = render("mesh-istio", &RawValues::new())
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_ref().is_some_and(|e| e.contains("`name`")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn reserved_port_names_the_key() {
+        let err = render("deployment-strategy", &raw(&["name=orders", "port=15001"]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("`port`") && e.contains("15000-15090")));
+    }
+
+    #[test]
+    fn unknown_template_lists_the_known_ones() {
+        let err = find("mesh").err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("mesh-istio") && e.contains("otel-config")));
+    }
+}

@@ -1,0 +1,577 @@
+//! `mspack new`: a complete Rust service as a set of files, planned in memory (deploy manifests
+//! rendered and linted like `mspack render`), then written into a temporary directory and renamed
+//! into place, so a failure leaves nothing half-written.
+//!
+//! The generated project embeds `mspack_problem` and `mspack_telemetry` verbatim (their
+//! `Cargo.toml` and `src/lib.rs`) as path crates of its own workspace, and takes every dependency
+//! version from this workspace's `[workspace.dependencies]`, so the code tested here is the code a
+//! generated service compiles.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::Value;
+use mspack_yaml::SourceFile;
+
+use crate::values::{RawValues, dns_label, port};
+use crate::{MSPACK_VERSION, TemplateError, lint_clean, render, render_text};
+
+/// How the service talks to other services asynchronously.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Messaging {
+    None,
+    Nats,
+}
+
+impl Messaging {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Messaging::None => "none",
+            Messaging::Nats => "nats",
+        }
+    }
+}
+
+/// The inputs of `mspack new`.
+#[derive(Clone, Debug)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub namespace: String,
+    pub port: u16,
+    pub multicluster: bool,
+    pub messaging: Messaging,
+}
+
+impl ServiceSpec {
+    /// Validate the inputs; errors name the flag.
+    pub fn new(
+        name: &str,
+        namespace: Option<&str>,
+        port_number: u16,
+        multicluster: bool,
+        messaging: Messaging,
+    ) -> Result<ServiceSpec, TemplateError> {
+        let invalid = |key: &str, value: &str, reason: String| TemplateError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        dns_label(name, true).map_err(|r| invalid("name", name, r))?;
+        if name.len() > 50 {
+            return Err(invalid(
+                "name",
+                name,
+                "is longer than 50 characters (derived names add suffixes)".into(),
+            ));
+        }
+        let namespace = namespace.unwrap_or(name);
+        dns_label(namespace, false).map_err(|r| invalid("namespace", namespace, r))?;
+        port(&port_number.to_string()).map_err(|r| invalid("port", &port_number.to_string(), r))?;
+        Ok(ServiceSpec {
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            port: port_number,
+            multicluster,
+            messaging,
+        })
+    }
+
+    /// The Rust crate name (`-` becomes `_`).
+    pub fn crate_name(&self) -> String {
+        self.name.replace('-', "_")
+    }
+}
+
+/// Files to write, by path relative to the service directory.
+#[derive(Clone, Debug, Default)]
+pub struct FileSet {
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+impl FileSet {
+    fn add(&mut self, path: &str, text: impl Into<String>) {
+        self.files.insert(PathBuf::from(path), text.into());
+    }
+
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.keys().map(PathBuf::as_path)
+    }
+}
+
+const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
+const PROBLEM_MANIFEST: &str = include_str!("../../mspack_problem/Cargo.toml");
+const PROBLEM_LIB: &str = include_str!("../../mspack_problem/src/lib.rs");
+const TELEMETRY_MANIFEST: &str = include_str!("../../mspack_telemetry/Cargo.toml");
+const TELEMETRY_LIB: &str = include_str!("../../mspack_telemetry/src/lib.rs");
+const LIB: &str = include_str!("../service/lib.rs.j2");
+const MAIN: &str = include_str!("../service/main.rs.j2");
+const HTTP_TEST: &str = include_str!("../service/http_test.rs.j2");
+const DOCKERFILE: &str = include_str!("../service/Dockerfile.j2");
+const DOCKERIGNORE: &str = include_str!("../service/dockerignore.j2");
+const GITIGNORE: &str = include_str!("../service/gitignore.j2");
+const README: &str = include_str!("../service/README.md.j2");
+/// The lock file of a generated service with the package named `__service__`; refreshed by the
+/// end-to-end test (`MSPACK_BLESS=1`) so `cargo build --locked` works on a fresh scaffold.
+const LOCK: &str = include_str!("../service/Cargo.lock.in");
+/// The same for `--messaging nats`.
+const LOCK_NATS: &str = include_str!("../service/Cargo.lock.nats.in");
+const MESSAGING: &str = include_str!("../service/messaging.rs.j2");
+const LOCK_PLACEHOLDER: &str = "__service__";
+
+/// The Rust toolchain image the Dockerfile builds with (the workspace's rust-version or newer).
+const RUST_VERSION: &str = "1.88";
+const CARGO_CHEF_VERSION: &str = "0.1.78";
+
+/// Dependencies of the generated package itself.
+const SERVICE_DEPENDENCIES: &[&str] = &[
+    "axum",
+    "opentelemetry",
+    "serde",
+    "serde_json",
+    "tokio",
+    "tracing",
+];
+const SERVICE_DEV_DEPENDENCIES: &[&str] = &["tower"];
+
+/// Plan every file of the service: sources, Dockerfile, deploy manifests (linted), answers.
+pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
+    let mut files = FileSet::default();
+    let context = service_context(spec);
+    let render_file = |name: &str, source: &str| render_text(name, source, &context);
+
+    files.add("Cargo.toml", cargo_manifest(spec)?);
+    let nats = spec.messaging == Messaging::Nats;
+    files.add(
+        "Cargo.lock",
+        lock_file(if nats { LOCK_NATS } else { LOCK }, &spec.name),
+    );
+    if nats {
+        files.add("src/messaging.rs", render_file("messaging.rs", MESSAGING)?);
+    }
+    files.add("src/lib.rs", render_file("lib.rs", LIB)?);
+    files.add("src/main.rs", render_file("main.rs", MAIN)?);
+    files.add("tests/http.rs", render_file("http.rs", HTTP_TEST)?);
+    files.add("Dockerfile", render_file("Dockerfile", DOCKERFILE)?);
+    files.add(".dockerignore", render_file(".dockerignore", DOCKERIGNORE)?);
+    files.add(".gitignore", render_file(".gitignore", GITIGNORE)?);
+    files.add("README.md", render_file("README.md", README)?);
+    files.add("crates/mspack_problem/Cargo.toml", PROBLEM_MANIFEST);
+    files.add("crates/mspack_problem/src/lib.rs", PROBLEM_LIB);
+    files.add("crates/mspack_telemetry/Cargo.toml", TELEMETRY_MANIFEST);
+    files.add("crates/mspack_telemetry/src/lib.rs", TELEMETRY_LIB);
+
+    let mut answers = answers_header(spec);
+    for (template, raw) in deploy_values(spec) {
+        let rendered = render(template, &raw)?;
+        let _ = writeln!(answers, "\n[values.{template}]");
+        for (key, value) in rendered.values.texts() {
+            let _ = writeln!(answers, "{key} = {}", toml_string(value));
+        }
+        files.add(&format!("deploy/{template}.yaml"), rendered.text);
+    }
+    lint_deploy_together(&files, spec.multicluster)?;
+    files.add(".mspack/answers.toml", answers);
+    Ok(files)
+}
+
+/// Values of the three deploy renders.
+fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
+    let mut deployment = RawValues::new();
+    let mut mesh = RawValues::new();
+    for raw in [&mut deployment, &mut mesh] {
+        raw.insert("name", &spec.name);
+        raw.insert("namespace", &spec.namespace);
+        raw.insert("port", spec.port.to_string());
+        raw.insert("multicluster", spec.multicluster.to_string());
+    }
+    deployment.insert("image", format!("{}:0.1.0", spec.name));
+    deployment.insert(
+        "otel_exporter_endpoint",
+        format!(
+            "http://otel-collector.{}.svc.cluster.local:4318",
+            spec.namespace
+        ),
+    );
+    let mut otel = RawValues::new();
+    otel.insert("namespace", &spec.namespace);
+    otel.insert("target_namespace", &spec.namespace);
+    // The service exports through its SDK; OBI is a cluster-wide choice, not a per-service one.
+    otel.insert("obi", "false");
+    vec![
+        ("deployment-strategy", deployment),
+        ("mesh-istio", mesh),
+        ("otel-config", otel),
+    ]
+}
+
+/// Each file was linted with its companion; this lints the whole `deploy/` folder at once.
+fn lint_deploy_together(files: &FileSet, multicluster: bool) -> Result<(), TemplateError> {
+    let options = mspack_lint::LintOptions {
+        multicluster,
+        ..mspack_lint::LintOptions::default()
+    };
+    let deploy: Vec<(String, &String)> = files
+        .files
+        .iter()
+        .filter(|(p, _)| p.starts_with("deploy"))
+        .map(|(p, t)| (p.display().to_string(), t))
+        .collect();
+    for (i, (path, text)) in deploy.iter().enumerate() {
+        let context: Vec<Arc<SourceFile>> = deploy
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (p, t))| Arc::new(SourceFile::new(p.clone(), (*t).clone())))
+            .collect();
+        lint_clean("deploy", path, text, context, &options)?;
+    }
+    Ok(())
+}
+
+fn service_context(spec: &ServiceSpec) -> crate::Values {
+    let mut values = crate::Values {
+        map: BTreeMap::new(),
+        texts: BTreeMap::new(),
+    };
+    values.insert("name", Value::from(spec.name.clone()));
+    values.insert("crate_name", Value::from(spec.crate_name()));
+    values.insert("metric_prefix", Value::from(spec.crate_name()));
+    values.insert("namespace", Value::from(spec.namespace.clone()));
+    values.insert("port", Value::from(spec.port));
+    values.insert("nats", Value::from(spec.messaging == Messaging::Nats));
+    values.insert("mspack_version", Value::from(MSPACK_VERSION));
+    values.insert("rust_version", Value::from(RUST_VERSION));
+    values.insert("cargo_chef_version", Value::from(CARGO_CHEF_VERSION));
+    values
+}
+
+fn answers_header(spec: &ServiceSpec) -> String {
+    format!(
+        "# Inputs of `mspack new`, so a later `mspack update` can re-render and merge.\n\
+         mspack_version = {}\n\n[inputs]\nname = {}\nnamespace = {}\nport = {}\n\
+         multicluster = {}\nmessaging = {}\n",
+        toml_string(MSPACK_VERSION),
+        toml_string(&spec.name),
+        toml_string(&spec.namespace),
+        spec.port,
+        spec.multicluster,
+        toml_string(spec.messaging.as_str()),
+    )
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn internal(message: impl Into<String>) -> TemplateError {
+    TemplateError::Render {
+        template: "service".into(),
+        message: message.into(),
+    }
+}
+
+/// An inline TOML rendering of a dependency entry (`"1"` or `{ version = "1", features = [..] }`).
+fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Table(table) => {
+            let parts: Vec<String> = table
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The generated root manifest: the package, its workspace (the embedded crates), and every
+/// dependency those need, copied from this workspace's `[workspace.dependencies]`.
+fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
+    let workspace: toml::Table = WORKSPACE_MANIFEST
+        .parse()
+        .map_err(|e| internal(format!("workspace Cargo.toml: {e}")))?;
+    let shared = workspace
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(toml::Value::as_table)
+        .ok_or_else(|| internal("workspace Cargo.toml has no [workspace.dependencies]"))?;
+    let mut dependencies: Vec<&str> = SERVICE_DEPENDENCIES.to_vec();
+    if spec.messaging == Messaging::Nats {
+        dependencies.push("async-nats");
+    }
+    let mut needed: Vec<String> = dependencies
+        .iter()
+        .chain(SERVICE_DEV_DEPENDENCIES)
+        .map(|s| (*s).to_owned())
+        .collect();
+    for manifest in [PROBLEM_MANIFEST, TELEMETRY_MANIFEST] {
+        let table: toml::Table = manifest
+            .parse()
+            .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
+        for section in ["dependencies", "dev-dependencies"] {
+            if let Some(deps) = table.get(section).and_then(toml::Value::as_table) {
+                needed.extend(deps.keys().cloned());
+            }
+        }
+    }
+    needed.sort();
+    needed.dedup();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Scaffolded by mspack {MSPACK_VERSION}. Dependency versions are the ones mspack tested."
+    );
+    let _ = write!(
+        out,
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
+         rust-version = \"{RUST_VERSION}\"\nlicense = \"Apache-2.0\"\npublish = false\n\n\
+         [[bin]]\nname = \"{name}\"\npath = \"src/main.rs\"\n\n\
+         [workspace]\nmembers = [\".\", \"crates/mspack_problem\", \"crates/mspack_telemetry\"]\n\
+         resolver = \"3\"\n\n\
+         [workspace.package]\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"Apache-2.0\"\n\n\
+         [workspace.lints.rust]\nunsafe_code = \"forbid\"\n\n\
+         [workspace.lints.clippy]\nunwrap_used = \"warn\"\n\n\
+         [workspace.dependencies]\n\
+         mspack_problem = {{ path = \"crates/mspack_problem\" }}\n\
+         mspack_telemetry = {{ path = \"crates/mspack_telemetry\" }}\n",
+        name = spec.name
+    );
+    for name in needed.iter().filter(|n| !n.starts_with("mspack_")) {
+        let entry = shared
+            .get(name)
+            .ok_or_else(|| internal(format!("no workspace dependency `{name}`")))?;
+        let _ = writeln!(out, "{name} = {}", inline(entry));
+    }
+    out.push_str(
+        "\n[dependencies]\nmspack_problem.workspace = true\nmspack_telemetry.workspace = true\n",
+    );
+    for name in &dependencies {
+        let _ = writeln!(out, "{name}.workspace = true");
+    }
+    out.push_str("\n[dev-dependencies]\n");
+    for name in SERVICE_DEV_DEPENDENCIES {
+        let _ = writeln!(out, "{name}.workspace = true");
+    }
+    out.push_str(
+        "\n[lints]\nworkspace = true\n\n[profile.release]\nstrip = \"symbols\"\nlto = \"thin\"\n",
+    );
+    Ok(out)
+}
+
+/// The stored lock file with the package renamed and re-sorted as Cargo sorts packages.
+fn lock_file(stored: &str, name: &str) -> String {
+    let Some(first) = stored.find("[[package]]") else {
+        return stored.to_owned();
+    };
+    let (header, body) = stored.split_at(first);
+    let mut blocks: Vec<String> = body
+        .split("\n[[package]]")
+        .map(|b| {
+            let b = b.trim_start_matches("[[package]]").trim_matches('\n');
+            format!("[[package]]\n{b}")
+        })
+        .map(|b| {
+            b.replace(
+                &format!("name = \"{LOCK_PLACEHOLDER}\""),
+                &format!("name = \"{name}\""),
+            )
+        })
+        .collect();
+    let key = |block: &String| {
+        let field = |f: &str| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{f} = \"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+                .unwrap_or_default()
+        };
+        (field("name"), field("version"), field("source"))
+    };
+    blocks.sort_by_key(key);
+    let mut out = header.to_owned();
+    out.push_str(&blocks.join("\n\n"));
+    out.push('\n');
+    out
+}
+
+/// Write `files` to `dest` through a temporary directory beside it, renamed into place. An
+/// existing `dest` is an error unless `force`, which replaces it only after the new tree is
+/// complete.
+pub fn write(files: &FileSet, dest: &Path, force: bool) -> Result<(), TemplateError> {
+    let io = |path: &Path, e: std::io::Error| TemplateError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    if dest.exists() && !force {
+        return Err(TemplateError::Exists {
+            path: dest.display().to_string(),
+        });
+    }
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+    let base = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "service".into());
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{base}.mspack-new-"))
+        .tempdir_in(&parent)
+        .map_err(|e| io(&parent, e))?;
+    for (path, text) in &files.files {
+        let full = staging.path().join(path);
+        if let Some(dir) = full.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        std::fs::write(&full, text).map_err(|e| io(&full, e))?;
+    }
+    if dest.exists() {
+        let old = tempfile::Builder::new()
+            .prefix(&format!(".{base}.mspack-old-"))
+            .tempdir_in(&parent)
+            .map_err(|e| io(&parent, e))?;
+        let old_path = old.path().join("previous");
+        std::fs::rename(dest, &old_path).map_err(|e| io(dest, e))?;
+        if let Err(e) = std::fs::rename(staging.path(), dest) {
+            // Put the previous tree back; the staging directory is removed on drop.
+            let _ = std::fs::rename(&old_path, dest);
+            return Err(io(dest, e));
+        }
+        drop(old);
+    } else {
+        std::fs::rename(staging.path(), dest).map_err(|e| io(dest, e))?;
+    }
+    // The staging directory now lives at `dest`; keep it from being deleted.
+    let _ = staging.keep();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> ServiceSpec {
+        ServiceSpec::new(name, Some("food"), 8080, false, Messaging::None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn invalid_names_are_refused_with_the_key() {
+        for bad in ["Orders", "9lives", "a_b", "-x", ""] {
+            let err = ServiceSpec::new(bad, None, 8080, false, Messaging::None)
+                .err()
+                .map(|e| e.to_string());
+            assert!(
+                err.as_ref().is_some_and(|e| e.contains("`name`")),
+                "{bad}: {err:?}"
+            );
+        }
+        let err = ServiceSpec::new("orders", None, 15020, false, Messaging::None)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("`port`")));
+    }
+
+    #[test]
+    fn the_plan_has_every_part_of_a_service() {
+        let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        for path in [
+            "Cargo.toml",
+            "Cargo.lock",
+            "src/main.rs",
+            "src/lib.rs",
+            "tests/http.rs",
+            "Dockerfile",
+            ".dockerignore",
+            "deploy/deployment-strategy.yaml",
+            "deploy/mesh-istio.yaml",
+            "deploy/otel-config.yaml",
+            ".mspack/answers.toml",
+            "crates/mspack_problem/src/lib.rs",
+            "crates/mspack_telemetry/src/lib.rs",
+        ] {
+            assert!(files.files.contains_key(Path::new(path)), "{path} missing");
+        }
+        let answers = &files.files[Path::new(".mspack/answers.toml")];
+        assert!(answers.contains("name = \"orders\"") && answers.contains("mspack_version"));
+        assert!(toml::from_str::<toml::Table>(answers).is_ok(), "{answers}");
+        let manifest = &files.files[Path::new("Cargo.toml")];
+        assert!(
+            toml::from_str::<toml::Table>(manifest).is_ok(),
+            "{manifest}"
+        );
+    }
+
+    #[test]
+    fn embedded_crates_are_the_tested_sources() {
+        let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            files.files[Path::new("crates/mspack_problem/src/lib.rs")],
+            include_str!("../../mspack_problem/src/lib.rs")
+        );
+    }
+
+    #[test]
+    fn the_dockerfile_meets_the_checklist() {
+        let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        let dockerfile = &files.files[Path::new("Dockerfile")];
+        for needle in [
+            "cargo chef prepare",
+            "cargo chef cook --release --locked",
+            "cargo build --release --locked",
+            "gcr.io/distroless/cc-debian12:nonroot",
+            "USER 65532:65532",
+            "org.opencontainers.image.title",
+        ] {
+            assert!(dockerfile.contains(needle), "Dockerfile lacks {needle}");
+        }
+        assert!(files.files[Path::new(".dockerignore")].contains("target/"));
+    }
+
+    #[test]
+    fn existing_directories_are_not_overwritten_without_force() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dest = dir.path().join("orders");
+        std::fs::create_dir_all(&dest).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dest.join("keep.txt"), "mine").unwrap_or_else(|e| panic!("{e}"));
+        let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            write(&files, &dest, false),
+            Err(TemplateError::Exists { .. })
+        ));
+        assert!(dest.join("keep.txt").is_file());
+        assert!(write(&files, &dest, true).is_ok());
+        assert!(!dest.join("keep.txt").exists() && dest.join("Cargo.toml").is_file());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .map(|r| r.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "staging directories left behind: {leftovers:?}"
+        );
+    }
+
+    #[test]
+    fn the_lock_file_round_trips_for_the_name_it_was_made_with() {
+        let stored = LOCK.replace(LOCK_PLACEHOLDER, "demo");
+        assert_eq!(lock_file(LOCK, "demo"), stored);
+    }
+
+    #[test]
+    fn the_lock_file_names_the_service_in_sorted_order() {
+        let lock = lock_file(LOCK, "zz-last");
+        assert!(!lock.contains(LOCK_PLACEHOLDER));
+        let names: Vec<&str> = lock
+            .lines()
+            .filter_map(|l| l.strip_prefix("name = \""))
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+}
