@@ -88,11 +88,22 @@ fn every_yaml_block_lints_clean_unless_marked_as_a_bad_example() {
 }
 
 #[test]
-fn the_worked_example_lints_clean() {
-    let example = mspack_pack::file("examples/worked-example.yaml")
-        .unwrap_or_else(|| panic!("the pack has the worked example"));
-    let found = lint(example.path, text(&example), false);
-    assert!(found.is_empty(), "{found:#?}");
+fn the_worked_example_and_the_rendered_templates_lint_clean() {
+    let manifests: Vec<PackFile> = files()
+        .into_iter()
+        .filter(|f| f.path.starts_with("examples/") || f.path.starts_with("templates/"))
+        .filter(|f| f.path.ends_with(".yaml"))
+        .collect();
+    assert!(
+        manifests
+            .iter()
+            .any(|f| f.path == "examples/worked-example.yaml"),
+        "the pack has the worked example"
+    );
+    for file in manifests {
+        let found = lint(file.path, text(&file), false);
+        assert!(found.is_empty(), "{}: {found:#?}", file.path);
+    }
 }
 
 #[test]
