@@ -2,7 +2,8 @@
 //! VirtualServices, DestinationRules across namespaces, 1,000 per file) and report the time to
 //! lint them, MB/s, and the time to only parse the same bytes.
 //!
-//! Run: `cargo bench -p mspack_lint --bench lint_scale` (add `-- --quick` for 1k and 10k only).
+//! Run: `cargo bench -p mspack_lint --bench lint_scale` (add `-- --quick` for 1k and 10k only,
+//! `-- --per-rule 100000` for each rule's own time on a built workspace, slowest first).
 //! Prints one JSON line per figure and a summary table.
 
 use std::sync::Arc;
@@ -129,8 +130,48 @@ fn emit(name: &str, value: f64, unit: &str) {
     println!("{{\"name\": \"{name}\", \"value\": {value:.3}, \"unit\": \"{unit}\"}}");
 }
 
+/// Time each rule alone on an already built workspace (`--per-rule N`), slowest first.
+fn per_rule(n: usize) {
+    let options = LintOptions::default();
+    let parsed: Vec<_> = corpus(n)
+        .into_iter()
+        .map(|f| parse_file(f, &options.limits))
+        .collect();
+    let (mesh, networks) = mspack_lint::load_mesh_inputs(&options)
+        .unwrap_or_else(|_| (mspack_lint::MeshConfig::default(), None));
+    let (ws, _) = mspack_lint::Workspace::build(parsed, options.clone(), mesh, networks);
+    let mut times: Vec<(Duration, String)> = mspack_lint::rules::ALL
+        .iter()
+        .map(|rule| {
+            let start = Instant::now();
+            let mut out = mspack_lint::Findings::new(rule);
+            (rule.check)(&ws, &mut out);
+            (start.elapsed(), rule.id())
+        })
+        .collect();
+    times.sort_by_key(|t| std::cmp::Reverse(t.0));
+    let total: Duration = times.iter().map(|t| t.0).sum();
+    println!(
+        "all rules, one after another: {:.1} ms",
+        total.as_secs_f64() * 1e3
+    );
+    for (t, id) in times.iter().take(15) {
+        println!("{:>10.2} ms  {id}", t.as_secs_f64() * 1e3);
+    }
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--per-rule")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+    {
+        per_rule(n);
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let sizes: &[usize] = if quick {
         &[1_000, 10_000]
     } else {

@@ -1,5 +1,6 @@
 //! Findings: what a rule reports, where, and how to fix it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use mspack_yaml::{Node, SourceFile, Span};
@@ -181,4 +182,76 @@ impl Findings {
     pub fn into_vec(self) -> Vec<Finding> {
         self.items
     }
+}
+
+/// One problem found by an analysis that reports under several codes (one rule per code, as Istio
+/// splits a multi-message analyzer); each rule reports the issues of its own code.
+pub struct Issue<'a> {
+    pub code: &'static str,
+    pub resource: &'a Resource,
+    pub node: &'a Node,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl<'a> Issue<'a> {
+    pub fn new(
+        code: &'static str,
+        resource: &'a Resource,
+        node: &'a Node,
+        message: impl Into<String>,
+    ) -> Issue<'a> {
+        Issue {
+            code,
+            resource,
+            node,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Issue<'a> {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Report the issues that carry `code`.
+pub fn report_issues(out: &mut Findings, code: &str, issues: Vec<Issue<'_>>) {
+    for issue in issues.into_iter().filter(|i| i.code == code) {
+        let finding = out.report(issue.resource, issue.node, issue.message);
+        if let Some(help) = issue.help {
+            finding.help(help);
+        }
+    }
+}
+
+/// The line of a scalar node, as Istio's field map records it (it records scalar leaves only).
+/// Istio folds identical messages on one resource unless they point at different lines.
+pub fn scalar_line(node: Option<&Node>) -> Option<u32> {
+    node.filter(|n| n.scalar().is_some())
+        .map(|n| n.span.start.line)
+}
+
+/// Remembers which (resource, message) pairs were reported, so a repeat can be skipped (Istio
+/// drops a message that repeats another word for word on the same resource).
+#[derive(Default)]
+pub struct Seen(HashSet<(usize, String)>);
+
+impl Seen {
+    /// `true` the first time a pair is seen.
+    pub fn first(&mut self, resource: &Resource, message: &str) -> bool {
+        self.0.insert((resource.id, message.to_string()))
+    }
+}
+
+/// Sorted, quoted names for messages: `"a", "b"`.
+pub fn quoted_names<'r>(resources: impl IntoIterator<Item = &'r Resource>) -> String {
+    let mut names: Vec<&str> = resources.into_iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -99,7 +99,7 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// Do two hosts (either may be a wildcard) overlap?
+/// Do two hosts (either may be a wildcard) overlap? Istio's `host.Name.Matches`.
 pub fn hosts_intersect(a: &str, b: &str) -> bool {
     host_matches(a, b) || host_matches(b, a)
 }
@@ -143,6 +143,25 @@ mod tests {
         assert_eq!(form("api.stripe.com"), HostForm::External);
         assert_eq!(form("*"), HostForm::Wildcard);
         assert_eq!(form("*.food.svc.cluster.local"), HostForm::Wildcard);
+    }
+
+    #[test]
+    fn host_overlap_follows_istio() {
+        assert!(hosts_intersect("*.foo.com", "a.foo.com"));
+        assert!(hosts_intersect("a.foo.com", "*.foo.com"));
+        assert!(hosts_intersect("*.foo.com", "*.com"));
+        assert!(hosts_intersect("*", "anything"));
+        assert!(!hosts_intersect("*.bar.com", "a.foo.com"));
+        assert!(!hosts_intersect("a.com", "b.com"));
+        assert_eq!(
+            crate::resource::short_or_full_name("food", "gw"),
+            ("food", "gw")
+        );
+        assert_eq!(
+            crate::resource::short_or_full_name("food", "edge/gw"),
+            ("edge", "gw")
+        );
+        assert_eq!(crate::resource::full_name("", "gw"), "gw");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Where Istio resources name service hosts: VirtualService hosts and route/mirror destinations,
-//! DestinationRule hosts, Sidecar egress hosts, EnvoyFilter cluster matches.
+//! Reading VirtualService routes as Istio's `virtualservice` analyzers do (destinations with their
+//! position, gateway references, JWT claim headers), and where Istio resources name service
+//! hosts: VirtualService hosts and route/mirror destinations, DestinationRule hosts, Sidecar
+//! egress hosts, EnvoyFilter cluster matches.
 
 use mspack_yaml::Node;
 
@@ -34,55 +36,154 @@ pub struct HostRef<'a> {
     pub destination: Option<&'a Node>,
 }
 
-/// A VirtualService route destination, with the kind of route it belongs to.
-#[derive(Clone, Copy, Debug)]
-pub struct Destination<'a> {
-    pub destination: &'a Node,
-    pub host: Option<&'a Node>,
-    /// `http`, `tcp` or `tls`.
-    pub route_kind: &'static str,
-    pub mirror: bool,
+/// Where a destination sits in a VirtualService.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DestKind {
+    Http,
+    Tcp,
+    Tls,
+    /// `http[].mirror`
+    Mirror,
+    /// `http[].mirrors[].destination`
+    Mirrors,
 }
 
-/// Every route destination and mirror of a VirtualService, in document order.
-pub fn vs_destinations(vs: &Resource) -> Vec<Destination<'_>> {
+impl DestKind {
+    pub fn is_mirror(self) -> bool {
+        matches!(self, DestKind::Mirror | DestKind::Mirrors)
+    }
+}
+
+/// One route or mirror destination. Routes without a `destination` still count (Istio reads them
+/// as a destination with an empty host).
+#[derive(Clone, Copy, Debug)]
+pub struct RouteDest<'a> {
+    pub kind: DestKind,
+    /// The route entry (`route[]` item, the `mirror` mapping, or the `mirrors[]` item).
+    pub item: &'a Node,
+    /// The `destination` mapping, when present and not null.
+    pub destination: Option<&'a Node>,
+}
+
+impl<'a> RouteDest<'a> {
+    /// The destination host as written; empty when absent.
+    pub fn host(&self) -> &'a str {
+        self.host_node().and_then(Node::as_str).unwrap_or("")
+    }
+
+    pub fn host_node(&self) -> Option<&'a Node> {
+        self.destination.and_then(|d| d.get("host"))
+    }
+
+    /// The subset as written; empty when absent.
+    pub fn subset(&self) -> &'a str {
+        self.destination
+            .and_then(|d| d.get("subset"))
+            .and_then(Node::as_str)
+            .unwrap_or("")
+    }
+
+    /// The `port` selector, when set (a null `port` counts as absent).
+    pub fn port(&self) -> Option<&'a Node> {
+        self.destination
+            .and_then(|d| d.get("port"))
+            .filter(|p| !p.is_null())
+    }
+
+    /// The node a finding about this destination points at: its host, else the destination,
+    /// else the route entry.
+    pub fn anchor(&self) -> &'a Node {
+        self.host_node().or(self.destination).unwrap_or(self.item)
+    }
+}
+
+fn present(node: Option<&Node>) -> Option<&Node> {
+    node.filter(|n| !n.is_null())
+}
+
+/// Route destinations in Istio's order: tcp, tls, then http.
+pub fn route_destinations(vs: &Resource) -> Vec<RouteDest<'_>> {
     let mut out = Vec::new();
     let Some(spec) = vs.spec() else { return out };
-    for route_kind in ["http", "tcp", "tls"] {
-        for rule in spec.get(route_kind).into_iter().flat_map(Node::items) {
-            for route in rule.get("route").into_iter().flat_map(Node::items) {
-                if let Some(d) = route.get("destination") {
-                    out.push(Destination {
-                        destination: d,
-                        host: d.get("host"),
-                        route_kind,
-                        mirror: false,
-                    });
-                }
-            }
-            if route_kind == "http" {
-                if let Some(m) = rule.get("mirror") {
-                    out.push(Destination {
-                        destination: m,
-                        host: m.get("host"),
-                        route_kind,
-                        mirror: true,
-                    });
-                }
-                for m in rule.get("mirrors").into_iter().flat_map(Node::items) {
-                    if let Some(d) = m.get("destination") {
-                        out.push(Destination {
-                            destination: d,
-                            host: d.get("host"),
-                            route_kind,
-                            mirror: true,
-                        });
-                    }
-                }
+    for (key, kind) in [
+        ("tcp", DestKind::Tcp),
+        ("tls", DestKind::Tls),
+        ("http", DestKind::Http),
+    ] {
+        for rule in spec.get(key).into_iter().flat_map(Node::items) {
+            for item in rule.get("route").into_iter().flat_map(Node::items) {
+                out.push(RouteDest {
+                    kind,
+                    item,
+                    destination: present(item.get("destination")),
+                });
             }
         }
     }
     out
+}
+
+/// HTTP `route` destinations only (with the index of their http rule).
+pub fn http_route_destinations(vs: &Resource) -> Vec<RouteDest<'_>> {
+    route_destinations(vs)
+        .into_iter()
+        .filter(|d| d.kind == DestKind::Http)
+        .collect()
+}
+
+/// `http[].mirror` and `http[].mirrors[].destination`, rule by rule.
+pub fn mirror_destinations(vs: &Resource) -> Vec<RouteDest<'_>> {
+    let mut out = Vec::new();
+    for rule in vs.spec_at(&["http"]).into_iter().flat_map(Node::items) {
+        if let Some(mirror) = present(rule.get("mirror")) {
+            out.push(RouteDest {
+                kind: DestKind::Mirror,
+                item: mirror,
+                destination: Some(mirror),
+            });
+        }
+        for item in rule.get("mirrors").into_iter().flat_map(Node::items) {
+            out.push(RouteDest {
+                kind: DestKind::Mirrors,
+                item,
+                destination: present(item.get("destination")),
+            });
+        }
+    }
+    out
+}
+
+/// `spec.gateways` entries with their nodes (non-string entries skipped).
+pub fn gateway_refs(vs: &Resource) -> Vec<(&Node, &str)> {
+    vs.spec_at(&["gateways"])
+        .into_iter()
+        .flat_map(Node::items)
+        .filter_map(|n| n.as_str().map(|s| (n, s)))
+        .collect()
+}
+
+/// `spec.hosts` as strings.
+pub fn vs_hosts(vs: &Resource) -> Vec<&str> {
+    vs.spec_at(&["hosts"])
+        .into_iter()
+        .flat_map(Node::items)
+        .filter_map(Node::as_str)
+        .collect()
+}
+
+/// Istio's `jwt.ToRoutingClaim(..).Match`: `@request.auth.claims.a.b` or
+/// `@request.auth.claims[a][b]` (prefix compared case-insensitively).
+pub fn is_claim_header(name: &str) -> bool {
+    const CLAIM_PREFIX: &str = "@request.auth.claims";
+    let Some(head) = name.get(..CLAIM_PREFIX.len()) else {
+        return false;
+    };
+    if !head.eq_ignore_ascii_case(CLAIM_PREFIX) {
+        return false;
+    }
+    let rest = &name[CLAIM_PREFIX.len()..];
+    (rest.starts_with('.') && rest.len() > 1)
+        || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
 }
 
 /// Every service host a resource names, for the kinds that name them.
@@ -104,17 +205,20 @@ pub fn service_hosts(resource: &Resource) -> Vec<HostRef<'_>> {
                     });
                 }
             }
-            for d in vs_destinations(resource) {
-                if let Some((node, host)) = d.host.and_then(|n| n.as_str().map(|h| (n, h))) {
+            let destinations = route_destinations(resource)
+                .into_iter()
+                .chain(mirror_destinations(resource));
+            for d in destinations {
+                if let Some((node, host)) = d.host_node().and_then(|n| n.as_str().map(|h| (n, h))) {
                     out.push(HostRef {
                         node,
                         host,
-                        role: if d.mirror {
+                        role: if d.kind.is_mirror() {
                             HostRole::Mirror
                         } else {
                             HostRole::RouteDestination
                         },
-                        destination: Some(d.destination),
+                        destination: d.destination,
                     });
                 }
             }
@@ -166,4 +270,19 @@ pub fn service_hosts(resource: &Resource) -> Vec<HostRef<'_>> {
         _ => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_claim_header;
+
+    #[test]
+    fn claim_header_forms() {
+        assert!(is_claim_header("@request.auth.claims.plan"));
+        assert!(is_claim_header("@Request.Auth.Claims[plan][tier]"));
+        assert!(!is_claim_header("@request.auth.claims."));
+        assert!(!is_claim_header("@request.auth.claims[]"));
+        assert!(!is_claim_header("@request.auth.claim"));
+        assert!(!is_claim_header("x-plan"));
+    }
 }

@@ -243,9 +243,22 @@ impl Resource {
             .and_then(Node::as_str)
     }
 
+    /// `ns/name`, or `name` without a namespace (Istio's `FullName.String()`).
+    pub fn full_name(&self) -> String {
+        full_name(&self.ns, &self.name)
+    }
+
     /// The node a whole-resource finding points at: `metadata.name`, else the document root.
     pub fn anchor(&self) -> &Node {
         self.root.path(&["metadata", "name"]).unwrap_or(&self.root)
+    }
+
+    /// The node a finding about `spec.<keys>` points at: that node, else `spec`, else
+    /// [`Resource::anchor`].
+    pub fn spec_anchor(&self, keys: &[&str]) -> &Node {
+        self.spec_at(keys)
+            .or_else(|| self.spec())
+            .unwrap_or_else(|| self.anchor())
     }
 
     /// The pod template of a workload (`spec.template`, or `spec.jobTemplate.spec.template` for a
@@ -339,4 +352,29 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
         Some((group, version)) => (group, version),
         None => ("", api_version),
     }
+}
+
+/// Istio's `FullName.String()`: `ns/name`, or `name` when the namespace is empty.
+pub fn full_name(ns: &str, name: &str) -> String {
+    if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}/{name}")
+    }
+}
+
+/// Istio's `resource.NewShortOrFullName`: `ns/name`, or `name` in `default_ns`.
+pub fn short_or_full_name<'a>(default_ns: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    name.split_once('/').unwrap_or((default_ns, name))
+}
+
+/// A port number written as an integer or a numeric string.
+pub fn port_number(node: &Node) -> Option<i64> {
+    node.as_i64()
+        .or_else(|| node.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// A Kubernetes `IntOrString` as Go prints it: the number, the name, or `0` when absent.
+pub fn int_or_string(node: Option<&Node>) -> String {
+    node.and_then(Node::as_str).unwrap_or("0").to_string()
 }

@@ -4,6 +4,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
+
 use mspack_yaml::{Node, ParsedFile};
 
 use crate::config::LintOptions;
@@ -13,7 +15,7 @@ use crate::mesh::{MeshConfig, MeshNetworks};
 use crate::resource::{
     DocumentShape, Kind, Resource, classify_document, read_identity, split_api_version,
 };
-use crate::selector::{Labels, Workload, read_labels, selector_matches};
+use crate::workloads::{Selector, Workload, WorkloadIndex};
 
 /// A port of a service known to the mesh.
 #[derive(Clone, Debug)]
@@ -103,7 +105,7 @@ pub struct Workspace {
     /// Kinds that the input (not the assumed defaults) has at least one resource of.
     input_kinds: std::collections::HashSet<Kind>,
     hosts: OnceLock<HostRegistry>,
-    workloads: OnceLock<Vec<Workload>>,
+    workloads: OnceLock<WorkloadIndex>,
     services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
     schemas: crate::schema::SchemaSet,
 }
@@ -117,75 +119,19 @@ impl Workspace {
         mesh: MeshConfig,
         networks: Option<MeshNetworks>,
     ) -> (Workspace, Vec<Finding>) {
-        let mut findings = Vec::new();
-        let mut resources = Vec::new();
         let file_count = files.len();
-        for file in files {
-            if let Some(error) = &file.error {
-                let mut f = Finding::new(
-                    &crate::rules::invalid_yaml::INVALID_YAML,
-                    error.message.clone(),
-                );
-                f.file = Some(file.source.clone());
-                f.span = Some(mspack_yaml::Span::point(error.pos));
-                f.help = Some(match error.kind {
-                    mspack_yaml::YamlErrorKind::Syntax => {
-                        "fix the YAML syntax; documents before this one were still checked".into()
-                    }
-                    _ => "this input exceeds a safety limit and was not loaded past this point"
-                        .into(),
-                });
-                findings.push(f);
-            }
-            for document in file.documents {
-                let items = match classify_document(document.root) {
-                    DocumentShape::NotAResource => continue,
-                    DocumentShape::Invalid { node, message } => {
-                        findings.push(invalid_resource(&file.source, &node, message));
-                        continue;
-                    }
-                    DocumentShape::Resources(items) => items,
-                };
-                for root in items {
-                    match read_identity(&root) {
-                        Err(message) => {
-                            findings.push(invalid_resource(&file.source, &root, message));
-                        }
-                        Ok((api_version, kind_name, name, namespace)) => {
-                            let (group, version) = split_api_version(&api_version);
-                            let kind = Kind::classify(group, &kind_name);
-                            let ns = if kind.is_cluster_scoped() {
-                                String::new()
-                            } else {
-                                namespace
-                                    .clone()
-                                    .or_else(|| options.default_namespace.clone())
-                                    .unwrap_or_default()
-                            };
-                            if options.excluded_namespaces.contains(&ns)
-                                || (kind == Kind::Namespace
-                                    && options.excluded_namespaces.contains(&name))
-                            {
-                                continue;
-                            }
-                            resources.push(Resource {
-                                id: resources.len(),
-                                file: file.source.clone(),
-                                document: document.index,
-                                group: group.to_string(),
-                                version: version.to_string(),
-                                api_version,
-                                kind,
-                                kind_name,
-                                name,
-                                namespace,
-                                ns,
-                                root,
-                                assumed: false,
-                            });
-                        }
-                    }
-                }
+        // Files become resources in parallel; ids are given in input order afterwards.
+        let per_file: Vec<(Vec<Resource>, Vec<Finding>)> = files
+            .into_par_iter()
+            .map(|file| read_file_resources(file, &options))
+            .collect();
+        let mut findings = Vec::new();
+        let mut resources = Vec::with_capacity(per_file.iter().map(|(r, _)| r.len()).sum());
+        for (file_resources, file_findings) in per_file {
+            findings.extend(file_findings);
+            for mut r in file_resources {
+                r.id = resources.len();
+                resources.push(r);
             }
         }
         if options.istio_defaults {
@@ -207,10 +153,15 @@ impl Workspace {
             if r.assumed {
                 continue;
             }
-            if r.kind == Kind::Namespace {
-                namespaces.insert(r.name.clone());
+            let ns = if r.kind == Kind::Namespace {
+                &r.name
             } else if !r.kind.is_cluster_scoped() {
-                namespaces.insert(r.ns.clone());
+                &r.ns
+            } else {
+                continue;
+            };
+            if !namespaces.contains(ns) {
+                namespaces.insert(ns.clone());
             }
         }
         let workspace = Workspace {
@@ -302,33 +253,24 @@ impl Workspace {
         })
     }
 
-    /// Pods and pod templates with their labels.
-    pub fn workloads(&self) -> &[Workload] {
-        self.workloads.get_or_init(|| {
-            self.resources
-                .iter()
-                .filter_map(|r| {
-                    let template = r.pod_template()?;
-                    Some(Workload {
-                        resource: r.id,
-                        ns: r.ns.clone(),
-                        labels: read_labels(template.path(&["metadata", "labels"])),
-                        is_pod: r.kind == Kind::Pod,
-                    })
-                })
-                .collect()
-        })
+    /// Pods and pod templates with their labels, indexed by namespace and label (built once).
+    pub fn workload_index(&self) -> &WorkloadIndex {
+        self.workloads
+            .get_or_init(|| WorkloadIndex::new(&self.resources))
     }
 
-    /// Workloads in `ns` (every namespace when `None`) whose labels `selector` matches.
-    pub fn select_workloads<'a>(
-        &'a self,
-        ns: Option<&'a str>,
-        selector: &'a Labels,
-    ) -> impl Iterator<Item = &'a Workload> + 'a {
-        self.workloads().iter().filter(move |w| {
-            ns.is_none_or(|ns| w.ns == ns) && selector_matches(selector, &w.labels)
-        })
+    /// Pods and pod templates with their labels, in input order.
+    pub fn workloads(&self) -> &[Workload] {
+        self.workload_index().all()
+    }
+
+    /// Workloads in `ns` (every namespace when `None`) that `selector` matches, in input order.
+    pub fn select_workloads<'w, 's>(
+        &'w self,
+        ns: Option<&'s str>,
+        selector: &'s Selector,
+    ) -> impl Iterator<Item = &'w Workload> + use<'w, 's> {
+        self.workload_index().select(ns, selector)
     }
 }
 
@@ -371,34 +313,108 @@ fn add_istio_defaults(resources: &mut Vec<Resource>, root_namespace: &str) {
     let file = Arc::new(mspack_yaml::SourceFile::new("<istio defaults>", text));
     let parsed = mspack_yaml::parse_file(file.clone(), &mspack_yaml::Limits::default());
     for document in parsed.documents {
-        let Ok((api_version, kind_name, name, namespace)) = read_identity(&document.root) else {
+        let Ok(mut r) = read_resource(&file, document.index, document.root, None, true) else {
             continue;
         };
-        let (group, version) = split_api_version(&api_version);
-        let kind = Kind::classify(group, &kind_name);
-        let ns = namespace.clone().unwrap_or_default();
         if resources
             .iter()
-            .any(|r| r.kind == kind && r.ns == ns && r.name == name)
+            .any(|x| x.kind == r.kind && x.ns == r.ns && x.name == r.name)
         {
             continue;
         }
-        resources.push(Resource {
-            id: resources.len(),
-            file: file.clone(),
-            document: document.index,
-            group: group.to_string(),
-            version: version.to_string(),
-            api_version,
-            kind,
-            kind_name,
-            name,
-            namespace,
-            ns,
-            root: document.root,
-            assumed: true,
-        });
+        r.id = resources.len();
+        resources.push(r);
     }
+}
+
+/// Read the resource at `root`, document `document` of `file`: its identity, its kind, and the
+/// namespace it lives in (`default_ns` when it names none; empty for cluster-scoped kinds). Its
+/// `id` is left for the caller to set. A malformed identity gives the root back with the reason.
+fn read_resource(
+    file: &Arc<mspack_yaml::SourceFile>,
+    document: usize,
+    root: Node,
+    default_ns: Option<&str>,
+    assumed: bool,
+) -> Result<Resource, (Node, String)> {
+    let (api_version, kind_name, name, namespace) = match read_identity(&root) {
+        Ok(identity) => identity,
+        Err(message) => return Err((root, message)),
+    };
+    let (group, version) = split_api_version(&api_version);
+    let kind = Kind::classify(group, &kind_name);
+    let ns = if kind.is_cluster_scoped() {
+        String::new()
+    } else {
+        namespace
+            .as_deref()
+            .or(default_ns)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Ok(Resource {
+        id: 0,
+        file: file.clone(),
+        document,
+        group: group.to_string(),
+        version: version.to_string(),
+        kind,
+        kind_name,
+        name,
+        namespace,
+        ns,
+        root,
+        assumed,
+        api_version,
+    })
+}
+
+/// The resources of one loaded file, and findings for what could not be read as one.
+fn read_file_resources(file: ParsedFile, options: &LintOptions) -> (Vec<Resource>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut resources = Vec::new();
+    if let Some(error) = &file.error {
+        let mut f = Finding::new(
+            &crate::rules::invalid_yaml::INVALID_YAML,
+            error.message.clone(),
+        );
+        f.file = Some(file.source.clone());
+        f.span = Some(mspack_yaml::Span::point(error.pos));
+        f.help = Some(match error.kind {
+            mspack_yaml::YamlErrorKind::Syntax => {
+                "fix the YAML syntax; documents before this one were still checked".into()
+            }
+            _ => "this input exceeds a safety limit and was not loaded past this point".into(),
+        });
+        findings.push(f);
+    }
+    let default_ns = options.default_namespace.as_deref();
+    for document in file.documents {
+        let items = match classify_document(document.root) {
+            DocumentShape::NotAResource => continue,
+            DocumentShape::Invalid { node, message } => {
+                findings.push(invalid_resource(&file.source, &node, message));
+                continue;
+            }
+            DocumentShape::Resources(items) => items,
+        };
+        for root in items {
+            match read_resource(&file.source, document.index, root, default_ns, false) {
+                Err((root, message)) => {
+                    findings.push(invalid_resource(&file.source, &root, message))
+                }
+                Ok(r) => {
+                    let excluded = options.excluded_namespaces.contains(&r.ns)
+                        || (r.kind == Kind::Namespace
+                            && options.excluded_namespaces.contains(&r.name));
+                    if !excluded {
+                        resources.push(r);
+                    }
+                }
+            }
+        }
+    }
+    (resources, findings)
 }
 
 fn invalid_resource(file: &Arc<mspack_yaml::SourceFile>, node: &Node, message: String) -> Finding {

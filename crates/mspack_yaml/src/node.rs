@@ -139,7 +139,7 @@ impl Node {
         match &self.value {
             Value::Map(entries) => entries
                 .iter()
-                .find(|(k, _)| matches!(&k.value, Value::Scalar(s) if s.text == key))
+                .find(|(k, _)| matches!(&k.value, Value::Scalar(s) if same_key(&s.text, key)))
                 .map(|(k, v)| (k, v)),
             _ => None,
         }
@@ -186,6 +186,14 @@ impl Node {
         }
         count
     }
+}
+
+/// Key comparison for the hot lookup path: mapping keys are short, and an inlined byte loop
+/// beats a call into `memcmp` for them.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 const TAG_PREFIX: &str = "tag:yaml.org,2002:";

@@ -6,9 +6,9 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::Kind;
-use crate::rules::annotations_k8s::{annotated_resources, annotations};
 use crate::rules::istio_annotations::{
-    ALWAYS_IGNORED, SET_BY_CNI, Status, is_istio_annotation, lookup,
+    ALWAYS_IGNORED, SET_BY_CNI, Status, annotated_resources, annotations, is_istio_annotation,
+    lookup,
 };
 use crate::workspace::Workspace;
 

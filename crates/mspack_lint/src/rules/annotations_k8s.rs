@@ -2,13 +2,11 @@
 //! Deployments that Istio does not know, that belong on another kind, that are deprecated, or
 //! whose value the sidecar injector rejects.
 
-use mspack_yaml::Node;
-
 use crate::declare_rule;
-use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::istio_annotations::{ALWAYS_IGNORED, is_istio_annotation, lookup, validate};
-use crate::rules::workload_match::{Issue, report_issues};
+use crate::finding::{Findings, Issue, report_issues};
+use crate::rules::istio_annotations::{
+    ALWAYS_IGNORED, annotated_resources, annotations, is_istio_annotation, lookup, validate,
+};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -221,34 +219,6 @@ fn check_invalid(ws: &Workspace, out: &mut Findings) {
 
 fn check_deprecated(ws: &Workspace, out: &mut Findings) {
     report_issues(out, "IST0135", analyze(ws));
-}
-
-/// The resources Istio's annotation analyzers read, with the kind name they compare against the
-/// catalogue.
-pub(crate) fn annotated_resources(
-    ws: &Workspace,
-) -> impl Iterator<Item = (&Resource, &'static str)> {
-    let kinds = [
-        (Kind::Namespace, "Namespace"),
-        (Kind::Service, "Service"),
-        (Kind::Pod, "Pod"),
-        (Kind::Deployment, "Deployment"),
-    ];
-    kinds.into_iter().flat_map(move |(kind, name)| {
-        ws.of_kind(kind)
-            .filter(move |r| kind != Kind::Deployment || r.group == "apps")
-            .map(move |r| (r, name))
-    })
-}
-
-/// The annotations of a resource as Kubernetes reads them (a later duplicate key wins).
-pub(crate) fn annotations(resource: &Resource) -> Vec<(&str, &Node, &Node)> {
-    let mut out: Vec<(&str, &Node, &Node)> = Vec::new();
-    for (key, key_node, value) in resource.annotations().into_iter().flat_map(Node::entries) {
-        out.retain(|(k, _, _)| *k != key);
-        out.push((key, key_node, value));
-    }
-    out
 }
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {

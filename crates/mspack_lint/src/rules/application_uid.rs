@@ -3,7 +3,7 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::Kind;
-use crate::rules::k8s_support::{PROXY_CONTAINER, is_istio_control_plane};
+use crate::workloads::{PROXY_CONTAINER, is_istio_control_plane};
 use crate::workspace::Workspace;
 
 declare_rule! {

@@ -6,13 +6,11 @@ use std::collections::{BTreeSet, HashSet};
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{
-    Issue, WorkloadIndex, read_selector, report_issues, scalar_line, selector_text,
-    workload_in_ambient, workload_in_mesh,
+use crate::workloads::{
+    Selector, Values, Workload, namespace_phrase, workload_in_ambient, workload_in_mesh,
 };
-use crate::selector::Workload;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -162,7 +160,6 @@ fn check_namespaces(ws: &Workspace, out: &mut Findings) {
 }
 
 fn check_workloads(ws: &Workspace, out: &mut Findings) {
-    let index = WorkloadIndex::new(ws);
     // Istio counts a workload only if it has a sidecar or runs in ambient mode.
     let counted: HashSet<usize> = ws
         .workloads()
@@ -170,7 +167,7 @@ fn check_workloads(ws: &Workspace, out: &mut Findings) {
         .filter(|w| workload_in_mesh(ws, w) || workload_in_ambient(ws, w))
         .map(|w| w.resource)
         .collect();
-    let counts = |w: &&Workload| counted.contains(&w.resource);
+    let counts = |w: &Workload| counted.contains(&w.resource);
     let namespaces_with_workloads: HashSet<&str> = ws
         .workloads()
         .iter()
@@ -184,14 +181,14 @@ fn check_workloads(ws: &Workspace, out: &mut Findings) {
         let problem = match selector_node {
             // Mesh-wide policies in the root namespace: a selector may match anywhere.
             Some(sel) if policy.ns == root => {
-                let selector = read_selector(sel.get("matchLabels"));
-                let found = index.select(None, &selector).iter().any(counts);
+                let selector = Selector::read(sel.get("matchLabels"), Values::OtherAsEmpty);
+                let found = ws.select_workloads(None, &selector).any(counts);
                 (!found).then(|| describe(&selector, "in the mesh"))
             }
             None if policy.ns == root => None,
             Some(sel) => {
-                let selector = read_selector(sel.get("matchLabels"));
-                let found = index.select(Some(&policy.ns), &selector).iter().any(counts);
+                let selector = Selector::read(sel.get("matchLabels"), Values::OtherAsEmpty);
+                let found = ws.select_workloads(Some(&policy.ns), &selector).any(counts);
                 (!found)
                     .then(|| describe(&selector, &format!("in {}", namespace_phrase(&policy.ns))))
             }
@@ -217,19 +214,11 @@ fn check_workloads(ws: &Workspace, out: &mut Findings) {
     report_issues(out, "IST0127", issues);
 }
 
-fn describe(selector: &[(String, String)], place: &str) -> String {
+fn describe(selector: &Selector, place: &str) -> String {
     format!(
         "selector {:?} matches no workload with a sidecar or in ambient mode {place}",
-        selector_text(selector)
+        selector.set_text()
     )
-}
-
-fn namespace_phrase(ns: &str) -> String {
-    if ns.is_empty() {
-        "its namespace".to_string()
-    } else {
-        format!("namespace {ns:?}")
-    }
 }
 
 fn namespace_issues<'a>(

@@ -2,7 +2,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -82,13 +82,7 @@ const SHOWN: usize = 5;
 fn check(ws: &Workspace, out: &mut Findings) {
     let mut names: Vec<String> = ws
         .of_kind(Kind::RequestAuthentication)
-        .map(|ra| {
-            if ra.ns.is_empty() {
-                ra.name.clone()
-            } else {
-                format!("{}/{}", ra.ns, ra.name)
-            }
-        })
+        .map(Resource::full_name)
         .collect();
     if names.is_empty() {
         return;

@@ -4,9 +4,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::{deployment_in_mesh, int_or_string};
-use crate::selector::{Labels, read_labels, selector_matches};
+use crate::resource::{Kind, Resource, int_or_string};
+use crate::workloads::{Selector, Values, deployment_in_mesh};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -177,7 +176,6 @@ const WAYPOINT_CONTROLLER: &str = "istio.io-mesh-controller";
 struct SelectingService<'a> {
     /// `namespace/name` (or `name` without a namespace), as Istio prints it.
     name: String,
-    selector: Labels,
     ports: Vec<&'a Node>,
 }
 
@@ -188,25 +186,24 @@ fn for_each_deployment<'w>(
     mut visit: impl FnMut(&'w Resource, &[&SelectingService<'w>]),
 ) {
     let mut services: Vec<SelectingService<'w>> = Vec::new();
-    // Services by (namespace, first selector label): a Service can only select pods that carry
-    // that label, so a Deployment looks only at the Services filed under its own labels.
-    let mut index: HashMap<(&str, String, String), Vec<usize>> = HashMap::new();
+    // Deployment (resource id) -> the Services selecting its pods, in input order.
+    let mut selected_by: HashMap<usize, Vec<usize>> = HashMap::new();
     for svc in ws.of_kind(Kind::Service) {
-        let selector = read_labels(svc.spec_at(&["selector"]));
-        let Some((key, value)) = selector.first().cloned() else {
+        let selector = Selector::read(svc.spec_at(&["selector"]), Values::AsWritten);
+        if selector.is_empty() {
             continue;
-        };
-        index
-            .entry((svc.ns.as_str(), key, value))
-            .or_default()
-            .push(services.len());
+        }
+        let deployments = ws
+            .select_workloads(Some(&svc.ns), &selector)
+            .filter(|w| ws.resources[w.resource].kind == Kind::Deployment);
+        for w in deployments {
+            selected_by
+                .entry(w.resource)
+                .or_default()
+                .push(services.len());
+        }
         services.push(SelectingService {
-            name: if svc.ns.is_empty() {
-                svc.name.clone()
-            } else {
-                format!("{}/{}", svc.ns, svc.name)
-            },
-            selector,
+            name: svc.full_name(),
             ports: svc
                 .spec_at(&["ports"])
                 .into_iter()
@@ -215,26 +212,16 @@ fn for_each_deployment<'w>(
         });
     }
     for deployment in ws.of_kind(Kind::Deployment) {
+        let Some(ids) = selected_by.get(&deployment.id).filter(|ids| ids.len() > 1) else {
+            continue;
+        };
         if deployment.label("gateway.istio.io/managed") == Some(WAYPOINT_CONTROLLER)
             || !deployment_in_mesh(ws, deployment)
         {
             continue;
         }
-        let pod_labels = read_labels(deployment.spec_at(&["template", "metadata", "labels"]));
-        let candidates: BTreeSet<usize> = pod_labels
-            .iter()
-            .filter_map(|(k, v)| index.get(&(deployment.ns.as_str(), k.clone(), v.clone())))
-            .flatten()
-            .copied()
-            .collect();
-        let selecting: Vec<&SelectingService<'w>> = candidates
-            .into_iter()
-            .map(|i| &services[i])
-            .filter(|s| selector_matches(&s.selector, &pod_labels))
-            .collect();
-        if selecting.len() > 1 {
-            visit(deployment, &selecting);
-        }
+        let selecting: Vec<&SelectingService<'w>> = ids.iter().map(|&i| &services[i]).collect();
+        visit(deployment, &selecting);
     }
 }
 

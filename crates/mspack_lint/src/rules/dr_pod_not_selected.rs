@@ -9,7 +9,7 @@ use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::to_fqdn;
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_index::{LabelIndex, LabelMap, read_label_map, to_label_map};
+use crate::workloads::{Labels, Selector, Values, Workload, WorkloadIndex, read_labels_as};
 use crate::workspace::{MeshService, Workspace};
 
 declare_rule! {
@@ -190,7 +190,7 @@ const SUBZONE: &str = "topology.istio.io/subzone";
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// A workload's labels completed with its node's topology, as Istio's service registry does.
-fn augmented_labels(ws: &Workspace, resource: &Resource, labels: LabelMap) -> LabelMap {
+fn augmented_labels(ws: &Workspace, resource: &Resource, labels: Labels) -> Labels {
     let mut out = labels;
     let node_name = resource
         .pod_template()
@@ -200,7 +200,7 @@ fn augmented_labels(ws: &Workspace, resource: &Resource, labels: LabelMap) -> La
         return out;
     }
     if let Some(node) = ws.find(Kind::Node, "", node_name) {
-        let node_labels = read_label_map(node.labels());
+        let node_labels = read_labels_as(node.labels(), Values::NullAsEmpty);
         let get = |k: &str| node_labels.get(k).map(String::as_str).unwrap_or("");
         // The locality travels as `region/zone/subzone` text, where an empty zone ends it.
         let mut locality = get(REGION).to_string();
@@ -229,8 +229,30 @@ fn augmented_labels(ws: &Workspace, resource: &Resource, labels: LabelMap) -> La
     out
 }
 
+/// The workloads with their labels completed by their node's topology, when a workload names a
+/// node (else the plain labels are the ones to match).
+fn topology_index(ws: &Workspace) -> Option<WorkloadIndex> {
+    let on_node = |w: &Workload| {
+        ws.resources
+            .get(w.resource)
+            .and_then(Resource::pod_template)
+            .and_then(|t| t.str_at(&["spec", "nodeName"]))
+            .is_some_and(|n| !n.is_empty())
+    };
+    if !ws.workloads().iter().any(on_node) {
+        return None;
+    }
+    Some(WorkloadIndex::from_workloads(ws.workloads().iter().map(
+        |w| Workload {
+            labels: augmented_labels(ws, &ws.resources[w.resource], w.labels.clone()),
+            ..w.clone()
+        },
+    )))
+}
+
 fn check_subsets(ws: &Workspace, out: &mut Findings) {
-    let mut index: Option<LabelIndex> = None;
+    // Workloads with their node's topology labels; `None` inside when no workload names a node.
+    let mut topology: Option<Option<WorkloadIndex>> = None;
     for dr in ws.of_kind(Kind::DestinationRule) {
         let Some(service) = resolve(ws, dr) else {
             continue;
@@ -243,19 +265,16 @@ fn check_subsets(ws: &Workspace, out: &mut Findings) {
         if subsets.is_empty() {
             continue;
         }
-        let index = index.get_or_insert_with(|| {
-            let sets: Vec<LabelMap> = ws
-                .workloads()
-                .iter()
-                .map(|w| augmented_labels(ws, &ws.resources[w.resource], to_label_map(&w.labels)))
-                .collect();
-            LabelIndex::new(&sets)
-        });
+        let index = topology
+            .get_or_insert_with(|| topology_index(ws))
+            .as_ref()
+            .unwrap_or_else(|| ws.workload_index());
         let base = match ws.resources.get(service.resource) {
-            Some(r) if r.kind == Kind::ServiceEntry => {
-                read_label_map(r.spec_at(&["workloadSelector", "labels"]))
-            }
-            _ => LabelMap::new(),
+            Some(r) if r.kind == Kind::ServiceEntry => read_labels_as(
+                r.spec_at(&["workloadSelector", "labels"]),
+                Values::NullAsEmpty,
+            ),
+            _ => Labels::new(),
         };
         // Subsets are known by name: a repeated name keeps the last definition.
         let mut by_name: Vec<(&str, &Node)> = Vec::new();
@@ -271,9 +290,13 @@ fn check_subsets(ws: &Workspace, out: &mut Findings) {
             }
         }
         for (name, subset) in by_name {
-            let mut selector = base.clone();
-            selector.extend(read_label_map(subset.get("labels")));
-            if index.any_match(&selector) {
+            let mut labels = base.clone();
+            labels.extend(read_labels_as(subset.get("labels"), Values::NullAsEmpty));
+            if index
+                .select(None, &Selector::from_labels(labels))
+                .next()
+                .is_some()
+            {
                 continue;
             }
             out.report(

@@ -6,9 +6,8 @@ use std::collections::HashSet;
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{Issue, report_issues, scalar_line};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -423,9 +422,9 @@ fn analyze_filter<'a>(
         let route_level = matches!(apply_to, "ROUTE_CONFIGURATION" | "HTTP_ROUTE");
         let line = scalar_line(body.get("value"));
         let node = body.get("operation").unwrap_or(patch);
-        let mut push = |code: &'static str, issue: Issue<'a>| {
+        let mut push = |code: &'static str, message: String, help: &str| {
             if seen.insert((code, line)) {
-                issues.push(issue);
+                issues.push(Issue::new(code, filter, node, message).help(help));
             }
         };
         let relative = match operation {
@@ -433,16 +432,9 @@ fn analyze_filter<'a>(
                 if route_level {
                     push(
                         "IST0153",
-                        Issue::new(
-                            "IST0153",
-                            filter,
-                            node,
-                            format!("ADD patch on {apply_to} is ignored by Istio"),
-                        )
-                        .help(
-                            "add routes by MERGE on the enclosing VIRTUAL_HOST, or through a \
-                             VirtualService",
-                        ),
+                        format!("ADD patch on {apply_to} is ignored by Istio"),
+                        "add routes by MERGE on the enclosing VIRTUAL_HOST, or through a \
+                         VirtualService",
                     );
                 }
                 false
@@ -450,13 +442,8 @@ fn analyze_filter<'a>(
             "REMOVE" if route_level => {
                 push(
                     "IST0154",
-                    Issue::new(
-                        "IST0154",
-                        filter,
-                        node,
-                        format!("REMOVE patch on {apply_to} is ignored by Istio"),
-                    )
-                    .help("remove the route where it is defined (VirtualService, Gateway route)"),
+                    format!("REMOVE patch on {apply_to} is ignored by Istio"),
+                    "remove the route where it is defined (VirtualService, Gateway route)",
                 );
                 false
             }
@@ -464,16 +451,11 @@ fn analyze_filter<'a>(
             "REPLACE" if !matches!(apply_to, "NETWORK_FILTER" | "HTTP_FILTER" | "VIRTUAL_HOST") => {
                 push(
                     "IST0152",
-                    Issue::new(
-                        "IST0152",
-                        filter,
-                        node,
-                        format!(
-                            "REPLACE patch on {apply_to} is ignored: Istio replaces only \
-                             HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST"
-                        ),
-                    )
-                    .help("use MERGE to change the object, or REMOVE and ADD to swap it"),
+                    format!(
+                        "REPLACE patch on {apply_to} is ignored: Istio replaces only \
+                         HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST"
+                    ),
+                    "use MERGE to change the object, or REMOVE and ADD to swap it",
                 );
                 false
             }
@@ -481,38 +463,28 @@ fn analyze_filter<'a>(
             _ => false,
         };
         if relative && priority == 0 {
-            if versioned.contains(&name) {
-                push(
+            let (code, consequence, help) = if versioned.contains(&name) {
+                (
                     "IST0155",
-                    Issue::new(
-                        "IST0155",
-                        filter,
-                        node,
-                        format!(
-                            "{operation} patch is relative and the EnvoyFilter has no priority, \
-                             while a patch of the same filter is limited to a proxy version"
-                        ),
-                    )
-                    .help(
-                        "set `priority`, or use INSERT_FIRST or ADD, so the patch still applies \
-                         while two proxy versions coexist",
-                    ),
-                );
+                    "while a patch of the same filter is limited to a proxy version",
+                    "set `priority`, or use INSERT_FIRST or ADD, so the patch still applies \
+                     while two proxy versions coexist",
+                )
             } else {
-                push(
+                (
                     "IST0151",
-                    Issue::new(
-                        "IST0151",
-                        filter,
-                        node,
-                        format!(
-                            "{operation} patch is relative and the EnvoyFilter has no priority, \
-                             so it may be applied before the filter it is relative to exists"
-                        ),
-                    )
-                    .help("set `priority`, or use INSERT_FIRST or ADD"),
-                );
-            }
+                    "so it may be applied before the filter it is relative to exists",
+                    "set `priority`, or use INSERT_FIRST or ADD",
+                )
+            };
+            push(
+                code,
+                format!(
+                    "{operation} patch is relative and the EnvoyFilter has no priority, \
+                     {consequence}"
+                ),
+                help,
+            );
         }
         let has_version = patch
             .path(&["match", "proxy", "proxyVersion"])

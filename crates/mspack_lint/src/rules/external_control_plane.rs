@@ -3,9 +3,8 @@ use std::net::IpAddr;
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Seen};
 use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::Seen;
 use crate::workspace::Workspace;
 
 declare_rule! {

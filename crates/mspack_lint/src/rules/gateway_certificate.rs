@@ -8,7 +8,7 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_index::{LabelMap, read_label_map};
+use crate::workloads::{Selector, gateway_selector};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -98,32 +98,19 @@ fn cert_key(tls: &Node) -> Option<(CertKey<'_>, &Node)> {
     Some((CertKey::Files { cert, key }, tls.get("serverCertificate")?))
 }
 
-fn full_name(res: &Resource) -> String {
-    if res.ns.is_empty() {
-        res.name.clone()
-    } else {
-        format!("{}/{}", res.ns, res.name)
-    }
-}
-
-/// Is every `key: value` of `small` in `large`?
-fn subset(small: &LabelMap, large: &LabelMap) -> bool {
-    small.iter().all(|(k, v)| large.get(k) == Some(v))
-}
-
 fn check(ws: &Workspace, out: &mut Findings) {
     struct Gw<'a> {
         res: &'a Resource,
         name: String,
-        selector: LabelMap,
+        selector: Selector,
         certs: Vec<(CertKey<'a>, &'a Node)>,
     }
     let gateways: Vec<Gw> = ws
         .of_kind(Kind::Gateway)
         .map(|res| Gw {
             res,
-            name: full_name(res),
-            selector: read_label_map(res.spec_at(&["selector"])),
+            name: res.full_name(),
+            selector: gateway_selector(res),
             certs: res
                 .spec_at(&["servers"])
                 .into_iter()
@@ -148,7 +135,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
         for (key, node) in &gw.certs {
             for &(j, count) in users.get(key).into_iter().flatten() {
                 let other = &gateways[j];
-                if other.name == gw.name || !subset(&gw.selector, &other.selector) {
+                if other.name == gw.name || !gw.selector.matches(other.selector.labels()) {
                     continue;
                 }
                 for _ in 0..count {

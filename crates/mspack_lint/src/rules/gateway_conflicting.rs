@@ -7,9 +7,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::gateway_ingress_port::{GatewayWorkloads, port_number, selector_anchor};
-use crate::rules::workload_index::{LabelMap, read_label_map, selector_string};
+use crate::resource::{Kind, Resource, port_number};
+use crate::workloads::{Labels, Selector, gateway_selector};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -124,7 +123,7 @@ struct Gw<'a> {
     res: &'a Resource,
     /// `ns/name`, or `name` without a namespace: Gateways are told apart by it.
     full_name: String,
-    selector: LabelMap,
+    selector: Selector,
     selector_text: String,
     servers: Vec<Server<'a>>,
 }
@@ -151,7 +150,7 @@ struct Analysis<'a> {
 }
 
 fn read_gateway(res: &Resource) -> Gw<'_> {
-    let selector = read_label_map(res.spec_at(&["selector"]));
+    let selector = gateway_selector(res);
     let servers = res
         .spec_at(&["servers"])
         .into_iter()
@@ -174,19 +173,15 @@ fn read_gateway(res: &Resource) -> Gw<'_> {
         .collect();
     Gw {
         res,
-        full_name: if res.ns.is_empty() {
-            res.name.clone()
-        } else {
-            format!("{}/{}", res.ns, res.name)
-        },
-        selector_text: selector_string(&selector),
+        full_name: res.full_name(),
+        selector_text: selector.text(),
         selector,
         servers,
     }
 }
 
 /// Re-read a selector from its text, as the analysis does for the selectors it compares with.
-fn parse_selector_text(text: &str) -> LabelMap {
+fn parse_selector_text(text: &str) -> Labels {
     text.split(',')
         .filter_map(|pair| {
             let parts: Vec<&str> = pair.split('=').collect();
@@ -230,7 +225,6 @@ fn analyze(ws: &Workspace) -> Analysis<'_> {
         }
     }
     let known: BTreeSet<&str> = claimed.keys().map(|(s, _)| s.as_str()).collect();
-    let workloads = GatewayWorkloads::new(ws);
     let mut related: HashMap<String, Vec<String>> = HashMap::new();
     for gw in &gateways {
         if related.contains_key(&gw.selector_text) {
@@ -242,7 +236,7 @@ fn analyze(ws: &Workspace) -> Analysis<'_> {
             .filter(|other| {
                 **other == own
                     || ((other.contains(own) || own.contains(**other))
-                        && share_workload(&workloads, &gw.selector, &parse_selector_text(other)))
+                        && share_workload(ws, gw.selector.labels(), &parse_selector_text(other)))
             })
             .map(|s| s.to_string())
             .collect();
@@ -256,7 +250,7 @@ fn analyze(ws: &Workspace) -> Analysis<'_> {
 }
 
 /// Does some workload carry the labels of both selectors?
-fn share_workload(workloads: &GatewayWorkloads, a: &LabelMap, b: &LabelMap) -> bool {
+fn share_workload(ws: &Workspace, a: &Labels, b: &Labels) -> bool {
     let mut both = a.clone();
     for (k, v) in b {
         match both.get(k) {
@@ -266,7 +260,9 @@ fn share_workload(workloads: &GatewayWorkloads, a: &LabelMap, b: &LabelMap) -> b
             }
         }
     }
-    workloads.index.any_match(&both)
+    ws.select_workloads(None, &Selector::from_labels(both))
+        .next()
+        .is_some()
 }
 
 fn check_selector(ws: &Workspace, out: &mut Findings) {
@@ -281,7 +277,7 @@ fn check_selector(ws: &Workspace, out: &mut Findings) {
         }
         out.report(
             gw.res,
-            selector_anchor(gw.res),
+            gw.res.spec_anchor(&["selector"]),
             format!(
                 "the gateway declares no servers and no other gateway targets its selector \"{}\"",
                 gw.selector_text

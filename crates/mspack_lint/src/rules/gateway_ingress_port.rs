@@ -7,10 +7,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::workload_index::{
-    LabelIndex, LabelMap, read_label_map, selector_matches, selector_string, to_label_map,
-};
+use crate::resource::{Kind, port_number};
+use crate::workloads::{Selector, Values, gateway_selector};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -160,27 +158,19 @@ declare_rule! {
     };
 }
 
-/// The node that a selector finding points at: `spec.selector`, else `spec`, else the name.
-pub(crate) fn selector_anchor(gw: &Resource) -> &Node {
-    gw.spec_at(&["selector"])
-        .or_else(|| gw.spec())
-        .unwrap_or_else(|| gw.anchor())
-}
-
 fn check_selector(ws: &Workspace, out: &mut Findings) {
-    let workloads = GatewayWorkloads::new(ws);
     for gw in ws.of_kind(Kind::Gateway) {
-        let selector = read_label_map(gw.spec_at(&["selector"]));
-        if workloads.index.any_match(&selector) {
+        let selector = gateway_selector(gw);
+        if ws.select_workloads(None, &selector).next().is_some() {
             continue;
         }
-        let text = selector_string(&selector);
+        let text = selector.text();
         let message = if selector.is_empty() {
             "the gateway has no selector and there is no workload for it to select".to_string()
         } else {
             format!("no workload matches the gateway selector \"{text}\"")
         };
-        out.report(gw, selector_anchor(gw), message).help(
+        out.report(gw, gw.spec_anchor(&["selector"]), message).help(
             "deploy the gateway workload (a Pod or Deployment whose labels carry every selector \
              label) or correct the selector",
         );
@@ -188,30 +178,28 @@ fn check_selector(ws: &Workspace, out: &mut Findings) {
 }
 
 fn check_ports(ws: &Workspace, out: &mut Findings) {
-    let workloads = GatewayWorkloads::new(ws);
     let services = services_by_namespace(ws);
     let mut exposed_by_workload: HashMap<usize, Vec<i64>> = HashMap::new();
     for gw in ws.of_kind(Kind::Gateway) {
-        let selector = read_label_map(gw.spec_at(&["selector"]));
-        let matched = workloads.index.matching(&selector);
-        if matched.is_empty() {
+        let selector = gateway_selector(gw);
+        let mut matched = ws.select_workloads(None, &selector).peekable();
+        if matched.peek().is_none() {
             continue;
         }
         let mut exposed = BTreeSet::new();
         for w in matched {
-            let ports = exposed_by_workload.entry(w).or_insert_with(|| {
-                let (ns, labels) = &workloads.items[w];
+            let ports = exposed_by_workload.entry(w.resource).or_insert_with(|| {
                 services
-                    .get(ns.as_str())
+                    .get(w.ns.as_str())
                     .into_iter()
                     .flatten()
-                    .filter(|s| selector_matches(&s.selector, labels))
+                    .filter(|s| s.selector.matches(&w.labels))
                     .flat_map(|s| s.ports.iter().copied())
                     .collect()
             });
             exposed.extend(ports.iter().copied());
         }
-        let text = selector_string(&selector);
+        let text = selector.text();
         for server in gw.spec_at(&["servers"]).into_iter().flat_map(Node::items) {
             let Some(port) = server.get("port").filter(|p| !p.is_null()) else {
                 continue;
@@ -237,28 +225,10 @@ fn check_ports(ws: &Workspace, out: &mut Findings) {
     }
 }
 
-/// Workloads (Pods and pod templates) with their namespace and labels, indexed by label.
-pub(crate) struct GatewayWorkloads {
-    pub items: Vec<(String, LabelMap)>,
-    pub index: LabelIndex,
-}
-
-impl GatewayWorkloads {
-    pub fn new(ws: &Workspace) -> GatewayWorkloads {
-        let items: Vec<(String, LabelMap)> = ws
-            .workloads()
-            .iter()
-            .map(|w| (w.ns.clone(), to_label_map(&w.labels)))
-            .collect();
-        let index = LabelIndex::new(items.iter().map(|(_, l)| l));
-        GatewayWorkloads { items, index }
-    }
-}
-
 /// A Service's selector and the port numbers it offers a gateway listener: `port`, and a
 /// numeric `targetPort`, of each TCP port.
 struct ServiceOffer {
-    selector: LabelMap,
+    selector: Selector,
     ports: Vec<i64>,
 }
 
@@ -282,15 +252,9 @@ fn services_by_namespace(ws: &Workspace) -> HashMap<&str, Vec<ServiceOffer>> {
             }
         }
         map.entry(svc.ns.as_str()).or_default().push(ServiceOffer {
-            selector: read_label_map(svc.spec_at(&["selector"])),
+            selector: Selector::read(svc.spec_at(&["selector"]), Values::NullAsEmpty),
             ports,
         });
     }
     map
-}
-
-/// A port number written as an integer or a numeric string.
-pub(crate) fn port_number(node: &Node) -> Option<i64> {
-    node.as_i64()
-        .or_else(|| node.as_str().and_then(|s| s.trim().parse().ok()))
 }

@@ -9,8 +9,7 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource};
-use crate::rules::gateway_ingress_port::{GatewayWorkloads, selector_anchor};
-use crate::rules::workload_index::{read_label_map, selector_string};
+use crate::workloads::gateway_selector;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -194,18 +193,12 @@ enum Outcome<'a> {
     },
 }
 
-fn analyze<'a>(
-    ws: &'a Workspace,
-    gw: &'a Resource,
-    workloads: &GatewayWorkloads,
-) -> Vec<Outcome<'a>> {
-    let selector = read_label_map(gw.spec_at(&["selector"]));
-    let ns = workloads
-        .index
-        .matching(&selector)
-        .first()
-        .map(|&i| workloads.items[i].0.as_str())
-        .unwrap_or("");
+fn analyze<'a>(ws: &'a Workspace, gw: &'a Resource) -> Vec<Outcome<'a>> {
+    let selector = gateway_selector(gw);
+    let ns = ws
+        .select_workloads(None, &selector)
+        .next()
+        .map_or("", |w| w.ns.as_str());
     if ns.is_empty() {
         return vec![Outcome::NoWorkload];
     }
@@ -243,19 +236,17 @@ fn analyze<'a>(
 }
 
 fn check_references(ws: &Workspace, out: &mut Findings) {
-    let workloads = GatewayWorkloads::new(ws);
     for gw in ws.of_kind(Kind::Gateway) {
-        for outcome in analyze(ws, gw, &workloads) {
+        for outcome in analyze(ws, gw) {
             match outcome {
                 Outcome::NoWorkload => {
-                    let selector = read_label_map(gw.spec_at(&["selector"]));
                     out.report(
                         gw,
-                        selector_anchor(gw),
+                        gw.spec_anchor(&["selector"]),
                         format!(
                             "no workload in a namespace matches the gateway selector \"{}\", so \
                              the namespace of its credentials is unknown",
-                            selector_string(&selector)
+                            gateway_selector(gw).text()
                         ),
                     )
                     .help("deploy the gateway workload or correct the selector");
@@ -293,9 +284,8 @@ fn check_secrets(ws: &Workspace, out: &mut Findings) {
     if ws.of_kind(Kind::Secret).next().is_none() {
         return;
     }
-    let workloads = GatewayWorkloads::new(ws);
     for gw in ws.of_kind(Kind::Gateway) {
-        for outcome in analyze(ws, gw, &workloads) {
+        for outcome in analyze(ws, gw) {
             if let Outcome::Invalid {
                 node,
                 secret,

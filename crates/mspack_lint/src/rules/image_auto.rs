@@ -3,8 +3,7 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::Kind;
-use crate::rules::k8s_support::{LabelSelector, PROXY_CONTAINER, namespace_labels};
-use crate::selector::read_labels;
+use crate::workloads::{PROXY_CONTAINER, Selector, namespace_labels, read_labels};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -136,7 +135,7 @@ fn auto_image(spec: Option<&Node>) -> Option<&Node> {
 }
 
 /// Namespace and object selectors of every Istio injection webhook.
-fn istio_webhooks(ws: &Workspace) -> Vec<(LabelSelector, LabelSelector)> {
+fn istio_webhooks(ws: &Workspace) -> Vec<(Selector, Selector)> {
     ws.of_kind(Kind::MutatingWebhookConfiguration)
         .flat_map(|mwc| mwc.root.get("webhooks").into_iter().flat_map(Node::items))
         .filter(|wh| {
@@ -146,8 +145,8 @@ fn istio_webhooks(ws: &Workspace) -> Vec<(LabelSelector, LabelSelector)> {
         })
         .map(|wh| {
             (
-                LabelSelector::parse(wh.get("namespaceSelector")),
-                LabelSelector::parse(wh.get("objectSelector")),
+                Selector::parse(wh.get("namespaceSelector")),
+                Selector::parse(wh.get("objectSelector")),
             )
         })
         .collect()
@@ -165,11 +164,11 @@ fn check_deployments(ws: &Workspace, out: &mut Findings) {
         } else {
             deployment.ns.as_str()
         };
-        let ns_labels = namespace_labels(ws, ns);
+        let ns_labels = namespace_labels(ws, ns).unwrap_or_default();
         let pod_labels = read_labels(deployment.spec_at(&["template", "metadata", "labels"]));
         if webhooks
             .iter()
-            .any(|(nss, objs)| nss.matches(ns_labels.as_ref()) && objs.matches(Some(&pod_labels)))
+            .any(|(nss, objs)| nss.matches(&ns_labels) && objs.matches(&pod_labels))
         {
             continue;
         }

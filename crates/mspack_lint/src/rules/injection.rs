@@ -5,11 +5,10 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::{
-    DATAPLANE_MODE_LABEL, INJECTION_LABEL, REVISION_LABEL, SIDECAR_INJECT, has_proxy_container,
-    label,
+use crate::workloads::{
+    DATAPLANE_MODE_LABEL, INJECTION_LABEL, Labels, REVISION_LABEL, SIDECAR_INJECT,
+    has_proxy_container, label, read_labels,
 };
-use crate::selector::{Labels, read_labels};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -241,14 +240,21 @@ fn enabled_by_default(ws: &Workspace) -> bool {
         .unwrap_or(false)
 }
 
-fn check_not_injected(ws: &Workspace, out: &mut Findings) {
-    if enabled_by_default(ws) {
-        return;
+/// Namespaces with no injection label (and not in ambient mode), when the injector's
+/// `enableNamespacesByDefault` is `by_default`: IST0102 reports them when it is off, IST0148
+/// when it is on.
+fn unlabelled_namespaces(ws: &Workspace, by_default: bool) -> Vec<&Resource> {
+    if enabled_by_default(ws) != by_default {
+        return Vec::new();
     }
-    for (ns, labels) in namespaces(ws) {
-        if is_ambient(&labels) || !unlabelled(&labels) {
-            continue;
-        }
+    namespaces(ws)
+        .filter(|(_, labels)| !is_ambient(labels) && unlabelled(labels))
+        .map(|(ns, _)| ns)
+        .collect()
+}
+
+fn check_not_injected(ws: &Workspace, out: &mut Findings) {
+    for ns in unlabelled_namespaces(ws, false) {
         out.report(
             ns,
             ns.anchor(),
@@ -266,13 +272,7 @@ fn check_not_injected(ws: &Workspace, out: &mut Findings) {
 }
 
 fn check_enabled_by_default(ws: &Workspace, out: &mut Findings) {
-    if !enabled_by_default(ws) {
-        return;
-    }
-    for (ns, labels) in namespaces(ws) {
-        if is_ambient(&labels) || !unlabelled(&labels) {
-            continue;
-        }
+    for ns in unlabelled_namespaces(ws, true) {
         out.report(
             ns,
             ns.anchor(),
@@ -347,19 +347,10 @@ fn check_pod_missing_proxy(ws: &Workspace, out: &mut Findings) {
         {
             continue;
         }
-        let spec = pod.spec();
-        let containers = ["containers", "initContainers"]
-            .into_iter()
-            .filter_map(|k| spec.and_then(|s| s.get(k)))
-            .flat_map(Node::items);
-        if has_proxy_container(containers) {
+        if has_proxy_container(pod.spec(), &["containers", "initContainers"]) {
             continue;
         }
-        let full = if pod.ns.is_empty() {
-            pod.name.clone()
-        } else {
-            format!("{}/{}", pod.ns, pod.name)
-        };
+        let full = pod.full_name();
         out.report(
             pod,
             pod.anchor(),

@@ -2,12 +2,42 @@
 //! status, whether it is deprecated, the resource kinds it belongs on), and the value checks the
 //! sidecar injector applies to some of them. Read from istio/api `annotation/annotations.yaml`
 //! (an annotation without a feature status there is Alpha) and istio/istio
-//! `pkg/kube/inject/validate.go`; the checks below are our own code.
+//! `pkg/kube/inject/validate.go`; the checks below are our own code. Also how the annotation
+//! analyzers read annotations off resources.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use mspack_yaml::{Limits, Node, SourceFile, parse_file};
+
+use crate::resource::{Kind, Resource};
+use crate::workspace::Workspace;
+
+/// The resources Istio's annotation analyzers read, with the kind name they compare against the
+/// catalogue.
+pub fn annotated_resources(ws: &Workspace) -> impl Iterator<Item = (&Resource, &'static str)> {
+    let kinds = [
+        (Kind::Namespace, "Namespace"),
+        (Kind::Service, "Service"),
+        (Kind::Pod, "Pod"),
+        (Kind::Deployment, "Deployment"),
+    ];
+    kinds.into_iter().flat_map(move |(kind, name)| {
+        ws.of_kind(kind)
+            .filter(move |r| kind != Kind::Deployment || r.group == "apps")
+            .map(move |r| (r, name))
+    })
+}
+
+/// The annotations of a resource as Kubernetes reads them (a later duplicate key wins).
+pub fn annotations(resource: &Resource) -> Vec<(&str, &Node, &Node)> {
+    let mut out: Vec<(&str, &Node, &Node)> = Vec::new();
+    for (key, key_node, value) in resource.annotations().into_iter().flat_map(Node::entries) {
+        out.retain(|(k, _, _)| *k != key);
+        out.push((key, key_node, value));
+    }
+    out
+}
 
 /// Maturity of the feature an annotation belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

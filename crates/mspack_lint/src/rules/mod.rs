@@ -24,7 +24,6 @@ pub mod vs_gateway;
 pub mod vs_jwt_claim_route;
 pub mod vs_schema;
 mod vs_schema_checks;
-pub(crate) mod vs_util;
 
 // Workload, injection, webhook and mesh-install analyzers mirrored from Istio.
 pub mod application_uid;
@@ -33,7 +32,6 @@ pub mod deployment_services;
 pub mod external_control_plane;
 pub mod image_auto;
 pub mod injection;
-mod k8s_support;
 pub mod mesh_networks;
 pub mod service_port_name;
 pub mod webhook;
@@ -50,8 +48,6 @@ pub mod telemetry_default_selector;
 pub mod telemetry_lightstep;
 pub mod telemetry_provider;
 pub mod telemetry_selector;
-pub mod workload_index;
-pub mod workload_match;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[

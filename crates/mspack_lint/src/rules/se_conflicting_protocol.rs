@@ -120,7 +120,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
         if protocols.len() < 2 {
             continue;
         }
-        let names: BTreeSet<String> = entries.iter().map(|e| full_name(e.se)).collect();
+        let names: BTreeSet<String> = entries.iter().map(|e| e.se.full_name()).collect();
         let names = names.into_iter().collect::<Vec<_>>().join(", ");
         let protocols = protocols
             .iter()
@@ -158,12 +158,4 @@ fn scopes(se: &Resource) -> BTreeSet<&str> {
         .into_iter()
         .map(|e| if e == "." { se.ns.as_str() } else { e })
         .collect()
-}
-
-fn full_name(se: &Resource) -> String {
-    if se.ns.is_empty() {
-        se.name.clone()
-    } else {
-        format!("{}/{}", se.ns, se.name)
-    }
 }

@@ -6,9 +6,8 @@ use std::collections::HashSet;
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, scalar_line};
 use crate::resource::Kind;
-use crate::rules::workload_match::scalar_line;
 use crate::workspace::Workspace;
 
 declare_rule! {

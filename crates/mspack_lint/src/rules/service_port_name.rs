@@ -2,8 +2,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::{int_or_string, is_istio_control_plane};
+use crate::resource::{Kind, Resource, int_or_string};
+use crate::workloads::is_istio_control_plane;
 use crate::workspace::Workspace;
 
 declare_rule! {

@@ -2,14 +2,14 @@
 //! Sidecars that select the same workload, several namespace-wide Sidecars in one namespace, and
 //! Sidecars that cannot take effect because their workloads run in ambient mode.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{
-    Issue, WorkloadIndex, namespace_in_ambient, quoted_names, read_selector, report_issues,
-    selector_text, workload_display, workload_in_ambient,
+use crate::workloads::{
+    Selections, Selector, Values, by_namespace, conflicting_policies, namespace_in_ambient,
+    selector_not_found, workload_display, workload_in_ambient,
 };
 use crate::workspace::Workspace;
 
@@ -248,137 +248,51 @@ fn check_ineffective(ws: &Workspace, out: &mut Findings) {
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
     let mut issues = Vec::new();
-    let index = WorkloadIndex::new(ws);
-    // Namespace-wide Sidecars by namespace, namespaces in order of first appearance.
-    let mut defaults: HashMap<&str, Vec<&Resource>> = HashMap::new();
-    let mut default_order: Vec<&str> = Vec::new();
-    // Sidecars selecting each workload (by resource id), workloads in order of first selection.
-    let mut selecting: HashMap<usize, Vec<&Resource>> = HashMap::new();
-    let mut workload_order = Vec::new();
-
+    let mut selections = Selections::default();
+    let mut namespace_wide = Vec::new();
     for sidecar in ws.of_kind(Kind::Sidecar) {
         let labels_node = sidecar.spec_at(&["workloadSelector", "labels"]);
-        let selector = read_selector(labels_node);
+        let selector = Selector::read(labels_node, Values::OtherAsEmpty);
         if selector.is_empty() {
-            let list = defaults.entry(sidecar.ns.as_str()).or_default();
-            if list.is_empty() {
-                default_order.push(sidecar.ns.as_str());
-            }
-            list.push(sidecar);
-            continue;
-        }
-        let matched = index.select(Some(&sidecar.ns), &selector);
-        if matched.is_empty() {
-            let text = selector_text(&selector);
-            let first_key = text.split('=').next().unwrap_or("");
-            let node = labels_node
-                .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
-                .or(labels_node)
-                .unwrap_or_else(|| sidecar.anchor());
-            let ns = if sidecar.ns.is_empty() {
-                "its namespace".to_string()
-            } else {
-                format!("namespace {:?}", sidecar.ns)
-            };
-            issues.push(
-                Issue::new(
-                    "IST0101",
-                    sidecar,
-                    node,
-                    format!("workload selector {text:?} matches no workload in {ns}"),
-                )
-                .help(
-                    "a Sidecar selects workloads of its own namespace only: fix the labels, or \
-                     move the Sidecar to the namespace of the workloads it is meant for",
-                ),
-            );
-        }
-        for w in matched {
-            let list = selecting.entry(w.resource).or_default();
-            if list.is_empty() {
-                workload_order.push(w);
-            }
-            list.push(sidecar);
+            namespace_wide.push(sidecar);
+        } else if !selections.add(ws, sidecar, &selector) {
+            issues.push(selector_not_found(
+                sidecar,
+                labels_node,
+                &selector,
+                "workload selector",
+                "a Sidecar selects workloads of its own namespace only: fix the labels, or move \
+                 the Sidecar to the namespace of the workloads it is meant for",
+            ));
         }
     }
-
-    let mut ineffective_reported: HashSet<usize> = HashSet::new();
-    for w in workload_order {
-        let Some(sidecars) = selecting.get(&w.resource) else {
-            continue;
-        };
-        let ambient = workload_in_ambient(ws, w);
-        if sidecars.len() == 1 && !ambient {
-            continue;
-        }
-        let names = quoted_names(sidecars.iter().copied());
-        let workload = workload_display(ws, w);
-        for &sidecar in sidecars {
-            if ambient {
-                if ineffective_reported.insert(sidecar.id) {
-                    issues.push(
-                        Issue::new(
-                            "IST0167",
-                            sidecar,
-                            sidecar.anchor(),
-                            format!(
-                                "the Sidecar has no effect: selected {workload} runs in ambient \
-                                 mode, without a sidecar proxy"
-                            ),
-                        )
-                        .help(
-                            "ambient workloads take no Sidecar; configure their egress with a \
-                             waypoint, or remove this Sidecar",
-                        ),
-                    );
-                }
-                continue;
-            }
-            issues.push(
-                Issue::new(
-                    "IST0110",
-                    sidecar,
-                    sidecar.anchor(),
-                    format!(
-                        "Sidecars {names} in namespace {:?} all select {workload}; which one \
-                         applies is undefined",
-                        w.ns
-                    ),
-                )
-                .help("make the workload selectors disjoint, or merge the Sidecars into one"),
+    // IST0167 is reported once per Sidecar, for the first reason found.
+    let mut reported: HashSet<usize> = HashSet::new();
+    for (w, sidecars) in selections.iter() {
+        if workload_in_ambient(ws, w) {
+            let why = format!(
+                "selected {} runs in ambient mode, without a sidecar proxy",
+                workload_display(ws, w)
             );
+            ineffective(&mut issues, &mut reported, sidecars, &why);
+        } else if sidecars.len() > 1 {
+            issues.extend(conflicting_policies(
+                ws,
+                "IST0110",
+                "Sidecars",
+                w,
+                sidecars,
+                "make the workload selectors disjoint, or merge the Sidecars into one",
+            ));
         }
     }
-
-    for ns in default_order {
-        let Some(sidecars) = defaults.get(ns) else {
-            continue;
-        };
+    for (ns, sidecars) in by_namespace(namespace_wide) {
         if namespace_in_ambient(ws, ns) {
-            for &sidecar in sidecars {
-                if ineffective_reported.insert(sidecar.id) {
-                    issues.push(
-                        Issue::new(
-                            "IST0167",
-                            sidecar,
-                            sidecar.anchor(),
-                            format!(
-                                "the Sidecar has no effect: namespace {ns:?} runs in ambient \
-                                 mode, without sidecar proxies"
-                            ),
-                        )
-                        .help(
-                            "ambient workloads take no Sidecar; configure their egress with a \
-                             waypoint, or remove this Sidecar",
-                        ),
-                    );
-                }
-            }
-            continue;
-        }
-        if sidecars.len() > 1 {
+            let why = format!("namespace {ns:?} runs in ambient mode, without sidecar proxies");
+            ineffective(&mut issues, &mut reported, &sidecars, &why);
+        } else if sidecars.len() > 1 {
             let names = quoted_names(sidecars.iter().copied());
-            for &sidecar in sidecars {
+            for &sidecar in &sidecars {
                 issues.push(
                     Issue::new(
                         "IST0111",
@@ -398,4 +312,29 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
         }
     }
     issues
+}
+
+/// IST0167 on each of `sidecars` not `reported` yet: `why` the Sidecar has no effect.
+fn ineffective<'a>(
+    issues: &mut Vec<Issue<'a>>,
+    reported: &mut HashSet<usize>,
+    sidecars: &[&'a Resource],
+    why: &str,
+) {
+    for &sidecar in sidecars {
+        if reported.insert(sidecar.id) {
+            issues.push(
+                Issue::new(
+                    "IST0167",
+                    sidecar,
+                    sidecar.anchor(),
+                    format!("the Sidecar has no effect: {why}"),
+                )
+                .help(
+                    "ambient workloads take no Sidecar; configure their egress with a waypoint, \
+                     or remove this Sidecar",
+                ),
+            );
+        }
+    }
 }

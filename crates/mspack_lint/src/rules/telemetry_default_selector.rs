@@ -1,12 +1,10 @@
 //! Mirrors Istio's `telemetry.DefaultSelectorAnalyzer`: several selector-less Telemetries in one
 //! namespace.
 
-use std::collections::HashMap;
-
 use crate::declare_rule;
-use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::quoted_names;
+use crate::finding::{Findings, quoted_names};
+use crate::resource::Kind;
+use crate::workloads::by_namespace;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -59,27 +57,15 @@ declare_rule! {
 }
 
 fn check(ws: &Workspace, out: &mut Findings) {
-    let mut by_ns: HashMap<&str, Vec<&Resource>> = HashMap::new();
-    let mut order = Vec::new();
-    for telemetry in ws.of_kind(Kind::Telemetry) {
-        if telemetry
-            .spec_at(&["selector"])
-            .is_some_and(|s| !s.is_null())
-        {
+    let namespace_wide = ws
+        .of_kind(Kind::Telemetry)
+        .filter(|t| t.spec_at(&["selector"]).is_none_or(|s| s.is_null()));
+    for (ns, list) in by_namespace(namespace_wide) {
+        if list.len() < 2 {
             continue;
         }
-        let list = by_ns.entry(telemetry.ns.as_str()).or_default();
-        if list.is_empty() {
-            order.push(telemetry.ns.as_str());
-        }
-        list.push(telemetry);
-    }
-    for ns in order {
-        let Some(list) = by_ns.get(ns).filter(|l| l.len() > 1) else {
-            continue;
-        };
         let names = quoted_names(list.iter().copied());
-        for &telemetry in list {
+        for &telemetry in &list {
             out.report(
                 telemetry,
                 telemetry.anchor(),

@@ -1,15 +1,10 @@
 //! Mirrors Istio's `telemetry.SelectorAnalyzer`: Telemetry selectors that select nothing, and
 //! Telemetries that select the same workload.
 
-use std::collections::HashMap;
-
 use crate::declare_rule;
-use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::workload_match::{
-    Issue, WorkloadIndex, quoted_names, read_selector, report_issues, selector_text,
-    workload_display,
-};
+use crate::finding::{Findings, Issue, report_issues};
+use crate::resource::Kind;
+use crate::workloads::{Selections, Selector, Values, conflicting_policies, selector_not_found};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -159,69 +154,32 @@ fn check_conflicting(ws: &Workspace, out: &mut Findings) {
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
     let mut issues = Vec::new();
-    let index = WorkloadIndex::new(ws);
-    let mut selecting: HashMap<usize, Vec<&Resource>> = HashMap::new();
-    let mut order = Vec::new();
+    let mut selections = Selections::default();
     for telemetry in ws.of_kind(Kind::Telemetry) {
         let labels_node = telemetry.spec_at(&["selector", "matchLabels"]);
-        let selector = read_selector(labels_node);
-        if selector.is_empty() {
+        let selector = Selector::read(labels_node, Values::OtherAsEmpty);
+        if selector.is_empty() || selections.add(ws, telemetry, &selector) {
             continue;
         }
-        let matched = index.select(Some(&telemetry.ns), &selector);
-        if matched.is_empty() {
-            let text = selector_text(&selector);
-            let first_key = text.split('=').next().unwrap_or("");
-            let node = labels_node
-                .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
-                .or(labels_node)
-                .unwrap_or_else(|| telemetry.anchor());
-            let ns = if telemetry.ns.is_empty() {
-                "its namespace".to_string()
-            } else {
-                format!("namespace {:?}", telemetry.ns)
-            };
-            issues.push(
-                Issue::new(
-                    "IST0101",
-                    telemetry,
-                    node,
-                    format!("selector {text:?} matches no workload in {ns}"),
-                )
-                .help(
-                    "a Telemetry selects workloads of its own namespace only: fix the labels, or \
-                     move it to the namespace of the workloads it is meant for",
-                ),
-            );
-        }
-        for w in matched {
-            let list = selecting.entry(w.resource).or_default();
-            if list.is_empty() {
-                order.push(w);
-            }
-            list.push(telemetry);
-        }
+        issues.push(selector_not_found(
+            telemetry,
+            labels_node,
+            &selector,
+            "selector",
+            "a Telemetry selects workloads of its own namespace only: fix the labels, or move it \
+             to the namespace of the workloads it is meant for",
+        ));
     }
-    for w in order {
-        let Some(list) = selecting.get(&w.resource).filter(|l| l.len() > 1) else {
-            continue;
-        };
-        let names = quoted_names(list.iter().copied());
-        let workload = workload_display(ws, w);
-        for &telemetry in list {
-            issues.push(
-                Issue::new(
-                    "IST0159",
-                    telemetry,
-                    telemetry.anchor(),
-                    format!(
-                        "Telemetries {names} in namespace {:?} all select {workload}; which one \
-                         applies is undefined",
-                        w.ns
-                    ),
-                )
-                .help("make the selectors disjoint, or merge the Telemetries into one"),
-            );
+    for (w, telemetries) in selections.iter() {
+        if telemetries.len() > 1 {
+            issues.extend(conflicting_policies(
+                ws,
+                "IST0159",
+                "Telemetries",
+                w,
+                telemetries,
+                "make the selectors disjoint, or merge the Telemetries into one",
+            ));
         }
     }
     issues

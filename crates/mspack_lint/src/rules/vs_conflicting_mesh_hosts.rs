@@ -9,8 +9,8 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::to_fqdn;
+use crate::refs::vs_hosts;
 use crate::resource::Kind;
-use crate::rules::vs_util::{full_name, vs_hosts};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -121,13 +121,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
         if list.len() < 2 {
             continue;
         }
-        let mut names: Vec<String> = list
-            .iter()
-            .map(|&i| {
-                let r = &ws.resources[i];
-                full_name(&r.ns, &r.name)
-            })
-            .collect();
+        let mut names: Vec<String> = list.iter().map(|&i| ws.resources[i].full_name()).collect();
         names.sort();
         let shown = if names.len() > 8 {
             format!("{} and {} more", names[..8].join(", "), names.len() - 8)
@@ -230,7 +224,7 @@ impl<'a> PublicIndex<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::vs_util::host_names_match;
+    use crate::hosts::hosts_intersect;
 
     #[test]
     fn index_agrees_with_pairwise_matching() {
@@ -253,7 +247,7 @@ mod tests {
             let expected: BTreeSet<&str> = hosts
                 .iter()
                 .copied()
-                .filter(|h| host_names_match(probe, h))
+                .filter(|h| hosts_intersect(probe, h))
                 .collect();
             assert_eq!(index.overlapping(probe), expected, "probe {probe}");
         }

@@ -9,11 +9,10 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
-use crate::rules::vs_util::{
-    RouteDest, full_name, http_route_destinations, mirror_destinations, route_destinations,
-    vs_hosts,
+use crate::refs::{
+    RouteDest, http_route_destinations, mirror_destinations, route_destinations, vs_hosts,
 };
+use crate::resource::{Kind, Resource};
 use crate::workspace::{MeshService, Workspace};
 
 const MIRRORS: Option<&str> = Some("virtualservice.DestinationHostAnalyzer");
@@ -258,7 +257,7 @@ fn check_hosts(ws: &Workspace, out: &mut Findings, rule: Report) {
 }
 
 fn check_port(
-    vs: &crate::resource::Resource,
+    vs: &Resource,
     d: &RouteDest<'_>,
     service: &MeshService,
     rule: Report,
@@ -270,14 +269,17 @@ fn check_port(
         .iter()
         .map(|p| p.number.unwrap_or(0))
         .collect();
+    let list = || {
+        numbers
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match d.port() {
         None => {
             if numbers.len() > 1 && rule == Report::PortRequired {
-                let list = numbers
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = list();
                 out.report(
                     vs,
                     d.anchor(),
@@ -290,11 +292,7 @@ fn check_port(
             let number_node = port.get("number");
             let number = number_node.and_then(Node::as_i64).unwrap_or(0);
             if !numbers.contains(&number) && rule == Report::NotFound {
-                let list = numbers
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = list();
                 out.report(
                     vs,
                     number_node.unwrap_or(port),
@@ -326,7 +324,7 @@ fn check_ingress_subsets(ws: &Workspace, out: &mut Findings) {
                     subset_routes
                         .entry(host)
                         .or_default()
-                        .push((full_name(&vs.ns, &vs.name), d.subset()));
+                        .push((vs.full_name(), d.subset()));
                 }
             }
         }

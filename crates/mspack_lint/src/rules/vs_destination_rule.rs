@@ -8,8 +8,8 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::split_fqdn;
+use crate::refs::{mirror_destinations, route_destinations};
 use crate::resource::Kind;
-use crate::rules::vs_util::{mirror_destinations, route_destinations};
 use crate::workspace::Workspace;
 
 declare_rule! {

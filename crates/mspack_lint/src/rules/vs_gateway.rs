@@ -6,10 +6,10 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
+use crate::hosts::hosts_intersect;
+use crate::refs::{gateway_refs, vs_hosts};
 use crate::resource::{Kind, Resource};
-use crate::rules::vs_util::{
-    full_name, gateway_refs, host_names_match, short_or_full_name, vs_hosts,
-};
+use crate::resource::{full_name, short_or_full_name};
 use crate::workspace::Workspace;
 
 const MIRRORS: Option<&str> = Some("virtualservice.GatewayAnalyzer");
@@ -334,7 +334,7 @@ fn istio_gateway_serves(gw: &Resource, vs_ns: &str, vs_hosts: &[&str]) -> bool {
     }
     names
         .iter()
-        .any(|g| vs_hosts.iter().any(|h| host_names_match(g, h)))
+        .any(|g| vs_hosts.iter().any(|h| hosts_intersect(g, h)))
 }
 
 /// A Gateway API Gateway serves every host when one of its listeners has no hostname.
@@ -348,5 +348,5 @@ fn k8s_gateway_serves(gw: &Resource, vs_hosts: &[&str]) -> bool {
     }
     hostnames
         .iter()
-        .any(|g| vs_hosts.iter().any(|h| host_names_match(g, h)))
+        .any(|g| vs_hosts.iter().any(|h| hosts_intersect(g, h)))
 }

@@ -7,9 +7,10 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
+use crate::refs::{gateway_refs, is_claim_header};
 use crate::resource::{Kind, Resource};
-use crate::rules::vs_util::{full_name, gateway_refs, short_or_full_name};
-use crate::selector::{Labels, Workload, read_labels, selector_matches};
+use crate::resource::{full_name, short_or_full_name};
+use crate::workloads::{Selector, Values, Workload};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -111,22 +112,6 @@ declare_rule! {
     };
 }
 
-const CLAIM_PREFIX: &str = "@request.auth.claims";
-
-/// Istio's `jwt.ToRoutingClaim(..).Match`: `@request.auth.claims.a.b` or
-/// `@request.auth.claims[a][b]` (prefix compared case-insensitively).
-pub(crate) fn is_claim_header(name: &str) -> bool {
-    let Some(head) = name.get(..CLAIM_PREFIX.len()) else {
-        return false;
-    };
-    if !head.eq_ignore_ascii_case(CLAIM_PREFIX) {
-        return false;
-    }
-    let rest = &name[CLAIM_PREFIX.len()..];
-    (rest.starts_with('.') && rest.len() > 1)
-        || (rest.starts_with('[') && rest.ends_with(']') && rest.len() > 2)
-}
-
 /// The first header key of an HTTP match that routes on a JWT claim.
 fn claim_key(vs: &Resource) -> Option<(&Node, &str)> {
     for rule in vs.spec_at(&["http"]).into_iter().flat_map(Node::items) {
@@ -154,30 +139,25 @@ fn check(ws: &Workspace, out: &mut Findings) {
     if claim_users.is_empty() {
         return;
     }
-    let mut authn_by_ns: HashMap<&str, Vec<Labels>> = HashMap::new();
+    let mut authn_by_ns: HashMap<&str, Vec<Selector>> = HashMap::new();
     for ra in ws.of_kind(Kind::RequestAuthentication) {
         authn_by_ns
             .entry(ra.ns.as_str())
             .or_default()
-            .push(read_labels(ra.spec_at(&["selector", "matchLabels"])));
+            .push(Selector::read(
+                ra.spec_at(&["selector", "matchLabels"]),
+                Values::AsWritten,
+            ));
     }
     let root = ws.root_namespace();
-    let pods: Vec<&Workload> = ws.workloads().iter().filter(|w| w.is_pod).collect();
-    let mut pods_by_label: HashMap<(&str, &str), Vec<&Workload>> = HashMap::new();
-    for pod in &pods {
-        for (k, v) in &pod.labels {
-            pods_by_label.entry((k, v)).or_default().push(pod);
-        }
-    }
     let covered = |pod: &Workload| {
         [root, pod.ns.as_str()]
             .iter()
             .enumerate()
             .filter(|(i, ns)| *i == 0 || **ns != root)
             .flat_map(|(_, ns)| authn_by_ns.get(ns).into_iter().flatten())
-            .any(|selector| selector_matches(selector, &pod.labels))
+            .any(|selector| selector.matches(&pod.labels))
     };
-    let no_pods = Vec::new();
     // Pods without RequestAuthentication, per gateway, computed once per gateway.
     let mut uncovered: HashMap<(String, String), Vec<usize>> = HashMap::new();
     for (vs, key_node, key) in claim_users {
@@ -192,16 +172,9 @@ fn check(ws: &Workspace, out: &mut Findings) {
             let pods_without = uncovered
                 .entry((ns.to_string(), name.to_string()))
                 .or_insert_with(|| {
-                    let selector = read_labels(gw.spec_at(&["selector"]));
-                    let candidates = match selector.first() {
-                        None => &pods,
-                        Some((k, v)) => pods_by_label
-                            .get(&(k.as_str(), v.as_str()))
-                            .unwrap_or(&no_pods),
-                    };
-                    candidates
-                        .iter()
-                        .filter(|p| selector_matches(&selector, &p.labels) && !covered(p))
+                    let selector = Selector::read(gw.spec_at(&["selector"]), Values::AsWritten);
+                    ws.select_workloads(None, &selector)
+                        .filter(|p| p.is_pod && !covered(p))
                         .map(|p| p.resource)
                         .collect()
                 });
@@ -212,7 +185,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
                     key_node,
                     format!(
                         "routes on JWT claim \"{key}\" but no RequestAuthentication applies to pod {} of Gateway {}",
-                        full_name(&pod.ns, &pod.name),
+                        pod.full_name(),
                         full_name(ns, name)
                     ),
                 )
@@ -222,20 +195,5 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 ));
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_claim_header;
-
-    #[test]
-    fn claim_header_forms() {
-        assert!(is_claim_header("@request.auth.claims.plan"));
-        assert!(is_claim_header("@Request.Auth.Claims[plan][tier]"));
-        assert!(!is_claim_header("@request.auth.claims."));
-        assert!(!is_claim_header("@request.auth.claims[]"));
-        assert!(!is_claim_header("@request.auth.claim"));
-        assert!(!is_claim_header("x-plan"));
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use mspack_yaml::{Node, Value};
 
+use crate::refs::is_claim_header;
 use crate::resource::Resource;
-use crate::rules::vs_jwt_claim_route::is_claim_header;
 
 /// Problems found, each with the node it is about.
 pub(crate) struct Problems<'a> {
@@ -1426,7 +1426,7 @@ pub(crate) fn validate(vs: &Resource) -> Vec<(&Node, String)> {
         // Pairwise within one resource; hosts lists are short.
         for i in 0..hosts.len() {
             for j in i + 1..hosts.len() {
-                if crate::rules::vs_util::host_names_match(hosts[i], hosts[j]) {
+                if crate::hosts::hosts_intersect(hosts[i], hosts[j]) {
                     p.add(
                         &hosts_nodes[j],
                         format!(

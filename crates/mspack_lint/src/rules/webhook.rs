@@ -3,12 +3,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use mspack_yaml::Node;
 
 use crate::declare_rule;
-use crate::finding::Findings;
-use crate::resource::{Kind, Resource};
-use crate::rules::k8s_support::{
-    INJECTION_LABEL, LabelSelector, REVISION_LABEL, SIDECAR_INJECT, Seen,
-};
-use crate::selector::{Labels, read_labels};
+use crate::finding::{Findings, Seen};
+use crate::resource::{Kind, Resource, full_name};
+use crate::workloads::{INJECTION_LABEL, Labels, REVISION_LABEL, SIDECAR_INJECT, Selector};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -86,8 +83,8 @@ struct Hook<'a> {
     /// `configuration/webhook`.
     key: String,
     node: &'a Node,
-    namespace_selector: LabelSelector,
-    object_selector: LabelSelector,
+    namespace_selector: Selector,
+    object_selector: Selector,
 }
 
 fn check(ws: &Workspace, out: &mut Findings) {
@@ -102,15 +99,18 @@ fn check(ws: &Workspace, out: &mut Findings) {
             .flat_map(Node::items)
             .collect();
         let mut revs: BTreeSet<String> = BTreeSet::new();
-        if let Some(rev) = read_labels(mwc.labels())
+        if let Some(rev) = mwc
+            .labels()
             .into_iter()
-            .find(|(k, _)| k == REVISION_LABEL)
+            .flat_map(Node::entries)
+            .find(|(k, _, v)| *k == REVISION_LABEL && v.scalar().is_some())
+            .and_then(|(_, _, v)| v.scalar())
         {
-            revs.insert(rev.1);
+            revs.insert(rev.text.clone());
         }
         for wh in &webhooks {
             for sel in ["namespaceSelector", "objectSelector"] {
-                revs.extend(LabelSelector::values_for(wh.get(sel), REVISION_LABEL));
+                revs.extend(Selector::values_for(wh.get(sel), REVISION_LABEL));
             }
         }
         let is_istio = webhooks.iter().any(|wh| {
@@ -133,8 +133,8 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 config: mwc,
                 key: format!("{name}/{wh_name}"),
                 node: wh.get("name").unwrap_or(wh),
-                namespace_selector: LabelSelector::parse(wh.get("namespaceSelector")),
-                object_selector: LabelSelector::parse(wh.get("objectSelector")),
+                namespace_selector: Selector::parse(wh.get("namespaceSelector")),
+                object_selector: Selector::parse(wh.get("objectSelector")),
             });
         }
     }
@@ -149,7 +149,7 @@ fn permutations(base: [Labels; 3], revisions: &BTreeSet<String>) -> Vec<Labels> 
     for rev in revisions {
         for set in &base {
             let mut set = set.clone();
-            set.push((REVISION_LABEL.to_string(), rev.clone()));
+            set.insert(REVISION_LABEL.to_string(), rev.clone());
             out.push(set);
         }
     }
@@ -157,7 +157,7 @@ fn permutations(base: [Labels; 3], revisions: &BTreeSet<String>) -> Vec<Labels> 
 }
 
 fn one(key: &str, value: &str) -> Labels {
-    vec![(key.to_string(), value.to_string())]
+    Labels::from([(key.to_string(), value.to_string())])
 }
 
 fn report_overlaps(
@@ -187,7 +187,7 @@ fn report_overlaps(
         .iter()
         .map(|nl| {
             (0..hooks.len())
-                .filter(|&i| hooks[i].namespace_selector.matches(Some(nl)))
+                .filter(|&i| hooks[i].namespace_selector.matches(nl))
                 .collect()
         })
         .collect();
@@ -195,7 +195,7 @@ fn report_overlaps(
         .iter()
         .map(|ol| {
             (0..hooks.len())
-                .filter(|&i| hooks[i].object_selector.matches(Some(ol)))
+                .filter(|&i| hooks[i].object_selector.matches(ol))
                 .collect()
         })
         .collect();
@@ -254,11 +254,7 @@ fn report_missing_services(
             if ws.find(Kind::Service, svc_ns, svc_name).is_some() {
                 continue;
             }
-            let full = if svc_ns.is_empty() {
-                svc_name.to_string()
-            } else {
-                format!("{svc_ns}/{svc_name}")
-            };
+            let full = full_name(svc_ns, svc_name);
             let message = format!(
                 "injection webhook refers to control plane service \"{full}\", which does not exist"
             );
