@@ -26,6 +26,19 @@
 
 pub mod fences;
 
+/// The Rust blocks of the pack's Markdown, compiled (and run, unless marked `no_run`) by
+/// `cargo test --doc`, so the code the pack teaches keeps building against the crates it
+/// teaches. `tests/truth.rs` checks that every Markdown file with a Rust block is listed here.
+#[cfg(doctest)]
+pub mod pack_code {
+    #[doc = include_str!("../../../pack/SKILL.md")]
+    pub struct Skill;
+    #[doc = include_str!("../../../pack/references/service-mesh-patterns.md")]
+    pub struct ServiceMeshPatterns;
+    #[doc = include_str!("../../../pack/references/observability-patterns.md")]
+    pub struct ObservabilityPatterns;
+}
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
