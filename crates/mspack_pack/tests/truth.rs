@@ -106,6 +106,41 @@ fn the_worked_example_and_the_rendered_templates_lint_clean() {
     }
 }
 
+/// Kubernetes' own kinds in the worked example against the strict 1.34 schemas (Istio and
+/// Gateway API kinds are checked above, with `--crds`). Needs kubernetes-validate from
+/// `scripts/manifest-tools.sh`; .ci/run runs it with `--ignored`.
+#[test]
+#[ignore = "needs kubernetes-validate: bash scripts/manifest-tools.sh"]
+fn the_worked_example_matches_the_strict_kubernetes_schemas() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let venv = std::env::var_os("MSPACK_TOOLS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/manifest-tools"));
+    let validator = venv.join("bin/kubernetes-validate");
+    assert!(
+        validator.is_file(),
+        "{} is missing: run scripts/manifest-tools.sh",
+        validator.display()
+    );
+    let output = std::process::Command::new(&validator)
+        .args([
+            "--kubernetes-version",
+            "1.34.0",
+            "--strict",
+            "--quiet",
+            "--no-warn",
+        ])
+        .arg(root.join("pack/examples/worked-example.yaml"))
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", validator.display()));
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn the_worked_example_names_each_services_aggregates_and_a_closed_event_map() {
     let example = mspack_pack::file("examples/worked-example.yaml")
