@@ -26,20 +26,34 @@ pub fn classify_host(
         return HostForm::Wildcard;
     }
     let host = host.trim_end_matches('.');
-    let suffix = format!(".svc.{cluster_domain}");
-    if let Some(rest) = host.strip_suffix(&suffix) {
+    if let Some(rest) = host
+        .strip_suffix(cluster_domain)
+        .and_then(|r| r.strip_suffix(".svc."))
+    {
         return if rest.contains('.') {
             HostForm::Fqdn
         } else {
             HostForm::PartialCluster
         };
     }
-    let labels: Vec<&str> = host.split('.').collect();
-    match labels.as_slice() {
-        [_] => HostForm::Short,
-        [_, _, "svc"] => HostForm::PartialCluster,
-        [_, second] => {
-            if known_namespace(second) || !is_public_tld(second) {
+    let mut labels = host.split('.');
+    let (first, second, third, more) = (labels.next(), labels.next(), labels.next(), labels.next());
+    let is_k8s_label = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    match (first, second, third, more) {
+        (Some(_), None, _, _) => HostForm::Short,
+        (Some(name), Some(ns), Some("svc"), None) if is_k8s_label(name) && is_k8s_label(ns) => {
+            HostForm::PartialCluster
+        }
+        (Some(name), Some(second), None, _) => {
+            // Kubernetes names are lowercase DNS labels: `API.Example` cannot be `service.namespace`.
+            if is_k8s_label(name)
+                && is_k8s_label(second)
+                && (known_namespace(second) || !is_public_tld(second))
+            {
                 HostForm::PartialCluster
             } else {
                 HostForm::External
@@ -70,11 +84,11 @@ pub fn expand_host(host: &str, ns: &str, cluster_domain: &str, form: &HostForm) 
 
 /// Istio's `ConvertHostToFQDN`: a name without a dot (and not a wildcard) becomes
 /// `name.ns.svc.<domain>`; anything else is taken as written.
-pub fn to_fqdn(ns: &str, host: &str, cluster_domain: &str) -> String {
+pub fn to_fqdn<'h>(ns: &str, host: &'h str, cluster_domain: &str) -> std::borrow::Cow<'h, str> {
     if !host.starts_with('*') && !host.contains('.') {
-        format!("{host}.{ns}.svc.{cluster_domain}")
+        std::borrow::Cow::Owned(format!("{host}.{ns}.svc.{cluster_domain}"))
     } else {
-        host.to_string()
+        std::borrow::Cow::Borrowed(host)
     }
 }
 
@@ -141,6 +155,7 @@ mod tests {
         assert_eq!(form("reviews.food.svc.cluster.local"), HostForm::Fqdn);
         assert_eq!(form("httpbin.org"), HostForm::External);
         assert_eq!(form("api.stripe.com"), HostForm::External);
+        assert_eq!(form("ISTIOD-HOST.DOMAIN"), HostForm::External);
         assert_eq!(form("*"), HostForm::Wildcard);
         assert_eq!(form("*.food.svc.cluster.local"), HostForm::Wildcard);
     }

@@ -38,7 +38,9 @@ pub struct MeshService {
 #[derive(Debug, Default)]
 pub struct HostRegistry {
     pub services: Vec<MeshService>,
-    exact: HashMap<(String, String), usize>,
+    /// fqdn -> (visibility scope, service index); a later entry for the same scope replaces an
+    /// earlier one, as in Istio's map.
+    exact: HashMap<String, Vec<(String, usize)>>,
     wildcards: Vec<(String, String, usize)>,
 }
 
@@ -48,8 +50,11 @@ impl HostRegistry {
             self.wildcards
                 .push((scope.to_string(), fqdn.to_string(), idx));
         }
-        self.exact
-            .insert((scope.to_string(), fqdn.to_string()), idx);
+        let scopes = self.exact.entry(fqdn.to_string()).or_default();
+        match scopes.iter_mut().find(|(s, _)| s == scope) {
+            Some(slot) => slot.1 = idx,
+            None => scopes.push((scope.to_string(), idx)),
+        }
     }
 
     /// Istio's `GetDestinationHost`: find the service a destination `host` written in namespace
@@ -62,10 +67,16 @@ impl HostRegistry {
         cluster_domain: &str,
     ) -> Option<&MeshService> {
         let fqdn = to_fqdn(source_ns, host, cluster_domain);
+        let scopes = self
+            .exact
+            .get(fqdn.as_ref())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let get = |scope: &str| {
-            self.exact
-                .get(&(scope.to_string(), fqdn.clone()))
-                .map(|&i| &self.services[i])
+            scopes
+                .iter()
+                .find(|(s, _)| s == scope)
+                .map(|&(_, i)| &self.services[i])
         };
         if let Some(s) = get("*") {
             return Some(s);
@@ -363,6 +374,7 @@ fn read_resource(
         name,
         namespace,
         ns,
+        located: crate::resource::Located::find(&root),
         root,
         assumed,
         api_version,
@@ -462,7 +474,7 @@ fn build_host_registry(ws: &Workspace) -> HostRegistry {
             let idx = reg.services.len();
             reg.services.push(MeshService {
                 resource: se.id,
-                fqdn: fqdn.clone(),
+                fqdn: fqdn.to_string(),
                 ports: ports.clone(),
             });
             if export_to.is_empty() || export_to.contains(&"*") {
@@ -480,7 +492,7 @@ fn build_host_registry(ws: &Workspace) -> HostRegistry {
         let idx = reg.services.len();
         reg.services.push(MeshService {
             resource: svc.id,
-            fqdn: fqdn.clone(),
+            fqdn: fqdn.to_string(),
             ports: read_ports(svc.spec_at(&["ports"])),
         });
         match svc.annotation("networking.istio.io/exportTo") {

@@ -100,7 +100,10 @@ fn check(ws: &Workspace, out: &mut Findings) {
         for scope in scopes {
             for host in vs_hosts(vs) {
                 entries
-                    .entry((scope.to_string(), to_fqdn(&vs.ns, host, domain)))
+                    .entry((
+                        scope.to_string(),
+                        to_fqdn(&vs.ns, host, domain).into_owned(),
+                    ))
                     .or_default()
                     .push(vs.id);
             }

@@ -1347,7 +1347,7 @@ pub(crate) fn validate(vs: &Resource) -> Vec<(&Node, String)> {
     let tls = list(spec, "tls");
     let anchor = vs.anchor();
     if hosts.is_empty() {
-        let spec_node = vs.root.get("spec").unwrap_or(anchor);
+        let spec_node = vs.spec().unwrap_or(anchor);
         if !gateways.is_empty() {
             p.add(
                 spec_node,
@@ -1441,7 +1441,7 @@ pub(crate) fn validate(vs: &Resource) -> Vec<(&Node, String)> {
 
     if http.is_empty() && tcp.is_empty() && tls.is_empty() {
         p.add(
-            vs.root.get("spec").unwrap_or(anchor),
+            vs.spec().unwrap_or(anchor),
             "http, tcp or tls must be provided in virtual service",
         );
     }

@@ -1,0 +1,379 @@
+//! A saga instance's persisted state and the pure transition function that moves it.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::definition::SagaDefinition;
+use crate::message::{Command, CommandKind, Outcome, Reply};
+
+/// Where a saga instance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaStatus {
+    /// Running step `step`'s action.
+    Running,
+    /// Running step `step`'s compensation, on the way back to step 0.
+    Compensating,
+    /// Every step succeeded.
+    Completed,
+    /// A step failed and every completed step was compensated.
+    Compensated,
+    /// A compensation failed after its retries: needs a person.
+    Failed,
+}
+
+impl SagaStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SagaStatus::Running => "running",
+            SagaStatus::Compensating => "compensating",
+            SagaStatus::Completed => "completed",
+            SagaStatus::Compensated => "compensated",
+            SagaStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => SagaStatus::Running,
+            "compensating" => SagaStatus::Compensating,
+            "completed" => SagaStatus::Completed,
+            "compensated" => SagaStatus::Compensated,
+            "failed" => SagaStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// True once the saga will not move again.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Failed
+        )
+    }
+}
+
+/// A saga instance as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SagaState {
+    /// Instance id.
+    pub id: Uuid,
+    /// Saga type (definition name).
+    pub saga_type: String,
+    /// Where it is.
+    pub status: SagaStatus,
+    /// The step being run or compensated.
+    pub step: usize,
+    /// Attempt of the current command (1 = first try).
+    pub attempt: u32,
+    /// The input given at start, passed to every command.
+    pub data: Value,
+    /// Trace context of the start.
+    pub traceparent: Option<String>,
+    /// Why the saga is compensating or failed.
+    pub last_error: Option<String>,
+    /// When the current command times out (Unix milliseconds).
+    pub deadline_ms: Option<i64>,
+    pub(crate) version: i64,
+}
+
+/// What moves a saga.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Input<'a> {
+    Reply(&'a Reply),
+    Timeout { now_ms: i64 },
+}
+
+fn command(def: &SagaDefinition, s: &SagaState, kind: CommandKind, reply_to: &str) -> Command {
+    Command {
+        saga_id: s.id,
+        saga_type: s.saga_type.clone(),
+        step: s.step,
+        step_name: def
+            .steps
+            .get(s.step)
+            .map(|st| st.name.clone())
+            .unwrap_or_default(),
+        kind,
+        attempt: s.attempt,
+        reply_to: reply_to.to_owned(),
+        data: s.data.clone(),
+        traceparent: s.traceparent.clone(),
+    }
+}
+
+fn deadline(def: &SagaDefinition, step: usize, now_ms: i64) -> Option<i64> {
+    let timeout = def.steps.get(step)?.timeout;
+    Some(now_ms.saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)))
+}
+
+fn max_attempts(def: &SagaDefinition, step: usize) -> u32 {
+    def.steps.get(step).map_or(1, |s| s.max_attempts)
+}
+
+/// Moves to compensating the highest step at or below `from` that has a compensation, or to
+/// `Compensated` when none is left.
+fn compensate_from(
+    def: &SagaDefinition,
+    mut s: SagaState,
+    from: Option<usize>,
+    now_ms: i64,
+    reply_to: &str,
+) -> (SagaState, Option<Command>) {
+    let next = from.and_then(|from| {
+        (0..=from).rev().find(|&i| {
+            def.steps
+                .get(i)
+                .is_some_and(|st| st.compensation_subject.is_some())
+        })
+    });
+    match next {
+        Some(i) => {
+            s.status = SagaStatus::Compensating;
+            s.step = i;
+            s.attempt = 1;
+            s.deadline_ms = deadline(def, i, now_ms);
+            let cmd = command(def, &s, CommandKind::Compensation, reply_to);
+            (s, Some(cmd))
+        }
+        None => {
+            s.status = SagaStatus::Compensated;
+            s.deadline_ms = None;
+            (s, None)
+        }
+    }
+}
+
+fn retry(
+    def: &SagaDefinition,
+    mut s: SagaState,
+    kind: CommandKind,
+    now_ms: i64,
+    reply_to: &str,
+) -> (SagaState, Option<Command>) {
+    s.attempt += 1;
+    s.deadline_ms = deadline(def, s.step, now_ms);
+    let cmd = command(def, &s, kind, reply_to);
+    (s, Some(cmd))
+}
+
+/// The state after `input`, and the command to send, or `None` when the input does not apply
+/// (a duplicate or stale reply, a timeout that is not due).
+pub(crate) fn decide(
+    def: &SagaDefinition,
+    state: &SagaState,
+    input: Input<'_>,
+    now_ms: i64,
+    reply_to: &str,
+) -> Option<(SagaState, Option<Command>)> {
+    let s = state.clone();
+    let can_retry = s.attempt < max_attempts(def, s.step);
+    match (s.status, input) {
+        (SagaStatus::Running, Input::Reply(r))
+            if r.kind == CommandKind::Action && r.step == s.step =>
+        {
+            match &r.outcome {
+                Outcome::Success => {
+                    let mut s = s;
+                    if s.step + 1 < def.steps.len() {
+                        s.step += 1;
+                        s.attempt = 1;
+                        s.deadline_ms = deadline(def, s.step, now_ms);
+                        let cmd = command(def, &s, CommandKind::Action, reply_to);
+                        Some((s, Some(cmd)))
+                    } else {
+                        s.status = SagaStatus::Completed;
+                        s.deadline_ms = None;
+                        Some((s, None))
+                    }
+                }
+                // A failure of an older attempt says nothing about the one in flight.
+                Outcome::Failure { .. } if r.attempt != s.attempt => None,
+                Outcome::Failure {
+                    retryable: true, ..
+                } if can_retry => Some(retry(def, s, CommandKind::Action, now_ms, reply_to)),
+                Outcome::Failure { reason, .. } => {
+                    let mut s = s;
+                    s.last_error = Some(format!("step {} failed: {reason}", s.step));
+                    let from = s.step.checked_sub(1);
+                    Some(compensate_from(def, s, from, now_ms, reply_to))
+                }
+            }
+        }
+        (SagaStatus::Running, Input::Timeout { now_ms: t })
+            if s.deadline_ms.is_some_and(|d| d <= t) =>
+        {
+            if can_retry {
+                Some(retry(def, s, CommandKind::Action, now_ms, reply_to))
+            } else {
+                // The step's effect is unknown, so it is compensated too.
+                let mut s = s;
+                s.last_error = Some(format!(
+                    "step {} timed out after {} attempts",
+                    s.step, s.attempt
+                ));
+                let from = Some(s.step);
+                Some(compensate_from(def, s, from, now_ms, reply_to))
+            }
+        }
+        (SagaStatus::Compensating, Input::Reply(r))
+            if r.kind == CommandKind::Compensation && r.step == s.step =>
+        {
+            match &r.outcome {
+                Outcome::Success => {
+                    let from = s.step.checked_sub(1);
+                    Some(compensate_from(def, s, from, now_ms, reply_to))
+                }
+                Outcome::Failure { .. } if r.attempt != s.attempt => None,
+                Outcome::Failure { .. } if can_retry => {
+                    Some(retry(def, s, CommandKind::Compensation, now_ms, reply_to))
+                }
+                Outcome::Failure { reason, .. } => {
+                    let mut s = s;
+                    s.status = SagaStatus::Failed;
+                    s.deadline_ms = None;
+                    s.last_error =
+                        Some(format!("compensation of step {} failed: {reason}", s.step));
+                    Some((s, None))
+                }
+            }
+        }
+        (SagaStatus::Compensating, Input::Timeout { now_ms: t })
+            if s.deadline_ms.is_some_and(|d| d <= t) =>
+        {
+            if can_retry {
+                Some(retry(def, s, CommandKind::Compensation, now_ms, reply_to))
+            } else {
+                let mut s = s;
+                s.status = SagaStatus::Failed;
+                s.deadline_ms = None;
+                s.last_error = Some(format!("compensation of step {} timed out", s.step));
+                Some((s, None))
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definition::Step;
+
+    fn def() -> SagaDefinition {
+        SagaDefinition::new("order")
+            .step(Step::new("reserve", "k.reserve").compensate_with("k.release"))
+            .step(Step::new("charge", "p.charge").compensate_with("p.refund"))
+            .step(Step::new("assign", "d.assign").max_attempts(2))
+    }
+
+    fn at(step: usize, status: SagaStatus) -> SagaState {
+        SagaState {
+            id: Uuid::nil(),
+            saga_type: "order".into(),
+            status,
+            step,
+            attempt: 1,
+            data: Value::Null,
+            traceparent: None,
+            last_error: None,
+            deadline_ms: Some(100),
+            version: 1,
+        }
+    }
+
+    fn reply(step: usize, kind: CommandKind, outcome: Outcome) -> Reply {
+        Reply {
+            saga_id: Uuid::nil(),
+            step,
+            kind,
+            attempt: 1,
+            outcome,
+        }
+    }
+
+    fn fail() -> Outcome {
+        Outcome::Failure {
+            reason: "no".into(),
+            retryable: false,
+        }
+    }
+
+    #[test]
+    fn failure_of_step_three_compensates_step_two_then_step_one() {
+        let d = def();
+        let r = reply(2, CommandKind::Action, fail());
+        let (s, cmd) =
+            decide(&d, &at(2, SagaStatus::Running), Input::Reply(&r), 0, "r").expect("applies");
+        assert_eq!((s.status, s.step), (SagaStatus::Compensating, 1));
+        assert_eq!(
+            cmd.map(|c| (c.step, c.kind)),
+            Some((1, CommandKind::Compensation))
+        );
+        let r = reply(1, CommandKind::Compensation, Outcome::Success);
+        let (s, cmd) = decide(&d, &s, Input::Reply(&r), 0, "r").expect("applies");
+        assert_eq!((s.status, s.step), (SagaStatus::Compensating, 0));
+        assert_eq!(
+            cmd.map(|c| (c.step, c.kind)),
+            Some((0, CommandKind::Compensation))
+        );
+        let r = reply(0, CommandKind::Compensation, Outcome::Success);
+        let (s, cmd) = decide(&d, &s, Input::Reply(&r), 0, "r").expect("applies");
+        assert_eq!(s.status, SagaStatus::Compensated);
+        assert!(cmd.is_none());
+    }
+
+    #[test]
+    fn duplicate_or_stale_replies_change_nothing() {
+        let d = def();
+        let old = reply(0, CommandKind::Action, Outcome::Success);
+        assert!(decide(&d, &at(1, SagaStatus::Running), Input::Reply(&old), 0, "r").is_none());
+        assert!(
+            decide(
+                &d,
+                &at(1, SagaStatus::Completed),
+                Input::Reply(&old),
+                0,
+                "r"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn timeout_retries_until_attempts_run_out_then_compensates_the_step_too() {
+        let d = def();
+        let (s, cmd) = decide(
+            &d,
+            &at(2, SagaStatus::Running),
+            Input::Timeout { now_ms: 100 },
+            100,
+            "r",
+        )
+        .expect("due");
+        assert_eq!((s.attempt, cmd.map(|c| c.attempt)), (2, Some(2)));
+        let s = SagaState {
+            deadline_ms: Some(200),
+            ..s
+        };
+        assert!(
+            decide(&d, &s, Input::Timeout { now_ms: 150 }, 150, "r").is_none(),
+            "not due yet"
+        );
+        let (s, cmd) = decide(&d, &s, Input::Timeout { now_ms: 200 }, 200, "r").expect("due");
+        // step 2 has no compensation, so the first compensated is step 1
+        assert_eq!((s.status, s.step), (SagaStatus::Compensating, 1));
+        assert_eq!(cmd.map(|c| c.kind), Some(CommandKind::Compensation));
+    }
+
+    #[test]
+    fn first_step_failure_without_completed_steps_is_compensated_at_once() {
+        let d = def();
+        let r = reply(0, CommandKind::Action, fail());
+        let (s, cmd) =
+            decide(&d, &at(0, SagaStatus::Running), Input::Reply(&r), 0, "r").expect("applies");
+        assert_eq!(s.status, SagaStatus::Compensated);
+        assert!(cmd.is_none());
+    }
+}
