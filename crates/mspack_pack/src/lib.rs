@@ -33,6 +33,8 @@ pub mod fences;
 pub mod pack_code {
     #[doc = include_str!("../../../pack/SKILL.md")]
     pub struct Skill;
+    #[doc = include_str!("../../../pack/references/architectural-patterns.md")]
+    pub struct ArchitecturalPatterns;
     #[doc = include_str!("../../../pack/references/service-mesh-patterns.md")]
     pub struct ServiceMeshPatterns;
     #[doc = include_str!("../../../pack/references/observability-patterns.md")]

@@ -279,10 +279,6 @@ fn every_code_block_is_in_a_language_a_test_checks() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// Markdown files whose Rust blocks use crates not yet in the workspace (mspack_eventstore,
-/// mspack_outbox, mspack_saga); they join `pack_code` when those crates land.
-const AWAITING_CRATES: &[&str] = &["references/architectural-patterns.md"];
-
 #[test]
 fn every_markdown_file_with_rust_blocks_is_compiled_as_doctests() {
     let lib = include_str!("../src/lib.rs");
@@ -290,15 +286,9 @@ fn every_markdown_file_with_rust_blocks_is_compiled_as_doctests() {
     for file in markdown() {
         let has_rust = fences(text(&file)).iter().any(|b| b.lang == "rust");
         let included = lib.contains(&format!("include_str!(\"../../../pack/{}\")", file.path));
-        let waiting = AWAITING_CRATES.contains(&file.path);
-        if has_rust && !included && !waiting {
+        if has_rust && !included {
             missing.push(file.path);
         }
-        assert!(
-            !(included && waiting),
-            "{} is compiled now; remove it from AWAITING_CRATES",
-            file.path
-        );
     }
     assert!(
         missing.is_empty(),
