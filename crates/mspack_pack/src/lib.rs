@@ -1,11 +1,45 @@
-//! The microservices pack that an AI coding agent reads — `SKILL.md`, references, templates, the
-//! worked example and two wrapper scripts — embedded in the binary, and its installer.
+//! The microservices pack that an AI coding agent reads, embedded in the binary, and its
+//! installer.
+//!
+//! Layout of the installed skill folder (`<agent skills dir>/microservices-pack/`), built from
+//! everything under the repository's `pack/` plus the two wrapper scripts:
+//!
+//! ```text
+//! SKILL.md                                  entry point: front matter, persona, procedure
+//! references/architectural-patterns.md      DDD, sagas, outbox, event sourcing, CQRS, ...
+//! references/service-mesh-patterns.md       Istio and Gateway API, pitfalls -> lint codes
+//! references/observability-patterns.md      OpenTelemetry, Collector, OBI
+//! examples/worked-example.yaml              the food-delivery system, lint-clean
+//! templates/*.yaml                          `mspack render` output with default values
+//! scripts/scaffold-microservice.sh          wrapper over `mspack new`
+//! validators/mesh-validator.sh              wrapper over `mspack lint`
+//! ```
 //!
 //! Installing never loses a user's work: every file mspack writes is recorded with its SHA-256 in
 //! `.mspack-manifest.json` inside the skill folder. A later install or uninstall touches a file
 //! only if it is still exactly what mspack wrote; a file the user changed, or one mspack did not
 //! write, is a conflict (reported, left alone) unless `force` is set. Files are written to a
 //! temporary name and renamed, so an interrupted install leaves whole files.
+//!
+//! [`fences`] reads the code blocks of the pack's Markdown for the tests that keep it true
+//! (`tests/truth.rs` lints the YAML blocks; the `mspack` crate runs the `sh` blocks).
+
+pub mod fences;
+
+/// The Rust blocks of the pack's Markdown, compiled (and run, unless marked `no_run`) by
+/// `cargo test --doc`, so the code the pack teaches keeps building against the crates it
+/// teaches. `tests/truth.rs` checks that every Markdown file with a Rust block is listed here.
+#[cfg(doctest)]
+pub mod pack_code {
+    #[doc = include_str!("../../../pack/SKILL.md")]
+    pub struct Skill;
+    #[doc = include_str!("../../../pack/references/architectural-patterns.md")]
+    pub struct ArchitecturalPatterns;
+    #[doc = include_str!("../../../pack/references/service-mesh-patterns.md")]
+    pub struct ServiceMeshPatterns;
+    #[doc = include_str!("../../../pack/references/observability-patterns.md")]
+    pub struct ObservabilityPatterns;
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
