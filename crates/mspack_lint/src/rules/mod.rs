@@ -48,6 +48,10 @@ pub mod telemetry_default_selector;
 pub mod telemetry_lightstep;
 pub mod telemetry_provider;
 pub mod telemetry_selector;
+// Analyzers of live-cluster state, read from manifests that carry it (Pod images, status).
+pub mod conditions;
+pub mod injection_image;
+pub mod k8sgateway_selector;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -125,4 +129,8 @@ pub static ALL: &[&Rule] = &[
     &telemetry_default_selector::MULTIPLE_DEFAULT_TELEMETRIES,
     &sidecar_selector::SIDECAR_INEFFECTIVE_IN_AMBIENT,
     &se_conflicting_protocol::CONFLICTING_SERVICE_ENTRY_PROTOCOL,
+    // Analyzers of live-cluster state: running proxy images, gateway pods, status conditions.
+    &injection_image::PROXY_IMAGE_MISMATCH,
+    &k8sgateway_selector::INEFFECTIVE_SELECTOR,
+    &conditions::NEGATIVE_CONDITION_STATUS,
 ];
