@@ -66,30 +66,33 @@ impl HostRegistry {
         host: &str,
         cluster_domain: &str,
     ) -> Option<&MeshService> {
+        self.lookup_index(source_ns, export_to, host, cluster_domain)
+            .and_then(|i| self.services.get(i))
+    }
+
+    /// [`HostRegistry::lookup`], as an index into [`HostRegistry::services`].
+    pub fn lookup_index(
+        &self,
+        source_ns: &str,
+        export_to: &[&str],
+        host: &str,
+        cluster_domain: &str,
+    ) -> Option<usize> {
         let fqdn = to_fqdn(source_ns, host, cluster_domain);
-        let scopes = self
-            .exact
-            .get(fqdn.as_ref())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let get = |scope: &str| {
-            scopes
-                .iter()
-                .find(|(s, _)| s == scope)
-                .map(|&(_, i)| &self.services[i])
-        };
-        if let Some(s) = get("*") {
-            return Some(s);
+        let scopes = self.exact.get(fqdn.as_ref()).map(Vec::as_slice).unwrap_or(&[]);
+        let get = |scope: &str| scopes.iter().find(|(s, _)| s == scope).map(|&(_, i)| i);
+        if let Some(i) = get("*") {
+            return Some(i);
         }
         if export_to.is_empty() {
-            if let Some(s) = get(source_ns) {
-                return Some(s);
+            if let Some(i) = get(source_ns) {
+                return Some(i);
             }
         } else {
             for e in export_to {
                 let scope = if *e == "." { source_ns } else { e };
-                if let Some(s) = get(scope) {
-                    return Some(s);
+                if let Some(i) = get(scope) {
+                    return Some(i);
                 }
             }
         }
@@ -98,9 +101,11 @@ impl HostRegistry {
             .iter()
             .filter(|(scope, _, _)| scope == "*" || scope == source_ns)
             .find(|(_, pattern, _)| host_tail.ends_with(pattern.trim_start_matches('*')))
-            .map(|(_, _, i)| &self.services[*i])
+            .map(|(_, _, i)| *i)
     }
 }
+
+type SharedCell = Arc<OnceLock<Arc<dyn std::any::Any + Send + Sync>>>;
 
 /// Every resource of a run, the mesh inputs and lazily built, shared indexes.
 pub struct Workspace {
@@ -119,6 +124,8 @@ pub struct Workspace {
     workloads: OnceLock<WorkloadIndex>,
     services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
     schemas: crate::schema::SchemaSet,
+    /// Analyses shared by the rules of one analyzer, computed once per run (see [`Workspace::shared`]).
+    shared: std::sync::Mutex<HashMap<std::any::TypeId, SharedCell>>,
 }
 
 impl Workspace {
@@ -189,6 +196,7 @@ impl Workspace {
             workloads: OnceLock::new(),
             services_by_fqdn: OnceLock::new(),
             schemas: crate::schema::SchemaSet::default(),
+            shared: std::sync::Mutex::new(HashMap::new()),
         };
         (workspace, findings)
     }
@@ -199,6 +207,24 @@ impl Workspace {
             schemas.add_crd(&crd.root);
         }
         self.schemas = schemas;
+    }
+
+    /// An analysis that several rules read (one Istio analyzer reports several codes): computed
+    /// by the first rule that asks, on any thread, and shared with the others. Keyed by type, so
+    /// each analysis has its own type.
+    pub fn shared<T: std::any::Any + Send + Sync>(&self, compute: impl FnOnce() -> T) -> Arc<T> {
+        let cell = {
+            let mut map = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.entry(std::any::TypeId::of::<T>()).or_default().clone()
+        };
+        let value = cell
+            .get_or_init(|| Arc::new(compute()) as Arc<dyn std::any::Any + Send + Sync>)
+            .clone();
+        match value.downcast::<T>() {
+            Ok(value) => value,
+            // The cell is keyed by `TypeId::of::<T>()`, so it always holds a `T`.
+            Err(_) => unreachable!("shared analysis cell holds another type"),
+        }
     }
 
     /// CRD schemas by apiVersion and kind.

@@ -179,13 +179,11 @@ struct SelectingService<'a> {
     ports: Vec<&'a Node>,
 }
 
-/// Call `visit` with every Deployment in the mesh and the Services of its namespace that select
-/// its pods (in input order), when there are at least two.
-fn for_each_deployment<'w>(
-    ws: &'w Workspace,
-    mut visit: impl FnMut(&'w Resource, &[&SelectingService<'w>]),
-) {
-    let mut services: Vec<SelectingService<'w>> = Vec::new();
+/// Deployments in the mesh selected by two or more Services of their namespace, with those
+/// Services' resource ids in input order. Both rules of this analyzer read it; it is computed once.
+struct Associations(Vec<(usize, Vec<usize>)>);
+
+fn associations(ws: &Workspace) -> Associations {
     // Deployment (resource id) -> the Services selecting its pods, in input order.
     let mut selected_by: HashMap<usize, Vec<usize>> = HashMap::new();
     for svc in ws.of_kind(Kind::Service) {
@@ -197,22 +195,12 @@ fn for_each_deployment<'w>(
             .select_workloads(Some(&svc.ns), &selector)
             .filter(|w| ws.resources[w.resource].kind == Kind::Deployment);
         for w in deployments {
-            selected_by
-                .entry(w.resource)
-                .or_default()
-                .push(services.len());
+            selected_by.entry(w.resource).or_default().push(svc.id);
         }
-        services.push(SelectingService {
-            name: svc.full_name(),
-            ports: svc
-                .spec_at(&["ports"])
-                .into_iter()
-                .flat_map(Node::items)
-                .collect(),
-        });
     }
+    let mut out = Vec::new();
     for deployment in ws.of_kind(Kind::Deployment) {
-        let Some(ids) = selected_by.get(&deployment.id).filter(|ids| ids.len() > 1) else {
+        let Some(ids) = selected_by.remove(&deployment.id).filter(|ids| ids.len() > 1) else {
             continue;
         };
         if deployment.label("gateway.istio.io/managed") == Some(WAYPOINT_CONTROLLER)
@@ -220,8 +208,35 @@ fn for_each_deployment<'w>(
         {
             continue;
         }
-        let selecting: Vec<&SelectingService<'w>> = ids.iter().map(|&i| &services[i]).collect();
-        visit(deployment, &selecting);
+        out.push((deployment.id, ids));
+    }
+    Associations(out)
+}
+
+/// Call `visit` with every Deployment in the mesh and the Services of its namespace that select
+/// its pods (in input order), when there are at least two.
+fn for_each_deployment<'w>(
+    ws: &'w Workspace,
+    mut visit: impl FnMut(&'w Resource, &[&SelectingService<'w>]),
+) {
+    let shared = ws.shared(|| associations(ws));
+    for (deployment, ids) in &shared.0 {
+        let services: Vec<SelectingService<'w>> = ids
+            .iter()
+            .map(|&id| {
+                let svc = &ws.resources[id];
+                SelectingService {
+                    name: svc.full_name(),
+                    ports: svc
+                        .spec_at(&["ports"])
+                        .into_iter()
+                        .flat_map(Node::items)
+                        .collect(),
+                }
+            })
+            .collect();
+        let selecting: Vec<&SelectingService<'w>> = services.iter().collect();
+        visit(&ws.resources[*deployment], &selecting);
     }
 }
 

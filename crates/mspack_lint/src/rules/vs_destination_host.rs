@@ -213,17 +213,40 @@ fn check_port_required(ws: &Workspace, out: &mut Findings) {
     check_hosts(ws, out, Report::PortRequired);
 }
 
-fn check_hosts(ws: &Workspace, out: &mut Findings, rule: Report) {
+/// For each VirtualService (in input order) and each of its destinations (routes, then mirrors),
+/// the index of the service the host resolves to. Both host rules read it; computed once.
+struct Resolved(Vec<Vec<Option<usize>>>);
+
+fn destinations(vs: &Resource) -> impl Iterator<Item = RouteDest<'_>> {
+    route_destinations(vs)
+        .into_iter()
+        .chain(mirror_destinations(vs))
+}
+
+fn resolve_all(ws: &Workspace) -> Resolved {
     let domain = ws.cluster_domain();
     let registry = ws.hosts();
-    for vs in ws.of_kind(Kind::VirtualService) {
-        let export_to = vs.export_to().unwrap_or_default();
-        let dests = route_destinations(vs)
-            .into_iter()
-            .chain(mirror_destinations(vs));
-        for d in dests {
+    Resolved(
+        ws.of_kind(Kind::VirtualService)
+            .map(|vs| {
+                let export_to = vs.export_to().unwrap_or_default();
+                destinations(vs)
+                    .map(|d| {
+                        registry.lookup_index(&vs.ns, &export_to, d.host(), domain)
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+fn check_hosts(ws: &Workspace, out: &mut Findings, rule: Report) {
+    let registry = ws.hosts();
+    let resolved = ws.shared(|| resolve_all(ws));
+    for (vs, services) in ws.of_kind(Kind::VirtualService).zip(&resolved.0) {
+        for (d, service) in destinations(vs).zip(services) {
             let host = d.host();
-            let Some(service) = registry.lookup(&vs.ns, &export_to, host, domain) else {
+            let Some(service) = service.and_then(|i| registry.services.get(i)) else {
                 if rule == Report::NotFound {
                     let what = if d.kind.is_mirror() {
                         "mirror host"
