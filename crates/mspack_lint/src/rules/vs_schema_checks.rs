@@ -52,25 +52,30 @@ impl<'a> Problems<'a> {
 // Reading fields as Istio's JSON decoding does: both `camelCase` and `snake_case` names, nulls
 // as absent, numbers possibly quoted.
 
-fn snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
+/// Is `key` the `snake_case` spelling of the `camelCase` `name`? Compared in place: field
+/// lookups are the hot path of validation and most of them are for absent fields.
+fn is_snake_of(key: &str, name: &str) -> bool {
+    let mut k = key.bytes();
+    for c in name.bytes() {
         if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+            if k.next() != Some(b'_') || k.next() != Some(c.to_ascii_lowercase()) {
+                return false;
+            }
+        } else if k.next() != Some(c) {
+            return false;
         }
     }
-    out
+    k.next().is_none()
 }
 
 /// A field of a message, `None` when absent or null.
 pub(crate) fn field<'a>(node: &'a Node, name: &str) -> Option<&'a Node> {
     node.get(name)
         .or_else(|| {
-            if name.chars().any(|c| c.is_ascii_uppercase()) {
-                node.get(&snake(name))
+            if name.bytes().any(|c| c.is_ascii_uppercase()) {
+                node.entries()
+                    .find(|(k, _, _)| is_snake_of(k, name))
+                    .map(|(_, _, v)| v)
             } else {
                 None
             }
@@ -382,6 +387,11 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
     if re.contains(r"\Q") || re.contains("{,") {
         return Ok(());
     }
+    if let Some(op) = stacked_repetition(re) {
+        return Err(format!(
+            "invalid regex \"{re}\": invalid nested repetition operator `{op}`; Istio uses RE2 syntax"
+        ));
+    }
     let counts_too_large = re.split('{').skip(1).any(|tail| {
         tail.split_once('}').is_some_and(|(inner, _)| {
             inner
@@ -411,6 +421,77 @@ pub(crate) fn regex(re: &str) -> Result<(), String> {
                 .to_string();
             format!("invalid regex \"{re}\": {first}; Istio uses RE2 syntax")
         })
+}
+
+/// A repetition operator right after another (`a**`, `a++`, `a{2}*`): RE2 refuses to stack them
+/// (a trailing `?` only makes the first lazy), where Rust's regex reads them as nested repeats.
+fn stacked_repetition(re: &str) -> Option<String> {
+    let b = re.as_bytes();
+    let mut i = 0;
+    // Where the last repetition operator started, when the previous token was one.
+    let mut last: Option<usize> = None;
+    while i < b.len() {
+        let start = i;
+        let repeat_end = match b[i] {
+            b'*' | b'+' | b'?' => Some(i + 1),
+            b'{' => {
+                let close = re[i..].find('}').map(|j| i + j);
+                close
+                    .filter(|&c| {
+                        let inner = &re[i + 1..c];
+                        let mut parts = inner.splitn(2, ',');
+                        let lo = parts.next().unwrap_or("");
+                        !lo.is_empty()
+                            && lo.bytes().all(|d| d.is_ascii_digit())
+                            && parts
+                                .next()
+                                .is_none_or(|hi| hi.bytes().all(|d| d.is_ascii_digit()))
+                    })
+                    .map(|c| c + 1)
+            }
+            _ => None,
+        };
+        if let Some(mut end) = repeat_end {
+            if let Some(prev) = last {
+                return Some(re[prev..end].to_string());
+            }
+            if b.get(end) == Some(&b'?') {
+                end += 1;
+            }
+            last = Some(start);
+            i = end;
+            continue;
+        }
+        last = None;
+        match b[i] {
+            b'\\' => {
+                // The escaped character may be several bytes long.
+                i += 1 + re[i + 1..].chars().next().map_or(0, char::len_utf8);
+            }
+            b'(' if b.get(i + 1) == Some(&b'?') => i += 2,
+            b'[' => {
+                // Skip the class; a `]` right after `[` or `[^` is a literal.
+                let mut j = i + 1;
+                if b.get(j) == Some(&b'^') {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b']') {
+                    j += 1;
+                }
+                while j < b.len() && b[j] != b']' {
+                    if b[j] == b'\\' {
+                        j += 1;
+                    } else if b[j] == b'[' && b.get(j + 1) == Some(&b':') {
+                        j = re[j..].find(":]").map_or(j + 1, |k| j + k + 1);
+                    }
+                    j += 1;
+                }
+                i = j + 1;
+            }
+            _ => i += re[i..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    None
 }
 
 /// The match kind and value of a `StringMatch`, if it has one.
@@ -682,7 +763,7 @@ fn route_destinations<'a>(
             let node = field(item, "weight").unwrap_or(item);
             p.add(node, format!("weight {weight} < 0"));
         }
-        total += weight;
+        total = total.saturating_add(weight);
     }
     if items.len() > 1 && total == 0 {
         let node = rule.get_entry("route").map_or(rule, |(key, _)| key);
@@ -1574,6 +1655,15 @@ mod tests {
         assert!(wildcard_domain("10.0.0.1").is_err());
         assert!(wildcard_domain("orders.food.").is_ok());
         assert!(is_dns1123_label("v1") && !is_dns1123_label("v1.0") && !is_dns1123_label("-a"));
+    }
+
+    #[test]
+    fn stacked_repetitions_are_re2_errors() {
+        assert!(regex("a++").is_err() && regex("a**").is_err() && regex("a{2}*").is_err());
+        assert!(regex("%#@~++==`24c234`").is_err());
+        assert!(regex("a+?b*?c??").is_ok() && regex("(a+)+").is_ok() && regex("[+*]+").is_ok());
+        assert!(regex(r"\++").is_ok() && regex("(?i)orders").is_ok() && regex("a{2}b{3,}").is_ok());
+        assert!(regex("caf\\é+").is_err() && regex("é**").is_err());
     }
 
     #[test]
