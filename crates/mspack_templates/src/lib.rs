@@ -523,10 +523,15 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
     values.insert("routes", Value::from(routes));
     let provider = format!("{namespace}-{name}-ext-authz");
     values.insert("ext_authz_provider", Value::from(provider));
-    values.insert(
-        "ext_authz_host",
-        Value::from(format!("{name}-ext-authz.{namespace}.local")),
-    );
+    // `<name>-ext-authz` as the first label while it fits one DNS label (63 characters); a
+    // longer name gets a label of its own, or Istio would reject the ServiceEntry's host.
+    let label = format!("{name}-ext-authz");
+    let host = if label.len() <= 63 {
+        format!("{label}.{namespace}.local")
+    } else {
+        format!("ext-authz.{name}.{namespace}.local")
+    };
+    values.insert("ext_authz_host", Value::from(host));
     Ok(())
 }
 

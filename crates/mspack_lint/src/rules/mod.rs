@@ -24,6 +24,20 @@ pub mod vs_gateway;
 pub mod vs_jwt_claim_route;
 pub mod vs_schema;
 mod vs_schema_checks;
+// Istio's validation of each kind, for vs_schema's IST0106 and IST0133.
+mod schema_authorizationpolicy;
+mod schema_common;
+mod schema_destinationrule;
+mod schema_envoyfilter;
+mod schema_gateway;
+mod schema_peerauthentication;
+mod schema_proxyconfig;
+mod schema_requestauthentication;
+mod schema_serviceentry;
+mod schema_sidecar;
+mod schema_telemetry;
+mod schema_wasmplugin;
+mod schema_workloadentry;
 
 // Workload, injection, webhook and mesh-install analyzers mirrored from Istio.
 pub mod application_uid;
@@ -104,6 +118,7 @@ pub static ALL: &[&Rule] = &[
     &vs_schema::SCHEMA_VALIDATION_ERROR,
     &vs_schema::UNREACHABLE_RULE,
     &vs_schema::INEFFECTIVE_MATCH,
+    &vs_schema::SCHEMA_WARNING,
     // Istio policy, telemetry, ServiceEntry, EnvoyFilter, annotation and deprecation analyzers.
     &deprecated_fields::DEPRECATED_FIELD,
     &telemetry_lightstep::LIGHTSTEP_DEPRECATED,

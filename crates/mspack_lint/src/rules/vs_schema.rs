@@ -1,47 +1,79 @@
-//! Rules mirroring Istio's `schema.ValidationAnalyzer` for VirtualServices: the errors Istio's
-//! validation rejects a VirtualService for (IST0106) and its two precise warnings, rules that can
-//! never match (IST0130) and matches that earlier matches already take (IST0131).
+//! Rules mirroring Istio's `schema.ValidationAnalyzer`, the admission webhook's validation run as
+//! an analyzer: the errors it rejects an Istio resource for (IST0106) and the warnings it accepts
+//! it with (IST0133), for every Istio kind (one file of checks per kind, `schema_*.rs`), and the
+//! two precise VirtualService warnings, rules that can never match (IST0130) and matches that
+//! earlier matches already take (IST0131).
 
 use std::collections::{BTreeMap, HashMap};
 
 use mspack_yaml::{Node, Value};
 
 use crate::declare_rule;
-use crate::finding::Findings;
+use crate::finding::{Findings, Seen};
 use crate::resource::{Kind, Resource};
-use crate::rules::vs_schema_checks::{field, int_value, list, text, validate};
+use crate::rules::vs_schema_checks::{Problems, field, int_value, list, text, validate};
+use crate::rules::{
+    schema_authorizationpolicy, schema_destinationrule, schema_envoyfilter, schema_gateway,
+    schema_peerauthentication, schema_proxyconfig, schema_requestauthentication,
+    schema_serviceentry, schema_sidecar, schema_telemetry, schema_wasmplugin, schema_workloadentry,
+};
 use crate::workspace::Workspace;
 
 const MIRRORS: Option<&str> = Some("schema.ValidationAnalyzer");
 
 declare_rule! {
     /// ## What it checks
-    /// The VirtualService errors Istio's validation rejects at admission, one finding each:
-    /// - `hosts`: each a valid DNS name (a leading wildcard label allowed) or an IP, no `*` when
-    ///   the VirtualService applies to sidecars, no two hosts that overlap; without `hosts` (a
-    ///   delegate) no `gateways`, `tls` or `tcp`;
-    /// - `gateways` (and match `gateways`): `name` or `namespace/name` made of DNS labels;
-    /// - at least one of `http`, `tcp`, `tls`; every HTTP rule has a `route`, a `redirect` or a
-    ///   `directResponse`, and no incompatible pair (route with redirect, fault with redirect,
-    ///   mirror with mirrors, ...);
-    /// - destinations: present, host a valid name and not `*`, subset a DNS label, port
-    ///   1..65535, weights not negative and not all zero when there are several;
-    /// - durations (`timeout`, `retries.perTryTimeout`, `retries.backoff`, `fault.delay`,
-    ///   `corsPolicy.maxAge`): Go duration strings of at least 1ms, whole milliseconds;
-    /// - retries (`attempts`, `retryOn` policies), fault injection (abort status, percentages),
-    ///   redirect, rewrite, direct response status, mirror percentages;
-    /// - matches: header names, empty `prefix` matches (except `uri`), regexes (RE2 syntax, at
-    ///   most 1024 bytes), ports, `sourceLabels`, `sourceNamespace`; JWT claim matches only on
-    ///   VirtualServices bound to gateways alone;
-    /// - header operations (no `:` pseudo-headers, no `Host` removal, valid `%VAR%` values), a
-    ///   single authority rewrite;
-    /// - TLS routes: at least one match, each with SNI hosts covered by the VirtualService's
-    ///   hosts, and a route; TCP routes: a route; subnets and ports of L4 matches;
-    /// - `exportTo`: `.`, `*` or namespace names, no duplicates, `*` alone.
+    /// What Istio's validation (its admission webhook) rejects in an Istio resource, one finding
+    /// per problem, for every Istio kind:
+    /// - **VirtualService**: hosts (valid names, no `*` for sidecars, no overlaps), gateway
+    ///   names, at least one of `http`/`tcp`/`tls`, each HTTP rule's route, redirect or direct
+    ///   response and their incompatible pairs, destinations (host, subset, port, weights),
+    ///   durations, retries, fault injection, CORS, rewrites, header operations, match header
+    ///   names and RE2 regexes, TLS SNI hosts covered by the hosts, `exportTo`;
+    /// - **DestinationRule**: host, subset names (unique DNS labels) and labels, traffic
+    ///   policies at every level (not empty; connection pool limits and durations; outlier
+    ///   detection percentages and intervals; consistent hash cookies and Maglev table sizes;
+    ///   locality and zone-aware failover/distribute; warmup; client TLS modes and the fields
+    ///   each needs or forbids, `configmap://` credentials; port-level settings with a port;
+    ///   tunnel), `exportTo` (a workload-selector rule stays in its namespace), selector;
+    /// - **Gateway**: a DNS-label name, at least one server, each with hosts in `ns/host` form
+    ///   (no short names, no partial wildcards), a named port with a known protocol and a valid
+    ///   number, unique port names, a valid bind; TLS that matches the protocol (HTTPS/TLS
+    ///   need it, plain HTTP only a redirect), and per mode the certificates, keys, CA bundle
+    ///   or credential it needs, no certificates with `ISTIO_MUTUAL`, one certificate source;
+    /// - **ServiceEntry**: hosts (no `*`), addresses (IPs or CIDRs, CIDRs only for NONE/STATIC),
+    ///   ports (unique names and numbers, known protocols), resolution against endpoints
+    ///   (none for NONE, valid IP endpoints for STATIC, FQDN hosts or endpoints for DNS, one
+    ///   endpoint for DNS_ROUND_ROBIN, wildcard hosts and HTTP/TLS ports for DYNAMIC_DNS),
+    ///   endpoint ports declared by the entry, workloadSelector or endpoints, several hosts
+    ///   only with HTTP/TLS ports, `exportTo`;
+    /// - **Sidecar**: not empty; ingress ports, binds, default endpoints, TLS (no
+    ///   `ISTIO_MUTUAL`, only on HTTPS/TLS ports) and connection pools; egress ports (unique,
+    ///   `0` only with a `unix://` bind), one catch-all listener, last; egress hosts in
+    ///   `ns/host` form; outbound traffic policy and egress proxy;
+    /// - **AuthorizationPolicy**: one of selector/targetRef/targetRefs, provider only with
+    ///   CUSTOM (and then required, without unsupported source fields), DENY and CUSTOM with
+    ///   rules, each rule's `from.source` and `to.operation` not empty, no empty values, IP
+    ///   blocks, ports, service accounts, trust domains and path templates well formed, `when`
+    ///   keys known and values valid;
+    /// - **PeerAuthentication**: `portLevelMtls` only with selector labels, ports 1..65535;
+    /// - **RequestAuthentication**: issuer or jwksUri, an http(s) jwksUri, a parseable inline
+    ///   JWKS, non-empty audiences and token locations, valid claim-to-header names;
+    /// - **Telemetry**: provider names, tag overrides, sampling percentage, custom tags, access
+    ///   log filters;
+    /// - **WorkloadEntry**/**WorkloadGroup**: address (IP, host name or `unix://` path), ports,
+    ///   labels; template, readiness probe;
+    /// - **EnvoyFilter**: each patch's applyTo, operation and value, proxy version regex, a
+    ///   match that fits what it applies to, filter and sub-filter names, no v2 Envoy types;
+    /// - **WasmPlugin**, **ProxyConfig**: URL and scheme, sha256, env, ports; concurrency;
+    /// - selectors without empty keys or wildcards, `targetRef` to a Service, ServiceEntry,
+    ///   Gateway or GatewayClass in the policy's own namespace.
+    ///
+    /// A message Istio would repeat word for word on one resource is reported once.
     ///
     /// ## Why it matters
-    /// The API server (through Istio's webhook) refuses such a VirtualService: the deploy fails,
-    /// or, where the webhook is not installed, Istio drops the configuration and traffic runs
+    /// The API server (through Istio's webhook) refuses such a resource: the deploy fails, or,
+    /// where the webhook is not installed, Istio drops the configuration and traffic runs
     /// without it.
     ///
     /// ## Example
@@ -77,9 +109,67 @@ declare_rule! {
         code: "IST0106",
         name: "SchemaValidationError",
         severity: Error,
-        summary: "a VirtualService has a field Istio's validation rejects",
+        summary: "an Istio resource has a field Istio's validation rejects",
         mirrors: MIRRORS,
         check: check_errors,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// What Istio's validation accepts but warns about, for every Istio kind:
+    /// - **DestinationRule**: deprecated `consecutiveErrors` and `minimumRingSize`, failover
+    ///   without outlier detection (a failover that never triggers);
+    /// - **Gateway** and **Sidecar** ingress TLS: `httpsRedirect` on a non-HTTP server, TLS
+    ///   1.0/1.1 without cipher suites, invalid or repeated cipher suites, certificates on a
+    ///   passthrough server, more than two `tlsCertificates`;
+    /// - **Sidecar**: repeated egress hosts, `*/*` next to other hosts, HTTP pool settings on
+    ///   a non-HTTP port;
+    /// - **ServiceEntry**: partial wildcard hosts, a workloadSelector with resolution NONE,
+    ///   several hosts with addresses and a TCP port;
+    /// - **AuthorizationPolicy**: a DENY rule of HTTP-only attributes, which denies all TCP
+    ///   traffic in its scope;
+    /// - **RequestAuthentication**: private key material in an inline JWKS;
+    /// - **Telemetry**: several tracing entries or providers, an unnamed tag override;
+    /// - **WorkloadEntry**: no address but a network; **EnvoyFilter**: deprecated filter names,
+    ///   filter matches with no effect, over-long proxy version patterns;
+    /// - **VirtualService**: gateways in the legacy `name.namespace` form, IP addresses as SNI
+    ///   hosts, the deprecated `mirrorPercent`, direct response bodies over 100KB;
+    /// - workload selectors without labels (they select the whole namespace).
+    ///
+    /// Istio's blanket warning on every EnvoyFilter and its warning on ServiceEntries without
+    /// addresses (IST0134 covers it) are left out.
+    ///
+    /// ## Why it matters
+    /// Istio applies the resource, but not the way it reads: a setting is ignored, a policy
+    /// reaches more traffic than intended, or a deprecated field will stop working.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: kitchen, namespace: kitchen}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*", "./orders.food.svc.cluster.local"]
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: Sidecar
+    /// metadata: {name: kitchen, namespace: kitchen}
+    /// spec:
+    ///   egress:
+    ///   - hosts: ["./*", "istio-system/*"]
+    /// ```
+    pub static SCHEMA_WARNING = Rule {
+        code: "IST0133",
+        name: "SchemaWarning",
+        severity: Warning,
+        summary: "an Istio resource has a setting Istio's validation warns about",
+        mirrors: MIRRORS,
+        check: check_warnings,
     };
 }
 
@@ -191,10 +281,79 @@ declare_rule! {
     };
 }
 
+/// The Istio kinds Istio validates, in the order they are checked.
+const KINDS: &[Kind] = &[
+    Kind::VirtualService,
+    Kind::DestinationRule,
+    Kind::Gateway,
+    Kind::ServiceEntry,
+    Kind::Sidecar,
+    Kind::WorkloadEntry,
+    Kind::WorkloadGroup,
+    Kind::EnvoyFilter,
+    Kind::ProxyConfig,
+    Kind::AuthorizationPolicy,
+    Kind::PeerAuthentication,
+    Kind::RequestAuthentication,
+    Kind::Telemetry,
+    Kind::WasmPlugin,
+];
+
+/// Istio's validation of one resource. A `spec` that is not a mapping cannot be decoded, so
+/// Istio never validates it.
+fn problems(res: &Resource) -> Option<Problems<'_>> {
+    if res
+        .spec()
+        .is_some_and(|s| !s.is_null() && !matches!(s.value, Value::Map(_)))
+    {
+        return None;
+    }
+    Some(match res.kind {
+        Kind::VirtualService => validate(res),
+        Kind::DestinationRule => schema_destinationrule::validate(res),
+        Kind::Gateway => schema_gateway::validate(res),
+        Kind::ServiceEntry => schema_serviceentry::validate(res),
+        Kind::Sidecar => schema_sidecar::validate(res),
+        Kind::WorkloadEntry => schema_workloadentry::validate_entry(res),
+        Kind::WorkloadGroup => schema_workloadentry::validate_group(res),
+        Kind::EnvoyFilter => schema_envoyfilter::validate(res),
+        Kind::ProxyConfig => schema_proxyconfig::validate(res),
+        Kind::AuthorizationPolicy => schema_authorizationpolicy::validate(res),
+        Kind::PeerAuthentication => schema_peerauthentication::validate(res),
+        Kind::RequestAuthentication => schema_requestauthentication::validate(res),
+        Kind::Telemetry => schema_telemetry::validate(res),
+        Kind::WasmPlugin => schema_wasmplugin::validate(res),
+        _ => return None,
+    })
+}
+
+/// Report each problem once per resource (Istio folds messages that repeat word for word).
+fn report(out: &mut Findings, res: &Resource, items: Vec<(&Node, String)>, seen: &mut Seen) {
+    for (node, message) in items {
+        if seen.first(res, &message) {
+            out.report(res, node, message);
+        }
+    }
+}
+
 fn check_errors(ws: &Workspace, out: &mut Findings) {
-    for vs in ws.of_kind(Kind::VirtualService) {
-        for (node, message) in validate(vs) {
-            out.report(vs, node, message);
+    let mut seen = Seen::default();
+    for &kind in KINDS {
+        for res in ws.of_kind(kind) {
+            if let Some(p) = problems(res) {
+                report(out, res, p.items, &mut seen);
+            }
+        }
+    }
+}
+
+fn check_warnings(ws: &Workspace, out: &mut Findings) {
+    let mut seen = Seen::default();
+    for &kind in KINDS {
+        for res in ws.of_kind(kind) {
+            if let Some(p) = problems(res) {
+                report(out, res, p.warnings, &mut seen);
+            }
         }
     }
 }

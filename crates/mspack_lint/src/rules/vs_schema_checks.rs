@@ -9,20 +9,42 @@ use mspack_yaml::{Node, Value};
 use crate::refs::is_claim_header;
 use crate::resource::Resource;
 
-/// Problems found, each with the node it is about.
+/// Problems found, each with the node it is about: errors (IST0106) and warnings (IST0133).
+#[derive(Default)]
 pub(crate) struct Problems<'a> {
     pub items: Vec<(&'a Node, String)>,
+    pub warnings: Vec<(&'a Node, String)>,
+    /// Istio drops the warnings of some nested checks (it joins their results as plain errors);
+    /// while set, warnings are not recorded.
+    quiet: bool,
 }
 
 impl<'a> Problems<'a> {
-    fn add(&mut self, node: &'a Node, message: impl Into<String>) {
+    pub(crate) fn new() -> Problems<'a> {
+        Problems::default()
+    }
+
+    pub(crate) fn add(&mut self, node: &'a Node, message: impl Into<String>) {
         self.items.push((node, message.into()));
     }
 
-    fn add_err(&mut self, node: &'a Node, result: Result<(), String>) {
+    pub(crate) fn add_err(&mut self, node: &'a Node, result: Result<(), String>) {
         if let Err(message) = result {
             self.add(node, message);
         }
+    }
+
+    pub(crate) fn warn(&mut self, node: &'a Node, message: impl Into<String>) {
+        if !self.quiet {
+            self.warnings.push((node, message.into()));
+        }
+    }
+
+    /// Run `check` with warnings dropped, as Istio does where it keeps only a check's errors.
+    pub(crate) fn errors_only(&mut self, check: impl FnOnce(&mut Problems<'a>)) {
+        let saved = std::mem::replace(&mut self.quiet, true);
+        check(self);
+        self.quiet = saved;
     }
 }
 
@@ -30,25 +52,30 @@ impl<'a> Problems<'a> {
 // Reading fields as Istio's JSON decoding does: both `camelCase` and `snake_case` names, nulls
 // as absent, numbers possibly quoted.
 
-fn snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    for c in name.chars() {
+/// Is `key` the `snake_case` spelling of the `camelCase` `name`? Compared in place: field
+/// lookups are the hot path of validation and most of them are for absent fields.
+fn is_snake_of(key: &str, name: &str) -> bool {
+    let mut k = key.bytes();
+    for c in name.bytes() {
         if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+            if k.next() != Some(b'_') || k.next() != Some(c.to_ascii_lowercase()) {
+                return false;
+            }
+        } else if k.next() != Some(c) {
+            return false;
         }
     }
-    out
+    k.next().is_none()
 }
 
 /// A field of a message, `None` when absent or null.
 pub(crate) fn field<'a>(node: &'a Node, name: &str) -> Option<&'a Node> {
     node.get(name)
         .or_else(|| {
-            if name.chars().any(|c| c.is_ascii_uppercase()) {
-                node.get(&snake(name))
+            if name.bytes().any(|c| c.is_ascii_uppercase()) {
+                node.entries()
+                    .find(|(k, _, _)| is_snake_of(k, name))
+                    .map(|(_, _, v)| v)
             } else {
                 None
             }
@@ -72,7 +99,7 @@ pub(crate) fn int_value(node: &Node) -> i64 {
         .unwrap_or(0)
 }
 
-fn float_value(node: &Node) -> f64 {
+pub(crate) fn float_value(node: &Node) -> f64 {
     node.as_f64()
         .or_else(|| node.as_str().and_then(|s| s.trim().parse().ok()))
         .unwrap_or(0.0)
@@ -104,7 +131,7 @@ pub(crate) fn is_dns1123_label(s: &str) -> bool {
 }
 
 /// A label that may start with `*` or `*-` (or be `*` alone).
-fn is_wildcard_dns1123_label(s: &str) -> bool {
+pub(crate) fn is_wildcard_dns1123_label(s: &str) -> bool {
     if s.len() > 63 {
         return false;
     }
@@ -118,7 +145,7 @@ fn is_wildcard_dns1123_label(s: &str) -> bool {
     is_dns1123_label(rest)
 }
 
-fn dns_preconditions(name: &str) -> Result<(), String> {
+pub(crate) fn dns_preconditions(name: &str) -> Result<(), String> {
     if name.len() > 255 {
         return Err(format!("domain name \"{name}\" is too long (max 255)"));
     }
@@ -128,7 +155,7 @@ fn dns_preconditions(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_go_int(s: &str) -> bool {
+pub(crate) fn is_go_int(s: &str) -> bool {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
@@ -172,16 +199,16 @@ pub(crate) fn wildcard_domain(domain: &str) -> Result<(), String> {
     }
 }
 
-fn fqdn(name: &str) -> Result<(), String> {
+pub(crate) fn fqdn(name: &str) -> Result<(), String> {
     dns_preconditions(name)?;
     dns1123_labels(name)
 }
 
-fn is_ip(s: &str) -> bool {
+pub(crate) fn is_ip(s: &str) -> bool {
     s.parse::<std::net::IpAddr>().is_ok()
 }
 
-fn port(number: i64) -> Result<(), String> {
+pub(crate) fn port(number: i64) -> Result<(), String> {
     if (1..=65535).contains(&number) {
         Ok(())
     } else {
@@ -198,6 +225,15 @@ fn gateway_names<'a>(nodes: &'a [Node], gateway_semantics: bool, p: &mut Problem
         let name = node.as_str().unwrap_or("");
         match name.split_once('/') {
             None => {
+                if let Some((gw, rest)) = name.split_once('.') {
+                    let ns = rest.split('.').next().unwrap_or("");
+                    p.warn(
+                        node,
+                        format!(
+                            "gateway reference \"{name}\" uses the legacy name.namespace form; write \"{ns}/{gw}\""
+                        ),
+                    );
+                }
                 p.add_err(node, fqdn(name));
                 return;
             }
@@ -216,7 +252,7 @@ fn gateway_names<'a>(nodes: &'a [Node], gateway_semantics: bool, p: &mut Problem
     }
 }
 
-fn qualified_name(s: &str) -> bool {
+pub(crate) fn qualified_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
@@ -226,7 +262,7 @@ fn qualified_name(s: &str) -> bool {
 }
 
 /// Kubernetes-style label keys and values (`sourceLabels`).
-fn labels<'a>(node: Option<&'a Node>, p: &mut Problems<'a>) {
+pub(crate) fn labels<'a>(node: Option<&'a Node>, p: &mut Problems<'a>) {
     let Some(node) = node else { return };
     for (key, key_node, value) in node.entries() {
         let (prefix, name) = match key.split_once('/') {
@@ -320,7 +356,7 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<i128> {
     Some(if negative { -total } else { total })
 }
 
-fn duration<'a>(node: &'a Node, p: &mut Problems<'a>) {
+pub(crate) fn duration<'a>(node: &'a Node, p: &mut Problems<'a>) {
     let written = node.as_string_value().unwrap_or("");
     let Some(nanos) = parse_go_duration(written) else {
         p.add(
@@ -342,7 +378,7 @@ fn duration<'a>(node: &'a Node, p: &mut Problems<'a>) {
 // ---------------------------------------------------------------------------------------------
 // Strings, regexes and headers.
 
-fn regex(re: &str) -> Result<(), String> {
+pub(crate) fn regex(re: &str) -> Result<(), String> {
     if re.len() > 1024 {
         return Err("regex is too large, max length allowed is 1024".into());
     }
@@ -350,6 +386,11 @@ fn regex(re: &str) -> Result<(), String> {
     // `\Q...\E` quoting and a literal `{,n}` are RE2, repeat counts above 1000 are not.
     if re.contains(r"\Q") || re.contains("{,") {
         return Ok(());
+    }
+    if let Some(op) = stacked_repetition(re) {
+        return Err(format!(
+            "invalid regex \"{re}\": invalid nested repetition operator `{op}`; Istio uses RE2 syntax"
+        ));
     }
     let counts_too_large = re.split('{').skip(1).any(|tail| {
         tail.split_once('}').is_some_and(|(inner, _)| {
@@ -382,6 +423,77 @@ fn regex(re: &str) -> Result<(), String> {
         })
 }
 
+/// A repetition operator right after another (`a**`, `a++`, `a{2}*`): RE2 refuses to stack them
+/// (a trailing `?` only makes the first lazy), where Rust's regex reads them as nested repeats.
+fn stacked_repetition(re: &str) -> Option<String> {
+    let b = re.as_bytes();
+    let mut i = 0;
+    // Where the last repetition operator started, when the previous token was one.
+    let mut last: Option<usize> = None;
+    while i < b.len() {
+        let start = i;
+        let repeat_end = match b[i] {
+            b'*' | b'+' | b'?' => Some(i + 1),
+            b'{' => {
+                let close = re[i..].find('}').map(|j| i + j);
+                close
+                    .filter(|&c| {
+                        let inner = &re[i + 1..c];
+                        let mut parts = inner.splitn(2, ',');
+                        let lo = parts.next().unwrap_or("");
+                        !lo.is_empty()
+                            && lo.bytes().all(|d| d.is_ascii_digit())
+                            && parts
+                                .next()
+                                .is_none_or(|hi| hi.bytes().all(|d| d.is_ascii_digit()))
+                    })
+                    .map(|c| c + 1)
+            }
+            _ => None,
+        };
+        if let Some(mut end) = repeat_end {
+            if let Some(prev) = last {
+                return Some(re[prev..end].to_string());
+            }
+            if b.get(end) == Some(&b'?') {
+                end += 1;
+            }
+            last = Some(start);
+            i = end;
+            continue;
+        }
+        last = None;
+        match b[i] {
+            b'\\' => {
+                // The escaped character may be several bytes long.
+                i += 1 + re[i + 1..].chars().next().map_or(0, char::len_utf8);
+            }
+            b'(' if b.get(i + 1) == Some(&b'?') => i += 2,
+            b'[' => {
+                // Skip the class; a `]` right after `[` or `[^` is a literal.
+                let mut j = i + 1;
+                if b.get(j) == Some(&b'^') {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b']') {
+                    j += 1;
+                }
+                while j < b.len() && b[j] != b']' {
+                    if b[j] == b'\\' {
+                        j += 1;
+                    } else if b[j] == b'[' && b.get(j + 1) == Some(&b':') {
+                        j = re[j..].find(":]").map_or(j + 1, |k| j + k + 1);
+                    }
+                    j += 1;
+                }
+                i = j + 1;
+            }
+            _ => i += re[i..].chars().next().map_or(1, char::len_utf8),
+        }
+    }
+    None
+}
+
 /// The match kind and value of a `StringMatch`, if it has one.
 fn string_match_kind(node: &Node) -> Option<(&'static str, &Node)> {
     ["exact", "prefix", "regex"]
@@ -412,7 +524,7 @@ fn string_match<'a>(node: &'a Node, where_: &str, allow_empty_prefix: bool, p: &
     }
 }
 
-fn is_tchar(c: u8) -> bool {
+pub(crate) fn is_tchar(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
@@ -602,7 +714,7 @@ fn header_operations<'a>(headers: Option<&'a Node>, p: &mut Problems<'a>) {
 // ---------------------------------------------------------------------------------------------
 // Destinations.
 
-fn destination<'a>(dest: &'a Node, p: &mut Problems<'a>) {
+pub(crate) fn destination<'a>(dest: &'a Node, p: &mut Problems<'a>) {
     let host_node = field(dest, "host").unwrap_or(dest);
     let host = text(dest, "host");
     if host == "*" {
@@ -651,7 +763,7 @@ fn route_destinations<'a>(
             let node = field(item, "weight").unwrap_or(item);
             p.add(node, format!("weight {weight} < 0"));
         }
-        total += weight;
+        total = total.saturating_add(weight);
     }
     if items.len() > 1 && total == 0 {
         let node = rule.get_entry("route").map_or(rule, |(key, _)| key);
@@ -918,6 +1030,11 @@ fn direct_response<'a>(response: Option<&'a Node>, p: &mut Problems<'a>) {
                 body,
                 "large directResponse bodies may impact control plane performance, must be less than 1MB",
             );
+        } else if size > 100 << 10 {
+            p.warn(
+                body,
+                "a directResponse body over 100KB may impact control plane performance",
+            );
         }
     }
     let status_node = field(response, "status").unwrap_or(response);
@@ -1098,7 +1215,7 @@ fn http_route<'a>(
         }
     }
 
-    http_matches(route, p);
+    p.errors_only(|p| http_matches(route, p));
     header_operations(field(route, "headers"), p);
     cors(field(route, "corsPolicy"), p);
     fault(field(route, "fault"), p);
@@ -1111,6 +1228,10 @@ fn http_route<'a>(
                 format!("mirrorPercent must have a max value of 100 (it has {v})"),
             );
         }
+        p.warn(
+            mp,
+            "mirrorPercent is deprecated: use mirrorPercentage instead",
+        );
     }
     if let Some(mp) = field(route, "mirrorPercentage") {
         let v = field(mp, "value").map(float_value).unwrap_or(0.0);
@@ -1180,7 +1301,7 @@ fn host_subset_of(n: &str, o: &str) -> bool {
     }
 }
 
-fn ip_subnet(s: &str) -> Result<(), String> {
+pub(crate) fn ip_subnet(s: &str) -> Result<(), String> {
     let ok = match s.split_once('/') {
         None => is_ip(s),
         Some((addr, bits)) => match (addr.parse::<std::net::IpAddr>(), bits.parse::<u8>()) {
@@ -1235,7 +1356,12 @@ fn tls_route<'a>(
             let skip_generated = vs_bound_to_gateway && sni.starts_with("outbound_");
             if !skip_generated && let Err(e) = wildcard_domain(sni) {
                 // An IP is only a warning (against the SNI spec), not an error.
-                if !is_ip(sni) {
+                if is_ip(sni) {
+                    p.warn(
+                        sni_node,
+                        format!("SNI host \"{sni}\" is an IP address, which the SNI standard does not allow and most clients do not send"),
+                    );
+                } else {
                     p.add(sni_node, e);
                 }
                 continue;
@@ -1264,7 +1390,7 @@ fn tcp_route<'a>(route: &'a Node, gateway_semantics: bool, p: &mut Problems<'a>)
             p.add(m, "tcp match may not be null");
             continue;
         }
-        l4_match_common(m, p);
+        p.errors_only(|p| l4_match_common(m, p));
     }
     if list(route, "route").is_empty() {
         p.add(route, "TCP route is required");
@@ -1275,11 +1401,20 @@ fn tcp_route<'a>(route: &'a Node, gateway_semantics: bool, p: &mut Problems<'a>)
 // ---------------------------------------------------------------------------------------------
 // exportTo.
 
-fn export_to<'a>(ns: &str, spec: &'a Node, p: &mut Problems<'a>) {
+/// `exportTo` of a VirtualService, DestinationRule or ServiceEntry (`~` allowed for the latter),
+/// with the extra limits of a DestinationRule that has a workload selector.
+pub(crate) fn export_to<'a>(
+    ns: &str,
+    spec: &'a Node,
+    service_entry: bool,
+    dr_with_selector: bool,
+    p: &mut Problems<'a>,
+) {
     let items = list(spec, "exportTo");
     if items.is_empty() {
         return;
     }
+    let node = field(spec, "exportTo").unwrap_or(spec);
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for item in items {
         let e = item.as_str().unwrap_or("");
@@ -1296,6 +1431,9 @@ fn export_to<'a>(ns: &str, spec: &'a Node, p: &mut Problems<'a>) {
             continue;
         }
         match key {
+            "~" if service_entry => {
+                seen.insert(key);
+            }
             "*" | "." => {
                 seen.insert(key);
             }
@@ -1312,11 +1450,29 @@ fn export_to<'a>(ns: &str, spec: &'a Node, p: &mut Problems<'a>) {
             ),
         }
     }
+    if dr_with_selector && !seen.is_empty() {
+        if !seen.contains(ns) {
+            p.add(
+                node,
+                "a DestinationRule with a workloadSelector cannot be exported beyond its own namespace",
+            );
+        } else if seen.len() > 1 {
+            p.add(
+                node,
+                "a DestinationRule with a workloadSelector cannot have several exportTo entries",
+            );
+        }
+    }
     if seen.contains("*") && items.len() > 1 {
-        let node = field(spec, "exportTo").unwrap_or(spec);
         p.add(
             node,
             "cannot have both public (*) and non-public exportTo values for a resource",
+        );
+    }
+    if seen.contains("~") && items.len() > 1 {
+        p.add(
+            node,
+            "a ServiceEntry cannot be exported to no one (~) and to someone at once",
         );
     }
 }
@@ -1324,17 +1480,17 @@ fn export_to<'a>(ns: &str, spec: &'a Node, p: &mut Problems<'a>) {
 // ---------------------------------------------------------------------------------------------
 
 /// Every validation error of a VirtualService, as Istio's webhook would reject it.
-pub(crate) fn validate(vs: &Resource) -> Vec<(&Node, String)> {
-    let mut p = Problems { items: Vec::new() };
+pub(crate) fn validate(vs: &Resource) -> Problems<'_> {
+    let mut p = Problems::new();
     let Some(spec) = vs.spec() else {
         p.add(
             vs.anchor(),
             "http, tcp or tls must be provided in virtual service",
         );
-        return p.items;
+        return p;
     };
     if !matches!(spec.value, Value::Map(_)) {
-        return p.items;
+        return p;
     }
     let hosts_nodes = list(spec, "hosts");
     let hosts: Vec<&str> = hosts_nodes
@@ -1465,8 +1621,8 @@ pub(crate) fn validate(vs: &Resource) -> Vec<(&Node, String)> {
         }
         tcp_route(route, gateway_semantics, &mut p);
     }
-    export_to(&vs.ns, spec, &mut p);
-    p.items
+    export_to(&vs.ns, spec, false, false, &mut p);
+    p
 }
 
 #[cfg(test)]
@@ -1499,6 +1655,15 @@ mod tests {
         assert!(wildcard_domain("10.0.0.1").is_err());
         assert!(wildcard_domain("orders.food.").is_ok());
         assert!(is_dns1123_label("v1") && !is_dns1123_label("v1.0") && !is_dns1123_label("-a"));
+    }
+
+    #[test]
+    fn stacked_repetitions_are_re2_errors() {
+        assert!(regex("a++").is_err() && regex("a**").is_err() && regex("a{2}*").is_err());
+        assert!(regex("%#@~++==`24c234`").is_err());
+        assert!(regex("a+?b*?c??").is_ok() && regex("(a+)+").is_ok() && regex("[+*]+").is_ok());
+        assert!(regex(r"\++").is_ok() && regex("(?i)orders").is_ok() && regex("a{2}b{3,}").is_ok());
+        assert!(regex("caf\\é+").is_err() && regex("é**").is_err());
     }
 
     #[test]
