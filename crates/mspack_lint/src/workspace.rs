@@ -79,7 +79,11 @@ impl HostRegistry {
         cluster_domain: &str,
     ) -> Option<usize> {
         let fqdn = to_fqdn(source_ns, host, cluster_domain);
-        let scopes = self.exact.get(fqdn.as_ref()).map(Vec::as_slice).unwrap_or(&[]);
+        let scopes = self
+            .exact
+            .get(fqdn.as_ref())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let get = |scope: &str| scopes.iter().find(|(s, _)| s == scope).map(|&(_, i)| i);
         if let Some(i) = get("*") {
             return Some(i);
@@ -214,7 +218,10 @@ impl Workspace {
     /// each analysis has its own type.
     pub fn shared<T: std::any::Any + Send + Sync>(&self, compute: impl FnOnce() -> T) -> Arc<T> {
         let cell = {
-            let mut map = self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut map = self
+                .shared
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             map.entry(std::any::TypeId::of::<T>()).or_default().clone()
         };
         let value = cell

@@ -200,7 +200,10 @@ fn associations(ws: &Workspace) -> Associations {
     }
     let mut out = Vec::new();
     for deployment in ws.of_kind(Kind::Deployment) {
-        let Some(ids) = selected_by.remove(&deployment.id).filter(|ids| ids.len() > 1) else {
+        let Some(ids) = selected_by
+            .remove(&deployment.id)
+            .filter(|ids| ids.len() > 1)
+        else {
             continue;
         };
         if deployment.label("gateway.istio.io/managed") == Some(WAYPOINT_CONTROLLER)

@@ -231,9 +231,7 @@ fn resolve_all(ws: &Workspace) -> Resolved {
             .map(|vs| {
                 let export_to = vs.export_to().unwrap_or_default();
                 destinations(vs)
-                    .map(|d| {
-                        registry.lookup_index(&vs.ns, &export_to, d.host(), domain)
-                    })
+                    .map(|d| registry.lookup_index(&vs.ns, &export_to, d.host(), domain))
                     .collect()
             })
             .collect(),
