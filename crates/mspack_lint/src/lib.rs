@@ -43,6 +43,7 @@ pub use input::{InputError, load_inputs};
 pub use mesh::{MeshConfig, MeshInputError, MeshNetworks};
 pub use resource::{Kind, Resource};
 pub use rule::Rule;
+pub use rules::retry_on_policy_is_valid;
 pub use workspace::Workspace;
 
 use mspack_yaml::{SourceFile, parse_file};

@@ -546,32 +546,14 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
             }
         }
         Kind::RetryOn => {
-            const CONDITIONS: &[&str] = &[
-                "5xx",
-                "gateway-error",
-                "reset",
-                "reset-before-request",
-                "connect-failure",
-                "envoy-ratelimited",
-                "retriable-4xx",
-                "refused-stream",
-                "retriable-status-codes",
-                "retriable-headers",
-                "http3-post-connect-failure",
-                "cancelled",
-                "deadline-exceeded",
-                "internal",
-                "resource-exhausted",
-                "unavailable",
-            ];
             for part in text.split(',') {
-                let part = part.trim();
-                let is_status = part.len() == 3 && part.bytes().all(|b| b.is_ascii_digit());
-                if !is_status && !CONDITIONS.contains(&part) {
+                // The same test as the linter's (Istio's validation), so a value accepted here
+                // never renders a VirtualService that IST0106 rejects.
+                if !mspack_lint::retry_on_policy_is_valid(part) {
                     return Err(invalid(
                         key,
                         text,
-                        format!("`{part}` is not an Envoy retry condition or status code"),
+                        format!("`{part}` is not an Envoy retry condition or HTTP status code"),
                     ));
                 }
             }

@@ -24,6 +24,7 @@ pub mod vs_gateway;
 pub mod vs_jwt_claim_route;
 pub mod vs_schema;
 mod vs_schema_checks;
+pub use vs_schema_checks::retry_on_policy_is_valid;
 // Istio's validation of each kind, for vs_schema's IST0106 and IST0133.
 mod schema_authorizationpolicy;
 mod schema_common;

@@ -921,6 +921,17 @@ const RETRY_ON: &[&str] = &[
     "unavailable",
 ];
 
+/// Whether one comma-separated part of a VirtualService `retries.retryOn` is accepted by Istio:
+/// an Envoy retry condition or an HTTP status code Go's `net/http` knows.
+pub fn retry_on_policy_is_valid(policy: &str) -> bool {
+    let code = if is_go_int(policy) {
+        policy.parse::<i64>().unwrap_or(0)
+    } else {
+        0
+    };
+    is_http_status_text(code) || RETRY_ON.contains(&policy)
+}
+
 fn retries<'a>(retries: Option<&'a Node>, p: &mut Problems<'a>) {
     let Some(retries) = retries else { return };
     let attempts = int(retries, "attempts");
@@ -945,12 +956,7 @@ fn retries<'a>(retries: Option<&'a Node>, p: &mut Problems<'a>) {
     if !retry_on.is_empty() {
         let node = field(retries, "retryOn").unwrap_or(retries);
         for policy in retry_on.split(',') {
-            let code = if is_go_int(policy) {
-                policy.parse::<i64>().unwrap_or(0)
-            } else {
-                0
-            };
-            if !is_http_status_text(code) && !RETRY_ON.contains(&policy) {
+            if !retry_on_policy_is_valid(policy) {
                 p.add(node, format!("\"{policy}\" is not a valid retryOn policy"));
             }
         }
