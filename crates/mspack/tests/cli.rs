@@ -379,3 +379,51 @@ fn rules_and_explain_document_every_rule() {
         .stdout(predicate::str::contains("# MSP101 short-host-name"));
     mspack().args(["explain", "MSP999"]).assert().code(2);
 }
+
+#[test]
+fn fix_adds_the_global_label_in_block_and_flow_label_maps() {
+    let dir = tempdir();
+    let text = "\
+apiVersion: v1
+kind: Service
+metadata:
+  name: orders
+  namespace: food
+  labels:
+    app: orders   # owner: food team
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kitchen, namespace: food}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: all, namespace: food}
+spec:
+  host: \"*.food.svc.cluster.local\"
+  exportTo: [\".\"]
+";
+    let path = write(dir.path(), "svc.yaml", text);
+    lint_in(dir.path())
+        .args(["--multicluster", "--select", "MSP103", "--fix", "svc.yaml"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("fixed 2 findings in 1 file"));
+    let fixed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        fixed.contains(
+            "  labels:\n    istio.io/global: \"true\"\n    app: orders   # owner: food team\n"
+        ),
+        "{fixed}"
+    );
+    assert!(
+        fixed.contains(
+            "metadata: {labels: {istio.io/global: \"true\"}, name: kitchen, namespace: food}"
+        ),
+        "{fixed}"
+    );
+}

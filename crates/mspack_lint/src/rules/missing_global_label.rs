@@ -17,7 +17,8 @@ declare_rule! {
     /// ## What it checks
     /// In multicluster mode (`--multicluster`, or `[mesh] multicluster = true` in `.mspack.toml`),
     /// every Service that the mesh routes to (a VirtualService destination or a DestinationRule
-    /// host resolves to it, wildcards included) and lacks the label `istio.io/global: "true"`.
+    /// host resolves to it, wildcards included, or a Gateway API route's `backendRefs` names it)
+    /// and lacks the label `istio.io/global: "true"`.
     /// Without multicluster mode the rule is silent.
     ///
     /// ## Why it matters
@@ -95,6 +96,36 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 }
                 _ => r.host.trim_end_matches('.').to_string(),
             };
+            routed.extend(by_fqdn.get(&fqdn).into_iter().flatten());
+        }
+    }
+    // Gateway API routes (GAMMA or at a gateway) route to Services through `backendRefs`.
+    let routes = [
+        Kind::HTTPRoute,
+        Kind::GRPCRoute,
+        Kind::TCPRoute,
+        Kind::TLSRoute,
+        Kind::UDPRoute,
+    ];
+    for route in routes.into_iter().flat_map(|k| ws.of_kind(k)) {
+        let rules = route.spec_at(&["rules"]).into_iter().flat_map(Node::items);
+        for backend in rules.flat_map(|r| r.get("backendRefs").into_iter().flat_map(Node::items)) {
+            let group = backend.get("group").and_then(Node::as_str).unwrap_or("");
+            let kind = backend
+                .get("kind")
+                .and_then(Node::as_str)
+                .unwrap_or("Service");
+            if !group.is_empty() || kind != "Service" {
+                continue;
+            }
+            let Some(name) = backend.get("name").and_then(Node::as_str) else {
+                continue;
+            };
+            let ns = backend
+                .get("namespace")
+                .and_then(Node::as_str)
+                .unwrap_or(&route.ns);
+            let fqdn = format!("{name}.{ns}.svc.{domain}");
             routed.extend(by_fqdn.get(&fqdn).into_iter().flatten());
         }
     }
