@@ -8,6 +8,7 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::resource::{Kind, Resource};
+use crate::rules::schema_envoyfilter::{APPLY_TO, OPERATIONS};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -337,32 +338,6 @@ fn enum_name<'a>(node: Option<&'a Node>, names: &[&'a str]) -> &'a str {
         .and_then(|s| names.iter().find(|n| **n == s).copied())
         .unwrap_or("INVALID")
 }
-
-const OPERATIONS: &[&str] = &[
-    "INVALID",
-    "MERGE",
-    "ADD",
-    "REMOVE",
-    "INSERT_BEFORE",
-    "INSERT_AFTER",
-    "INSERT_FIRST",
-    "REPLACE",
-];
-
-const APPLY_TO: &[&str] = &[
-    "INVALID",
-    "LISTENER",
-    "FILTER_CHAIN",
-    "NETWORK_FILTER",
-    "HTTP_FILTER",
-    "ROUTE_CONFIGURATION",
-    "VIRTUAL_HOST",
-    "HTTP_ROUTE",
-    "CLUSTER",
-    "EXTENSION_CONFIG",
-    "BOOTSTRAP",
-    "LISTENER_FILTER",
-];
 
 /// The name Istio associates with a patch when it looks for proxy-version pairs. A `value.name`
 /// is kept apart from a filter-chain filter name (Istio compares the former in its protobuf text

@@ -8,7 +8,8 @@ use crate::resource::Resource;
 use crate::rules::schema_common::{alpha_workload_selector, at, enum_field, key_of};
 use crate::rules::vs_schema_checks::{Problems, field, list, regex, text};
 
-const APPLY_TO: &[&str] = &[
+/// `EnvoyFilter.ApplyTo` names, in enum order.
+pub(crate) const APPLY_TO: &[&str] = &[
     "INVALID",
     "LISTENER",
     "FILTER_CHAIN",
@@ -37,7 +38,8 @@ const CONTEXTS: &[&str] = &[
     "WAYPOINT",
 ];
 const WAYPOINT: usize = 4;
-const OPERATIONS: &[&str] = &[
+/// `EnvoyFilter.Patch.Operation` names, in enum order.
+pub(crate) const OPERATIONS: &[&str] = &[
     "INVALID",
     "MERGE",
     "ADD",
