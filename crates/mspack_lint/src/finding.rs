@@ -137,11 +137,21 @@ impl Findings {
         node: &Node,
         message: impl Into<String>,
     ) -> &mut Finding {
+        self.report_span(resource, node.span, message)
+    }
+
+    /// [`Findings::report`] with the position already taken from the node.
+    pub fn report_span(
+        &mut self,
+        resource: &Resource,
+        span: Span,
+        message: impl Into<String>,
+    ) -> &mut Finding {
         let mut finding = Finding::new(self.rule, message);
         finding.resource = Some(resource.display_name());
         finding.resource_id = Some(resource.id);
         finding.file = Some(resource.file.clone());
-        finding.span = Some(node.span);
+        finding.span = Some(span);
         self.push(finding)
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use mspack_yaml::{Node, Value};
+use mspack_yaml::{Node, Span, Value};
 
 use crate::declare_rule;
 use crate::finding::{Findings, Seen};
@@ -328,34 +328,44 @@ fn problems(res: &Resource) -> Option<Problems<'_>> {
 }
 
 /// Report each problem once per resource (Istio folds messages that repeat word for word).
-fn report(out: &mut Findings, res: &Resource, items: Vec<(&Node, String)>, seen: &mut Seen) {
-    for (node, message) in items {
-        if seen.first(res, &message) {
-            out.report(res, node, message);
+/// Istio's validation of every Istio resource, run once and read by both IST0106 (errors) and
+/// IST0133 (warnings): per resource, its errors and its warnings, by position.
+struct Validated(Vec<Outcome>);
+
+type Outcome = (usize, Vec<(Span, String)>, Vec<(Span, String)>);
+
+fn validate_all(ws: &Workspace) -> Validated {
+    let spans = |items: Vec<(&Node, String)>| -> Vec<(Span, String)> {
+        items.into_iter().map(|(n, m)| (n.span, m)).collect()
+    };
+    Validated(
+        KINDS
+            .iter()
+            .flat_map(|&kind| ws.of_kind(kind))
+            .filter_map(|res| problems(res).map(|p| (res.id, spans(p.items), spans(p.warnings))))
+            .collect(),
+    )
+}
+
+fn report(ws: &Workspace, out: &mut Findings, warnings: bool) {
+    let validated = ws.shared(|| validate_all(ws));
+    let mut seen = Seen::default();
+    for (id, errors, warned) in &validated.0 {
+        let res = &ws.resources[*id];
+        for (span, message) in if warnings { warned } else { errors } {
+            if seen.first(res, message) {
+                out.report_span(res, *span, message.clone());
+            }
         }
     }
 }
 
 fn check_errors(ws: &Workspace, out: &mut Findings) {
-    let mut seen = Seen::default();
-    for &kind in KINDS {
-        for res in ws.of_kind(kind) {
-            if let Some(p) = problems(res) {
-                report(out, res, p.items, &mut seen);
-            }
-        }
-    }
+    report(ws, out, false);
 }
 
 fn check_warnings(ws: &Workspace, out: &mut Findings) {
-    let mut seen = Seen::default();
-    for &kind in KINDS {
-        for res in ws.of_kind(kind) {
-            if let Some(p) = problems(res) {
-                report(out, res, p.warnings, &mut seen);
-            }
-        }
-    }
+    report(ws, out, true);
 }
 
 fn check_unreachable(ws: &Workspace, out: &mut Findings) {
