@@ -48,6 +48,35 @@ pub async fn migrate(
     let record = prefix.render(
         "INSERT INTO {p}schema_migrations (component, version, description) VALUES ($1, $2, $3)",
     );
+    // The ledger and the pending migrations run the same way on both backends, inside the
+    // transaction each backend opens its own way; only the SQL dialect differs.
+    macro_rules! apply_pending {
+        ($tx:ident, $ledger:expr, $sql:ident) => {{
+            sqlx::raw_sql(AssertSqlSafe(prefix.render($ledger)))
+                .execute(&mut *$tx)
+                .await
+                .map_err(StoreError::database(op))?;
+            let current: i64 = sqlx::query_scalar(AssertSqlSafe(select))
+                .bind(component)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err(StoreError::database(op))?;
+            for m in migrations.iter().filter(|m| m.version > current) {
+                sqlx::raw_sql(AssertSqlSafe(prefix.render(m.$sql)))
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(StoreError::database(op))?;
+                sqlx::query(AssertSqlSafe(record.clone()))
+                    .bind(component)
+                    .bind(m.version)
+                    .bind(m.description)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(StoreError::database(op))?;
+            }
+            $tx.commit().await.map_err(StoreError::database(op))
+        }};
+    }
     match db {
         Database::Sqlite(pool) => {
             let mut conn = pool.acquire().await.map_err(StoreError::database(op))?;
@@ -55,29 +84,7 @@ pub async fn migrate(
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(StoreError::database(op))?;
-            sqlx::raw_sql(AssertSqlSafe(prefix.render(LEDGER_SQLITE)))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::database(op))?;
-            let current: i64 = sqlx::query_scalar(AssertSqlSafe(select))
-                .bind(component)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::database(op))?;
-            for m in migrations.iter().filter(|m| m.version > current) {
-                sqlx::raw_sql(AssertSqlSafe(prefix.render(m.sqlite)))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::database(op))?;
-                sqlx::query(AssertSqlSafe(record.clone()))
-                    .bind(component)
-                    .bind(m.version)
-                    .bind(m.description)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::database(op))?;
-            }
-            tx.commit().await.map_err(StoreError::database(op))
+            apply_pending!(tx, LEDGER_SQLITE, sqlite)
         }
         Database::Postgres(pool) => {
             let mut tx = pool.begin().await.map_err(StoreError::database(op))?;
@@ -87,29 +94,7 @@ pub async fn migrate(
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::database(op))?;
-            sqlx::raw_sql(AssertSqlSafe(prefix.render(LEDGER_POSTGRES)))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::database(op))?;
-            let current: i64 = sqlx::query_scalar(AssertSqlSafe(select))
-                .bind(component)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::database(op))?;
-            for m in migrations.iter().filter(|m| m.version > current) {
-                sqlx::raw_sql(AssertSqlSafe(prefix.render(m.postgres)))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::database(op))?;
-                sqlx::query(AssertSqlSafe(record.clone()))
-                    .bind(component)
-                    .bind(m.version)
-                    .bind(m.description)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::database(op))?;
-            }
-            tx.commit().await.map_err(StoreError::database(op))
+            apply_pending!(tx, LEDGER_POSTGRES, postgres)
         }
     }
 }
