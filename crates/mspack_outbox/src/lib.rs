@@ -21,6 +21,7 @@ mod enqueue;
 mod error;
 mod inbox;
 mod nats;
+pub mod process;
 mod relay;
 
 pub use enqueue::{enqueue_postgres, enqueue_sqlite};

@@ -1,0 +1,54 @@
+//! What the relay and saga orchestrator binaries share: a shutdown signal (SIGINT or SIGTERM) and
+//! the `main` that parses arguments, starts a runtime and maps the outcome to an exit code.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Resolves on Ctrl-C or SIGTERM (never, where SIGTERM cannot be watched).
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Run a service binary: exit 2 when `parse_args` fails (usage), 1 when the runtime cannot start
+/// or `run` fails, 0 when `run` returns after a shutdown. Errors go to stderr prefixed by `name`.
+pub fn run_main<A, F>(
+    name: &str,
+    parse_args: impl FnOnce() -> Result<A, String>,
+    run: impl FnOnce(A) -> F,
+) -> ExitCode
+where
+    F: Future<Output = Result<(), String>>,
+{
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
