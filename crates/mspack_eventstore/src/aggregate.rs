@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
-use crate::event::{ExpectedVersion, Metadata, NewEvent, RecordedEvent, Snapshot};
+use crate::event::{ExpectedVersion, Metadata, NewEvent, OutboxMessage, RecordedEvent, Snapshot};
 use crate::store::EventStore;
 
 /// A domain event: serialized as the payload, named by `event_type`.
@@ -191,6 +191,58 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         }
     }
 
+    /// Like [`Repository::execute`], inside `tx`: the aggregate is loaded through `tx` (without
+    /// snapshots) and its events commit with whatever else `tx` holds (an inbox row, outgoing
+    /// messages), or not at all. `messages` go to the outbox in the same append.
+    pub async fn execute_in(
+        &self,
+        tx: &mut S::Tx,
+        id: &str,
+        command: A::Command,
+        metadata: &Metadata,
+        messages: &[OutboxMessage],
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        let stream = Self::stream_id(id);
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: 0,
+        };
+        loop {
+            let page = self
+                .store
+                .read_stream_in(tx, &stream, loaded.version, self.page_size)
+                .await?;
+            let done = page.len() < self.page_size;
+            for recorded in &page {
+                loaded.state.apply(&decode_event::<A>(recorded)?);
+                loaded.version = recorded.version;
+            }
+            if done {
+                break;
+            }
+        }
+        let Loaded { mut state, version } = loaded;
+        let (events, new_events) = decide::<A>(&state, command, metadata)?;
+        let result = self
+            .store
+            .append_in(
+                tx,
+                &stream,
+                ExpectedVersion::Exact(version),
+                &new_events,
+                messages,
+            )
+            .await?;
+        for event in &events {
+            state.apply(event);
+        }
+        Ok(Executed {
+            state,
+            version: result.version,
+            events: events.len(),
+        })
+    }
+
     async fn execute_on(
         &self,
         id: &str,
@@ -199,26 +251,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         metadata: &Metadata,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let Loaded { mut state, version } = loaded;
-        let events = state.handle(command).map_err(RepositoryError::Rejected)?;
+        let (events, new_events) = decide::<A>(&state, command, metadata)?;
         if events.is_empty() {
             return Ok(Executed {
                 state,
                 version,
                 events: 0,
             });
-        }
-        let mut new_events = Vec::with_capacity(events.len());
-        for event in &events {
-            let payload = serde_json::to_value(event).map_err(|source| StoreError::Serde {
-                action: "serialize",
-                what: event.event_type().to_owned(),
-                source,
-            })?;
-            new_events.push(
-                NewEvent::new(event.event_type(), payload)
-                    .with_schema_version(event.schema_version())
-                    .with_metadata(metadata.clone()),
-            );
         }
         let stream = Self::stream_id(id);
         let result = self
@@ -249,6 +288,30 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             events: events.len(),
         })
     }
+}
+
+/// Runs the command on the state: the domain events and their stored form.
+#[allow(clippy::type_complexity)]
+fn decide<A: Aggregate>(
+    state: &A,
+    command: A::Command,
+    metadata: &Metadata,
+) -> Result<(Vec<A::Event>, Vec<NewEvent>), RepositoryError<A::Error>> {
+    let events = state.handle(command).map_err(RepositoryError::Rejected)?;
+    let mut new_events = Vec::with_capacity(events.len());
+    for event in &events {
+        let payload = serde_json::to_value(event).map_err(|source| StoreError::Serde {
+            action: "serialize",
+            what: event.event_type().to_owned(),
+            source,
+        })?;
+        new_events.push(
+            NewEvent::new(event.event_type(), payload)
+                .with_schema_version(event.schema_version())
+                .with_metadata(metadata.clone()),
+        );
+    }
+    Ok((events, new_events))
 }
 
 /// Deserializes a recorded (already upcast) event into the aggregate's event type.

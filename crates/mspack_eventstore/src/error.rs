@@ -15,6 +15,24 @@ pub enum StoreError {
         /// The version the stream actually had.
         actual: u64,
     },
+    /// An append or message that could never be published or read back (an event type that is
+    /// not a subject token, a header with CR/LF, an empty stream id): nothing was written.
+    #[error("invalid append to \"{stream}\": {reason}")]
+    Invalid {
+        /// The stream appended to (empty for a message outside an append).
+        stream: String,
+        /// What is wrong, naming the value.
+        reason: String,
+    },
+    /// An event id that is already stored, but not as an earlier attempt of this same append
+    /// (different stream, place or batch): event ids are unique store-wide.
+    #[error("event {event_id} is already stored in stream \"{stored_in}\"; event ids are unique")]
+    DuplicateEventId {
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The stream that holds it.
+        stored_in: String,
+    },
     /// A table prefix that is not a plain SQL identifier.
     #[error("table prefix {0:?} must match [a-z][a-z0-9_]* and be at most 40 characters")]
     InvalidPrefix(String),
@@ -78,6 +96,15 @@ impl StoreError {
     /// True for [`StoreError::Conflict`]: the caller should reload and retry.
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
+    }
+
+    /// True when the database was unreachable or dropped the connection (a terminated backend,
+    /// a restart, a pool timeout): the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database { source, .. } => crate::sql::is_transient(source),
+            _ => false,
+        }
     }
 }
 

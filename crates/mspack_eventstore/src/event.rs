@@ -101,12 +101,49 @@ impl NewEvent {
     }
 }
 
+/// Where a reader of the global order of all events is: after every event of the transactions
+/// ordered before `transaction`, and after the events of `transaction` up to `position`.
+///
+/// The global order is (`transaction`, `position`): on PostgreSQL `transaction` is the id of the
+/// appending transaction (`pg_current_xact_id()`), and readers only see transactions below the
+/// oldest one still in flight, so a reader that has passed a checkpoint never later finds an
+/// event before it, while writers of different streams commit in parallel. On SQLite (one writer
+/// at a time) and in memory, `transaction` is 0 and positions follow commit order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Checkpoint {
+    /// The appending transaction (0 on SQLite and in memory).
+    pub transaction: u64,
+    /// The event's global position (unique, increasing within a transaction).
+    pub position: u64,
+}
+
+impl Checkpoint {
+    /// Before every event.
+    pub const START: Checkpoint = Checkpoint {
+        transaction: 0,
+        position: 0,
+    };
+}
+
+impl fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.transaction == 0 {
+            write!(f, "{}", self.position)
+        } else {
+            write!(f, "{}:{}", self.transaction, self.position)
+        }
+    }
+}
+
 /// An event as stored: the new event plus the stream, its version and its global position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
-    /// Position in the store-wide order of all events (starts at 1, increases with commit order;
-    /// may have gaps where a transaction rolled back).
+    /// Unique store-wide number of the event (starts at 1; may have gaps where a transaction
+    /// rolled back). Read in the global order with [`RecordedEvent::checkpoint`].
     pub position: u64,
+    /// The appending transaction, the first key of the global order (0 on SQLite and in
+    /// memory); see [`Checkpoint`].
+    pub transaction: u64,
     /// The stream the event belongs to.
     pub stream_id: String,
     /// Version within the stream: 1, 2, 3, ... without gaps.
@@ -121,8 +158,19 @@ pub struct RecordedEvent {
     pub payload: Value,
     /// Correlation, causation and trace context.
     pub metadata: Metadata,
-    /// When the event was committed.
+    /// When the event was written: never before the stream's previous event; on SQLite and in
+    /// memory also never before any event earlier in the global order.
     pub recorded_at: SystemTime,
+}
+
+impl RecordedEvent {
+    /// The checkpoint just after this event in the global order.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            transaction: self.transaction,
+            position: self.position,
+        }
+    }
 }
 
 /// A message to publish through the outbox, written in the same transaction as the events.
@@ -134,8 +182,49 @@ pub struct OutboxMessage {
     pub subject: String,
     /// Message body.
     pub payload: Vec<u8>,
-    /// Message headers (e.g. `traceparent`); `Nats-Msg-Id` is added by the relay.
+    /// Message headers (e.g. `traceparent`); `Nats-Msg-Id` is added by the relay. Names are
+    /// printable ASCII without `:`; values contain no CR or LF (checked when written).
     pub headers: Vec<(String, String)>,
+    /// Messages with the same key are published in the order they were written, by any number
+    /// of relays (`None`: the subject is the key). Events published by the store use their
+    /// stream id.
+    pub ordering_key: Option<String>,
+}
+
+impl OutboxMessage {
+    /// A message with a fresh id (UUID v7), no headers, ordered by its subject.
+    pub fn new(subject: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
+        OutboxMessage {
+            message_id: Uuid::now_v7(),
+            subject: subject.into(),
+            payload: payload.into(),
+            headers: Vec::new(),
+            ordering_key: None,
+        }
+    }
+
+    /// Sets the message id (`Nats-Msg-Id`; the broker drops a copy with the same id).
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.message_id = id;
+        self
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the ordering key.
+    pub fn ordered_by(mut self, key: impl Into<String>) -> Self {
+        self.ordering_key = Some(key.into());
+        self
+    }
+
+    /// The key that orders this message: its ordering key, or else its subject.
+    pub fn key(&self) -> &str {
+        self.ordering_key.as_deref().unwrap_or(&self.subject)
+    }
 }
 
 /// Where an append put the events.
@@ -147,6 +236,12 @@ pub struct AppendResult {
     pub first_position: Option<u64>,
     /// Global position of the last appended event.
     pub last_position: Option<u64>,
+    /// The appending transaction (0 on SQLite and in memory): with `last_position`, the
+    /// checkpoint just after the append.
+    pub transaction: u64,
+    /// True when the events were already stored by an earlier attempt of the same append (same
+    /// event ids, same place in the stream): nothing was written this time.
+    pub idempotent_retry: bool,
 }
 
 /// A stored aggregate state at a stream version, so loading replays only later events.

@@ -4,8 +4,8 @@
 use sqlx::{AssertSqlSafe, Connection};
 
 use crate::config::TablePrefix;
-use crate::database::Database;
 use crate::error::StoreError;
+use crate::sql::Database;
 
 /// One schema change, written once per backend. `{p}` in the SQL stands for the table prefix.
 #[derive(Debug, Clone, Copy)]

@@ -2,26 +2,79 @@
 //! outbox (which lives here because appends write it in the same transaction).
 
 use crate::config::TablePrefix;
-use crate::database::Database;
 use crate::error::StoreError;
 use crate::migrate::{Migration, migrate};
+use crate::sql::Database;
+use crate::sql::Sql;
 
 /// Creates or upgrades the event store's tables (events, snapshots, checkpoints, outbox) under
 /// `prefix`; for crates that share them, such as the outbox relay. Idempotent.
 pub async fn migrate_store(db: &Database, prefix: &TablePrefix) -> Result<(), StoreError> {
-    migrate(db, prefix, COMPONENT, MIGRATIONS).await
+    migrate(db, prefix, COMPONENT, MIGRATIONS).await?;
+    assign_legacy_partitions(db, prefix).await
+}
+
+/// Outbox rows written before version 2 have no partition yet (-1): give each the partition of
+/// its ordering key, computed here because SQLite has no hash function to do it in SQL.
+async fn assign_legacy_partitions(db: &Database, prefix: &TablePrefix) -> Result<(), StoreError> {
+    let op = "assigning outbox partitions";
+    let select = Sql::both(
+        prefix,
+        "SELECT id, ordering_key FROM {p}outbox WHERE partition < 0 LIMIT 1000",
+    );
+    let update = Sql::both(prefix, "UPDATE {p}outbox SET partition = $2 WHERE id = $1");
+    loop {
+        let rows = db
+            .fetch_all(&select, &[])
+            .await
+            .map_err(StoreError::database(op))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in rows {
+            let id = row.int(0, "outbox id")?;
+            let key = row.text(1, "outbox ordering key")?;
+            db.execute(&update, &[id.into(), outbox_partition(&key).into()])
+                .await
+                .map_err(StoreError::database(op))?;
+        }
+    }
 }
 
 /// The migration component name of the event store.
 pub const COMPONENT: &str = "eventstore";
 
 /// The event store's schema, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "events, snapshots, checkpoints, outbox",
-    sqlite: SQLITE_V1,
-    postgres: POSTGRES_V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "events, snapshots, checkpoints, outbox",
+        sqlite: SQLITE_V1,
+        postgres: POSTGRES_V1,
+    },
+    Migration {
+        version: 2,
+        description: "global order without a store-wide lock, checkpoint leases, outbox ordering \
+                      keys and partitions, dead letters, sent archive, relay leases",
+        sqlite: SQLITE_V2,
+        postgres: POSTGRES_V2,
+    },
+];
+
+/// How many partitions the outbox is split into for relays to lease (a message's partition is
+/// a hash of its ordering key, so one key is always published by one relay at a time).
+pub const OUTBOX_PARTITIONS: u32 = 64;
+
+/// The outbox partition of an ordering key: FNV-1a 64 of its bytes, modulo
+/// [`OUTBOX_PARTITIONS`]. Stable across versions and processes.
+pub fn outbox_partition(key: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from(u32::try_from(hash % u64::from(OUTBOX_PARTITIONS)).unwrap_or(0))
+}
 
 const SQLITE_V1: &str = r#"
 CREATE TABLE {p}events (
@@ -175,6 +228,229 @@ BEGIN
         PERFORM pg_notify('{p}outbox', '');
     END IF;
     RETURN QUERY SELECT true, v_current + v_count, v_first, v_last;
+END
+$fn$;
+"#;
+
+const SQLITE_V2: &str = r#"
+ALTER TABLE {p}checkpoints ADD COLUMN transaction_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {p}checkpoints ADD COLUMN lease_owner TEXT;
+ALTER TABLE {p}checkpoints ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {p}checkpoints ADD COLUMN rebuilding INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE {p}outbox ADD COLUMN ordering_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE {p}outbox ADD COLUMN partition INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE {p}outbox ADD COLUMN dead_us INTEGER;
+UPDATE {p}outbox SET ordering_key = coalesce(json_extract(headers, '$."Mspack-Stream"'), subject);
+CREATE TABLE {p}outbox_sent (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    headers TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    sent_us INTEGER NOT NULL
+);
+INSERT INTO {p}outbox_sent
+    SELECT id, message_id, subject, payload, headers, ordering_key, created_at, sent_at
+    FROM {p}outbox WHERE sent_at IS NOT NULL;
+DELETE FROM {p}outbox WHERE sent_at IS NOT NULL;
+DROP INDEX {p}outbox_pending;
+ALTER TABLE {p}outbox DROP COLUMN sent_at;
+ALTER TABLE {p}outbox DROP COLUMN next_attempt_at;
+ALTER TABLE {p}outbox RENAME COLUMN created_at TO created_us;
+CREATE INDEX {p}outbox_queue ON {p}outbox (id) WHERE dead_us IS NULL;
+CREATE INDEX {p}outbox_dead ON {p}outbox (id) WHERE dead_us IS NOT NULL;
+CREATE INDEX {p}outbox_sent_time ON {p}outbox_sent (sent_us);
+CREATE TABLE {p}outbox_blocked (
+    ordering_key TEXT PRIMARY KEY,
+    head_id INTEGER NOT NULL,
+    retry_us INTEGER NOT NULL
+);
+CREATE TABLE {p}outbox_leases (
+    partition INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE TABLE {p}outbox_relays (
+    owner TEXT PRIMARY KEY,
+    seen_ms INTEGER NOT NULL
+);
+"#;
+
+const POSTGRES_V2: &str = r#"
+-- The global order becomes (transaction id, position): readers stop below the oldest
+-- transaction still in flight, so appends to different streams no longer take turns.
+ALTER TABLE {p}events ADD COLUMN transaction_id xid8 NOT NULL DEFAULT '0';
+ALTER TABLE {p}events ALTER COLUMN transaction_id SET DEFAULT pg_current_xact_id();
+ALTER TABLE {p}events DROP CONSTRAINT {p}events_pkey;
+ALTER TABLE {p}events ADD CONSTRAINT {p}events_pkey PRIMARY KEY (transaction_id, global_position);
+
+ALTER TABLE {p}checkpoints ADD COLUMN transaction_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE {p}checkpoints ADD COLUMN lease_owner TEXT;
+ALTER TABLE {p}checkpoints ADD COLUMN lease_until_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE {p}checkpoints ADD COLUMN rebuilding BOOLEAN NOT NULL DEFAULT false;
+
+ALTER TABLE {p}outbox ADD COLUMN ordering_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE {p}outbox ADD COLUMN partition INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE {p}outbox ADD COLUMN dead_us BIGINT;
+ALTER TABLE {p}outbox ADD COLUMN created_us BIGINT;
+UPDATE {p}outbox SET ordering_key = coalesce(headers->>'Mspack-Stream', subject),
+    created_us = (extract(epoch FROM created_at) * 1000000)::bigint;
+ALTER TABLE {p}outbox ALTER COLUMN created_us SET NOT NULL;
+ALTER TABLE {p}outbox ALTER COLUMN created_us
+    SET DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+CREATE TABLE {p}outbox_sent (
+    id BIGINT PRIMARY KEY,
+    message_id UUID NOT NULL,
+    subject TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    headers JSONB NOT NULL,
+    ordering_key TEXT NOT NULL,
+    created_us BIGINT NOT NULL,
+    sent_us BIGINT NOT NULL
+);
+INSERT INTO {p}outbox_sent
+    SELECT id, message_id, subject, payload, headers, ordering_key, created_us,
+           (extract(epoch FROM sent_at) * 1000000)::bigint
+    FROM {p}outbox WHERE sent_at IS NOT NULL;
+DELETE FROM {p}outbox WHERE sent_at IS NOT NULL;
+ALTER TABLE {p}outbox DROP COLUMN sent_at;
+ALTER TABLE {p}outbox DROP COLUMN next_attempt_at;
+ALTER TABLE {p}outbox DROP COLUMN created_at;
+CREATE INDEX {p}outbox_queue ON {p}outbox (id) WHERE dead_us IS NULL;
+CREATE INDEX {p}outbox_dead ON {p}outbox (id) WHERE dead_us IS NOT NULL;
+CREATE INDEX {p}outbox_sent_time ON {p}outbox_sent (sent_us);
+CREATE TABLE {p}outbox_blocked (
+    ordering_key TEXT PRIMARY KEY,
+    head_id BIGINT NOT NULL,
+    retry_us BIGINT NOT NULL
+);
+CREATE TABLE {p}outbox_leases (
+    partition INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+CREATE TABLE {p}outbox_relays (
+    owner TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
+
+-- The one INSERT into the outbox on PostgreSQL: appends and `enqueue_in` both call it.
+CREATE FUNCTION {p}enqueue(
+    p_ids UUID[], p_subjects TEXT[], p_payloads BYTEA[], p_headers JSONB[], p_keys TEXT[],
+    p_partitions INT[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF coalesce(cardinality(p_ids), 0) > 0 THEN
+        INSERT INTO {p}outbox (message_id, subject, payload, headers, ordering_key, partition)
+        SELECT * FROM unnest(p_ids, p_subjects, p_payloads, p_headers, p_keys, p_partitions);
+        PERFORM pg_notify('{p}outbox', '');
+    END IF;
+END
+$fn$;
+
+DROP FUNCTION {p}append(TEXT, BIGINT, UUID[], TEXT[], INT[], JSONB[], UUID[], UUID[], TEXT[],
+                        TEXT, UUID[], TEXT[], BYTEA[], JSONB[]);
+
+-- One round trip per append. Writers of one stream take turns on a transaction-scoped advisory
+-- lock (so the version check is exact and `Any` never fails on a race); writers of different
+-- streams run in parallel. Status: 0 appended, 1 version conflict (out_version = actual),
+-- 2 an earlier attempt of this same append is already stored (nothing written; its result is
+-- returned). An event id stored anywhere else raises unique_violation on events_event_id.
+CREATE FUNCTION {p}append(
+    p_stream TEXT, p_expected BIGINT,
+    p_ids UUID[], p_types TEXT[], p_schema INT[], p_payloads JSONB[],
+    p_correlation UUID[], p_causation UUID[], p_traceparent TEXT[],
+    p_publish TEXT, p_partition INT,
+    p_out_ids UUID[], p_out_subjects TEXT[], p_out_payloads BYTEA[], p_out_headers JSONB[],
+    p_out_keys TEXT[], p_out_partitions INT[])
+RETURNS TABLE (out_status INT, out_version BIGINT, out_first BIGINT, out_last BIGINT,
+               out_tx BIGINT)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_current BIGINT := 0;
+    v_last_at TIMESTAMPTZ;
+    v_now TIMESTAMPTZ;
+    v_first BIGINT;
+    v_last BIGINT;
+    v_inserted INT := 0;
+    v_base BIGINT;
+    v_matched INT;
+    v_count INT := coalesce(cardinality(p_ids), 0);
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('{p}' || p_stream, 0));
+    SELECT e.version, e.recorded_at INTO v_current, v_last_at FROM {p}events e
+        WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1;
+    v_current := coalesce(v_current, 0);
+    IF v_count > 0 AND (p_expected >= 0 AND v_current <> p_expected
+                        OR EXISTS (SELECT 1 FROM {p}events e WHERE e.event_id = p_ids[1])) THEN
+        -- Either a stale version or a retry of an append that already committed (its reply
+        -- was lost): the same ids, in order, right after the expected version.
+        SELECT e.version - 1 INTO v_base FROM {p}events e
+            WHERE e.event_id = p_ids[1] AND e.stream_id = p_stream;
+        IF v_base IS NOT NULL AND (p_expected < 0 OR v_base = p_expected) THEN
+            SELECT count(*), min(e.global_position), max(e.global_position)
+                INTO v_matched, v_first, v_last
+                FROM unnest(p_ids) WITH ORDINALITY AS u(id, ord)
+                JOIN {p}events e ON e.event_id = u.id AND e.stream_id = p_stream
+                                 AND e.version = v_base + u.ord;
+            IF v_matched = v_count THEN
+                RETURN QUERY SELECT 2, v_base + v_count, v_first, v_last,
+                    (SELECT e.transaction_id::text::bigint FROM {p}events e
+                     WHERE e.event_id = p_ids[1]);
+                RETURN;
+            END IF;
+        END IF;
+        IF p_expected < 0 OR v_current = p_expected THEN
+            RAISE unique_violation USING
+                MESSAGE = 'event id already stored elsewhere',
+                CONSTRAINT = '{p}events_event_id';
+        END IF;
+        RETURN QUERY SELECT 1, v_current, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+        RETURN;
+    END IF;
+    IF p_expected >= 0 AND v_current <> p_expected THEN
+        RETURN QUERY SELECT 1, v_current, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+        RETURN;
+    END IF;
+    IF v_count > 0 THEN
+        v_now := greatest(clock_timestamp(), v_last_at);
+        WITH ins AS (
+            INSERT INTO {p}events AS e (stream_id, version, event_id, event_type, schema_version,
+                                        payload, correlation_id, causation_id, traceparent,
+                                        recorded_at)
+            SELECT p_stream, v_current + u.ord, u.id, u.typ, u.sv, u.pl, u.co, u.ca, u.tp, v_now
+            FROM unnest(p_ids, p_types, p_schema, p_payloads, p_correlation, p_causation,
+                        p_traceparent)
+                 WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord)
+            ORDER BY u.ord
+            RETURNING e.global_position
+        )
+        SELECT min(ins.global_position), max(ins.global_position) INTO v_first, v_last FROM ins;
+        IF p_publish IS NOT NULL THEN
+            PERFORM {p}enqueue(
+                array_agg(e.event_id ORDER BY e.version),
+                array_agg(p_publish || '.' || e.event_type ORDER BY e.version),
+                array_agg(convert_to(e.payload::text, 'UTF8') ORDER BY e.version),
+                array_agg(jsonb_strip_nulls(jsonb_build_object(
+                    'traceparent', e.traceparent,
+                    'Mspack-Event-Type', e.event_type,
+                    'Mspack-Stream', p_stream,
+                    'Mspack-Version', e.version::text,
+                    'Mspack-Schema-Version', e.schema_version::text,
+                    'Mspack-Correlation-Id', e.correlation_id::text,
+                    'Mspack-Causation-Id', e.causation_id::text)) ORDER BY e.version),
+                array_agg(p_stream ORDER BY e.version),
+                array_agg(p_partition ORDER BY e.version))
+            FROM {p}events e WHERE e.stream_id = p_stream AND e.version > v_current;
+        END IF;
+    END IF;
+    PERFORM {p}enqueue(p_out_ids, p_out_subjects, p_out_payloads, p_out_headers, p_out_keys,
+                       p_out_partitions);
+    RETURN QUERY SELECT 0, v_current + v_count, v_first, v_last,
+        pg_current_xact_id()::text::bigint;
 END
 $fn$;
 "#;

@@ -1,26 +1,58 @@
-//! The `EventStore` trait and a store that is either backend, chosen at run time.
+//! The `EventStore` trait: what every store (SQLite, PostgreSQL, in memory) guarantees.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::config::StoreConfig;
-use crate::database::Database;
 use crate::error::StoreError;
 use crate::event::{
-    AppendResult, ExpectedVersion, NewEvent, OutboxMessage, RecordedEvent, Snapshot,
+    AppendResult, Checkpoint, ExpectedVersion, NewEvent, OutboxMessage, RecordedEvent, Snapshot,
 };
-use crate::postgres::PostgresEventStore;
-use crate::sqlite::SqliteEventStore;
+
+/// A stored projection checkpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The last applied event.
+    pub checkpoint: Checkpoint,
+    /// A rebuild was started and the read model may not have been cleared yet: clear it before
+    /// applying anything (see [`crate::ProjectionRunner::rebuild`]).
+    pub rebuilding: bool,
+}
 
 /// An append-only log of events grouped in streams, with snapshots and projection checkpoints.
 ///
 /// Every implementation guarantees: an append is atomic; with an expected version it either
 /// writes versions `expected + 1 ..= expected + n` or fails with [`StoreError::Conflict`];
-/// global positions grow in commit order, so reading all events after a checkpoint never misses
-/// one that commits later.
+/// retrying an append that already committed (same event ids, same place) returns its result
+/// again instead of failing or writing twice; reading all events in the global order
+/// ([`EventStore::read_all`] from a [`Checkpoint`]) never misses an event that commits later.
+///
+/// `Tx` is the store's transaction: [`EventStore::append_in`] writes in it, so a consumer's
+/// inbox row, its events and its outgoing messages commit together.
 pub trait EventStore: Clone + Send + Sync + 'static {
-    /// Appends `events` to `stream_id` and writes `messages` to the outbox, in one transaction.
-    /// If the store publishes events, each event gets an outbox row too.
+    /// A transaction of this store.
+    type Tx: Send;
+
+    /// Starts a transaction.
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+
+    /// Commits a transaction.
+    fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends `events` to `stream_id` and writes `messages` to the outbox inside `tx`: they
+    /// commit (or roll back) with whatever else `tx` holds. If the store publishes events, each
+    /// event gets an outbox row too.
+    fn append_in(
+        &self,
+        tx: &mut Self::Tx,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        messages: &[OutboxMessage],
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    /// Appends `events` to `stream_id` and writes `messages` to the outbox, in one transaction
+    /// of its own.
     fn append_with_outbox(
         &self,
         stream_id: &str,
@@ -39,6 +71,16 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         self.append_with_outbox(stream_id, expected, events, &[])
     }
 
+    /// Up to `limit` events of `stream_id` with a version above `after_version`, in order, read
+    /// inside `tx` (so it sees what `tx` wrote).
+    fn read_stream_in(
+        &self,
+        tx: &mut Self::Tx,
+        stream_id: &str,
+        after_version: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
     /// Up to `limit` events of `stream_id` with a version above `after_version`, in order.
     fn read_stream(
         &self,
@@ -47,10 +89,10 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
-    /// Up to `limit` events of all streams with a global position above `after_position`.
+    /// Up to `limit` events after `after` in the global order (see [`Checkpoint`]).
     fn read_all(
         &self,
-        after_position: u64,
+        after: Checkpoint,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
@@ -72,140 +114,35 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         snapshot: &Snapshot,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The stored checkpoint (last processed global position) of projection `name`, 0 if none.
-    fn load_checkpoint(&self, name: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The stored checkpoint of projection `name` ([`Checkpoint::START`] if none).
+    fn load_checkpoint(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<StoredCheckpoint, StoreError>> + Send;
 
-    /// Stores the checkpoint of projection `name`.
+    /// Moves the checkpoint of projection `name` forward to `checkpoint`; a checkpoint at or past
+    /// it is left alone (two runners never move it backwards).
     fn save_checkpoint(
         &self,
         name: &str,
-        position: u64,
+        checkpoint: Checkpoint,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The database the store writes to (the outbox relay and sagas share it).
-    fn database(&self) -> &Database;
+    /// Sets the checkpoint of `name` to the start and marks it rebuilding, in one write.
+    fn start_rebuild(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Clears the rebuilding mark of `name` (the read model was reset).
+    fn finish_rebuild(&self, name: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes or renews the lease of projection `name` for `owner` for `ttl`; false while another
+    /// owner holds an unexpired lease.
+    fn lease_projection(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The store's settings.
     fn config(&self) -> &StoreConfig;
-}
-
-/// An event store on whichever backend a URL names: the embedded SQLite default or PostgreSQL.
-#[derive(Debug, Clone)]
-pub enum AnyEventStore {
-    /// SQLite.
-    Sqlite(SqliteEventStore),
-    /// PostgreSQL.
-    Postgres(PostgresEventStore),
-}
-
-impl AnyEventStore {
-    /// Opens the database at `url` (see [`Database::connect`]) and migrates it.
-    pub async fn connect(url: &str, config: StoreConfig) -> Result<Self, StoreError> {
-        Self::new(Database::connect(url).await?, config).await
-    }
-
-    /// Wraps an open database, migrating it.
-    pub async fn new(db: Database, config: StoreConfig) -> Result<Self, StoreError> {
-        Ok(match db {
-            Database::Sqlite(pool) => {
-                AnyEventStore::Sqlite(SqliteEventStore::new(pool, config).await?)
-            }
-            Database::Postgres(pool) => {
-                AnyEventStore::Postgres(PostgresEventStore::new(pool, config).await?)
-            }
-        })
-    }
-}
-
-macro_rules! delegate {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyEventStore::Sqlite($s) => $call,
-            AnyEventStore::Postgres($s) => $call,
-        }
-    };
-}
-
-impl EventStore for AnyEventStore {
-    async fn append_with_outbox(
-        &self,
-        stream_id: &str,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        messages: &[OutboxMessage],
-    ) -> Result<AppendResult, StoreError> {
-        delegate!(self, s => s.append_with_outbox(stream_id, expected, events, messages).await)
-    }
-
-    async fn read_stream(
-        &self,
-        stream_id: &str,
-        after_version: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        delegate!(self, s => s.read_stream(stream_id, after_version, limit).await)
-    }
-
-    async fn read_all(
-        &self,
-        after_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        delegate!(self, s => s.read_all(after_position, limit).await)
-    }
-
-    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
-        delegate!(self, s => s.stream_version(stream_id).await)
-    }
-
-    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
-        delegate!(self, s => s.load_snapshot(stream_id).await)
-    }
-
-    async fn save_snapshot(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        delegate!(self, s => s.save_snapshot(snapshot).await)
-    }
-
-    async fn load_checkpoint(&self, name: &str) -> Result<u64, StoreError> {
-        delegate!(self, s => s.load_checkpoint(name).await)
-    }
-
-    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
-        delegate!(self, s => s.save_checkpoint(name, position).await)
-    }
-
-    fn database(&self) -> &Database {
-        delegate!(self, s => s.database())
-    }
-
-    fn config(&self) -> &StoreConfig {
-        delegate!(self, s => s.config())
-    }
-}
-
-/// Microseconds since the Unix epoch, as stored by SQLite tables.
-pub(crate) fn unix_micros(at: SystemTime) -> i64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// The instant `micros` microseconds after the Unix epoch (clamped at the epoch).
-pub(crate) fn from_unix_micros(micros: i64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
-}
-
-/// A `usize` limit as the `i64` SQL wants.
-pub(crate) fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-/// Headers as a JSON object, as stored in the outbox.
-pub(crate) fn headers_json(headers: &[(String, String)]) -> serde_json::Value {
-    serde_json::Value::Object(
-        headers
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect(),
-    )
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::Fixture;
 use mspack_eventstore::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, OutboxMessage, StoreConfig, StoreError,
-    Upcasters,
+    Checkpoint, Database, EventStore, ExpectedVersion, Metadata, NewEvent, OutboxMessage,
+    SqlEventStore, StoreConfig, StoreError, Upcasters,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -162,7 +162,7 @@ async fn read_all_returns_every_stream_by_global_position(f: &Fixture) {
     s.append("a", ExpectedVersion::Exact(2), &[event(4)])
         .await
         .expect("a again");
-    let all = s.read_all(0, 100).await.expect("read all");
+    let all = s.read_all(Checkpoint::START, 100).await.expect("read all");
     let order: Vec<(String, u64)> = all
         .iter()
         .map(|e| (e.stream_id.clone(), e.version))
@@ -176,8 +176,11 @@ async fn read_all_returns_every_stream_by_global_position(f: &Fixture) {
             ("a".to_owned(), 3)
         ]
     );
-    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
-    let after = s.read_all(all[1].position, 1).await.expect("page");
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].checkpoint() < w[1].checkpoint())
+    );
+    let after = s.read_all(all[1].checkpoint(), 1).await.expect("page");
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].stream_id, "b");
 }
@@ -246,7 +249,11 @@ async fn old_schema_versions_are_upcast_on_read(f: &Fixture) {
         json!({ "first": "Ada", "last": "Lovelace", "vip": false })
     );
     assert_eq!(events[1].payload["vip"], json!(true));
-    let all = f.store.read_all(0, 10).await.expect("read all");
+    let all = f
+        .store
+        .read_all(Checkpoint::START, 10)
+        .await
+        .expect("read all");
     assert_eq!(all[0].schema_version, 3);
 }
 on_both_backends!(
@@ -257,12 +264,8 @@ on_both_backends!(
 
 async fn publishing_writes_outbox_rows_only_for_committed_appends(f: &Fixture) {
     let s = &f.store;
-    let message = OutboxMessage {
-        message_id: Uuid::new_v4(),
-        subject: "extra.subject".to_owned(),
-        payload: b"hello".to_vec(),
-        headers: vec![("traceparent".to_owned(), "00-aa-bb-01".to_owned())],
-    };
+    let message = OutboxMessage::new("extra.subject", b"hello".to_vec())
+        .with_header("traceparent", "00-aa-bb-01");
     s.append_with_outbox(
         "p",
         ExpectedVersion::NoStream,
@@ -275,18 +278,7 @@ async fn publishing_writes_outbox_rows_only_for_committed_appends(f: &Fixture) {
         .append_with_outbox("p", ExpectedVersion::NoStream, &[event(3)], &[message])
         .await;
     assert!(failed.is_err_and(|e| e.is_conflict()));
-    let table = format!("{}outbox", s.config().prefix());
-    let sql = format!("SELECT count(*) FROM {table}");
-    let count: i64 = match f.database() {
-        mspack_eventstore::Database::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&pool)
-            .await
-            .expect("count"),
-        mspack_eventstore::Database::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&pool)
-            .await
-            .expect("count"),
-    };
+    let count = f.count("outbox").await;
     assert_eq!(
         count, 3,
         "two events and one message, none from the conflicting append"
@@ -300,14 +292,21 @@ on_both_backends!(
 
 #[tokio::test]
 async fn in_memory_sqlite_store_works_without_a_file() {
-    let store = mspack_eventstore::SqliteEventStore::open(":memory:", StoreConfig::new())
+    let store = SqlEventStore::open_sqlite(":memory:", StoreConfig::new())
         .await
         .expect("open");
     store
         .append("x", ExpectedVersion::NoStream, &[event(1)])
         .await
         .expect("append");
-    assert_eq!(store.read_all(0, 10).await.expect("read").len(), 1);
+    assert_eq!(
+        store
+            .read_all(Checkpoint::START, 10)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -316,7 +315,7 @@ async fn reopening_a_sqlite_file_keeps_events_and_migrates_idempotently() {
     let path = dir.path().join("store.db");
     let path = path.to_str().expect("utf-8");
     {
-        let store = mspack_eventstore::SqliteEventStore::open(path, StoreConfig::new())
+        let store = SqlEventStore::open_sqlite(path, StoreConfig::new())
             .await
             .expect("open");
         store
@@ -324,7 +323,7 @@ async fn reopening_a_sqlite_file_keeps_events_and_migrates_idempotently() {
             .await
             .expect("append");
     }
-    let store = mspack_eventstore::SqliteEventStore::open(path, StoreConfig::new())
+    let store = SqlEventStore::open_sqlite(path, StoreConfig::new())
         .await
         .expect("reopen");
     assert_eq!(store.stream_version("x").await.expect("version"), 1);
@@ -335,20 +334,19 @@ async fn postgres_migrations_are_idempotent_across_opens() {
     let Some(pool) = common::postgres_pool().await else {
         return;
     };
-    let prefix = common::unique_prefix();
+    let prefix = mspack_testkit::names().prefix;
     let config = StoreConfig::new().with_prefix(prefix.clone());
+    let db = Database::Postgres(pool.clone());
     let (a, b) = tokio::join!(
-        mspack_eventstore::PostgresEventStore::new(pool.clone(), config.clone()),
-        mspack_eventstore::PostgresEventStore::new(pool.clone(), config.clone()),
+        SqlEventStore::new(db.clone(), config.clone()),
+        SqlEventStore::new(db.clone(), config.clone()),
     );
     let a = a.expect("first open");
     b.expect("concurrent open");
     a.append("x", ExpectedVersion::NoStream, &[event(1)])
         .await
         .expect("append");
-    let again = mspack_eventstore::PostgresEventStore::new(pool.clone(), config)
-        .await
-        .expect("third open");
+    let again = SqlEventStore::new(db, config).await.expect("third open");
     assert_eq!(again.stream_version("x").await.expect("version"), 1);
     common::drop_prefix(&pool, &prefix).await;
 }

@@ -1,65 +1,27 @@
-//! Shared test setup: unique table prefixes, PostgreSQL when reachable, SQLite always.
+//! Shared test setup: unique table prefixes, PostgreSQL when reachable (required under CI=true),
+//! SQLite always, and the in-memory store.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use mspack_eventstore::{Database, EventStore, SqlEventStore, StoreConfig};
+use sqlx::PgPool;
 
-use mspack_eventstore::{
-    AnyEventStore, Database, PostgresEventStore, SqliteEventStore, StoreConfig, TablePrefix,
-    database_url_from_env,
-};
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{AssertSqlSafe, PgPool};
-
-/// A prefix no other test (or earlier run) uses.
-pub fn unique_prefix() -> TablePrefix {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    TablePrefix::new(format!("t{}_", &id[..12])).expect("generated prefix is valid")
-}
-
-/// A pool to the test PostgreSQL, or `None` (after printing why) when it is not reachable.
-pub async fn postgres_pool() -> Option<PgPool> {
-    let url = database_url_from_env();
-    match PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => Some(pool),
-        Err(e) => {
-            eprintln!("skipping: PostgreSQL not reachable at {url}: {e}");
-            None
-        }
-    }
-}
-
-/// Drops every table and function whose name starts with `prefix` (best effort).
-pub async fn drop_prefix(pool: &PgPool, prefix: &TablePrefix) {
-    let sql = format!(
-        "DO $$ DECLARE r record; BEGIN \
-         FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '{p}%' LOOP \
-           EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(r.tablename) || ' CASCADE'; END LOOP; \
-         EXECUTE 'DROP FUNCTION IF EXISTS {p}append CASCADE'; END $$",
-        p = prefix.as_str()
-    );
-    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(pool).await;
-}
+pub use mspack_testkit::{drop_prefix, postgres_pool};
 
 /// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
-pub async fn sqlite_store(config: StoreConfig) -> (SqliteEventStore, tempfile::TempDir) {
+pub async fn sqlite_store(config: StoreConfig) -> (SqlEventStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("events.db");
-    let store = SqliteEventStore::open(path.to_str().expect("utf-8 temp path"), config)
+    let store = SqlEventStore::open_sqlite(path.to_str().expect("utf-8 temp path"), config)
         .await
         .expect("open sqlite store");
     (store, dir)
 }
 
 /// A fresh PostgreSQL store under a unique prefix, or `None` when PostgreSQL is absent.
-pub async fn postgres_store(config: StoreConfig) -> Option<(PostgresEventStore, PgPool)> {
+pub async fn postgres_store(config: StoreConfig) -> Option<(SqlEventStore, PgPool)> {
     let pool = postgres_pool().await?;
-    let config = config.with_prefix(unique_prefix());
-    let store = PostgresEventStore::new(pool.clone(), config)
+    let config = config.with_prefix(mspack_testkit::names().prefix);
+    let store = SqlEventStore::new(Database::Postgres(pool.clone()), config)
         .await
         .expect("open postgres store");
     Some((store, pool))
@@ -77,7 +39,7 @@ pub async fn store(backend: Backend, config: StoreConfig) -> Option<Fixture> {
         Backend::Sqlite => {
             let (store, dir) = sqlite_store(config).await;
             Some(Fixture {
-                store: AnyEventStore::Sqlite(store),
+                store,
                 _dir: Some(dir),
                 pg: None,
             })
@@ -85,7 +47,7 @@ pub async fn store(backend: Backend, config: StoreConfig) -> Option<Fixture> {
         Backend::Postgres => {
             let (store, pool) = postgres_store(config).await?;
             Some(Fixture {
-                store: AnyEventStore::Postgres(store),
+                store,
                 _dir: None,
                 pg: Some(pool),
             })
@@ -95,7 +57,7 @@ pub async fn store(backend: Backend, config: StoreConfig) -> Option<Fixture> {
 
 /// A store plus what keeps it alive and cleans it up.
 pub struct Fixture {
-    pub store: AnyEventStore,
+    pub store: SqlEventStore,
     _dir: Option<tempfile::TempDir>,
     pg: Option<PgPool>,
 }
@@ -103,7 +65,6 @@ pub struct Fixture {
 impl Fixture {
     /// Drops the PostgreSQL tables of this test.
     pub async fn cleanup(self) {
-        use mspack_eventstore::EventStore;
         if let Some(pool) = &self.pg {
             drop_prefix(pool, self.store.config().prefix()).await;
         }
@@ -111,8 +72,25 @@ impl Fixture {
 
     /// The database underneath.
     pub fn database(&self) -> Database {
-        use mspack_eventstore::EventStore;
         self.store.database().clone()
+    }
+
+    /// Counts the rows of `<prefix><table>`.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!(
+            "SELECT count(*) FROM {}{table}",
+            self.store.config().prefix()
+        );
+        match self.database() {
+            Database::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .expect("count"),
+            Database::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .expect("count"),
+        }
     }
 }
 

@@ -1,0 +1,68 @@
+//! The event store's OpenTelemetry instruments, created once per store on the global meter (set
+//! up by `mspack_telemetry::init` in a service; no-ops otherwise).
+
+use std::time::Instant;
+
+use opentelemetry::KeyValue;
+use opentelemetry::global;
+use opentelemetry::metrics::{Counter, Histogram};
+
+use crate::error::StoreError;
+use crate::event::AppendResult;
+use crate::sql::Backend;
+
+/// Instrumentation scope of the consistency crates' metrics.
+pub const METER: &str = "mspack";
+
+#[derive(Debug)]
+pub(crate) struct StoreMetrics {
+    duration: Histogram<f64>,
+    events: Counter<u64>,
+    attributes: [KeyValue; 1],
+}
+
+impl StoreMetrics {
+    pub fn new(backend: Backend) -> Self {
+        let meter = global::meter(METER);
+        StoreMetrics {
+            duration: meter
+                .f64_histogram("mspack.eventstore.append.duration")
+                .with_unit("s")
+                .with_description("Time to append one batch of events, by outcome")
+                .build(),
+            events: meter
+                .u64_counter("mspack.eventstore.events")
+                .with_unit("{event}")
+                .with_description("Events appended")
+                .build(),
+            attributes: [KeyValue::new(
+                "db.system.name",
+                match backend {
+                    Backend::Sqlite => "sqlite",
+                    Backend::Postgres => "postgresql",
+                },
+            )],
+        }
+    }
+
+    pub fn appended(
+        &self,
+        started: Instant,
+        events: usize,
+        result: &Result<AppendResult, StoreError>,
+    ) {
+        let outcome = match result {
+            Ok(r) if r.idempotent_retry => "retry",
+            Ok(_) => "ok",
+            Err(StoreError::Conflict { .. }) => "conflict",
+            Err(_) => "error",
+        };
+        let mut attributes = self.attributes.to_vec();
+        attributes.push(KeyValue::new("outcome", outcome));
+        self.duration
+            .record(started.elapsed().as_secs_f64(), &attributes);
+        if matches!(result, Ok(r) if !r.idempotent_retry) {
+            self.events.add(events as u64, &self.attributes);
+        }
+    }
+}
