@@ -3,7 +3,7 @@
 /// What went wrong while relaying, consuming or talking to NATS.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    /// The event store's database or schema failed.
+    /// The event store's database, schema or validation failed.
     #[error(transparent)]
     Store(#[from] mspack_eventstore::StoreError),
     /// A statement on the outbox or inbox tables failed.
@@ -23,13 +23,13 @@ pub enum OutboxError {
         /// The client's error, as text (async-nats has one error type per operation).
         detail: String,
     },
-    /// A stored outbox row could not be decoded.
-    #[error("outbox row {id} is malformed: {detail}")]
-    Corrupt {
-        /// The row id.
-        id: i64,
-        /// Why.
-        detail: String,
+    /// An existing JetStream stream is configured below what the outbox's guarantees need.
+    #[error("stream {stream}: {problem}")]
+    StreamMismatch {
+        /// The stream.
+        stream: String,
+        /// What differs, and what to change.
+        problem: String,
     },
 }
 

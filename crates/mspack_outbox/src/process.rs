@@ -16,6 +16,37 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Runs `setup` until it succeeds, pausing with backoff (100 ms doubling to 5 s) after each
+/// failure and naming it on standard error; `None` when `shutdown` completes first. A worker
+/// started while its database or broker is down waits for them instead of exiting.
+pub async fn retry_until_ready<T, E, F, Fut>(
+    name: &str,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+    mut setup: F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut backoff = crate::health::Backoff::new(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(5),
+    );
+    loop {
+        match setup().await {
+            Ok(value) => return Some(value),
+            Err(e) => {
+                eprintln!("{name}: not ready: {e}; retrying");
+                tokio::select! {
+                    () = &mut *shutdown => return None,
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Run a service binary: exit 2 when `parse_args` fails (usage), 1 when the runtime cannot start
 /// or `run` fails, 0 when `run` returns after a shutdown. Errors go to stderr prefixed by `name`.
 pub fn run_main<A, F>(

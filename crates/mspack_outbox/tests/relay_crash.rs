@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
 use mspack_eventstore::{
-    Database, EventStore, ExpectedVersion, NewEvent, PostgresEventStore, StoreConfig, TablePrefix,
+    Database, EventStore, ExpectedVersion, NewEvent, SqlEventStore, StoreConfig, TablePrefix,
     database_url_from_env,
 };
-use mspack_outbox::{
-    Inbox, InboxTransaction, connect_jetstream, ensure_stream, message_id, nats_url_from_env,
-};
+use mspack_outbox::{Inbox, connect_jetstream, ensure_stream, message_id};
+use mspack_testkit::nats_url;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -35,11 +34,13 @@ fn spawn_relay(prefix: &TablePrefix, extra: &[&str]) -> Child {
             prefix.as_str(),
             "--batch-size",
             "50",
+            "--name",
+            "relay-1",
             "--progress",
         ])
         .args(extra)
         .env("DATABASE_URL", database_url_from_env())
-        .env("NATS_URL", nats_url_from_env())
+        .env("NATS_URL", nats_url())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -56,20 +57,13 @@ async fn count(pool: &PgPool, sql: String) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_once() {
-    let url = database_url_from_env();
-    let pool = match sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => pool,
-        Err(e) => return eprintln!("skipping: PostgreSQL not reachable at {url}: {e}"),
+    let (Some(pool), Some(_)) = (
+        mspack_testkit::postgres_pool().await,
+        mspack_testkit::nats().await,
+    ) else {
+        return;
     };
-    let js = match connect_jetstream(&nats_url_from_env()).await {
-        Ok(js) => js,
-        Err(e) => return eprintln!("skipping: NATS not reachable: {e}"),
-    };
+    let js = connect_jetstream(&nats_url()).await.expect("jetstream");
     let id = &Uuid::new_v4().simple().to_string()[..12];
     let prefix = TablePrefix::new(format!("t{id}_")).expect("prefix");
     let subject = format!("t{id}.events");
@@ -78,7 +72,7 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
     let config = StoreConfig::new()
         .with_prefix(prefix.clone())
         .publish_events(subject.clone());
-    let store = PostgresEventStore::new(pool.clone(), config)
+    let store = SqlEventStore::new(Database::Postgres(pool.clone()), config)
         .await
         .expect("store");
     for a in 0..APPENDS {
@@ -125,18 +119,15 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
                 deliveries.fetch_add(1, Ordering::Relaxed);
                 let id = message_id(&msg).expect("every outbox message has an id");
                 match inbox.begin(id).await.expect("inbox") {
-                    Some(InboxTransaction::Postgres(mut tx)) => {
+                    Some(mut tx) => {
+                        let conn = tx.tx().as_postgres().expect("postgres inbox");
                         sqlx::query(AssertSqlSafe(insert.clone()))
                             .bind(id)
-                            .execute(&mut *tx)
+                            .execute(conn)
                             .await
                             .expect("effect");
-                        InboxTransaction::Postgres(tx)
-                            .commit()
-                            .await
-                            .expect("commit");
+                        tx.commit().await.expect("commit");
                     }
-                    Some(InboxTransaction::Sqlite(_)) => unreachable!("postgres inbox"),
                     None => {
                         skipped.fetch_add(1, Ordering::Relaxed);
                     }
@@ -176,11 +167,7 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
     let mut relay = spawn_relay(&prefix, &["--hold-before-mark-ms", "5000"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let (pending_after_kill, unmarked_at_kill) = loop {
-        let pending = count(
-            &pool,
-            prefix.render("SELECT count(*) FROM {p}outbox WHERE sent_at IS NULL"),
-        )
-        .await as u64;
+        let pending = count(&pool, prefix.render("SELECT count(*) FROM {p}outbox")).await as u64;
         let mut info_stream = stream.clone();
         let in_stream = info_stream.info().await.expect("info").state.messages;
         let unmarked = in_stream.saturating_sub(TOTAL - pending);
@@ -211,11 +198,7 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
             prefix.render("SELECT count(DISTINCT event_id) FROM {p}effects"),
         )
         .await;
-        let pending = count(
-            &pool,
-            prefix.render("SELECT count(*) FROM {p}outbox WHERE sent_at IS NULL"),
-        )
-        .await;
+        let pending = count(&pool, prefix.render("SELECT count(*) FROM {p}outbox")).await;
         if effects as u64 == TOTAL && pending == 0 {
             break;
         }
@@ -269,13 +252,5 @@ async fn relay_killed_mid_publish_delivers_every_event_and_applies_each_effect_o
 
     js.delete_stream(&stream_name).await.expect("delete stream");
     let _ = store;
-    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
-        "DO $$ DECLARE r record; BEGIN \
-         FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '{p}%' LOOP \
-           EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(r.tablename) || ' CASCADE'; END LOOP; \
-         EXECUTE 'DROP FUNCTION IF EXISTS {p}append CASCADE'; END $$",
-        p = prefix.as_str()
-    )))
-    .execute(&pool)
-    .await;
+    mspack_testkit::drop_prefix(&pool, &prefix).await;
 }

@@ -2,18 +2,25 @@
 //!
 //! ```text
 //! mspack-outbox-relay [--database-url URL] [--prefix PREFIX] [--nats-url URL]
-//!                     [--batch-size N] [--progress] [--hold-before-mark-ms N]
+//!                     [--batch-size N] [--name NAME] [--stream NAME:SUBJECT[,SUBJECT...]]
+//!                     [--replicas N] [--progress]
 //! ```
 //! URLs default to `DATABASE_URL` / `NATS_URL` (then the loopback defaults); the prefix defaults to
-//! `mspack_`. `--progress` prints one line per batch (`published N duplicates N failed N`) on
-//! standard output, which the crash test reads. `--hold-before-mark-ms` is fault injection for
-//! crash tests: it waits between JetStream's acknowledgement and marking the rows sent.
+//! `mspack_`. `--name` names the relay in the partition leases (a restart under the same name
+//! takes its partitions back at once). `--stream` (repeatable) creates or checks a stream at start
+//! and after a broker lost it. `--progress` prints one line per batch (`published N duplicates N
+//! failed N dead N`) on standard output, which the crash tests read. Built with the
+//! `fault-injection` feature, `--hold-before-mark-ms N` waits between JetStream's acknowledgement
+//! and marking the rows sent (crash tests only).
+//!
+//! The relay keeps running through database and broker outages (retrying with backoff) and
+//! exits 0 on SIGINT/SIGTERM, 2 on a usage error.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use mspack_eventstore::{Database, TablePrefix, database_url_from_env};
-use mspack_outbox::{Relay, RelayConfig, connect_jetstream, nats_url_from_env};
+use mspack_outbox::{Relay, RelayConfig, StreamSpec, connect_jetstream, nats_url_from_env};
 
 struct Args {
     database_url: String,
@@ -21,6 +28,10 @@ struct Args {
     nats_url: String,
     batch_size: usize,
     progress: bool,
+    name: Option<String>,
+    streams: Vec<StreamSpec>,
+    replicas: usize,
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     hold_before_mark: std::time::Duration,
 }
 
@@ -31,6 +42,9 @@ fn parse_args() -> Result<Args, String> {
         nats_url: nats_url_from_env(),
         batch_size: RelayConfig::default().batch_size,
         progress: false,
+        name: None,
+        streams: Vec::new(),
+        replicas: 1,
         hold_before_mark: std::time::Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
@@ -44,6 +58,21 @@ fn parse_args() -> Result<Args, String> {
                 args.batch_size = value()?.parse().map_err(|e| format!("--batch-size: {e}"))?;
             }
             "--progress" => args.progress = true,
+            "--name" => args.name = Some(value()?),
+            "--replicas" => {
+                args.replicas = value()?.parse().map_err(|e| format!("--replicas: {e}"))?;
+            }
+            "--stream" => {
+                let spec = value()?;
+                let (name, subjects) = spec
+                    .split_once(':')
+                    .ok_or_else(|| format!("--stream {spec:?}: expected NAME:SUBJECT[,SUBJECT]"))?;
+                args.streams.push(StreamSpec::new(
+                    name,
+                    subjects.split(',').map(str::to_owned).collect(),
+                ));
+            }
+            #[cfg(feature = "fault-injection")]
             "--hold-before-mark-ms" => {
                 let ms: u64 = value()?
                     .parse()
@@ -53,7 +82,8 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 return Err(
                     "usage: mspack-outbox-relay [--database-url URL] [--prefix PREFIX] \
-                     [--nats-url URL] [--batch-size N] [--progress] [--hold-before-mark-ms N]"
+                     [--nats-url URL] [--batch-size N] [--name NAME] \
+                     [--stream NAME:SUBJECT[,SUBJECT]] [--replicas N] [--progress]"
                         .to_owned(),
                 );
             }
@@ -65,36 +95,53 @@ fn parse_args() -> Result<Args, String> {
 
 async fn run(args: Args) -> Result<(), String> {
     let prefix = TablePrefix::new(args.prefix).map_err(|e| e.to_string())?;
-    let db = Database::connect(&args.database_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let js = connect_jetstream(&args.nats_url)
-        .await
-        .map_err(|e| e.to_string())?;
     let config = RelayConfig {
         batch_size: args.batch_size.max(1),
-        hold_before_mark: args.hold_before_mark,
+        name: args.name,
+        streams: args
+            .streams
+            .into_iter()
+            .map(|s| s.replicas(args.replicas))
+            .collect(),
         ..RelayConfig::default()
     };
-    let relay = Relay::new(db, prefix, js, config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut shutdown = std::pin::pin!(mspack_outbox::process::shutdown_signal());
+    let setup = || async {
+        let db = Database::connect(&args.database_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let js = connect_jetstream(&args.nats_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        Relay::new(db, prefix.clone(), js, config.clone())
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let Some(relay) =
+        mspack_outbox::process::retry_until_ready("mspack-outbox-relay", &mut shutdown, setup)
+            .await
+    else {
+        return Ok(());
+    };
+    #[cfg(feature = "fault-injection")]
+    let relay = relay.inject_faults(mspack_outbox::FaultInjection {
+        hold_before_mark: args.hold_before_mark,
+    });
     let progress = args.progress;
-    let shutdown = mspack_outbox::process::shutdown_signal();
     relay
         .run(shutdown, |report| {
             if progress {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(
                     out,
-                    "published {} duplicates {} failed {}",
-                    report.published, report.duplicates, report.failed
+                    "published {} duplicates {} failed {} dead {}",
+                    report.published, report.duplicates, report.failed, report.dead_lettered
                 );
                 let _ = out.flush();
             }
         })
-        .await
-        .map_err(|e| e.to_string())
+        .await;
+    Ok(())
 }
 
 fn main() -> ExitCode {
