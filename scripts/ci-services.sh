@@ -122,3 +122,6 @@ else
     start_nats
 fi
 wait_until "nats on 127.0.0.1:$NATS_PORT" nats_answers
+
+# A nats-server 2.10+ under target/ for the durability, restart and cluster tests.
+bash "$(dirname "$0")/nats-server.sh"

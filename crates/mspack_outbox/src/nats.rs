@@ -126,7 +126,10 @@ pub async fn ensure(
             changed = true;
         }
         for subject in &spec.subjects {
-            if !config.subjects.contains(subject) {
+            if !config.subjects.iter().any(|s| covers(s, subject)) {
+                // A wider subject replaces the narrower ones it covers (JetStream refuses
+                // overlapping subjects in one stream).
+                config.subjects.retain(|s| !covers(subject, s));
                 config.subjects.push(subject.clone());
                 changed = true;
             }
@@ -158,6 +161,39 @@ pub async fn ensure(
             }
             Err(e) => return Err(OutboxError::nats("creating a stream")(e)),
         }
+    }
+}
+
+/// Whether NATS subject pattern `pattern` matches every subject `subject` can match (`*` one
+/// token, `>` the rest).
+fn covers(pattern: &str, subject: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut s = subject.split('.');
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(t)) if t != ">" => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn wider_subjects_cover_narrower_ones() {
+        assert!(covers("a.>", "a.b"));
+        assert!(covers("a.>", "a.b.>"));
+        assert!(covers("a.*", "a.b"));
+        assert!(covers("a.b", "a.b"));
+        assert!(!covers("a.*", "a.b.c"));
+        assert!(!covers("a.*", "a.>"));
+        assert!(!covers("a.b", "a.>"));
+        assert!(!covers("a.>", "a"));
     }
 }
 
