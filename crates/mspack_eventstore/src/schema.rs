@@ -242,8 +242,10 @@ ALTER TABLE {p}outbox ADD COLUMN ordering_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE {p}outbox ADD COLUMN partition INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE {p}outbox ADD COLUMN dead_us INTEGER;
 UPDATE {p}outbox SET ordering_key = coalesce(json_extract(headers, '$."Mspack-Stream"'), subject);
+-- Its own key: SQLite reuses the outbox's ids once the rows above them are gone.
 CREATE TABLE {p}outbox_sent (
-    id INTEGER PRIMARY KEY,
+    sent_id INTEGER PRIMARY KEY,
+    id INTEGER NOT NULL,
     message_id TEXT NOT NULL,
     subject TEXT NOT NULL,
     payload BLOB NOT NULL,
@@ -252,7 +254,8 @@ CREATE TABLE {p}outbox_sent (
     created_us INTEGER NOT NULL,
     sent_us INTEGER NOT NULL
 );
-INSERT INTO {p}outbox_sent
+INSERT INTO {p}outbox_sent (id, message_id, subject, payload, headers, ordering_key,
+                            created_us, sent_us)
     SELECT id, message_id, subject, payload, headers, ordering_key, created_at, sent_at
     FROM {p}outbox WHERE sent_at IS NOT NULL;
 DELETE FROM {p}outbox WHERE sent_at IS NOT NULL;
@@ -302,7 +305,8 @@ ALTER TABLE {p}outbox ALTER COLUMN created_us SET NOT NULL;
 ALTER TABLE {p}outbox ALTER COLUMN created_us
     SET DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
 CREATE TABLE {p}outbox_sent (
-    id BIGINT PRIMARY KEY,
+    sent_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id BIGINT NOT NULL,
     message_id UUID NOT NULL,
     subject TEXT NOT NULL,
     payload BYTEA NOT NULL,
@@ -311,7 +315,8 @@ CREATE TABLE {p}outbox_sent (
     created_us BIGINT NOT NULL,
     sent_us BIGINT NOT NULL
 );
-INSERT INTO {p}outbox_sent
+INSERT INTO {p}outbox_sent (id, message_id, subject, payload, headers, ordering_key,
+                            created_us, sent_us)
     SELECT id, message_id, subject, payload, headers, ordering_key, created_us,
            (extract(epoch FROM sent_at) * 1000000)::bigint
     FROM {p}outbox WHERE sent_at IS NOT NULL;

@@ -21,6 +21,27 @@ pub enum SagaError {
     /// No definition is registered under this saga type.
     #[error("unknown saga type {0:?}")]
     UnknownSagaType(String),
+    /// A definition that cannot run (duplicate step names, ...).
+    #[error("invalid saga definition: {0}")]
+    InvalidDefinition(String),
+    /// No definition of this saga type and version is registered here.
+    #[error("saga type {name:?} version {version} is not registered in this orchestrator")]
+    UnknownVersion {
+        /// The saga type.
+        name: String,
+        /// The version.
+        version: u32,
+    },
+    /// The saga is not in a state this operation applies to.
+    #[error("saga {id} is {status}: {detail}")]
+    WrongStatus {
+        /// The saga.
+        id: uuid::Uuid,
+        /// Its status.
+        status: &'static str,
+        /// What was asked.
+        detail: String,
+    },
     /// A saga type without steps.
     #[error("saga type {0:?} has no steps")]
     NoSteps(String),
@@ -49,6 +70,19 @@ pub enum SagaError {
 }
 
 impl SagaError {
+    /// True for a lost database connection or the like: the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SagaError::Database { source, .. } => mspack_eventstore::sql::is_transient(source),
+            SagaError::Store(e) => e.is_transient(),
+            SagaError::Outbox(mspack_outbox::OutboxError::Database { source, .. }) => {
+                mspack_eventstore::sql::is_transient(source)
+            }
+            SagaError::Outbox(mspack_outbox::OutboxError::Store(e)) => e.is_transient(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn database(operation: &'static str) -> impl FnOnce(sqlx::Error) -> SagaError {
         move |source| SagaError::Database { operation, source }
     }

@@ -26,7 +26,7 @@ mod state;
 
 pub use definition::{SagaDefinition, Step};
 pub use error::SagaError;
-pub use message::{Command, CommandKind, Outcome, Reply};
-pub use orchestrator::Orchestrator;
+pub use message::{ActionState, Command, CommandKind, Outcome, Reply, idempotency_key};
+pub use orchestrator::{Orchestrator, ReplyEffect};
 pub use participant::{Participant, Processed};
 pub use state::{SagaState, SagaStatus};

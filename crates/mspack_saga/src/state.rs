@@ -1,5 +1,7 @@
 //! A saga instance's persisted state and the pure transition function that moves it.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -61,21 +63,39 @@ pub struct SagaState {
     pub id: Uuid,
     /// Saga type (definition name).
     pub saga_type: String,
+    /// Version of the definition the instance runs on.
+    pub definition_version: u32,
+    /// Fingerprint of that definition when the instance started.
+    pub definition_hash: String,
     /// Where it is.
     pub status: SagaStatus,
     /// The step being run or compensated.
     pub step: usize,
     /// Attempt of the current command (1 = first try).
     pub attempt: u32,
+    /// How many times an operator retried the saga after it failed.
+    pub round: u32,
     /// The input given at start, passed to every command.
     pub data: Value,
     /// Trace context of the start.
     pub traceparent: Option<String>,
     /// Why the saga is compensating or failed.
     pub last_error: Option<String>,
-    /// When the current command times out (Unix milliseconds).
+    /// When the current command times out (Unix milliseconds, database clock).
     pub deadline_ms: Option<i64>,
+    /// Outputs of the steps that succeeded, by step name.
+    pub outputs: BTreeMap<String, Value>,
+    /// Why this instance is set aside (its definition version is not registered, or changed
+    /// without a version bump); `None` while it runs.
+    pub parked: Option<String>,
     pub(crate) version: i64,
+}
+
+impl SagaState {
+    /// The name of the current step in `def`.
+    pub fn step_name<'d>(&self, def: &'d SagaDefinition) -> Option<&'d str> {
+        def.steps.get(self.step).map(|s| s.name.as_str())
+    }
 }
 
 /// What moves a saga.
@@ -85,10 +105,16 @@ pub(crate) enum Input<'a> {
     Timeout { now_ms: i64 },
 }
 
-fn command(def: &SagaDefinition, s: &SagaState, kind: CommandKind, reply_to: &str) -> Command {
+pub(crate) fn command(
+    def: &SagaDefinition,
+    s: &SagaState,
+    kind: CommandKind,
+    reply_to: &str,
+) -> Command {
     Command {
         saga_id: s.id,
         saga_type: s.saga_type.clone(),
+        definition_version: s.definition_version,
         step: s.step,
         step_name: def
             .steps
@@ -97,13 +123,16 @@ fn command(def: &SagaDefinition, s: &SagaState, kind: CommandKind, reply_to: &st
             .unwrap_or_default(),
         kind,
         attempt: s.attempt,
+        round: s.round,
         reply_to: reply_to.to_owned(),
         data: s.data.clone(),
+        outputs: s.outputs.clone(),
         traceparent: s.traceparent.clone(),
+        action: None,
     }
 }
 
-fn deadline(def: &SagaDefinition, step: usize, now_ms: i64) -> Option<i64> {
+pub(crate) fn deadline(def: &SagaDefinition, step: usize, now_ms: i64) -> Option<i64> {
     let timeout = def.steps.get(step)?.timeout;
     Some(now_ms.saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)))
 }
@@ -169,13 +198,20 @@ pub(crate) fn decide(
 ) -> Option<(SagaState, Option<Command>)> {
     let s = state.clone();
     let can_retry = s.attempt < max_attempts(def, s.step);
+    // A reply names its step: one for another step than the current one (a stale reply, or a
+    // reply of a different definition) changes nothing.
+    let this_step = |r: &Reply| {
+        r.step == s.step
+            && (r.step_name.is_empty() || Some(r.step_name.as_str()) == s.step_name(def))
+    };
     match (s.status, input) {
-        (SagaStatus::Running, Input::Reply(r))
-            if r.kind == CommandKind::Action && r.step == s.step =>
-        {
+        (SagaStatus::Running, Input::Reply(r)) if r.kind == CommandKind::Action && this_step(r) => {
             match &r.outcome {
-                Outcome::Success => {
+                Outcome::Success { output } => {
                     let mut s = s;
+                    if let (Some(output), Some(name)) = (output, s.step_name(def)) {
+                        s.outputs.insert(name.to_owned(), output.clone());
+                    }
                     if s.step + 1 < def.steps.len() {
                         s.step += 1;
                         s.attempt = 1;
@@ -195,7 +231,10 @@ pub(crate) fn decide(
                 } if can_retry => Some(retry(def, s, CommandKind::Action, now_ms, reply_to)),
                 Outcome::Failure { reason, .. } => {
                     let mut s = s;
-                    s.last_error = Some(format!("step {} failed: {reason}", s.step));
+                    s.last_error = Some(format!(
+                        "step {} failed: {reason}",
+                        s.step_name(def).unwrap_or("?")
+                    ));
                     let from = s.step.checked_sub(1);
                     Some(compensate_from(def, s, from, now_ms, reply_to))
                 }
@@ -211,17 +250,18 @@ pub(crate) fn decide(
                 let mut s = s;
                 s.last_error = Some(format!(
                     "step {} timed out after {} attempts",
-                    s.step, s.attempt
+                    s.step_name(def).unwrap_or("?"),
+                    s.attempt
                 ));
                 let from = Some(s.step);
                 Some(compensate_from(def, s, from, now_ms, reply_to))
             }
         }
         (SagaStatus::Compensating, Input::Reply(r))
-            if r.kind == CommandKind::Compensation && r.step == s.step =>
+            if r.kind == CommandKind::Compensation && this_step(r) =>
         {
             match &r.outcome {
-                Outcome::Success => {
+                Outcome::Success { .. } => {
                     let from = s.step.checked_sub(1);
                     Some(compensate_from(def, s, from, now_ms, reply_to))
                 }
@@ -233,8 +273,10 @@ pub(crate) fn decide(
                     let mut s = s;
                     s.status = SagaStatus::Failed;
                     s.deadline_ms = None;
-                    s.last_error =
-                        Some(format!("compensation of step {} failed: {reason}", s.step));
+                    s.last_error = Some(format!(
+                        "compensation of step {} failed: {reason}",
+                        s.step_name(def).unwrap_or("?")
+                    ));
                     Some((s, None))
                 }
             }
@@ -248,7 +290,10 @@ pub(crate) fn decide(
                 let mut s = s;
                 s.status = SagaStatus::Failed;
                 s.deadline_ms = None;
-                s.last_error = Some(format!("compensation of step {} timed out", s.step));
+                s.last_error = Some(format!(
+                    "compensation of step {} timed out",
+                    s.step_name(def).unwrap_or("?")
+                ));
                 Some((s, None))
             }
         }
@@ -272,6 +317,11 @@ mod tests {
         SagaState {
             id: Uuid::nil(),
             saga_type: "order".into(),
+            definition_version: 1,
+            definition_hash: String::new(),
+            outputs: BTreeMap::new(),
+            parked: None,
+            round: 0,
             status,
             step,
             attempt: 1,
@@ -287,6 +337,7 @@ mod tests {
         Reply {
             saga_id: Uuid::nil(),
             step,
+            step_name: def().steps[step].name.clone(),
             kind,
             attempt: 1,
             outcome,
@@ -311,14 +362,14 @@ mod tests {
             cmd.map(|c| (c.step, c.kind)),
             Some((1, CommandKind::Compensation))
         );
-        let r = reply(1, CommandKind::Compensation, Outcome::Success);
+        let r = reply(1, CommandKind::Compensation, Outcome::success());
         let (s, cmd) = decide(&d, &s, Input::Reply(&r), 0, "r").expect("applies");
         assert_eq!((s.status, s.step), (SagaStatus::Compensating, 0));
         assert_eq!(
             cmd.map(|c| (c.step, c.kind)),
             Some((0, CommandKind::Compensation))
         );
-        let r = reply(0, CommandKind::Compensation, Outcome::Success);
+        let r = reply(0, CommandKind::Compensation, Outcome::success());
         let (s, cmd) = decide(&d, &s, Input::Reply(&r), 0, "r").expect("applies");
         assert_eq!(s.status, SagaStatus::Compensated);
         assert!(cmd.is_none());
@@ -327,7 +378,7 @@ mod tests {
     #[test]
     fn duplicate_or_stale_replies_change_nothing() {
         let d = def();
-        let old = reply(0, CommandKind::Action, Outcome::Success);
+        let old = reply(0, CommandKind::Action, Outcome::success());
         assert!(decide(&d, &at(1, SagaStatus::Running), Input::Reply(&old), 0, "r").is_none());
         assert!(
             decide(
@@ -365,6 +416,31 @@ mod tests {
         // step 2 has no compensation, so the first compensated is step 1
         assert_eq!((s.status, s.step), (SagaStatus::Compensating, 1));
         assert_eq!(cmd.map(|c| c.kind), Some(CommandKind::Compensation));
+    }
+
+    #[test]
+    fn a_reply_naming_another_step_is_refused() {
+        let d = def();
+        let mut r = reply(1, CommandKind::Action, Outcome::success());
+        r.step_name = "verify".into(); // index 1 of a different definition
+        assert!(decide(&d, &at(1, SagaStatus::Running), Input::Reply(&r), 0, "r").is_none());
+    }
+
+    #[test]
+    fn outputs_of_successful_steps_reach_later_commands() {
+        let d = def();
+        let r = reply(
+            1,
+            CommandKind::Action,
+            Outcome::success_with(serde_json::json!({ "charge_id": "ch_1" })),
+        );
+        let (s, cmd) =
+            decide(&d, &at(1, SagaStatus::Running), Input::Reply(&r), 0, "r").expect("applies");
+        assert_eq!(s.outputs["charge"]["charge_id"], "ch_1");
+        assert_eq!(
+            cmd.expect("next step").outputs["charge"]["charge_id"],
+            "ch_1"
+        );
     }
 
     #[test]

@@ -1,257 +1,13 @@
 //! Sagas end to end over real PostgreSQL and NATS JetStream: commands and replies go through the
-//! outbox, the relay and durable consumers. Skips with a reason when either server is absent.
+//! outbox, the relay and durable consumers.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
-use async_nats::jetstream::{self, consumer::pull};
-use futures_util::StreamExt;
-use mspack_eventstore::{Database, TablePrefix, database_url_from_env};
-use mspack_outbox::{Relay, RelayConfig, connect_jetstream, ensure_stream, nats_url_from_env};
-use mspack_saga::{
-    Command, CommandKind, Orchestrator, Outcome, Participant, SagaDefinition, SagaState,
-    SagaStatus, Step,
-};
+use common::{World, success};
+use mspack_eventstore::database_url_from_env;
+use mspack_saga::{CommandKind, Outcome, SagaStatus};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, PgPool};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-struct World {
-    db: Database,
-    pool: Option<PgPool>,
-    _dir: Option<tempfile::TempDir>,
-    js: jetstream::Context,
-    prefix: TablePrefix,
-    base: String,
-    stream: String,
-    tasks: Vec<JoinHandle<()>>,
-    log: Log,
-}
-
-impl World {
-    /// A world on SQLite (a temporary file) and NATS.
-    async fn sqlite() -> Option<World> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open_sqlite(dir.path().join("saga.db"))
-            .await
-            .expect("sqlite");
-        Self::with_db(db, None, Some(dir)).await
-    }
-
-    /// A world on PostgreSQL and NATS.
-    async fn new() -> Option<World> {
-        let url = database_url_from_env();
-        let pool = match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect(&url)
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => {
-                eprintln!("skipping: PostgreSQL not reachable at {url}: {e}");
-                return None;
-            }
-        };
-        Self::with_db(Database::Postgres(pool.clone()), Some(pool), None).await
-    }
-
-    async fn with_db(
-        db: Database,
-        pool: Option<PgPool>,
-        dir: Option<tempfile::TempDir>,
-    ) -> Option<World> {
-        let js = match connect_jetstream(&nats_url_from_env()).await {
-            Ok(js) => js,
-            Err(e) => {
-                eprintln!("skipping: NATS not reachable: {e}");
-                return None;
-            }
-        };
-        let id = &Uuid::new_v4().simple().to_string()[..12];
-        let world = World {
-            db,
-            pool,
-            _dir: dir,
-            js,
-            prefix: TablePrefix::new(format!("t{id}_")).expect("prefix"),
-            base: format!("t{id}"),
-            stream: format!("T{id}"),
-            tasks: Vec::new(),
-            log: Arc::default(),
-        };
-        ensure_stream(&world.js, &world.stream, vec![format!("{}.>", world.base)])
-            .await
-            .expect("stream");
-        Some(world)
-    }
-
-    fn db(&self) -> Database {
-        self.db.clone()
-    }
-
-    fn subject(&self, s: &str) -> String {
-        format!("{}.{s}", self.base)
-    }
-
-    fn definition(&self) -> SagaDefinition {
-        let step = |name: &str, service: &str, action: &str, undo: &str| {
-            Step::new(name, self.subject(&format!("{service}.{action}")))
-                .compensate_with(self.subject(&format!("{service}.{undo}")))
-                .timeout(Duration::from_millis(1500))
-                .max_attempts(3)
-        };
-        SagaDefinition::new("place-order")
-            .step(step("reserve-kitchen", "kitchen", "reserve", "release"))
-            .step(step("charge-payment", "payment", "charge", "refund"))
-            .step(step("assign-courier", "delivery", "assign", "unassign"))
-    }
-
-    async fn orchestrator(&self) -> Orchestrator {
-        Orchestrator::new(
-            self.db(),
-            self.prefix.clone(),
-            self.subject("saga.replies"),
-            [self.definition()],
-        )
-        .await
-        .expect("orchestrator")
-    }
-
-    /// Starts the relay and returns its task.
-    async fn spawn_relay(&mut self) -> JoinHandle<()> {
-        let relay = Relay::new(
-            self.db(),
-            self.prefix.clone(),
-            self.js.clone(),
-            RelayConfig::default(),
-        )
-        .await
-        .expect("relay");
-        tokio::spawn(async move {
-            relay
-                .run(std::future::pending(), |_| {})
-                .await
-                .expect("relay run");
-        })
-    }
-
-    /// Starts an orchestrator's reply loop and returns its task.
-    async fn spawn_orchestrator(&self) -> JoinHandle<()> {
-        let orchestrator = self.orchestrator().await;
-        let (js, stream) = (self.js.clone(), self.stream.clone());
-        tokio::spawn(async move {
-            orchestrator
-                .run(
-                    &js,
-                    &stream,
-                    "orchestrator",
-                    Duration::from_millis(50),
-                    std::future::pending(),
-                )
-                .await
-                .expect("orchestrator run");
-        })
-    }
-
-    /// A participant serving `service.>` commands; `decide` picks each outcome, or `None` to
-    /// drop the command on the floor (simulating a lost message).
-    async fn spawn_participant<F>(&mut self, service: &str, decide: F)
-    where
-        F: Fn(&Command) -> Option<Outcome> + Send + Sync + 'static,
-    {
-        let participant = Participant::new(self.db(), self.prefix.clone(), service)
-            .await
-            .expect("participant");
-        let stream = self.js.get_stream(&self.stream).await.expect("stream");
-        let consumer = stream
-            .get_or_create_consumer(
-                service,
-                pull::Config {
-                    durable_name: Some(service.to_owned()),
-                    filter_subject: self.subject(&format!("{service}.>")),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("consumer");
-        let log = self.log.clone();
-        self.tasks.push(tokio::spawn(async move {
-            let mut messages = consumer.messages().await.expect("messages");
-            while let Some(Ok(msg)) = messages.next().await {
-                let command = Command::from_json(&msg.payload).expect("command");
-                if let Some(outcome) = decide(&command) {
-                    let log = log.clone();
-                    participant
-                        .process(&msg.payload, |cmd, tx| async move {
-                            let kind = match cmd.kind {
-                                CommandKind::Action => "do",
-                                CommandKind::Compensation => "undo",
-                            };
-                            log.lock()
-                                .expect("log")
-                                .push(format!("{kind} {}", cmd.step_name));
-                            Ok((tx, outcome))
-                        })
-                        .await
-                        .expect("process");
-                }
-                msg.ack().await.expect("ack");
-            }
-        }));
-    }
-
-    async fn wait_for(
-        &self,
-        orchestrator: &Orchestrator,
-        id: Uuid,
-        done: impl Fn(&SagaState) -> bool,
-    ) -> SagaState {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(state) = orchestrator.state(id).await.expect("state") {
-                if done(&state) {
-                    return state;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "saga stuck at {state:?}, log {:?}",
-                    self.log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().expect("log").clone()
-    }
-
-    async fn finish(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        let _ = self.js.delete_stream(&self.stream).await;
-        let sql = format!(
-            "DO $$ DECLARE r record; BEGIN \
-             FOR r IN SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '{p}%' LOOP \
-               EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(r.tablename) || ' CASCADE'; END LOOP; \
-             EXECUTE 'DROP FUNCTION IF EXISTS {p}append CASCADE'; END $$",
-            p = self.prefix.as_str()
-        );
-        if let Some(pool) = &self.pool {
-            let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(pool).await;
-        }
-    }
-}
-
-fn success(_: &Command) -> Option<Outcome> {
-    Some(Outcome::Success)
-}
 
 async fn compensations_run_in_reverse_order(mut w: World) {
     let relay = w.spawn_relay().await;
@@ -260,11 +16,8 @@ async fn compensations_run_in_reverse_order(mut w: World) {
     w.spawn_participant("payment", success).await;
     w.spawn_participant("delivery", |c| {
         Some(match c.kind {
-            CommandKind::Action => Outcome::Failure {
-                reason: "no courier nearby".into(),
-                retryable: false,
-            },
-            CommandKind::Compensation => Outcome::Success,
+            CommandKind::Action => Outcome::failure("no courier nearby"),
+            CommandKind::Compensation => Outcome::success(),
         })
     })
     .await;
@@ -276,7 +29,12 @@ async fn compensations_run_in_reverse_order(mut w: World) {
         .await
         .expect("start");
     let state = w.wait_for(&o, id, |s| s.status.is_finished()).await;
-    assert_eq!(state.status, SagaStatus::Compensated, "{state:?}");
+    assert_eq!(
+        state.status,
+        SagaStatus::Compensated,
+        "{state:?} log {:?}",
+        w.log()
+    );
     assert!(
         state
             .last_error
@@ -356,7 +114,7 @@ async fn lost_command_times_out_and_the_retry_completes_the_step() {
     let relay = w.spawn_relay().await;
     w.tasks.push(relay);
     w.spawn_participant("kitchen", success).await;
-    w.spawn_participant("payment", |c| (c.attempt > 1).then_some(Outcome::Success))
+    w.spawn_participant("payment", |c| (c.attempt > 1).then_some(Outcome::success()))
         .await;
     w.spawn_participant("delivery", success).await;
     let orchestrator = w.spawn_orchestrator().await;
@@ -429,7 +187,7 @@ async fn orchestrator_process_killed_with_sigkill_between_steps_resumes_and_fini
                 "50",
             ])
             .env("DATABASE_URL", database_url_from_env())
-            .env("NATS_URL", nats_url_from_env())
+            .env("NATS_URL", mspack_testkit::nats_url())
             .kill_on_drop(true)
             .spawn()
             .expect("start mspack-saga-orchestrator")

@@ -116,10 +116,10 @@ impl Statements {
             ),
             sent_since: Sql::new(
                 p,
-                "SELECT id, message_id, subject, payload, headers, ordering_key FROM {p}outbox_sent \
-                 WHERE sent_us >= $1 AND id > $2 ORDER BY id LIMIT $3",
-                "SELECT id, message_id::text, subject, payload, headers::text, ordering_key \
-                 FROM {p}outbox_sent WHERE sent_us >= $1 AND id > $2 ORDER BY id LIMIT $3",
+                "SELECT sent_id, message_id, subject, payload, headers, ordering_key \
+                 FROM {p}outbox_sent WHERE sent_us >= $1 AND sent_id > $2 ORDER BY sent_id LIMIT $3",
+                "SELECT sent_id, message_id::text, subject, payload, headers::text, ordering_key \
+                 FROM {p}outbox_sent WHERE sent_us >= $1 AND sent_id > $2 ORDER BY sent_id LIMIT $3",
             ),
             purge_sent: Sql::both(
                 p,

@@ -6,9 +6,13 @@
 //!     [--consumer NAME] [--prefix PREFIX] [--database-url URL] [--nats-url URL] [--tick-ms N]
 //! ```
 //! The definitions file is a JSON array of sagas:
-//! `[{"name": "place-order", "steps": [{"name": "reserve", "action_subject": "kitchen.reserve",
-//! "compensation_subject": "kitchen.release", "timeout_ms": 5000, "max_attempts": 3}]}]`
-//! (`compensation_subject`, `timeout_ms` and `max_attempts` are optional).
+//! `[{"name": "place-order", "version": 2, "steps": [{"name": "reserve", "action_subject":
+//! "kitchen.reserve", "compensation_subject": "kitchen.release", "timeout_ms": 5000,
+//! "max_attempts": 3}]}]` (`version` defaults to 1; `compensation_subject`, `timeout_ms` and
+//! `max_attempts` are optional). List every version that still has running instances.
+//!
+//! The orchestrator waits for its database and broker at start, keeps running through their
+//! outages, and exits 0 on SIGINT/SIGTERM, 2 on a usage error (a bad definitions file).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,7 +26,13 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct SagaFile {
     name: String,
+    #[serde(default = "first_version")]
+    version: u32,
     steps: Vec<StepFile>,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -37,9 +47,9 @@ struct StepFile {
 
 impl From<SagaFile> for SagaDefinition {
     fn from(file: SagaFile) -> Self {
-        file.steps
-            .into_iter()
-            .fold(SagaDefinition::new(file.name), |def, s| {
+        file.steps.into_iter().fold(
+            SagaDefinition::new(file.name).version(file.version),
+            |def, s| {
                 let mut step = Step::new(s.name, s.action_subject);
                 if let Some(c) = s.compensation_subject {
                     step = step.compensate_with(c);
@@ -51,7 +61,8 @@ impl From<SagaFile> for SagaDefinition {
                     step = step.max_attempts(n);
                 }
                 def.step(step)
-            })
+            },
+        )
     }
 }
 
@@ -113,26 +124,40 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot read {}: {e}", args.definitions))?;
     let sagas: Vec<SagaFile> =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", args.definitions))?;
+    let definitions: Vec<SagaDefinition> = sagas.into_iter().map(SagaDefinition::from).collect();
+    for d in &definitions {
+        d.validate()
+            .map_err(|e| format!("{}: {e}", args.definitions))?;
+    }
     let prefix = TablePrefix::new(args.prefix).map_err(|e| e.to_string())?;
-    let db = Database::connect(&args.database_url)
+    let mut shutdown = std::pin::pin!(mspack_outbox::process::shutdown_signal());
+    let setup = || async {
+        let db = Database::connect(&args.database_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let js = connect_jetstream(&args.nats_url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let orchestrator = Orchestrator::new(
+            db,
+            prefix.clone(),
+            args.reply_subject.clone(),
+            definitions.clone(),
+        )
         .await
         .map_err(|e| e.to_string())?;
-    let js = connect_jetstream(&args.nats_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let orchestrator = Orchestrator::new(
-        db,
-        prefix,
-        args.reply_subject,
-        sagas.into_iter().map(SagaDefinition::from),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let shutdown = mspack_outbox::process::shutdown_signal();
+        Ok::<_, String>((orchestrator, js))
+    };
+    let Some((orchestrator, js)) =
+        mspack_outbox::process::retry_until_ready("mspack-saga-orchestrator", &mut shutdown, setup)
+            .await
+    else {
+        return Ok(());
+    };
     orchestrator
         .run(&js, &args.stream, &args.consumer, args.tick, shutdown)
-        .await
-        .map_err(|e| e.to_string())
+        .await;
+    Ok(())
 }
 
 fn main() -> ExitCode {
