@@ -374,9 +374,7 @@ impl Orchestrator {
             )
             .await
             .map_err(SagaError::database("listing sagas"))?;
-        rows.iter()
-            .map(|r| store::decode(r).map(|l| l.state))
-            .collect()
+        Ok(decode_listed(&rows))
     }
 
     /// Up to `limit` parked sagas, with why.
@@ -389,9 +387,7 @@ impl Orchestrator {
             )
             .await
             .map_err(SagaError::database("listing parked sagas"))?;
-        rows.iter()
-            .map(|r| store::decode(r).map(|l| l.state))
-            .collect()
+        Ok(decode_listed(&rows))
     }
 
     /// Tries a `Failed` saga's compensation again (after a person fixed its cause): the saga
@@ -619,4 +615,18 @@ impl Orchestrator {
         tracing::warn!(target: "mspack_saga", error = %e, "saga orchestrator degraded; retrying");
         self.health.degraded(e.to_string());
     }
+}
+
+/// The sagas of a listing that decode; a malformed row is logged and left out, not allowed to
+/// hide the others.
+fn decode_listed(rows: &[mspack_eventstore::sql::SqlRow]) -> Vec<SagaState> {
+    rows.iter()
+        .filter_map(|r| match store::decode(r) {
+            Ok(l) => Some(l.state),
+            Err(e) => {
+                tracing::warn!(target: "mspack_saga", error = %e, "unreadable saga row");
+                None
+            }
+        })
+        .collect()
 }

@@ -55,6 +55,14 @@ impl World {
     ) -> Option<World> {
         mspack_testkit::nats().await?;
         let js = connect_jetstream(&nats_url()).await.expect("jetstream");
+        let mut world = Self::with_js(db, pool, js).await;
+        world._dir = dir;
+        Some(world)
+    }
+
+    /// A world on `db` and the broker behind `js`.
+    pub async fn with_js(db: Database, pool: Option<PgPool>, js: jetstream::Context) -> World {
+        let dir = None;
         let names = mspack_testkit::names();
         let world = World {
             db,
@@ -70,7 +78,7 @@ impl World {
         ensure_stream(&world.js, &world.stream, vec![format!("{}.>", world.base)])
             .await
             .expect("stream");
-        Some(world)
+        world
     }
 
     pub fn db(&self) -> Database {
@@ -161,26 +169,37 @@ impl World {
             .expect("consumer");
         let log = self.log.clone();
         self.tasks.push(tokio::spawn(async move {
-            let mut messages = consumer.messages().await.expect("messages");
-            while let Some(Ok(msg)) = messages.next().await {
-                let command = Command::from_json(&msg.payload).expect("command");
-                if let Some(outcome) = decide(&command) {
-                    let log = log.clone();
-                    participant
-                        .process(&msg.payload, |cmd, tx| async move {
-                            let kind = match cmd.kind {
-                                CommandKind::Action => "do",
-                                CommandKind::Compensation => "undo",
-                            };
-                            log.lock()
-                                .expect("log")
-                                .push(format!("{kind} {}", cmd.step_name));
-                            Ok((tx, outcome))
-                        })
-                        .await
-                        .expect("process");
+            // A participant's loop: it reconnects after a broker restart (the consumer is
+            // durable, so nothing is lost while it is away).
+            loop {
+                let Ok(mut messages) = consumer.messages().await else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                while let Some(next) = messages.next().await {
+                    let Ok(msg) = next else { break };
+                    let command = Command::from_json(&msg.payload).expect("command");
+                    if let Some(outcome) = decide(&command) {
+                        let log = log.clone();
+                        let processed = participant
+                            .process(&msg.payload, |cmd, tx| async move {
+                                let kind = match cmd.kind {
+                                    CommandKind::Action => "do",
+                                    CommandKind::Compensation => "undo",
+                                };
+                                log.lock()
+                                    .expect("log")
+                                    .push(format!("{kind} {}", cmd.step_name));
+                                Ok((tx, outcome))
+                            })
+                            .await;
+                        if processed.is_err() {
+                            continue; // redelivered after ack_wait
+                        }
+                    }
+                    let _ = msg.ack().await;
                 }
-                msg.ack().await.expect("ack");
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }));
     }
