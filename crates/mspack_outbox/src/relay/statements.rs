@@ -69,10 +69,13 @@ impl Statements {
                      ORDER BY o.id LIMIT $2"
                 ),
             ),
+            // In id order, so the archive's own key keeps the order rows were written in (what
+            // `redrive_sent_since` replays).
             archive: listed(
                 "INSERT INTO {p}outbox_sent (id, message_id, subject, payload, headers, \
                  ordering_key, created_us, sent_us) SELECT id, message_id, subject, payload, \
-                 headers, ordering_key, created_us, {now_us} FROM {p}outbox WHERE id IN {list}",
+                 headers, ordering_key, created_us, {now_us} FROM {p}outbox WHERE id IN {list} \
+                 ORDER BY id",
             ),
             delete_sent: listed("DELETE FROM {p}outbox WHERE id IN {list}"),
             unblock: listed("DELETE FROM {p}outbox_blocked WHERE head_id IN {list}"),
