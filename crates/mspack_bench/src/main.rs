@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::StreamExt;
 use mspack_eventstore::{
-    AnyEventStore, Database, EventStore, ExpectedVersion, Metadata, NewEvent, PostgresEventStore,
-    Repository, SqliteEventStore, StoreConfig, TablePrefix, database_url_from_env,
+    Checkpoint, Database, EventStore, ExpectedVersion, Metadata, NewEvent, Repository,
+    SqlEventStore, StoreConfig, TablePrefix, database_url_from_env,
 };
 use mspack_outbox::{Relay, RelayConfig, connect_jetstream, ensure_stream, nats_url_from_env};
 use serde_json::json;
@@ -99,10 +99,10 @@ async fn append_batches(store: &impl EventStore, batches: u64) -> anyhow::Result
     Ok((batches * BATCH) as f64 / started.elapsed().as_secs_f64())
 }
 
-/// `writers` tasks appending one event per commit, each to its own streams. Appends to one store
-/// are serialized (the lock that keeps global positions in commit order), so this shows what
-/// concurrency buys: overlapping the client side and the round trips, not the commits.
-async fn concurrent_single(store: &AnyEventStore, writers: u64, n: u64) -> anyhow::Result<f64> {
+/// `writers` tasks appending one event per commit, each to its own streams. Writers of different
+/// streams don't wait for each other (readers of the global order wait for transactions in
+/// flight instead), so this is measured against 8 raw clients committing single rows.
+async fn concurrent_single(store: &SqlEventStore, writers: u64, n: u64) -> anyhow::Result<f64> {
     let run = run_id();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -130,11 +130,11 @@ async fn concurrent_single(store: &AnyEventStore, writers: u64, n: u64) -> anyho
 /// Reads every event by global position in pages of 1000.
 async fn read_all(store: &impl EventStore) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let (mut position, mut count) = (0u64, 0u64);
+    let (mut at, mut count) = (Checkpoint::START, 0u64);
     loop {
-        let page = store.read_all(position, 1000).await?;
+        let page = store.read_all(at, 1000).await?;
         let Some(last) = page.last() else { break };
-        position = last.position;
+        at = last.checkpoint();
         count += page.len() as u64;
     }
     Ok(count as f64 / started.elapsed().as_secs_f64())
@@ -215,18 +215,56 @@ async fn raw_table(pool: &PgPool, prefix: &TablePrefix) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Plain single-row INSERT commits: the ceiling for one event per commit.
-async fn raw_single(pool: &PgPool, prefix: &TablePrefix, n: u64) -> anyhow::Result<f64> {
+/// Plain single-row INSERT commits: the ceiling for one event per commit. Returns the rate and
+/// the commit latencies (ms).
+async fn raw_single(
+    pool: &PgPool,
+    prefix: &TablePrefix,
+    n: u64,
+) -> anyhow::Result<(f64, Vec<f64>)> {
     let insert = prefix.render("INSERT INTO {p}raw (stream, payload) VALUES ($1, $2)");
+    let mut latencies = Vec::with_capacity(n as usize);
     let started = Instant::now();
     for i in 0..n {
+        let one = Instant::now();
         sqlx::query(AssertSqlSafe(insert.clone()))
             .bind(format!("s-{i}"))
             .bind(Json(payload(i)))
             .execute(pool)
             .await?;
+        latencies.push(one.elapsed().as_secs_f64() * 1000.0);
     }
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    Ok((n as f64 / started.elapsed().as_secs_f64(), latencies))
+}
+
+/// `clients` connections each committing single-row INSERTs: the ceiling for concurrent writers
+/// (PostgreSQL's group commit at work).
+async fn raw_single_clients(
+    pool: &PgPool,
+    prefix: &TablePrefix,
+    clients: u64,
+    n: u64,
+) -> anyhow::Result<f64> {
+    let insert = prefix.render("INSERT INTO {p}raw (stream, payload) VALUES ($1, $2)");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (pool, insert) = (pool.clone(), insert.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..n / clients {
+                sqlx::query(AssertSqlSafe(insert.clone()))
+                    .bind(format!("c{c}-{i}"))
+                    .bind(Json(payload(i)))
+                    .execute(&pool)
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((n / clients * clients) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Plain 100-row INSERT ... SELECT FROM unnest commits: the ceiling for batches.
@@ -282,7 +320,7 @@ async fn outbox_latency(
     let config = StoreConfig::new()
         .with_prefix(TablePrefix::new(format!("{prefix}o_"))?)
         .publish_events(subject.clone());
-    let store = PostgresEventStore::new(pool.clone(), config.clone()).await?;
+    let store = SqlEventStore::new(Database::Postgres(pool.clone()), config.clone()).await?;
     let relay = Relay::new(
         Database::Postgres(pool.clone()),
         config.prefix().clone(),
@@ -299,7 +337,7 @@ async fn outbox_latency(
                 },
                 |_| {},
             )
-            .await
+            .await;
     });
     let client = async_nats::connect(&nats_url).await?;
     let mut sub = client.subscribe(format!("{subject}.>")).await?;
@@ -324,7 +362,7 @@ async fn outbox_latency(
         }
     }
     let _ = stop.send(());
-    relay_task.await??;
+    relay_task.await?;
 
     // A backlog: batches of 100 published events appended with no relay running (each append
     // also writes 100 outbox rows)...
@@ -356,7 +394,7 @@ async fn outbox_latency(
                 },
                 |_| {},
             )
-            .await
+            .await;
     });
     for _ in 0..burst_batches * BATCH {
         tokio::time::timeout(Duration::from_secs(10), sub.next())
@@ -366,7 +404,7 @@ async fn outbox_latency(
     }
     let drain_rate = (burst_batches * BATCH) as f64 / started.elapsed().as_secs_f64();
     let _ = stop.send(());
-    relay_task.await??;
+    relay_task.await?;
     js.delete_stream(&stream).await.ok();
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
@@ -393,7 +431,7 @@ async fn drop_prefix(pool: &PgPool, prefix: &TablePrefix) {
 async fn sqlite_figures(sizes: &Sizes) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.db");
-    let store = SqliteEventStore::open(
+    let store = SqlEventStore::open_sqlite(
         path.to_str().context("utf-8 temp path")?,
         StoreConfig::new(),
     )
@@ -438,7 +476,7 @@ async fn postgres_run(
     prefix: &TablePrefix,
     sizes: &Sizes,
 ) -> anyhow::Result<()> {
-    let store = AnyEventStore::new(
+    let store = SqlEventStore::new(
         Database::Postgres(pool.clone()),
         StoreConfig::new().with_prefix(prefix.clone()),
     )
@@ -455,13 +493,18 @@ async fn postgres_run(
     // The machine is shared, so the contenders run interleaved in rounds and each figure is the
     // median of its rounds: a burst of load elsewhere hits all of them, not just one.
     const ROUNDS: u64 = 5;
-    let mut r: [Vec<f64>; 8] = Default::default();
+    let mut r: [Vec<f64>; 10] = Default::default();
+    let mut commit_latencies = Vec::new();
     for _ in 0..ROUNDS {
         r[0].push(append_single(&store, sizes.single / ROUNDS).await?);
         r[1].push(
             peer::append_rate(url, &events, &snapshots, sizes.peer_single / ROUNDS, 1).await?,
         );
-        r[2].push(raw_single(pool, prefix, sizes.single / ROUNDS).await?);
+        let (raw_rate, latencies) = raw_single(pool, prefix, sizes.single / ROUNDS).await?;
+        r[2].push(raw_rate);
+        commit_latencies.extend(latencies);
+        r[8].push(concurrent_single(&store, 8, sizes.single / ROUNDS).await?);
+        r[9].push(raw_single_clients(pool, prefix, 8, sizes.single / ROUNDS).await?);
         r[3].push(append_batches(&store, sizes.batches / ROUNDS).await?);
         r[4].push(
             peer::append_rate(url, &events, &snapshots, sizes.peer_batches / ROUNDS, BATCH).await?,
@@ -479,7 +522,10 @@ async fn postgres_run(
         raw_batch,
         repo_single,
         repo_batch,
+        writers,
+        raw_clients,
     ] = r.map(median);
+    let commit_p50 = median(commit_latencies);
     figure(
         "postgres_append_single_event_per_commit",
         single,
@@ -534,17 +580,31 @@ async fn postgres_run(
         "x",
     );
     figure("postgres_read_all", read_all(&store).await?, "events/s");
-
-    let writers = concurrent_single(&store, 8, sizes.single).await?;
     figure(
         "postgres_append_single_event_per_commit_8_writers",
         writers,
         "events/s",
     );
+    figure(
+        "postgres_raw_insert_single_row_per_commit_8_clients",
+        raw_clients,
+        "rows/s",
+    );
+    figure(
+        "ratio_append_single_8_writers_vs_raw_postgres_8_clients",
+        writers / raw_clients,
+        "x",
+    );
+    figure("postgres_commit_p50", commit_p50, "ms");
 
     if let Some(o) = outbox_latency(pool, prefix, sizes.latency, sizes.batches / 2).await? {
         figure("outbox_commit_to_nats_receive_p50", o.p50, "ms");
         figure("outbox_commit_to_nats_receive_p99", o.p99, "ms");
+        figure(
+            "ratio_outbox_p99_vs_postgres_commit_p50",
+            o.p99 / commit_p50,
+            "x",
+        );
         figure(
             "postgres_append_batch_100_with_outbox",
             o.append_rate,

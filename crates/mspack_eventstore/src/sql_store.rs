@@ -754,14 +754,8 @@ impl EventStore for SqlEventStore {
         let started = Instant::now();
         let result = match tx {
             Tx::Postgres(conn) => {
-                self.append_postgres(
-                    PgTarget::Conn(&mut **conn),
-                    stream_id,
-                    expected,
-                    events,
-                    messages,
-                )
-                .await
+                self.append_postgres(PgTarget::Conn(conn), stream_id, expected, events, messages)
+                    .await
             }
             Tx::Sqlite(_) => {
                 self.append_sqlite(tx, stream_id, expected, events, messages)

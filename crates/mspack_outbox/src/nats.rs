@@ -180,6 +180,17 @@ fn covers(pattern: &str, subject: &str) -> bool {
     }
 }
 
+/// The `Nats-Msg-Id` of a received message as a UUID (the outbox always sends one).
+pub fn message_id(message: &async_nats::Message) -> Option<Uuid> {
+    let value = message.headers.as_ref()?.get("Nats-Msg-Id")?;
+    Uuid::parse_str(value.as_str()).ok()
+}
+
+/// A header of a received message.
+pub fn header<'m>(message: &'m async_nats::Message, name: &str) -> Option<&'m str> {
+    Some(message.headers.as_ref()?.get(name)?.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::covers;
@@ -195,15 +206,4 @@ mod tests {
         assert!(!covers("a.b", "a.>"));
         assert!(!covers("a.>", "a"));
     }
-}
-
-/// The `Nats-Msg-Id` of a received message as a UUID (the outbox always sends one).
-pub fn message_id(message: &async_nats::Message) -> Option<Uuid> {
-    let value = message.headers.as_ref()?.get("Nats-Msg-Id")?;
-    Uuid::parse_str(value.as_str()).ok()
-}
-
-/// A header of a received message.
-pub fn header<'m>(message: &'m async_nats::Message, name: &str) -> Option<&'m str> {
-    Some(message.headers.as_ref()?.get(name)?.as_str())
 }
