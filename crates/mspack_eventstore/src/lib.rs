@@ -71,5 +71,5 @@ pub use schema::{OUTBOX_PARTITIONS, migrate_store, outbox_partition};
 pub use sql::{Backend, DEFAULT_DATABASE_URL, Database, Tx, database_url_from_env};
 pub use sql_store::SqlEventStore;
 pub use store::{EventStore, StoredCheckpoint};
-pub use telemetry::METER;
+pub use telemetry::{METER, client_span};
 pub use upcast::Upcasters;

@@ -751,6 +751,7 @@ impl EventStore for SqlEventStore {
         messages: &[OutboxMessage],
     ) -> Result<AppendResult, StoreError> {
         check_append(stream_id, events, messages)?;
+        let _span = self.metrics.span(stream_id, events.len());
         let started = Instant::now();
         let result = match tx {
             Tx::Postgres(conn) => {
@@ -782,6 +783,7 @@ impl EventStore for SqlEventStore {
         match &self.db {
             Database::Postgres(pool) => {
                 check_append(stream_id, events, messages)?;
+                let _span = self.metrics.span(stream_id, events.len());
                 let started = Instant::now();
                 // One statement in its own implicit transaction. Under a REPEATABLE READ or
                 // SERIALIZABLE default its snapshot predates the stream lock it waited for; the

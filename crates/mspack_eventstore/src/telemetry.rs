@@ -3,9 +3,10 @@
 
 use std::time::Instant;
 
-use opentelemetry::KeyValue;
-use opentelemetry::global;
+use opentelemetry::global::{self, BoxedSpan};
 use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::trace::{SpanKind, Tracer};
+use opentelemetry::{Context, KeyValue};
 
 use crate::error::StoreError;
 use crate::event::AppendResult;
@@ -13,6 +14,16 @@ use crate::sql::Backend;
 
 /// Instrumentation scope of the consistency crates' metrics.
 pub const METER: &str = "mspack";
+
+/// A CLIENT span `name` under the current OpenTelemetry context, with `attributes`; it ends when
+/// dropped. The consistency crates open one per append, relay batch and saga transition.
+pub fn client_span(name: &'static str, attributes: Vec<KeyValue>) -> BoxedSpan {
+    global::tracer(METER)
+        .span_builder(name)
+        .with_kind(SpanKind::Client)
+        .with_attributes(attributes)
+        .start_with_context(&global::tracer(METER), &Context::current())
+}
 
 #[derive(Debug)]
 pub(crate) struct StoreMetrics {
@@ -43,6 +54,15 @@ impl StoreMetrics {
                 },
             )],
         }
+    }
+
+    /// The span of one append.
+    pub fn span(&self, stream_id: &str, events: usize) -> BoxedSpan {
+        let mut attributes = self.attributes.to_vec();
+        attributes.push(KeyValue::new("db.operation.name", "append"));
+        attributes.push(KeyValue::new("mspack.stream", stream_id.to_owned()));
+        attributes.push(KeyValue::new("mspack.events", events as i64));
+        client_span("mspack.eventstore.append", attributes)
     }
 
     pub fn appended(

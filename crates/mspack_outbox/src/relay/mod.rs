@@ -259,6 +259,14 @@ impl Relay {
             self.maybe_purge().await?;
             return Ok(BatchReport::default());
         }
+        let _span = mspack_eventstore::client_span(
+            "mspack.outbox.relay.batch",
+            vec![
+                opentelemetry::KeyValue::new("messaging.system", "nats"),
+                opentelemetry::KeyValue::new("messaging.batch.message_count", rows.len() as i64),
+                opentelemetry::KeyValue::new("mspack.outbox", self.prefix.as_str().to_owned()),
+            ],
+        );
         let outcomes = self.publish(&rows).await;
         #[cfg(feature = "fault-injection")]
         if !self.faults.hold_before_mark.is_zero() {

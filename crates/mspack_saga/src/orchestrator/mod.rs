@@ -443,6 +443,10 @@ impl Orchestrator {
             i64,
         ) -> Option<(SagaState, Option<crate::message::Command>)>,
     {
+        let _span = mspack_eventstore::client_span(
+            "mspack.saga.transition",
+            vec![KeyValue::new("mspack.saga.id", saga_id.to_string())],
+        );
         let mut tx = self.begin().await?;
         let id = saga_id.to_string();
         let row = tx
