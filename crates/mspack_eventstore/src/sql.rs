@@ -671,6 +671,84 @@ impl Savepoint<'_> {
     }
 }
 
+/// Runs a statement on a PostgreSQL connection (one inside a caller's transaction).
+pub(crate) async fn run_on_pg(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    args: &[Arg<'_>],
+) -> Result<u64, sqlx::Error> {
+    bind_args!(sqlx::query(sql.sql_str(Backend::Postgres)), args)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+/// Runs a query on a PostgreSQL connection.
+pub(crate) async fn rows_on_pg(
+    conn: &mut PgConnection,
+    sql: &Sql,
+    args: &[Arg<'_>],
+) -> Result<Vec<SqlRow>, sqlx::Error> {
+    let rows = bind_args!(sqlx::query(sql.sql_str(Backend::Postgres)), args)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(decode_postgres).collect()
+}
+
+/// Something statements run on: a [`Database`] (each statement on a pooled connection, in its own
+/// implicit transaction) or a [`Tx`]. Code that must work in and out of a transaction takes
+/// `&mut impl Executor`.
+pub trait Executor: Send {
+    /// Runs a statement; returns the number of rows it changed.
+    fn run(
+        &mut self,
+        sql: &Sql,
+        args: &[Arg<'_>],
+    ) -> impl std::future::Future<Output = Result<u64, sqlx::Error>> + Send;
+
+    /// Runs a query; returns every row.
+    fn rows(
+        &mut self,
+        sql: &Sql,
+        args: &[Arg<'_>],
+    ) -> impl std::future::Future<Output = Result<Vec<SqlRow>, sqlx::Error>> + Send;
+
+    /// Runs a query; returns its first row, if any.
+    fn row(
+        &mut self,
+        sql: &Sql,
+        args: &[Arg<'_>],
+    ) -> impl std::future::Future<Output = Result<Option<SqlRow>, sqlx::Error>> + Send;
+}
+
+impl Executor for &Database {
+    async fn run(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        Database::execute(self, sql, args).await
+    }
+
+    async fn rows(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<Vec<SqlRow>, sqlx::Error> {
+        Database::fetch_all(self, sql, args).await
+    }
+
+    async fn row(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<Option<SqlRow>, sqlx::Error> {
+        Database::fetch_optional(self, sql, args).await
+    }
+}
+
+impl Executor for Tx {
+    async fn run(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        self.execute(sql, args).await
+    }
+
+    async fn rows(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<Vec<SqlRow>, sqlx::Error> {
+        self.fetch_all(sql, args).await
+    }
+
+    async fn row(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<Option<SqlRow>, sqlx::Error> {
+        self.fetch_optional(sql, args).await
+    }
+}
+
 /// Whether `e` is a lost connection, a terminated backend or a timeout: worth retrying after a
 /// pause, unlike a constraint or syntax error.
 pub fn is_transient(e: &sqlx::Error) -> bool {

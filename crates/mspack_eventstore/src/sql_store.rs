@@ -19,7 +19,7 @@ use crate::event::{
 use crate::outbox::{OutboxArrays, enqueue_in};
 use crate::schema::{migrate_store, outbox_partition};
 use crate::sql::{
-    Arg, Backend, Database, Sql, SqlRow, Tx, from_unix_micros, sql_count, unix_micros,
+    Arg, Backend, Database, Executor, Sql, SqlRow, Tx, from_unix_micros, sql_count, unix_micros,
 };
 use crate::store::{EventStore, StoredCheckpoint};
 use crate::telemetry::StoreMetrics;
@@ -29,13 +29,14 @@ use crate::validate::check_append;
 /// The event columns every read selects, in the order [`decode_event`] reads them.
 const COLUMNS_SQLITE: &str = "global_position, 0, stream_id, version, event_id, event_type, \
     schema_version, payload, correlation_id, causation_id, traceparent, recorded_at";
-const COLUMNS_POSTGRES: &str = "global_position, transaction_id::text::bigint, stream_id, \
+const COLUMNS_POSTGRES: &str = "global_position, transaction_id::text::bigint AS tx, stream_id, \
     version, event_id::text, event_type, schema_version, payload::text, correlation_id::text, \
     causation_id::text, traceparent, (extract(epoch FROM recorded_at) * 1000000)::bigint";
 
 #[derive(Debug)]
 struct Statements {
     pg_append: Arc<str>,
+    pg_append_exact: Arc<str>,
     last_event: Sql,
     sqlite_insert: Sql,
     find_event: Sql,
@@ -69,6 +70,27 @@ impl Statements {
                     "SELECT out_status, out_version, out_first, out_last, out_tx \
                      FROM {p}append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
                      $15, $16, $17)",
+                )
+                .into(),
+            // The common case as one plain statement (no PL/pgSQL): an expected version, events
+            // only. Writers racing for the same version meet at the (stream, version) unique
+            // index, which makes the loser's statement fail (a conflict) — no lock needed.
+            pg_append_exact: p
+                .render(
+                    "WITH cur AS (SELECT coalesce(l.version, 0) AS v, l.recorded_at AS t \
+                     FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT version, recorded_at \
+                     FROM {p}events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) AS l \
+                     ON true), \
+                     ins AS (INSERT INTO {p}events (stream_id, version, event_id, event_type, \
+                     schema_version, payload, correlation_id, causation_id, traceparent, \
+                     recorded_at) \
+                     SELECT $1, cur.v + u.ord, u.id, u.typ, u.sv, u.pl, u.co, u.ca, u.tp, \
+                     greatest(clock_timestamp(), cur.t) FROM cur, \
+                     unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], \
+                     $8::uuid[], $9::text[]) WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord) \
+                     WHERE cur.v = $2 ORDER BY u.ord RETURNING global_position, transaction_id) \
+                     SELECT (SELECT v FROM cur), count(*), min(global_position), \
+                     max(global_position), max(transaction_id::text::bigint) FROM ins",
                 )
                 .into(),
             last_event: Sql::both(
@@ -112,7 +134,7 @@ impl Statements {
                     "SELECT {COLUMNS_POSTGRES} FROM {{p}}events \
                      WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
                      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                     ORDER BY transaction_id, global_position LIMIT $3"
+                     ORDER BY {{p}}events.transaction_id, {{p}}events.global_position LIMIT $3"
                 ),
             ),
             stream_version: Sql::both(
@@ -388,6 +410,94 @@ impl SqlEventStore {
         })
     }
 
+    /// The single-statement append (see `pg_append_exact`); `None` when the stream was not at
+    /// `expected` (the caller then tells a retry of a committed append from a conflict).
+    async fn append_postgres_exact(
+        &self,
+        target: PgTarget<'_>,
+        stream_id: &str,
+        expected: u64,
+        events: &[NewEvent],
+    ) -> Result<Result<AppendResult, u64>, StoreError> {
+        let mut schema: Vec<i32> = Vec::with_capacity(events.len());
+        for e in events {
+            schema.push(
+                i32::try_from(e.schema_version).map_err(|_| StoreError::OutOfRange {
+                    what: "schema version",
+                    value: e.schema_version.into(),
+                })?,
+            );
+        }
+        let query = sqlx::query(AssertSqlSafe(self.sql.pg_append_exact.clone()).into_sql_str())
+            .bind(stream_id)
+            .bind(to_i64("expected version", expected)?)
+            .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(schema)
+            .bind(
+                events
+                    .iter()
+                    .map(|e| Json(&e.payload))
+                    .collect::<Vec<Json<&Value>>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.metadata.correlation_id)
+                    .collect::<Vec<Option<Uuid>>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.metadata.causation_id)
+                    .collect::<Vec<Option<Uuid>>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.metadata.traceparent.as_deref())
+                    .collect::<Vec<Option<&str>>>(),
+            );
+        let row = match target {
+            PgTarget::Pool(pool) => query.fetch_one(pool).await,
+            PgTarget::Conn(conn) => query.fetch_one(conn).await,
+        }
+        .map_err(StoreError::database("appending events"))?;
+        let get = |i: usize| -> Result<Option<i64>, StoreError> {
+            row.try_get(i)
+                .map_err(StoreError::database("reading the append result"))
+        };
+        let current = to_u64("version", get(0)?.unwrap_or(0))?;
+        if get(1)?.unwrap_or(0) == 0 {
+            return Ok(Err(current));
+        }
+        Ok(Ok(AppendResult {
+            version: current + events.len() as u64,
+            first_position: get(2)?.map(|p| to_u64("global position", p)).transpose()?,
+            last_position: get(3)?.map(|p| to_u64("global position", p)).transpose()?,
+            transaction: to_u64("transaction id", get(4)?.unwrap_or(0))?,
+            idempotent_retry: false,
+        }))
+    }
+
+    /// Whether an append can take the single-statement path.
+    fn exact_path(
+        &self,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        messages: &[OutboxMessage],
+    ) -> Option<u64> {
+        if events.is_empty() || !messages.is_empty() || self.config.publish_subject.is_some() {
+            return None;
+        }
+        expected.required()
+    }
+
     /// Turns a failed append into the error the caller can act on: a race on the stream's
     /// version (possible under REPEATABLE READ or SERIALIZABLE) is a conflict with the version
     /// read afresh; an event id stored elsewhere names where.
@@ -553,14 +663,37 @@ impl SqlEventStore {
         })
     }
 
+    /// After a version mismatch: the earlier attempt's result if this append already committed
+    /// (same ids in the same place), else the conflict.
+    async fn retry_or_conflict(
+        &self,
+        exec: &mut impl Executor,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        actual: u64,
+    ) -> Result<AppendResult, StoreError> {
+        if let Some(done) = self
+            .already_appended(exec, stream_id, expected, events)
+            .await?
+        {
+            return Ok(done);
+        }
+        Err(StoreError::Conflict {
+            stream: stream_id.to_owned(),
+            expected,
+            actual,
+        })
+    }
+
     async fn find_event_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut impl Executor,
         event_id: Uuid,
     ) -> Result<Option<(String, u64)>, StoreError> {
         let id = event_id.to_string();
         let row = tx
-            .fetch_optional(&self.sql.find_event, &[id.as_str().into()])
+            .row(&self.sql.find_event, &[id.as_str().into()])
             .await
             .map_err(StoreError::database("looking up an event id"))?;
         row.map(|r| Ok((r.text(0, "stream id")?, r.u64(1, "version")?)))
@@ -571,7 +704,7 @@ impl SqlEventStore {
     /// this one would put them (same ids, in order, right after the expected version).
     async fn already_appended(
         &self,
-        tx: &mut Tx,
+        tx: &mut impl Executor,
         stream_id: &str,
         expected: ExpectedVersion,
         events: &[NewEvent],
@@ -587,7 +720,7 @@ impl SqlEventStore {
             return Ok(None);
         }
         let rows = tx
-            .fetch_all(
+            .rows(
                 &self.sql.stream_tail,
                 &[
                     stream_id.into(),
@@ -616,6 +749,34 @@ impl SqlEventStore {
             transaction,
             idempotent_retry: true,
         }))
+    }
+}
+
+/// A conflict reported where none can be (kept total instead of panicking).
+fn unreachable_conflict() -> StoreError {
+    StoreError::Corrupt {
+        what: "append result",
+        detail: "a version mismatch was reported twice".to_owned(),
+    }
+}
+
+/// A PostgreSQL connection inside a caller's transaction, as an [`Executor`].
+struct TxConn<'a>(&'a mut sqlx::PgConnection);
+
+impl Executor for TxConn<'_> {
+    async fn run(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        crate::sql::run_on_pg(self.0, sql, args).await
+    }
+
+    async fn rows(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<Vec<SqlRow>, sqlx::Error> {
+        crate::sql::rows_on_pg(self.0, sql, args).await
+    }
+
+    async fn row(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<Option<SqlRow>, sqlx::Error> {
+        Ok(crate::sql::rows_on_pg(self.0, sql, args)
+            .await?
+            .into_iter()
+            .next())
     }
 }
 
@@ -754,10 +915,32 @@ impl EventStore for SqlEventStore {
         let _span = self.metrics.span(stream_id, events.len());
         let started = Instant::now();
         let result = match tx {
-            Tx::Postgres(conn) => {
-                self.append_postgres(PgTarget::Conn(conn), stream_id, expected, events, messages)
+            Tx::Postgres(conn) => match self.exact_path(expected, events, messages) {
+                Some(version) => {
+                    let fast = self
+                        .append_postgres_exact(PgTarget::Conn(conn), stream_id, version, events)
+                        .await;
+                    match fast {
+                        Ok(Err(actual)) => {
+                            let mut exec = TxConn(conn);
+                            self.retry_or_conflict(&mut exec, stream_id, expected, events, actual)
+                                .await
+                        }
+                        Ok(Ok(done)) => Ok(done),
+                        Err(e) => Err(e),
+                    }
+                }
+                None => {
+                    self.append_postgres(
+                        PgTarget::Conn(conn),
+                        stream_id,
+                        expected,
+                        events,
+                        messages,
+                    )
                     .await
-            }
+                }
+            },
             Tx::Sqlite(_) => {
                 self.append_sqlite(tx, stream_id, expected, events, messages)
                     .await
@@ -789,9 +972,31 @@ impl EventStore for SqlEventStore {
                 // SERIALIZABLE default its snapshot predates the stream lock it waited for; the
                 // unique index then refuses the stale version, and the append is decided again
                 // in an explicit READ COMMITTED transaction, whose statements see the winner.
-                let result = self
-                    .append_postgres(PgTarget::Pool(pool), stream_id, expected, events, messages)
-                    .await;
+                let result = match self.exact_path(expected, events, messages) {
+                    Some(version) => {
+                        match self
+                            .append_postgres_exact(PgTarget::Pool(pool), stream_id, version, events)
+                            .await
+                        {
+                            Ok(Err(actual)) => {
+                                let mut db = &self.db;
+                                self.retry_or_conflict(&mut db, stream_id, expected, events, actual)
+                                    .await
+                            }
+                            other => other.and_then(|r| r.map_err(|_| unreachable_conflict())),
+                        }
+                    }
+                    None => {
+                        self.append_postgres(
+                            PgTarget::Pool(pool),
+                            stream_id,
+                            expected,
+                            events,
+                            messages,
+                        )
+                        .await
+                    }
+                };
                 let result = match result {
                     Err(e) => Err(self
                         .classify_append_error(e, stream_id, expected, events)

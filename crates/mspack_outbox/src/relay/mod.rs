@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream;
-use mspack_eventstore::sql::{Arg, Database};
+use mspack_eventstore::sql::{Arg, Backend, Database};
 use mspack_eventstore::{OutboxMessage, TablePrefix, enqueue_in, migrate_store};
 use sqlx::postgres::PgListener;
 
@@ -238,6 +238,7 @@ impl Relay {
             return Ok(BatchReport::default());
         }
         let list = serde_json::to_string(&partitions).unwrap_or_else(|_| "[]".to_owned());
+        let all = partitions.len() == mspack_eventstore::OUTBOX_PARTITIONS as usize;
         let rows = self
             .db
             .fetch_all(
@@ -247,6 +248,7 @@ impl Relay {
                     i64::try_from(self.config.batch_size)
                         .unwrap_or(i64::MAX)
                         .into(),
+                    i64::from(all).into(),
                 ],
             )
             .await
@@ -278,13 +280,35 @@ impl Relay {
         Ok(report)
     }
 
-    /// Records what happened to each row in one transaction.
+    /// Records what happened to each row in one transaction (one statement on PostgreSQL when
+    /// every row went out and none was holding back its key).
     async fn record(
         &self,
         rows: &[PendingRow],
         outcomes: &[RowOutcome],
     ) -> Result<BatchReport, OutboxError> {
         let op = "recording published outbox rows";
+        let plain = rows.iter().zip(outcomes).all(|(row, outcome)| {
+            !row.blocked_head && matches!(outcome, RowOutcome::Sent { .. } | RowOutcome::Skipped)
+        });
+        if plain && !self.config.retain_sent.is_zero() && self.db.backend() == Backend::Postgres {
+            let mut report = BatchReport::default();
+            let mut sent = Vec::new();
+            for (row, outcome) in rows.iter().zip(outcomes) {
+                if let RowOutcome::Sent { duplicate } = outcome {
+                    report.published += 1;
+                    report.duplicates += usize::from(*duplicate);
+                    sent.push(row.id);
+                    self.metrics.lag(row.created_us);
+                }
+            }
+            let ids = serde_json::to_string(&sent).unwrap_or_else(|_| "[]".to_owned());
+            self.db
+                .execute(&self.sql.move_sent, &[ids.as_str().into()])
+                .await
+                .map_err(OutboxError::database(op))?;
+            return Ok(report);
+        }
         let mut report = BatchReport::default();
         let mut sent = Vec::new();
         let mut tx = self.db.begin().await.map_err(OutboxError::database(op))?;

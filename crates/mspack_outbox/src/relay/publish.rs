@@ -28,6 +28,8 @@ pub(crate) struct PendingRow {
     pub key: String,
     pub attempts: i64,
     pub created_us: i64,
+    /// The row is the head of its key's block (an earlier attempt failed).
+    pub blocked_head: bool,
 }
 
 impl PendingRow {
@@ -42,6 +44,7 @@ impl PendingRow {
             key: row.text(5, "ordering key")?,
             attempts: row.int(6, "attempts")?,
             created_us: row.int(7, "created at")?,
+            blocked_head: row.opt_int(8, "blocked head")?.is_some(),
         })
     }
 }
@@ -255,6 +258,7 @@ mod tests {
             key: "k".to_owned(),
             attempts: 0,
             created_us: 0,
+            blocked_head: false,
         }
     }
 

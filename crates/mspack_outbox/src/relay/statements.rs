@@ -7,6 +7,7 @@ use mspack_eventstore::sql::Sql;
 pub(crate) struct Statements {
     pub select_batch: Sql,
     pub archive: Sql,
+    pub move_sent: Sql,
     pub delete_sent: Sql,
     pub unblock: Sql,
     pub fail: Sql,
@@ -50,9 +51,9 @@ impl Statements {
                 p,
                 &format!(
                     "SELECT o.id, o.message_id, o.subject, o.payload, o.headers, o.ordering_key, \
-                     o.attempts, o.created_us FROM {{p}}outbox o \
+                     o.attempts, o.created_us, b.head_id FROM {{p}}outbox o \
                      LEFT JOIN {{p}}outbox_blocked b ON b.ordering_key = o.ordering_key \
-                     WHERE o.dead_us IS NULL AND o.partition IN {IN_LIST_SQLITE} \
+                     WHERE o.dead_us IS NULL AND ($3 = 1 OR o.partition IN {IN_LIST_SQLITE}) \
                      AND (b.ordering_key IS NULL OR (b.head_id = o.id AND b.retry_us <= {{now_us}}) \
                        OR NOT EXISTS (SELECT 1 FROM {{p}}outbox h \
                                       WHERE h.id = b.head_id AND h.dead_us IS NULL)) \
@@ -60,9 +61,9 @@ impl Statements {
                 ),
                 &format!(
                     "SELECT o.id, o.message_id::text, o.subject, o.payload, o.headers::text, \
-                     o.ordering_key, o.attempts, o.created_us FROM {{p}}outbox o \
+                     o.ordering_key, o.attempts, o.created_us, b.head_id FROM {{p}}outbox o \
                      LEFT JOIN {{p}}outbox_blocked b ON b.ordering_key = o.ordering_key \
-                     WHERE o.dead_us IS NULL AND o.partition IN {IN_LIST_POSTGRES} \
+                     WHERE o.dead_us IS NULL AND ($3 = 1 OR o.partition IN {IN_LIST_POSTGRES}) \
                      AND (b.ordering_key IS NULL OR (b.head_id = o.id AND b.retry_us <= {{now_us}}) \
                        OR NOT EXISTS (SELECT 1 FROM {{p}}outbox h \
                                       WHERE h.id = b.head_id AND h.dead_us IS NULL)) \
@@ -76,6 +77,14 @@ impl Statements {
                  ordering_key, created_us, sent_us) SELECT id, message_id, subject, payload, \
                  headers, ordering_key, created_us, {now_us} FROM {p}outbox WHERE id IN {list} \
                  ORDER BY id",
+            ),
+            // Archive and delete in one statement where the dialect allows (PostgreSQL).
+            move_sent: listed(
+                "WITH moved AS (DELETE FROM {p}outbox WHERE id IN {list} RETURNING id, \
+                 message_id, subject, payload, headers, ordering_key, created_us) \
+                 INSERT INTO {p}outbox_sent (id, message_id, subject, payload, headers, \
+                 ordering_key, created_us, sent_us) SELECT id, message_id, subject, payload, \
+                 headers, ordering_key, created_us, {now_us} FROM moved ORDER BY id",
             ),
             delete_sent: listed("DELETE FROM {p}outbox WHERE id IN {list}"),
             unblock: listed("DELETE FROM {p}outbox_blocked WHERE head_id IN {list}"),
