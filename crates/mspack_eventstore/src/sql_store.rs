@@ -37,6 +37,7 @@ const COLUMNS_POSTGRES: &str = "global_position, transaction_id::text::bigint AS
 struct Statements {
     pg_append: Arc<str>,
     pg_append_exact: Arc<str>,
+    pg_append_one: Arc<str>,
     last_event: Sql,
     sqlite_insert: Sql,
     find_event: Sql,
@@ -89,6 +90,23 @@ impl Statements {
                      unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], \
                      $8::uuid[], $9::text[]) WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord) \
                      WHERE cur.v = $2 ORDER BY u.ord RETURNING global_position, transaction_id) \
+                     SELECT (SELECT v FROM cur), count(*), min(global_position), \
+                     max(global_position), max(transaction_id::text::bigint) FROM ins",
+                )
+                .into(),
+            // The same for one event, with scalar parameters (no array codec, no unnest).
+            pg_append_one: p
+                .render(
+                    "WITH cur AS (SELECT coalesce(l.version, 0) AS v, l.recorded_at AS t \
+                     FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT version, recorded_at \
+                     FROM {p}events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) AS l \
+                     ON true), \
+                     ins AS (INSERT INTO {p}events (stream_id, version, event_id, event_type, \
+                     schema_version, payload, correlation_id, causation_id, traceparent, \
+                     recorded_at) \
+                     SELECT $1, cur.v + 1, $3, $4, $5, $6, $7, $8, $9, \
+                     greatest(clock_timestamp(), cur.t) FROM cur WHERE cur.v = $2 \
+                     RETURNING global_position, transaction_id) \
                      SELECT (SELECT v FROM cur), count(*), min(global_position), \
                      max(global_position), max(transaction_id::text::bigint) FROM ins",
                 )
@@ -428,41 +446,53 @@ impl SqlEventStore {
                 })?,
             );
         }
-        let query = sqlx::query(AssertSqlSafe(self.sql.pg_append_exact.clone()).into_sql_str())
-            .bind(stream_id)
-            .bind(to_i64("expected version", expected)?)
-            .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.event_type.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(schema)
-            .bind(
-                events
-                    .iter()
-                    .map(|e| Json(&e.payload))
-                    .collect::<Vec<Json<&Value>>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.correlation_id)
-                    .collect::<Vec<Option<Uuid>>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.causation_id)
-                    .collect::<Vec<Option<Uuid>>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.traceparent.as_deref())
-                    .collect::<Vec<Option<&str>>>(),
-            );
+        let query = match events {
+            [one] => sqlx::query(AssertSqlSafe(self.sql.pg_append_one.clone()).into_sql_str())
+                .bind(stream_id)
+                .bind(to_i64("expected version", expected)?)
+                .bind(one.event_id)
+                .bind(one.event_type.as_str())
+                .bind(schema.first().copied().unwrap_or(1))
+                .bind(Json(&one.payload))
+                .bind(one.metadata.correlation_id)
+                .bind(one.metadata.causation_id)
+                .bind(one.metadata.traceparent.as_deref()),
+            _ => sqlx::query(AssertSqlSafe(self.sql.pg_append_exact.clone()).into_sql_str())
+                .bind(stream_id)
+                .bind(to_i64("expected version", expected)?)
+                .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.event_type.as_str())
+                        .collect::<Vec<&str>>(),
+                )
+                .bind(schema)
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| Json(&e.payload))
+                        .collect::<Vec<Json<&Value>>>(),
+                )
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.metadata.correlation_id)
+                        .collect::<Vec<Option<Uuid>>>(),
+                )
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.metadata.causation_id)
+                        .collect::<Vec<Option<Uuid>>>(),
+                )
+                .bind(
+                    events
+                        .iter()
+                        .map(|e| e.metadata.traceparent.as_deref())
+                        .collect::<Vec<Option<&str>>>(),
+                ),
+        };
         let row = match target {
             PgTarget::Pool(pool) => query.fetch_one(pool).await,
             PgTarget::Conn(conn) => query.fetch_one(conn).await,

@@ -30,11 +30,20 @@ pub(crate) struct StoreMetrics {
     duration: Histogram<f64>,
     events: Counter<u64>,
     attributes: [KeyValue; 1],
+    /// The attributes of each outcome, built once: ok, retry, conflict, error.
+    outcomes: [Vec<KeyValue>; 4],
 }
 
 impl StoreMetrics {
     pub fn new(backend: Backend) -> Self {
         let meter = global::meter(METER);
+        let system = KeyValue::new(
+            "db.system.name",
+            match backend {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgresql",
+            },
+        );
         StoreMetrics {
             duration: meter
                 .f64_histogram("mspack.eventstore.append.duration")
@@ -46,13 +55,9 @@ impl StoreMetrics {
                 .with_unit("{event}")
                 .with_description("Events appended")
                 .build(),
-            attributes: [KeyValue::new(
-                "db.system.name",
-                match backend {
-                    Backend::Sqlite => "sqlite",
-                    Backend::Postgres => "postgresql",
-                },
-            )],
+            attributes: [system.clone()],
+            outcomes: ["ok", "retry", "conflict", "error"]
+                .map(|o| vec![system.clone(), KeyValue::new("outcome", o)]),
         }
     }
 
@@ -72,15 +77,13 @@ impl StoreMetrics {
         result: &Result<AppendResult, StoreError>,
     ) {
         let outcome = match result {
-            Ok(r) if r.idempotent_retry => "retry",
-            Ok(_) => "ok",
-            Err(StoreError::Conflict { .. }) => "conflict",
-            Err(_) => "error",
+            Ok(r) if r.idempotent_retry => 1,
+            Ok(_) => 0,
+            Err(StoreError::Conflict { .. }) => 2,
+            Err(_) => 3,
         };
-        let mut attributes = self.attributes.to_vec();
-        attributes.push(KeyValue::new("outcome", outcome));
         self.duration
-            .record(started.elapsed().as_secs_f64(), &attributes);
+            .record(started.elapsed().as_secs_f64(), &self.outcomes[outcome]);
         if matches!(result, Ok(r) if !r.idempotent_retry) {
             self.events.add(events as u64, &self.attributes);
         }

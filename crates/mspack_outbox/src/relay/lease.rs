@@ -14,15 +14,16 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl Relay {
-    /// Renews (and rebalances) the leases when a third of their lifetime has passed. If renewal
-    /// fails for long enough that the leases may have expired, the relay stops publishing until
-    /// it holds them again.
-    pub(super) async fn maintain_leases(&self) -> Result<(), OutboxError> {
+    /// Renews (and rebalances) the leases once `fraction` of their lifetime has passed (the run
+    /// loop renews at a third while idle; a pass renews before publishing only when two thirds
+    /// have gone, so renewals stay off the publishing path). If renewal fails for long enough
+    /// that the leases may have expired, the relay stops publishing until it holds them again.
+    pub(super) async fn maintain_leases(&self, fraction: u32) -> Result<(), OutboxError> {
         let ttl = self.config.lease_ttl;
         let due = self
             .state()
             .renewed_at
-            .is_none_or(|at| at.elapsed() >= ttl / 3);
+            .is_none_or(|at| at.elapsed() >= ttl * fraction / 3);
         if !due {
             return Ok(());
         }

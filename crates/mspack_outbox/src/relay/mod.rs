@@ -232,7 +232,7 @@ impl Relay {
     /// of each (renewing or rebalancing the leases first when due).
     pub async fn publish_pending(&self) -> Result<BatchReport, OutboxError> {
         let started = Instant::now();
-        self.maintain_leases().await?;
+        self.maintain_leases(2).await?;
         let partitions = self.partitions();
         if partitions.is_empty() {
             return Ok(BatchReport::default());
@@ -258,7 +258,6 @@ impl Relay {
             .map(PendingRow::decode)
             .collect::<Result<Vec<_>, _>>()?;
         if rows.is_empty() {
-            self.maybe_purge().await?;
             return Ok(BatchReport::default());
         }
         let _span = mspack_eventstore::client_span(
@@ -276,7 +275,6 @@ impl Relay {
         }
         let report = self.record(&rows, &outcomes).await?;
         self.metrics.batch(started, &report);
-        self.maybe_purge().await?;
         Ok(report)
     }
 
@@ -458,6 +456,14 @@ impl Relay {
                         >= self.config.batch_size
                     {
                         continue; // more may be waiting
+                    }
+                    // Housekeeping while idle, off the publishing path.
+                    let chores = async {
+                        self.maintain_leases(1).await?;
+                        self.maybe_purge().await
+                    };
+                    if let Err(e) = chores.await {
+                        self.health.degraded(e.to_string());
                     }
                     if report.failed > 0 {
                         poll.min(self.config.initial_backoff)
