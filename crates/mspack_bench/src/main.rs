@@ -406,6 +406,15 @@ async fn outbox_latency(
     let _ = stop.send(());
     relay_task.await?;
     js.delete_stream(&stream).await.ok();
+    if std::env::var("MSPACK_BENCH_DUMP").is_ok() {
+        let slow: Vec<(usize, f64)> = latencies
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, l)| *l > 2.0)
+            .collect();
+        eprintln!("slow samples (index, ms): {slow:?}");
+    }
     latencies.sort_by(f64::total_cmp);
     let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
     Ok(Some(OutboxFigures {
@@ -465,9 +474,37 @@ async fn postgres_figures(sizes: &Sizes) -> anyhow::Result<()> {
         }
     };
     let prefix = TablePrefix::new(format!("bench{}_", run_id()))?;
-    let result = postgres_run(&pool, &url, &prefix, sizes).await;
+    let result = if std::env::args().any(|a| a == "outbox") {
+        outbox_figures(&pool, &prefix, sizes).await
+    } else {
+        postgres_run(&pool, &url, &prefix, sizes).await
+    };
     drop_prefix(&pool, &prefix).await;
     result
+}
+
+/// Only the outbox figures, next to the raw commit latency measured in the same run
+/// (`mspack-bench --quick --only outbox`, for working on the relay).
+async fn outbox_figures(pool: &PgPool, prefix: &TablePrefix, sizes: &Sizes) -> anyhow::Result<()> {
+    raw_table(pool, prefix).await?;
+    let (_, latencies) = raw_single(pool, prefix, sizes.single / 5).await?;
+    let commit_p50 = median(latencies);
+    figure("postgres_commit_p50", commit_p50, "ms");
+    if let Some(o) = outbox_latency(pool, prefix, sizes.latency, sizes.batches / 2).await? {
+        figure("outbox_commit_to_nats_receive_p50", o.p50, "ms");
+        figure("outbox_commit_to_nats_receive_p99", o.p99, "ms");
+        figure(
+            "ratio_outbox_p99_vs_postgres_commit_p50",
+            o.p99 / commit_p50,
+            "x",
+        );
+        figure(
+            "outbox_relay_drain_to_nats_receive",
+            o.drain_rate,
+            "events/s",
+        );
+    }
+    Ok(())
 }
 
 async fn postgres_run(
@@ -623,7 +660,7 @@ async fn postgres_run(
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("usage: mspack-bench [--quick]\nprints one JSON line per figure");
+        println!("usage: mspack-bench [--quick] [--only outbox]\nprints one JSON line per figure");
         return Ok(());
     }
     let scale = if quick { 5 } else { 25 };
@@ -636,7 +673,9 @@ async fn main() -> anyhow::Result<()> {
         latency: 300 * scale,
     };
     let started = Instant::now();
-    sqlite_figures(&sizes).await.context("sqlite figures")?;
+    if !std::env::args().any(|a| a == "outbox") {
+        sqlite_figures(&sizes).await.context("sqlite figures")?;
+    }
     postgres_figures(&sizes).await.context("postgres figures")?;
     figure("bench_wall_time", started.elapsed().as_secs_f64(), "s");
     Ok(())

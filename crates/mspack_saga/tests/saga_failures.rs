@@ -758,10 +758,21 @@ async fn orchestrator_keeps_running_through_a_broker_restart_and_terminated_back
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Every saga ends: completed, or (when an outage outlasted a step's three 1.5 s attempts)
+    // compensated — never stuck, never failed.
+    let mut completed = 0;
     for id in &ids {
         let state = w.wait_for(&o, *id, |s| s.status.is_finished()).await;
-        assert_eq!(state.status, SagaStatus::Completed, "{state:?}");
+        assert!(
+            matches!(
+                state.status,
+                SagaStatus::Completed | SagaStatus::Compensated
+            ),
+            "{state:?}"
+        );
+        completed += usize::from(state.status == SagaStatus::Completed);
     }
+    assert!(completed > 0, "sagas complete once the outages are over");
     assert!(!runner.is_finished(), "run() is still running");
     assert!(
         eventually(Duration::from_secs(5), || {

@@ -239,20 +239,18 @@ impl Relay {
         }
         let list = serde_json::to_string(&partitions).unwrap_or_else(|_| "[]".to_owned());
         let all = partitions.len() == mspack_eventstore::OUTBOX_PARTITIONS as usize;
-        let rows = self
-            .db
-            .fetch_all(
-                &self.sql.select_batch,
-                &[
-                    list.as_str().into(),
-                    i64::try_from(self.config.batch_size)
-                        .unwrap_or(i64::MAX)
-                        .into(),
-                    i64::from(all).into(),
-                ],
-            )
-            .await
-            .map_err(OutboxError::database("reading the outbox"))?;
+        let limit = i64::try_from(self.config.batch_size).unwrap_or(i64::MAX);
+        let rows = if all {
+            // `$1` unused: the numbering stays that of the filtered query.
+            self.db
+                .fetch_all(&self.sql.select_all, &[Arg::Text(None), limit.into()])
+                .await
+        } else {
+            self.db
+                .fetch_all(&self.sql.select_some, &[list.as_str().into(), limit.into()])
+                .await
+        }
+        .map_err(OutboxError::database("reading the outbox"))?;
         let rows = rows
             .iter()
             .map(PendingRow::decode)

@@ -44,7 +44,7 @@ impl PendingRow {
             key: row.text(5, "ordering key")?,
             attempts: row.int(6, "attempts")?,
             created_us: row.int(7, "created at")?,
-            blocked_head: row.opt_int(8, "blocked head")?.is_some(),
+            blocked_head: row.bool(8, "blocked head")?,
         })
     }
 }

@@ -5,7 +5,8 @@ use mspack_eventstore::sql::Sql;
 
 #[derive(Debug)]
 pub(crate) struct Statements {
-    pub select_batch: Sql,
+    pub select_all: Sql,
+    pub select_some: Sql,
     pub archive: Sql,
     pub move_sent: Sql,
     pub delete_sent: Sql,
@@ -30,6 +31,20 @@ pub(crate) struct Statements {
     pub oldest_pending: Sql,
 }
 
+/// The batch query, `$2` rows at most, with `filter` (on `$1`) added.
+fn select_batch(message_id: &str, headers: &str, filter: &str) -> String {
+    format!(
+        "SELECT o.id, {message_id}, o.subject, o.payload, {headers}, o.ordering_key, \
+         o.attempts, o.created_us, \
+         EXISTS (SELECT 1 FROM {{p}}outbox_blocked x WHERE x.head_id = o.id) \
+         FROM {{p}}outbox o WHERE o.dead_us IS NULL {filter} AND NOT EXISTS (\
+           SELECT 1 FROM {{p}}outbox_blocked b WHERE b.ordering_key = o.ordering_key \
+           AND (b.head_id <> o.id OR b.retry_us > {{now_us}}) \
+           AND EXISTS (SELECT 1 FROM {{p}}outbox h WHERE h.id = b.head_id AND h.dead_us IS NULL)) \
+         ORDER BY o.id LIMIT $2"
+    )
+}
+
 /// `$n` as a list of ids or partitions given as a JSON array text.
 const IN_LIST_SQLITE: &str = "(SELECT value FROM json_each($1))";
 const IN_LIST_POSTGRES: &str = "(SELECT jsonb_array_elements_text($1::jsonb)::bigint)";
@@ -46,28 +61,24 @@ impl Statements {
         Statements {
             // Rows of this relay's partitions, oldest first; a key whose earliest row failed is
             // skipped except for that row once its retry is due (a block whose row is gone, sent
-            // or dead, no longer counts).
-            select_batch: Sql::new(
+            // or dead, no longer counts). Written so the planner walks the queue index in id
+            // order and stops at the limit, whatever the backlog.
+            select_all: Sql::new(
                 p,
-                &format!(
-                    "SELECT o.id, o.message_id, o.subject, o.payload, o.headers, o.ordering_key, \
-                     o.attempts, o.created_us, b.head_id FROM {{p}}outbox o \
-                     LEFT JOIN {{p}}outbox_blocked b ON b.ordering_key = o.ordering_key \
-                     WHERE o.dead_us IS NULL AND ($3 = 1 OR o.partition IN {IN_LIST_SQLITE}) \
-                     AND (b.ordering_key IS NULL OR (b.head_id = o.id AND b.retry_us <= {{now_us}}) \
-                       OR NOT EXISTS (SELECT 1 FROM {{p}}outbox h \
-                                      WHERE h.id = b.head_id AND h.dead_us IS NULL)) \
-                     ORDER BY o.id LIMIT $2"
+                &select_batch("o.message_id", "o.headers", ""),
+                &select_batch("o.message_id::text", "o.headers::text", ""),
+            ),
+            select_some: Sql::new(
+                p,
+                &select_batch(
+                    "o.message_id",
+                    "o.headers",
+                    &format!("AND o.partition IN {IN_LIST_SQLITE}"),
                 ),
-                &format!(
-                    "SELECT o.id, o.message_id::text, o.subject, o.payload, o.headers::text, \
-                     o.ordering_key, o.attempts, o.created_us, b.head_id FROM {{p}}outbox o \
-                     LEFT JOIN {{p}}outbox_blocked b ON b.ordering_key = o.ordering_key \
-                     WHERE o.dead_us IS NULL AND ($3 = 1 OR o.partition IN {IN_LIST_POSTGRES}) \
-                     AND (b.ordering_key IS NULL OR (b.head_id = o.id AND b.retry_us <= {{now_us}}) \
-                       OR NOT EXISTS (SELECT 1 FROM {{p}}outbox h \
-                                      WHERE h.id = b.head_id AND h.dead_us IS NULL)) \
-                     ORDER BY o.id LIMIT $2"
+                &select_batch(
+                    "o.message_id::text",
+                    "o.headers::text",
+                    &format!("AND o.partition IN {IN_LIST_POSTGRES}"),
                 ),
             ),
             // In id order, so the archive's own key keeps the order rows were written in (what
