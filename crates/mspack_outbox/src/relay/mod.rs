@@ -148,6 +148,7 @@ struct State {
     renewed_at: Option<Instant>,
     streams_seen: HashMap<String, Instant>,
     last_purge: Instant,
+    last_analyze: Option<Instant>,
 }
 
 /// Publishes the outbox of one event store (table prefix) to JetStream. See the module docs for
@@ -189,6 +190,7 @@ impl Relay {
                 renewed_at: None,
                 streams_seen: HashMap::new(),
                 last_purge: Instant::now(),
+                last_analyze: None,
             })),
             db,
             prefix,
@@ -258,6 +260,7 @@ impl Relay {
         if rows.is_empty() {
             return Ok(BatchReport::default());
         }
+        self.refresh_statistics_if_slow(started.elapsed()).await;
         let _span = mspack_eventstore::client_span(
             "mspack.outbox.relay.batch",
             vec![
@@ -392,6 +395,30 @@ impl Relay {
         }
         tx.commit().await.map_err(OutboxError::database(op))?;
         Ok(report)
+    }
+
+    /// A queue table's statistics go stale fast (a backlog of 50,000 rows written in seconds
+    /// still looks empty to the planner, which then sorts the whole backlog for every batch
+    /// instead of walking the index). When a batch query is slow, refresh them, at most once a
+    /// minute.
+    async fn refresh_statistics_if_slow(&self, took: Duration) {
+        if took < Duration::from_millis(20) {
+            return;
+        }
+        let due = {
+            let mut state = self.state();
+            let due = state
+                .last_analyze
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+            if due {
+                state.last_analyze = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            tracing::info!(target: "mspack_outbox", took_ms = took.as_millis() as u64, "slow outbox query: refreshing the table's statistics");
+            let _ = self.db.execute(&self.sql.analyze, &[]).await;
+        }
     }
 
     async fn maybe_purge(&self) -> Result<(), OutboxError> {

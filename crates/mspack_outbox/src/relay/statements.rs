@@ -29,6 +29,7 @@ pub(crate) struct Statements {
     pub release: Sql,
     pub leave: Sql,
     pub oldest_pending: Sql,
+    pub analyze: Sql,
 }
 
 /// The batch query, `$2` rows at most, with `filter` (on `$1`) added.
@@ -186,6 +187,7 @@ impl Statements {
                  (SELECT jsonb_array_elements_text($1::jsonb)::int)",
             ),
             leave: Sql::both(p, "DELETE FROM {p}outbox_relays WHERE owner = $1"),
+            analyze: Sql::both(p, "ANALYZE {p}outbox"),
             oldest_pending: Sql::both(
                 p,
                 "SELECT min(created_us), {now_us} FROM {p}outbox WHERE dead_us IS NULL",
