@@ -403,9 +403,9 @@ macro_rules! on_backend {
 }
 
 macro_rules! run_statements {
-    ($kind:ident) => {
+    ($kind:ident $(, $m:tt)?) => {
         /// Runs a statement; returns the number of rows it changed.
-        pub async fn execute(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        pub async fn execute(&$($m)? self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
             let backend = self.backend();
             let text = sql.sql_str(backend);
             on_backend!($kind self, c =>
@@ -415,7 +415,7 @@ macro_rules! run_statements {
 
         /// Runs a query; returns every row.
         pub async fn fetch_all(
-            &mut self,
+            &$($m)? self,
             sql: &Sql,
             args: &[Arg<'_>],
         ) -> Result<Vec<SqlRow>, sqlx::Error> {
@@ -432,7 +432,7 @@ macro_rules! run_statements {
 
         /// Runs a query; returns its first row, if any.
         pub async fn fetch_optional(
-            &mut self,
+            &$($m)? self,
             sql: &Sql,
             args: &[Arg<'_>],
         ) -> Result<Option<SqlRow>, sqlx::Error> {
@@ -448,7 +448,7 @@ macro_rules! run_statements {
         }
 
         /// Runs a query that returns exactly one row.
-        pub async fn fetch_one(&mut self, sql: &Sql, args: &[Arg<'_>]) -> Result<SqlRow, sqlx::Error> {
+        pub async fn fetch_one(&$($m)? self, sql: &Sql, args: &[Arg<'_>]) -> Result<SqlRow, sqlx::Error> {
             self.fetch_optional(sql, args).await?.ok_or(sqlx::Error::RowNotFound)
         }
     };
@@ -539,52 +539,11 @@ impl Database {
         })
     }
 
-    /// Runs a statement; returns the number of rows it changed.
-    pub async fn execute(&self, sql: &Sql, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-        let text = sql.sql_str(self.backend());
-        on_backend!(db self, c =>
-            bind_args!(sqlx::query(text), args).execute(c).await.map(|r| r.rows_affected()),
-            bind_args!(sqlx::query(text), args).execute(c).await.map(|r| r.rows_affected()))
-    }
-
-    /// Runs a query; returns every row.
-    pub async fn fetch_all(&self, sql: &Sql, args: &[Arg<'_>]) -> Result<Vec<SqlRow>, sqlx::Error> {
-        let text = sql.sql_str(self.backend());
-        on_backend!(db self, c => {
-            let rows = bind_args!(sqlx::query(text), args).fetch_all(c).await?;
-            rows.iter().map(decode_sqlite).collect()
-        }, {
-            let rows = bind_args!(sqlx::query(text), args).fetch_all(c).await?;
-            rows.iter().map(decode_postgres).collect()
-        })
-    }
-
-    /// Runs a query; returns its first row, if any.
-    pub async fn fetch_optional(
-        &self,
-        sql: &Sql,
-        args: &[Arg<'_>],
-    ) -> Result<Option<SqlRow>, sqlx::Error> {
-        let text = sql.sql_str(self.backend());
-        on_backend!(db self, c => {
-            let row = bind_args!(sqlx::query(text), args).fetch_optional(c).await?;
-            row.as_ref().map(decode_sqlite).transpose()
-        }, {
-            let row = bind_args!(sqlx::query(text), args).fetch_optional(c).await?;
-            row.as_ref().map(decode_postgres).transpose()
-        })
-    }
-
-    /// Runs a query that returns exactly one row.
-    pub async fn fetch_one(&self, sql: &Sql, args: &[Arg<'_>]) -> Result<SqlRow, sqlx::Error> {
-        self.fetch_optional(sql, args)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)
-    }
+    run_statements!(db);
 }
 
 impl Tx {
-    run_statements!(tx);
+    run_statements!(tx, mut);
 
     /// Which backend this is.
     pub fn backend(&self) -> Backend {

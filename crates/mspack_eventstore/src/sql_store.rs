@@ -346,51 +346,12 @@ impl SqlEventStore {
             Some(v) => to_i64("expected version", v)?,
             None => -1,
         };
-        let mut schema: Vec<i32> = Vec::with_capacity(events.len());
-        for e in events {
-            schema.push(
-                i32::try_from(e.schema_version).map_err(|_| StoreError::OutOfRange {
-                    what: "schema version",
-                    value: e.schema_version.into(),
-                })?,
-            );
-        }
+        let schema = schema_versions(events)?;
         let out = OutboxArrays::new(messages);
         let query = sqlx::query(AssertSqlSafe(self.sql.pg_append.clone()).into_sql_str())
             .bind(stream_id)
-            .bind(expected_i64)
-            .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.event_type.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(schema)
-            .bind(
-                events
-                    .iter()
-                    .map(|e| Json(&e.payload))
-                    .collect::<Vec<Json<&Value>>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.correlation_id)
-                    .collect::<Vec<Option<Uuid>>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.causation_id)
-                    .collect::<Vec<Option<Uuid>>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.metadata.traceparent.as_deref())
-                    .collect::<Vec<Option<&str>>>(),
-            )
+            .bind(expected_i64);
+        let query = bind_event_arrays(query, events, schema)
             .bind(self.config.publish_subject.as_deref())
             .bind(i32::try_from(outbox_partition(stream_id)).unwrap_or(0))
             .bind(out.ids)
@@ -437,15 +398,7 @@ impl SqlEventStore {
         expected: u64,
         events: &[NewEvent],
     ) -> Result<Result<AppendResult, u64>, StoreError> {
-        let mut schema: Vec<i32> = Vec::with_capacity(events.len());
-        for e in events {
-            schema.push(
-                i32::try_from(e.schema_version).map_err(|_| StoreError::OutOfRange {
-                    what: "schema version",
-                    value: e.schema_version.into(),
-                })?,
-            );
-        }
+        let schema = schema_versions(events)?;
         let query = match events {
             [one] => sqlx::query(AssertSqlSafe(self.sql.pg_append_one.clone()).into_sql_str())
                 .bind(stream_id)
@@ -457,41 +410,13 @@ impl SqlEventStore {
                 .bind(one.metadata.correlation_id)
                 .bind(one.metadata.causation_id)
                 .bind(one.metadata.traceparent.as_deref()),
-            _ => sqlx::query(AssertSqlSafe(self.sql.pg_append_exact.clone()).into_sql_str())
-                .bind(stream_id)
-                .bind(to_i64("expected version", expected)?)
-                .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.event_type.as_str())
-                        .collect::<Vec<&str>>(),
-                )
-                .bind(schema)
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| Json(&e.payload))
-                        .collect::<Vec<Json<&Value>>>(),
-                )
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.metadata.correlation_id)
-                        .collect::<Vec<Option<Uuid>>>(),
-                )
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.metadata.causation_id)
-                        .collect::<Vec<Option<Uuid>>>(),
-                )
-                .bind(
-                    events
-                        .iter()
-                        .map(|e| e.metadata.traceparent.as_deref())
-                        .collect::<Vec<Option<&str>>>(),
-                ),
+            _ => bind_event_arrays(
+                sqlx::query(AssertSqlSafe(self.sql.pg_append_exact.clone()).into_sql_str())
+                    .bind(stream_id)
+                    .bind(to_i64("expected version", expected)?),
+                events,
+                schema,
+            ),
         };
         let row = match target {
             PgTarget::Pool(pool) => query.fetch_one(pool).await,
@@ -780,6 +705,63 @@ impl SqlEventStore {
             idempotent_retry: true,
         }))
     }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the events' columns as the seven arrays the append statements unnest (ids, types,
+/// schema versions, payloads, correlation ids, causation ids, traceparents).
+fn bind_event_arrays<'q>(
+    query: PgQuery<'q>,
+    events: &'q [NewEvent],
+    schema: Vec<i32>,
+) -> PgQuery<'q> {
+    query
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<Uuid>>())
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<&str>>(),
+        )
+        .bind(schema)
+        .bind(
+            events
+                .iter()
+                .map(|e| Json(&e.payload))
+                .collect::<Vec<Json<&Value>>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.metadata.correlation_id)
+                .collect::<Vec<Option<Uuid>>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.metadata.causation_id)
+                .collect::<Vec<Option<Uuid>>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|e| e.metadata.traceparent.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
+}
+
+/// The events' schema versions as the `int` PostgreSQL stores.
+fn schema_versions(events: &[NewEvent]) -> Result<Vec<i32>, StoreError> {
+    events
+        .iter()
+        .map(|e| {
+            i32::try_from(e.schema_version).map_err(|_| StoreError::OutOfRange {
+                what: "schema version",
+                value: e.schema_version.into(),
+            })
+        })
+        .collect()
 }
 
 /// A conflict reported where none can be (kept total instead of panicking).

@@ -27,35 +27,10 @@ fn event(n: u64) -> NewEvent {
 
 /// Runs `sql` (with `{p}` for the prefix) on the store's database.
 async fn exec(store: &SqlEventStore, sql: &str) {
-    let sql = store.config().prefix().render(sql);
-    match store.database() {
-        Database::Sqlite(pool) => sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .map(|_| ()),
-        Database::Postgres(pool) => sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .map(|_| ()),
-    }
-    .expect("statement");
+    mspack_testkit::exec(store.database(), store.config().prefix(), sql).await;
 }
 
-/// Runs `sql` inside `tx`.
-async fn exec_in(tx: &mut Tx, prefix: &mspack_eventstore::TablePrefix, sql: &str) {
-    let sql = prefix.render(sql);
-    match tx {
-        Tx::Sqlite(t) => sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut **t)
-            .await
-            .map(|_| ()),
-        Tx::Postgres(t) => sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut **t)
-            .await
-            .map(|_| ()),
-    }
-    .expect("statement in transaction");
-}
+use mspack_testkit::exec_in;
 
 /// Reads the whole global order, waiting for transactions still in flight elsewhere.
 async fn read_everything<S: EventStore>(store: &S, expect: usize) -> Vec<RecordedEvent> {

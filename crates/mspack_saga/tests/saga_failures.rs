@@ -57,27 +57,11 @@ impl Db {
     }
 
     async fn exec(&self, sql: &str) {
-        let sql = self.prefix.render(sql);
-        match &self.db {
-            Database::Sqlite(p) => sqlx::raw_sql(AssertSqlSafe(sql))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Database::Postgres(p) => sqlx::raw_sql(AssertSqlSafe(sql))
-                .execute(p)
-                .await
-                .map(|_| ()),
-        }
-        .expect("statement");
+        mspack_testkit::exec(&self.db, &self.prefix, sql).await;
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        let sql = self.prefix.render(sql);
-        match &self.db {
-            Database::Sqlite(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
-            Database::Postgres(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
-        }
-        .expect("count")
+        mspack_testkit::scalar(&self.db, &self.prefix, sql).await
     }
 
     /// Every outbox message so far: (subject, message id, JSON body).

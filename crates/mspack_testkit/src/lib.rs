@@ -34,17 +34,53 @@ pub fn unavailable<T>(what: &str, why: impl std::fmt::Display) -> Option<T> {
     None
 }
 
-/// A pool to the test PostgreSQL (`DATABASE_URL`), or `None` after [`unavailable`].
-pub async fn postgres_pool() -> Option<PgPool> {
-    let url = database_url_from_env();
-    match sqlx::postgres::PgPoolOptions::new()
+/// Runs one of the project's scripts (`scripts/<name>`) once per test process, so `cargo test`
+/// starts (or installs) the servers it needs by itself; true if it succeeded.
+pub fn run_script_once(name: &'static str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static DONE: OnceLock<Mutex<HashMap<&'static str, bool>>> = OnceLock::new();
+    let done = DONE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut done = done
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *done.entry(name).or_insert_with(|| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts")
+            .join(name);
+        eprintln!("starting test services: bash {}", script.display());
+        std::process::Command::new("bash")
+            .arg(&script)
+            .stdout(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+async fn connect_postgres(url: &str) -> Result<PgPool, sqlx::Error> {
+    sqlx::postgres::PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&url)
+        .connect(url)
         .await
-    {
+}
+
+/// A pool to the test PostgreSQL (`DATABASE_URL`), starting it with `scripts/ci-services.sh` if
+/// it is not running; `None` after [`unavailable`] when that fails too.
+pub async fn postgres_pool() -> Option<PgPool> {
+    let url = database_url_from_env();
+    if let Ok(pool) = connect_postgres(&url).await {
+        return Some(pool);
+    }
+    let started = tokio::task::spawn_blocking(|| run_script_once("ci-services.sh"))
+        .await
+        .unwrap_or(false);
+    match connect_postgres(&url).await {
         Ok(pool) => Some(pool),
-        Err(e) => unavailable(&format!("PostgreSQL at {url}"), e),
+        Err(e) => unavailable(
+            &format!("PostgreSQL at {url}"),
+            format!("{e} (scripts/ci-services.sh succeeded: {started})"),
+        ),
     }
 }
 
@@ -53,16 +89,29 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
-/// A client of the test NATS server (`NATS_URL`), or `None` after [`unavailable`].
+async fn connect_nats(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(3))
+        .connect(url)
+        .await
+}
+
+/// A client of the test NATS server (`NATS_URL`), starting it with `scripts/ci-services.sh` if
+/// it is not running; `None` after [`unavailable`] when that fails too.
 pub async fn nats() -> Option<async_nats::Client> {
     let url = nats_url();
-    match async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(3))
-        .connect(&url)
+    if let Ok(client) = connect_nats(&url).await {
+        return Some(client);
+    }
+    let started = tokio::task::spawn_blocking(|| run_script_once("ci-services.sh"))
         .await
-    {
+        .unwrap_or(false);
+    match connect_nats(&url).await {
         Ok(client) => Some(client),
-        Err(e) => unavailable(&format!("NATS at {url}"), e),
+        Err(e) => unavailable(
+            &format!("NATS at {url}"),
+            format!("{e} (scripts/ci-services.sh succeeded: {started})"),
+        ),
     }
 }
 
@@ -118,4 +167,49 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Runs `sql` (`{p}` for the prefix; several statements allowed) on `db`.
+pub async fn exec(db: &mspack_eventstore::Database, prefix: &TablePrefix, sql: &str) {
+    use mspack_eventstore::Database;
+    let sql = prefix.render(sql);
+    match db {
+        Database::Sqlite(p) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(p)
+            .await
+            .map(|_| ()),
+        Database::Postgres(p) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(p)
+            .await
+            .map(|_| ()),
+    }
+    .expect("statement");
+}
+
+/// Runs `sql` inside `tx`.
+pub async fn exec_in(tx: &mut mspack_eventstore::Tx, prefix: &TablePrefix, sql: &str) {
+    use mspack_eventstore::Tx;
+    let sql = prefix.render(sql);
+    match tx {
+        Tx::Sqlite(t) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut **t)
+            .await
+            .map(|_| ()),
+        Tx::Postgres(t) => sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut **t)
+            .await
+            .map(|_| ()),
+    }
+    .expect("statement in transaction");
+}
+
+/// The single integer `sql` returns (`{p}` for the prefix), e.g. a count.
+pub async fn scalar(db: &mspack_eventstore::Database, prefix: &TablePrefix, sql: &str) -> i64 {
+    use mspack_eventstore::Database;
+    let sql = prefix.render(sql);
+    match db {
+        Database::Sqlite(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
+        Database::Postgres(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
+    }
+    .expect("scalar query")
 }

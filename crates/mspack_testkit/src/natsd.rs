@@ -49,6 +49,9 @@ impl NatsServer {
     /// Starts a server whose JetStream store syncs every write to disk (`sync_interval:
     /// always`), or `None` (after `crate::unavailable`) without a 2.10+ binary.
     pub fn start() -> Option<NatsServer> {
+        if nats_server_binary().is_none() {
+            crate::run_script_once("nats-server.sh");
+        }
         let Some(binary) = nats_server_binary() else {
             return crate::unavailable(
                 "nats-server 2.10+ (run scripts/nats-server.sh)",

@@ -77,20 +77,8 @@ impl Fixture {
 
     /// Counts the rows of `<prefix><table>`.
     pub async fn count(&self, table: &str) -> i64 {
-        let sql = format!(
-            "SELECT count(*) FROM {}{table}",
-            self.store.config().prefix()
-        );
-        match self.database() {
-            Database::Sqlite(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&pool)
-                .await
-                .expect("count"),
-            Database::Postgres(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&pool)
-                .await
-                .expect("count"),
-        }
+        let sql = format!("SELECT count(*) FROM {{p}}{table}");
+        mspack_testkit::scalar(self.store.database(), self.store.config().prefix(), &sql).await
     }
 }
 

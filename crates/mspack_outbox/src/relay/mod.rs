@@ -322,20 +322,7 @@ impl Relay {
                 }
                 RowOutcome::Dead(error) => {
                     report.dead_lettered += 1;
-                    tx.execute(&self.sql.dead, &[row.id.into(), error.as_str().into()])
-                        .await
-                        .map_err(OutboxError::database(op))?;
-                    let ids = format!("[{}]", row.id);
-                    tx.execute(&self.sql.unblock, &[ids.as_str().into()])
-                        .await
-                        .map_err(OutboxError::database(op))?;
-                    self.metrics.dead_letter(&row.subject);
-                    tracing_line(&format!(
-                        "outbox row {} ({}) dead-lettered after {} attempts: {error}",
-                        row.id,
-                        row.subject,
-                        row.attempts + 1
-                    ));
+                    self.dead_letter(&mut tx, row, error).await?;
                 }
                 RowOutcome::Retry(error) | RowOutcome::Wait(error) => {
                     report.failed += 1;
@@ -344,14 +331,7 @@ impl Relay {
                     if counts && attempts >= i64::from(self.config.max_attempts) {
                         report.failed -= 1;
                         report.dead_lettered += 1;
-                        tx.execute(&self.sql.dead, &[row.id.into(), error.as_str().into()])
-                            .await
-                            .map_err(OutboxError::database(op))?;
-                        let ids = format!("[{}]", row.id);
-                        tx.execute(&self.sql.unblock, &[ids.as_str().into()])
-                            .await
-                            .map_err(OutboxError::database(op))?;
-                        self.metrics.dead_letter(&row.subject);
+                        self.dead_letter(&mut tx, row, error).await?;
                         continue;
                     }
                     tx.execute(
@@ -395,6 +375,31 @@ impl Relay {
         }
         tx.commit().await.map_err(OutboxError::database(op))?;
         Ok(report)
+    }
+
+    /// Parks `row` as a dead letter with `error`, and lets the later rows of its key go on.
+    async fn dead_letter(
+        &self,
+        tx: &mut mspack_eventstore::Tx,
+        row: &PendingRow,
+        error: &str,
+    ) -> Result<(), OutboxError> {
+        let op = "dead-lettering an outbox row";
+        tx.execute(&self.sql.dead, &[row.id.into(), error.into()])
+            .await
+            .map_err(OutboxError::database(op))?;
+        let ids = format!("[{}]", row.id);
+        tx.execute(&self.sql.unblock, &[ids.as_str().into()])
+            .await
+            .map_err(OutboxError::database(op))?;
+        self.metrics.dead_letter(&row.subject);
+        tracing_line(&format!(
+            "outbox row {} ({}) dead-lettered after {} attempts: {error}",
+            row.id,
+            row.subject,
+            row.attempts + 1
+        ));
+        Ok(())
     }
 
     /// A queue table's statistics go stale fast (a backlog of 50,000 rows written in seconds
