@@ -140,6 +140,13 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     let mut report = lint_sources(sources, &options)?;
     if args.fix {
         let outcome = apply_fixes(&report.findings).context("writing fixes")?;
+        if outcome.refused > 0 {
+            eprintln!(
+                "left {} fix{} unapplied: the edited file would not parse to the same documents with only the intended change",
+                outcome.refused,
+                if outcome.refused == 1 { "" } else { "es" }
+            );
+        }
         if outcome.edits > 0 {
             eprintln!(
                 "fixed {} finding{} in {} file{}",

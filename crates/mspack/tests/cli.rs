@@ -266,6 +266,12 @@ fn hostile_inputs_are_refused_with_a_finding_not_a_crash() {
         .code(1)
         .stdout(predicate::str::contains("alias bomb"))
         .stdout(predicate::str::contains("not valid UTF-8"));
+    // Regression: the default text output panicked (exit 101) on the Latin-1 file.
+    lint_in(dir.path())
+        .arg(".")
+        .assert()
+        .code(predicate::ne(101))
+        .stdout(predicate::str::contains("not valid UTF-8"));
 }
 
 #[test]
@@ -426,4 +432,56 @@ spec:
         ),
         "{fixed}"
     );
+}
+
+/// Regression: `--fix` on a host written as a block scalar glued the next `---` onto the host
+/// (two documents merged) and a comment after a quoted host was deleted.
+#[test]
+fn fix_keeps_block_scalars_documents_and_comments_intact() {
+    let dir = tempdir();
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders, namespace: food}
+spec:
+  host: >-
+    orders
+  exportTo: [\".\"]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: kitchen, namespace: food}
+spec:
+  host: \"kitchen\" # the kitchen team owns this
+  exportTo: [\".\"]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payments, namespace: food}
+spec:
+  host: |
+    payments
+  exportTo: [\".\"]
+";
+    let path = write(dir.path(), "dr.yaml", text);
+    lint_in(dir.path())
+        .args(["--fix", "--select", "MSP101", "dr.yaml"])
+        .assert()
+        .code(predicate::in_iter([0, 1]));
+    let fixed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        fixed.contains("  host: >-\n    orders.food.svc.cluster.local\n  exportTo: [\".\"]\n---\n"),
+        "{fixed}"
+    );
+    assert!(
+        fixed.contains("  host: \"kitchen.food.svc.cluster.local\" # the kitchen team owns this\n"),
+        "{fixed}"
+    );
+    // `|` keeps a line break in the value, so no FQDN replacement can be the intended value:
+    // that document is left exactly as it was.
+    assert!(
+        fixed.contains("  host: |\n    payments\n  exportTo: [\".\"]\n"),
+        "{fixed}"
+    );
+    assert_eq!(fixed.matches("\n---\n").count(), 2, "{fixed}");
 }

@@ -47,11 +47,14 @@ pub enum Applicability {
     MaybeIncorrect,
 }
 
-/// One replacement in the finding's file.
+/// One replacement in the finding's file, and the change to the document it is meant to make.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Edit {
     pub span: Span,
     pub replacement: String,
+    /// Checked after re-parsing the edited file: `--fix` applies the edit only when the documents
+    /// differ from the original by exactly this.
+    pub intent: crate::fix::Intent,
 }
 
 #[derive(Clone, Debug, PartialEq)]

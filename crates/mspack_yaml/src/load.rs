@@ -90,7 +90,7 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             }),
         };
     }
-    let mut builder = TreeBuilder::new(limits);
+    let mut builder = TreeBuilder::new(limits, &source);
     let text = source.text.strip_prefix('\u{feff}').unwrap_or(&source.text);
     let mut parser = Parser::new_from_str(text);
     let error = loop {
@@ -110,9 +110,10 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             }
         }
     };
+    let documents = builder.documents;
     ParsedFile {
         source,
-        documents: builder.documents,
+        documents,
         error,
     }
 }
@@ -144,6 +145,7 @@ enum Frame {
 
 struct TreeBuilder<'l> {
     limits: &'l Limits,
+    source: &'l SourceFile,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
     alias_nodes: usize,
@@ -152,9 +154,10 @@ struct TreeBuilder<'l> {
 }
 
 impl<'l> TreeBuilder<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, source: &'l SourceFile) -> Self {
         TreeBuilder {
             limits,
+            source,
             stack: Vec::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
@@ -186,7 +189,7 @@ impl<'l> TreeBuilder<'l> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let node = Node {
-                    span: at,
+                    span: scalar_span(self.source, at, style),
                     value: Value::Scalar(Scalar {
                         text: text.into_owned(),
                         style: match style {
@@ -308,6 +311,69 @@ impl<'l> TreeBuilder<'l> {
     }
 }
 
+/// The span of a scalar's own text. The parser's span of a quoted scalar runs on over a comment
+/// after it, and a block scalar's over the blank lines up to the next token (a following `---`
+/// included): edits and underlines must cover the scalar and nothing else.
+fn scalar_span(source: &SourceFile, at: Span, style: ScalarStyle) -> Span {
+    let end = match style {
+        ScalarStyle::Plain => return at,
+        ScalarStyle::SingleQuoted => quoted_end(source, at.start, b'\''),
+        ScalarStyle::DoubleQuoted => quoted_end(source, at.start, b'"'),
+        ScalarStyle::Literal | ScalarStyle::Folded => {
+            let from = source.offset(at.start);
+            let content = source.snippet(at).trim_end();
+            Some(pos_after(source, at.start, from, from + content.len()))
+        }
+    };
+    match end {
+        Some(end) if end <= at.end || at.end < at.start => Span::new(at.start, end),
+        _ => at,
+    }
+}
+
+/// Where a quoted scalar starting at `start` ends: just after its closing quote.
+fn quoted_end(source: &SourceFile, start: Pos, quote: u8) -> Option<Pos> {
+    let from = source.offset(start);
+    let bytes = source.text.as_bytes().get(from..)?;
+    if bytes.first() != Some(&quote) {
+        return None;
+    }
+    let mut i = 1;
+    while let Some(&b) = bytes.get(i) {
+        if quote == b'"' && b == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b == quote {
+            if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(pos_after(source, start, from, from + i + 1));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The position of byte offset `to`, counting from `start` at byte offset `from`.
+fn pos_after(source: &SourceFile, start: Pos, from: usize, to: usize) -> Pos {
+    let Some(text) = source.text.get(from..to) else {
+        return start;
+    };
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    match text.rfind('\n') {
+        None => Pos {
+            line: start.line,
+            col: start.col.saturating_add(count(text.chars().count())),
+        },
+        Some(last) => Pos {
+            line: start.line.saturating_add(count(text.matches('\n').count())),
+            col: count(text[last + 1..].chars().count()).saturating_add(1),
+        },
+    }
+}
+
 /// Resolve YAML merge keys (`<<: *base` or `<<: [*a, *b]`), which Kubernetes' YAML reader honours:
 /// keys written in the mapping win over merged ones, earlier merged mappings over later ones.
 fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
@@ -410,6 +476,20 @@ mod tests {
         let m = f.documents[0].root.get("m");
         assert_eq!(m.and_then(|m| m.get("x")).and_then(Node::as_i64), Some(1));
         assert_eq!(m.and_then(|m| m.get("y")).and_then(Node::as_i64), Some(3));
+    }
+
+    #[test]
+    fn scalar_spans_end_with_the_scalar_not_at_the_next_token() {
+        let f = parse("a: \"q\" # c\nb: 'it''s'  # d\nc: >-\n  orders\n\n---\nd: plain # e\n");
+        let at = |doc: usize, key: &str| {
+            let node = f.documents[doc].root.get(key);
+            node.map(|n| (n.span.start, n.span.end))
+        };
+        let p = |line, col| Pos { line, col };
+        assert_eq!(at(0, "a"), Some((p(1, 4), p(1, 7))));
+        assert_eq!(at(0, "b"), Some((p(2, 4), p(2, 11))));
+        assert_eq!(at(0, "c"), Some((p(4, 3), p(4, 9))));
+        assert_eq!(at(1, "d"), Some((p(7, 4), p(7, 9))));
     }
 
     #[test]
