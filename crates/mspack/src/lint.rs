@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use mspack_lint::output::{Format, render};
-use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_sources, load_inputs};
+use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_inputs, load_inputs};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -136,8 +136,8 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         bail!("--fix cannot rewrite stdin; pass file paths");
     }
 
-    let sources = load_inputs(&args.paths, &options.limits)?;
-    let mut report = lint_sources(sources, &options)?;
+    let inputs = load_inputs(&args.paths, &options.limits)?;
+    let mut report = lint_inputs(inputs, &options)?;
     if args.fix {
         let outcome = apply_fixes(&report.findings).context("writing fixes")?;
         if outcome.refused > 0 {
@@ -155,8 +155,8 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
                 outcome.files,
                 if outcome.files == 1 { "" } else { "s" }
             );
-            let sources = load_inputs(&args.paths, &options.limits)?;
-            report = lint_sources(sources, &options)?;
+            let inputs = load_inputs(&args.paths, &options.limits)?;
+            report = lint_inputs(inputs, &options)?;
         }
     }
 
@@ -171,12 +171,23 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         ColorArg::Never => false,
         ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    if std::env::var_os("MSPACK_TIMINGS").is_some() {
+        for (phase, time) in &report.timings {
+            eprintln!(
+                "mspack timings: {phase}: {:.1} ms",
+                time.as_secs_f64() * 1e3
+            );
+        }
+    }
     let text = render(&report, format, color);
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`mspack lint . | head`) is not an error worth a message.
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
-    Ok(if report.fails(fail_on) {
+    Ok(if report.unloadable > 0 {
+        // Everything else was reported; a file that could not be read or parsed is an I/O error.
+        ExitCode::from(crate::EXIT_USAGE)
+    } else if report.fails(fail_on) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -139,7 +139,7 @@ fn per_rule(n: usize) {
         .collect();
     let (mesh, networks) = mspack_lint::load_mesh_inputs(&options)
         .unwrap_or_else(|_| (mspack_lint::MeshConfig::default(), None));
-    let (ws, _) = mspack_lint::Workspace::build(parsed, options.clone(), mesh, networks);
+    let ws = mspack_lint::Workspace::build(parsed, options.clone(), mesh, networks);
     let mut times: Vec<(Duration, String)> = mspack_lint::rules::ALL
         .iter()
         .map(|rule| {

@@ -14,7 +14,7 @@
 //! [mesh]
 //! cluster-domain = "cluster.local"
 //! root-namespace = "istio-system"
-//! default-namespace = "default"            # namespace of resources that name none
+//! default-namespace = "default"            # namespace of resources that name none (default: unknown)
 //! multicluster = false
 //! istio-defaults = true                    # assume Istio's default ingress gateway Pod/Service
 //! mesh-config = "istio/mesh.yaml"          # Istio MeshConfig, relative to the config file
@@ -33,8 +33,9 @@ use crate::finding::Severity;
 pub struct LintOptions {
     pub cluster_domain: String,
     pub root_namespace: String,
-    /// Namespace of resources whose YAML gives none. `None` leaves them without a namespace
-    /// (Istio's analyzer tests do this); `istioctl analyze` uses `default`.
+    /// Namespace of resources whose YAML gives none. `None` (the default) puts them in one
+    /// unknown namespace, not counted among the set's namespaces (a kustomize base gets its
+    /// namespace from the kustomization); `istioctl analyze` uses `default`.
     pub default_namespace: Option<String>,
     pub multicluster: bool,
     /// Assume Istio's default ingress gateway (Pod and Service in the root namespace), as
@@ -64,7 +65,7 @@ impl Default for LintOptions {
         LintOptions {
             cluster_domain: "cluster.local".into(),
             root_namespace: "istio-system".into(),
-            default_namespace: Some("default".into()),
+            default_namespace: None,
             multicluster: false,
             istio_defaults: true,
             mesh_config: None,

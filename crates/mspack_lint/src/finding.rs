@@ -171,6 +171,17 @@ impl Findings {
         self.push(finding)
     }
 
+    /// Report a problem with a whole file (one that could not be read), at no position.
+    pub fn report_file(
+        &mut self,
+        file: &Arc<SourceFile>,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let mut finding = Finding::new(self.rule, message);
+        finding.file = Some(file.clone());
+        self.push(finding)
+    }
+
     /// Report a problem on an object that is no document of the inputs but has a name of its own
     /// (Istio's `MeshNetworks istio-system/meshnetworks`, read from the mesh networks file), at a
     /// position in `file`.

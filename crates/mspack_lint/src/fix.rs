@@ -53,8 +53,8 @@ fn reads_as_plain_string(text: &str) -> bool {
     plain.is_string()
         && text.trim() == text
         && !text.starts_with([
-            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@',
-            '`',
+            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%',
+            '@', '`',
         ])
         && !text.contains(": ")
         && !text.contains(" #")
@@ -234,10 +234,7 @@ fn same_except(before: &Node, after: &Node, intents: &[&Intent]) -> bool {
             }
         }
         (Value::Seq(b), Value::Seq(a)) => {
-            b.len() == a.len()
-                && b.iter()
-                    .zip(a)
-                    .all(|(b, a)| same_except(b, a, intents))
+            b.len() == a.len() && b.iter().zip(a).all(|(b, a)| same_except(b, a, intents))
         }
         (Value::Map(b), Value::Map(a)) => {
             let inserted = intents.iter().find_map(|i| match i {

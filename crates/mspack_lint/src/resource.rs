@@ -308,10 +308,12 @@ impl Resource {
         }
     }
 
-    /// `spec.exportTo` as strings; `None` when absent.
+    /// `spec.exportTo` as strings; `None` when absent, null or empty, which Istio all reads as
+    /// "every namespace".
     pub fn export_to(&self) -> Option<Vec<&str>> {
         self.spec_at(&["exportTo"])
-            .map(|n| n.items().filter_map(Node::as_str).collect())
+            .map(|n| n.items().filter_map(Node::as_str).collect::<Vec<_>>())
+            .filter(|list| !list.is_empty())
     }
 }
 

@@ -677,7 +677,7 @@ apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: pay, labels: {app: ord
             Arc::new(SourceFile::new("p.yaml", yaml)),
             &Limits::default(),
         );
-        let (ws, _) = Workspace::build(
+        let ws = Workspace::build(
             vec![parsed],
             crate::config::LintOptions::default(),
             crate::mesh::MeshConfig::default(),

@@ -108,9 +108,25 @@ fn every_rule_is_documented_and_unique() {
     }
 }
 
+/// Run `check` for every rule and fail once at the end, naming every rule that failed (a
+/// failing snapshot must not hide the rules after it).
+fn for_every_rule(check: impl Fn(&'static Rule) + std::panic::RefUnwindSafe) {
+    let failed: Vec<String> = ALL
+        .iter()
+        .filter(|rule| std::panic::catch_unwind(|| check(rule)).is_err())
+        .map(|rule| rule.id())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} rule(s) failed (each one's panic is printed above): {}",
+        failed.len(),
+        failed.join(", ")
+    );
+}
+
 #[test]
 fn every_rule_has_fixtures_and_its_findings_match_the_snapshot() {
-    for rule in ALL {
+    for_every_rule(|rule| {
         let dir = fixture_dir(rule);
         let bad = std::fs::read_to_string(dir.join("bad.yaml")).unwrap_or_else(|_| {
             panic!("{} has no tests/fixtures/{}/bad.yaml", rule.id(), rule.id())
@@ -138,12 +154,12 @@ fn every_rule_has_fixtures_and_its_findings_match_the_snapshot() {
             rule.id(),
             clean.join("\n")
         );
-    }
+    });
 }
 
 #[test]
 fn documented_example_fires_and_documented_fix_does_not() {
-    for rule in ALL {
+    for_every_rule(|rule| {
         let docs = rule.documentation();
         let example = section(&docs, "## Example").and_then(first_yaml_block);
         let fix = section(&docs, "## Fix").and_then(first_yaml_block);
@@ -162,5 +178,5 @@ fn documented_example_fires_and_documented_fix_does_not() {
             rule.id(),
             after.join("\n")
         );
-    }
+    });
 }

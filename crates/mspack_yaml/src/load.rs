@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most nodes that aliases may copy into one file's documents (stops "billion laughs").
     pub max_alias_nodes: usize,
+    /// Most bytes read over all the files of one run; files past it are not loaded (and
+    /// reported), so memory stays bounded however many files a run is given.
+    pub max_total_bytes: u64,
 }
 
 impl Default for Limits {
@@ -25,6 +28,7 @@ impl Default for Limits {
             max_bytes: 64 * 1024 * 1024,
             max_depth: 200,
             max_alias_nodes: 100_000,
+            max_total_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -41,6 +45,8 @@ pub enum YamlErrorKind {
     TooLarge,
     /// The bytes are not UTF-8.
     Encoding,
+    /// A mapping repeats a key (a warning: loading goes on, the first occurrence is read).
+    DuplicateKey,
 }
 
 /// Why a file (from some document on) could not be loaded, and where.
@@ -59,6 +65,8 @@ pub struct ParsedFile {
     pub source: Arc<SourceFile>,
     pub documents: Vec<Document>,
     pub error: Option<YamlError>,
+    /// Problems that did not stop loading (duplicate mapping keys), in file order.
+    pub warnings: Vec<YamlError>,
 }
 
 /// Parse every document of a file within `limits`.
@@ -77,6 +85,7 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             source,
             documents: Vec::new(),
             error: Some(error),
+            warnings: Vec::new(),
         };
     }
     if let Some(pos) = source.invalid_utf8 {
@@ -88,6 +97,7 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
                 message: "file is not valid UTF-8".into(),
                 pos,
             }),
+            warnings: Vec::new(),
         };
     }
     let mut builder = TreeBuilder::new(limits, &source);
@@ -111,10 +121,12 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
         }
     };
     let documents = builder.documents;
+    let warnings = builder.warnings;
     ParsedFile {
         source,
         documents,
         error,
+        warnings,
     }
 }
 
@@ -151,6 +163,7 @@ struct TreeBuilder<'l> {
     alias_nodes: usize,
     root: Option<Node>,
     documents: Vec<Document>,
+    warnings: Vec<YamlError>,
 }
 
 impl<'l> TreeBuilder<'l> {
@@ -163,6 +176,7 @@ impl<'l> TreeBuilder<'l> {
             alias_nodes: 0,
             root: None,
             documents: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -269,7 +283,7 @@ impl<'l> TreeBuilder<'l> {
                     } => (
                         Node {
                             span: Span::new(start, at.end),
-                            value: Value::Map(apply_merge_keys(entries)),
+                            value: Value::Map(apply_merge_keys(self.check_keys(entries))),
                         },
                         anchor,
                     ),
@@ -279,6 +293,50 @@ impl<'l> TreeBuilder<'l> {
             }
         }
         Ok(())
+    }
+
+    /// Record a warning for each key a mapping repeats (Kubernetes refuses such a document).
+    fn check_keys(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+        fn key(n: &Node) -> Option<&str> {
+            n.scalar().map(|s| s.text.as_str()).filter(|k| *k != "<<")
+        }
+        let repeated: Vec<(usize, usize)> = if entries.len() <= 16 {
+            (1..entries.len())
+                .filter_map(|i| {
+                    let k = key(&entries[i].0)?;
+                    (0..i)
+                        .find(|&j| key(&entries[j].0) == Some(k))
+                        .map(|j| (j, i))
+                })
+                .collect()
+        } else {
+            let mut first: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+            (0..entries.len())
+                .filter_map(|i| {
+                    let k = key(&entries[i].0)?;
+                    match first.get(k) {
+                        Some(&j) => Some((j, i)),
+                        None => {
+                            first.insert(k, i);
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        for (j, i) in repeated {
+            let (first, again) = (&entries[j].0, &entries[i].0);
+            self.warnings.push(YamlError {
+                kind: YamlErrorKind::DuplicateKey,
+                message: format!(
+                    "duplicate key {:?} (first at line {}); Kubernetes refuses the document",
+                    again.scalar().map_or("", |s| s.text.as_str()),
+                    first.span.start.line
+                ),
+                pos: again.span.start,
+            });
+        }
+        entries
     }
 
     fn check_depth(&self, at: Pos) -> Result<(), YamlError> {
@@ -490,6 +548,18 @@ mod tests {
         assert_eq!(at(0, "b"), Some((p(2, 4), p(2, 11))));
         assert_eq!(at(0, "c"), Some((p(4, 3), p(4, 9))));
         assert_eq!(at(1, "d"), Some((p(7, 4), p(7, 9))));
+    }
+
+    #[test]
+    fn duplicate_keys_are_warnings_and_the_first_value_is_read() {
+        let f = parse("a: 1\nb: 2\na: 3\n");
+        assert!(f.error.is_none());
+        let w: Vec<_> = f.warnings.iter().map(|w| (w.kind, w.pos.line)).collect();
+        assert_eq!(w, vec![(YamlErrorKind::DuplicateKey, 3)]);
+        assert_eq!(f.documents[0].root.get("a").and_then(Node::as_i64), Some(1));
+        let big: String = (0..40).map(|i| format!("k{i}: 1\n")).collect::<String>() + "k7: 2\n";
+        assert_eq!(parse(&big).warnings.len(), 1);
+        assert!(parse("<<: {a: 1}\n<<: {b: 1}\nc: 1\n").warnings.is_empty());
     }
 
     #[test]

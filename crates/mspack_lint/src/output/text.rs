@@ -48,7 +48,10 @@ fn render_finding(renderer: &Renderer, f: &Finding) -> String {
             let mut hi = floor_char_boundary(source, range.end.saturating_sub(start));
             if hi <= lo {
                 // An empty span underlines one character (or the line end).
-                hi = source[lo..].chars().next().map_or(lo, |c| lo + c.len_utf8());
+                hi = source[lo..]
+                    .chars()
+                    .next()
+                    .map_or(lo, |c| lo + c.len_utf8());
                 if hi <= lo {
                     lo = source.len();
                     hi = lo;
@@ -60,6 +63,9 @@ fn render_finding(renderer: &Renderer, f: &Finding) -> String {
                     .path(file.path.as_str())
                     .annotation(AnnotationKind::Primary.span(lo..hi).label(label)),
             )
+        }
+        (Some(file), None) if label.is_empty() => {
+            title.element(Level::NOTE.message(format!("in {}", file.path)))
         }
         _ => title.element(Level::NOTE.message(label)),
     };

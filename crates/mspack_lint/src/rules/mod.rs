@@ -8,6 +8,7 @@ pub mod annotations_k8s;
 pub mod authz_policies;
 pub mod crd_schema;
 pub mod deprecated_fields;
+pub mod duplicate_resource;
 pub mod envoy_patch;
 pub mod invalid_resource;
 pub mod invalid_yaml;
@@ -73,6 +74,7 @@ pub static ALL: &[&Rule] = &[
     &invalid_yaml::INVALID_YAML,
     &invalid_resource::INVALID_RESOURCE,
     &crd_schema::CRD_SCHEMA_VIOLATION,
+    &duplicate_resource::DUPLICATE_RESOURCE,
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
