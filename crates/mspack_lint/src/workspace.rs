@@ -540,7 +540,8 @@ fn invalid_resource(file: &Arc<SourceFile>, node: &Node, message: String) -> Loa
 }
 
 /// Keep the last definition of each object (by API group, kind, namespace and name, as the API
-/// server identifies it); each earlier one becomes a [`LoadIssue::Duplicate`].
+/// server identifies it); each earlier one that differs from it becomes a
+/// [`LoadIssue::Duplicate`] (an identical copy is dropped silently).
 fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec<Resource> {
     let mut last: HashMap<(&str, &str, &str, &str), usize> =
         HashMap::with_capacity(resources.len());
@@ -554,6 +555,7 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
     }
     let mut keep = vec![true; resources.len()];
     let mut kept_at = vec![usize::MAX; resources.len()];
+    let mut differs = vec![false; resources.len()];
     for (i, r) in resources.iter().enumerate() {
         if r.name.is_empty() {
             continue;
@@ -567,6 +569,7 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
         if winner != i {
             keep[i] = false;
             kept_at[i] = winner;
+            differs[i] = !same_content(&r.root, &resources[winner].root);
         }
     }
     // Ids of the kept resources once the dropped ones are gone.
@@ -582,7 +585,7 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
     for (i, r) in resources.into_iter().enumerate() {
         if keep[i] {
             kept.push(r);
-        } else {
+        } else if differs[i] {
             issues.push(LoadIssue::Duplicate {
                 file: r.file.clone(),
                 span: r.anchor().span,
@@ -592,6 +595,25 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
         }
     }
     kept
+}
+
+/// Whether two trees say the same thing (positions aside): an identical copy of an object (the
+/// same Namespace in two bundles) is merged silently.
+fn same_content(a: &Node, b: &Node) -> bool {
+    use mspack_yaml::Value;
+    match (&a.value, &b.value) {
+        (Value::Scalar(x), Value::Scalar(y)) => x.text == y.text && x.is_string() == y.is_string(),
+        (Value::Seq(x), Value::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_content(a, b))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| same_content(ka, kb) && same_content(va, vb))
+        }
+        _ => false,
+    }
 }
 
 /// `kustomization.yaml` files of the input with a `namespace:`: kustomize sets that namespace on

@@ -6,7 +6,8 @@ declare_rule! {
     /// ## What it checks
     /// The same object (API group, kind, namespace and name) defined more than once in the input:
     /// in two files (tutorial variants, a kustomize base beside its overlay) or twice in one.
-    /// Each earlier definition is reported, pointing at the later one.
+    /// Each earlier definition that differs from the last one is reported, pointing at the later
+    /// one; an identical copy (the same Namespace in two bundles) is merged silently.
     ///
     /// ## Why it matters
     /// Applied together, the later definition silently replaces the earlier one, so only one of
@@ -34,7 +35,7 @@ declare_rule! {
     /// metadata: {name: orders, namespace: food}
     /// spec: {ports: [{name: http, port: 8080}]}
     /// ```
-    /// Keep one definition, or lint the variants (overlays, alternative tutorials) separately.
+    /// Keep one definition (or identical copies), or lint the variants (overlays, alternative tutorials) separately.
     pub static DUPLICATE_RESOURCE = Rule {
         code: "MSP004",
         name: "duplicate-resource",
