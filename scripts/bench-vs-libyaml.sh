@@ -46,7 +46,7 @@ measure() {
   for _ in $(seq "$runs"); do
     /usr/bin/time -f '%e %M' -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || [[ $? == 1 ]] ||
       { cat "$out/stderr"; exit 1; }
-    read -r s kb <"$out/time"
+    read -r s kb < <(tail -n 1 "$out/time")
     if [[ -z "$best_s" ]] || awk "BEGIN{exit !($s < $best_s)}"; then best_s=$s; fi
     if [[ -z "$best_kb" ]] || (( kb < best_kb )); then best_kb=$kb; fi
   done
