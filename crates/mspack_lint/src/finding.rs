@@ -269,13 +269,23 @@ impl Seen {
     }
 }
 
-/// Sorted, quoted names for messages: `"a", "b"`.
+/// Most items a message lists; the rest are counted (`and 12 more`), so a message about many
+/// resources that share something stays short and the output grows linearly, not quadratically.
+pub const MAX_LISTED: usize = 8;
+
+/// `a, b, c`, or the first [`MAX_LISTED`] items and `and N more`.
+pub fn listed<S: AsRef<str>>(items: &[S]) -> String {
+    let shown: Vec<&str> = items.iter().take(MAX_LISTED).map(AsRef::as_ref).collect();
+    let text = shown.join(", ");
+    match items.len().saturating_sub(MAX_LISTED) {
+        0 => text,
+        more => format!("{text} and {more} more"),
+    }
+}
+
+/// Sorted, quoted names for messages: `"a", "b"` (at most [`MAX_LISTED`], then `and N more`).
 pub fn quoted_names<'r>(resources: impl IntoIterator<Item = &'r Resource>) -> String {
     let mut names: Vec<&str> = resources.into_iter().map(|r| r.name.as_str()).collect();
     names.sort_unstable();
-    names
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    listed(&names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>())
 }

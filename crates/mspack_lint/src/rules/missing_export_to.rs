@@ -62,11 +62,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
     if namespaces.len() < 2 {
         return;
     }
-    let listed = namespaces
-        .iter()
-        .map(|n| if n.is_empty() { "<none>" } else { n.as_str() })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let listed = crate::finding::listed(&namespaces.iter().collect::<Vec<_>>());
     let kinds = [
         Kind::VirtualService,
         Kind::DestinationRule,

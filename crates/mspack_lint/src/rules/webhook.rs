@@ -214,7 +214,7 @@ fn report_overlaps(
             }
             for (key, hook) in &matched {
                 let others: Vec<&str> = matched.keys().copied().filter(|k| k != key).collect();
-                let others = others.join(", ");
+                let others = crate::finding::listed(&others);
                 // Istio's message names only the others, so that is what makes it distinct.
                 if !seen.first(hook.config, &format!("overlap {others}")) {
                     continue;
