@@ -4,7 +4,7 @@
 
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues};
-use crate::rules::istio_annotations::{
+use crate::istio::annotations::{
     ALWAYS_IGNORED, annotated_resources, annotations, is_istio_annotation, lookup, validate,
 };
 use crate::workspace::Workspace;

@@ -7,8 +7,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues, scalar_line};
+use crate::istio::validation::envoyfilter::{APPLY_TO, OPERATIONS};
 use crate::resource::{Kind, Resource};
-use crate::rules::schema_envoyfilter::{APPLY_TO, OPERATIONS};
 use crate::workspace::Workspace;
 
 declare_rule! {
