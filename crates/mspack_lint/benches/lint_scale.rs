@@ -145,7 +145,7 @@ fn per_rule(n: usize) {
         .map(|rule| {
             let start = Instant::now();
             let mut out = mspack_lint::Findings::new(rule);
-            (rule.check)(&ws, &mut out);
+            rule.run(&ws, &mut out);
             (start.elapsed(), rule.id())
         })
         .collect();

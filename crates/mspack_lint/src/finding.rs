@@ -143,6 +143,21 @@ impl Findings {
         self.report_span(resource, node.span, message)
     }
 
+    /// Report a finding of `rule` (one of the rules of the pass that runs), on `resource`, at
+    /// `node`.
+    pub fn report_as(
+        &mut self,
+        rule: &'static Rule,
+        resource: &Resource,
+        node: &Node,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let finding = self.report(resource, node, message);
+        finding.rule = rule;
+        finding.severity = rule.severity;
+        finding
+    }
+
     /// [`Findings::report`] with the position already taken from the node.
     pub fn report_span(
         &mut self,
@@ -208,10 +223,10 @@ impl Findings {
     }
 }
 
-/// One problem found by an analysis that reports under several codes (one rule per code, as Istio
-/// splits a multi-message analyzer); each rule reports the issues of its own code.
+/// One problem found by an analysis that reports several rules (one rule per code, as Istio
+/// splits a multi-message analyzer), with the rule it is reported as.
 pub struct Issue<'a> {
-    pub code: &'static str,
+    pub rule: &'static Rule,
     pub resource: &'a Resource,
     pub node: &'a Node,
     pub message: String,
@@ -220,13 +235,13 @@ pub struct Issue<'a> {
 
 impl<'a> Issue<'a> {
     pub fn new(
-        code: &'static str,
+        rule: &'static Rule,
         resource: &'a Resource,
         node: &'a Node,
         message: impl Into<String>,
     ) -> Issue<'a> {
         Issue {
-            code,
+            rule,
             resource,
             node,
             message: message.into(),
@@ -240,10 +255,10 @@ impl<'a> Issue<'a> {
     }
 }
 
-/// Report the issues that carry `code`.
-pub fn report_issues(out: &mut Findings, code: &str, issues: Vec<Issue<'_>>) {
-    for issue in issues.into_iter().filter(|i| i.code == code) {
-        let finding = out.report(issue.resource, issue.node, issue.message);
+/// Report each issue as its rule.
+pub fn report_issues(out: &mut Findings, issues: Vec<Issue<'_>>) {
+    for issue in issues {
+        let finding = out.report_as(issue.rule, issue.resource, issue.node, issue.message);
         if let Some(help) = issue.help {
             finding.help(help);
         }

@@ -30,6 +30,7 @@ pub mod resource;
 pub mod rule;
 pub mod rules;
 pub mod schema;
+mod selector_findings;
 mod suppress;
 pub mod workloads;
 pub mod workspace;
@@ -213,19 +214,36 @@ pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, Lint
     );
     workspace.set_schemas(schemas);
     lap("model");
-    let rule_findings: Vec<Vec<Finding>> = rules
-        .par_iter()
+    let active: Vec<&'static Rule> = rules
+        .iter()
+        .copied()
         .filter(|rule| rule.context.is_empty() || workspace.input_has_any(rule.context))
+        .collect();
+    // Each rule of its own once; each pass once, however many of its rules are active.
+    let mut units: Vec<&'static Rule> = Vec::with_capacity(active.len());
+    for rule in &active {
+        let first_of_pass = match rule.pass() {
+            None => true,
+            Some(pass) => !units
+                .iter()
+                .any(|u| u.pass().is_some_and(|p| std::ptr::eq(p, pass))),
+        };
+        if first_of_pass {
+            units.push(rule);
+        }
+    }
+    let rule_findings: Vec<Vec<Finding>> = units
+        .par_iter()
         .map(|rule| {
             let mut out = Findings::new(rule);
-            (rule.check)(&workspace, &mut out);
+            rule.run(&workspace, &mut out);
             out.into_vec()
         })
         .collect();
     lap("rules");
     let mut findings: Vec<Finding> = rule_findings.into_iter().flatten().collect();
     findings.retain(|f| {
-        rules.iter().any(|r| std::ptr::eq(*r, f.rule))
+        active.iter().any(|r| std::ptr::eq(*r, f.rule))
             && !f
                 .resource_id
                 .is_some_and(|i| workspace.resources.get(i).is_some_and(|r| r.assumed))

@@ -30,10 +30,45 @@ pub struct Rule {
     /// resource of these kinds: without any, the input does not model them (mesh config linted
     /// without its workloads) and "not found" would be noise. Empty: always runs.
     pub context: &'static [crate::resource::Kind],
+    pub check: Check,
+}
+
+/// How a rule's findings are computed.
+#[derive(Debug)]
+pub enum Check {
+    /// A check of the rule's own.
+    Rule(fn(&Workspace, &mut Findings)),
+    /// One analysis that reports several rules (clippy's `declare_lint_pass!`): it runs once per
+    /// lint run, whichever of its rules are selected, and reports each finding through the rule's
+    /// constant (`out.report_as(&RULE, ..)`), never by filtering on a code string.
+    Pass(&'static Pass),
+}
+
+/// An analysis shared by several rules; see [`Check::Pass`].
+#[derive(Debug)]
+pub struct Pass {
+    /// The analysis, for messages and benchmarks (Istio's analyzer name where it mirrors one).
+    pub name: &'static str,
     pub check: fn(&Workspace, &mut Findings),
 }
 
 impl Rule {
+    /// Run the rule's check (for a pass, the whole pass: its findings may be of other rules).
+    pub fn run(&self, ws: &Workspace, out: &mut Findings) {
+        match self.check {
+            Check::Rule(check) => check(ws, out),
+            Check::Pass(pass) => (pass.check)(ws, out),
+        }
+    }
+
+    /// The pass this rule's findings come from, if it shares one with other rules.
+    pub fn pass(&self) -> Option<&'static Pass> {
+        match self.check {
+            Check::Rule(_) => None,
+            Check::Pass(pass) => Some(pass),
+        }
+    }
+
     /// The documentation with the one-space indent of `///` comments removed.
     pub fn documentation(&self) -> String {
         self.docs
@@ -113,7 +148,8 @@ macro_rules! declare_rule {
             mirrors: $mirrors:expr,
             $(enabled_by_default: $enabled:expr,)?
             $(context: $context:expr,)?
-            check: $check:path $(,)?
+            $(check: $check:ident)?
+            $(pass: $pass:ident)? $(,)?
         };
     ) => {
         $(#[doc = $doc])*
@@ -126,9 +162,11 @@ macro_rules! declare_rule {
             mirrors: $mirrors,
             enabled_by_default: $crate::declare_rule!(@enabled $($enabled)?),
             context: $crate::declare_rule!(@context $($context)?),
-            check: $check,
+            check: $crate::declare_rule!(@check $($check)? ; $($pass)?),
         };
     };
+    (@check $check:ident ;) => { $crate::rule::Check::Rule($check) };
+    (@check ; $pass:ident) => { $crate::rule::Check::Pass(&$pass) };
     (@enabled) => { true };
     (@enabled $enabled:expr) => { $enabled };
     (@context) => { &[] };

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use mspack_yaml::Node;
 
-use crate::finding::{Issue, quoted_names};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -550,60 +549,6 @@ impl<'a> Selections<'a> {
             .iter()
             .map(|(w, policies)| (*w, policies.as_slice()))
     }
-}
-
-/// IST0101 for a policy whose selector (read from `labels_node`) selects no workload of its
-/// namespace, pointing at the key of the first label as the selector prints.
-pub fn selector_not_found<'a>(
-    policy: &'a Resource,
-    labels_node: Option<&'a Node>,
-    selector: &Selector,
-    what: &str,
-    help: &str,
-) -> Issue<'a> {
-    let text = selector.set_text();
-    let first_key = text.split('=').next().unwrap_or("");
-    let node = labels_node
-        .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
-        .or(labels_node)
-        .unwrap_or_else(|| policy.anchor());
-    let ns = namespace_phrase(&policy.ns);
-    Issue::new(
-        "IST0101",
-        policy,
-        node,
-        format!("{what} {text:?} matches no workload in {ns}"),
-    )
-    .help(help)
-}
-
-/// `code` on each of `policies` (`kinds` names them in the message), which all select `w`.
-pub fn conflicting_policies<'a>(
-    ws: &Workspace,
-    code: &'static str,
-    kinds: &str,
-    w: &Workload,
-    policies: &[&'a Resource],
-    help: &str,
-) -> Vec<Issue<'a>> {
-    let names = quoted_names(policies.iter().copied());
-    let workload = workload_display(ws, w);
-    policies
-        .iter()
-        .map(|&policy| {
-            Issue::new(
-                code,
-                policy,
-                policy.anchor(),
-                format!(
-                    "{kinds} {names} in namespace {:?} all select {workload}; which one applies \
-                     is undefined",
-                    w.ns
-                ),
-            )
-            .help(help)
-        })
-        .collect()
 }
 
 #[cfg(test)]

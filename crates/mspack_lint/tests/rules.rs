@@ -180,3 +180,29 @@ fn documented_example_fires_and_documented_fix_does_not() {
         );
     });
 }
+
+/// A pass (one analysis reporting several rules) runs once, and selecting one of its rules
+/// reports that rule only: findings are typed by rule, never filtered by a code string.
+#[test]
+fn selecting_one_rule_of_a_pass_reports_only_that_rule() {
+    let passes: Vec<&Rule> = ALL.iter().copied().filter(|r| r.pass().is_some()).collect();
+    assert!(passes.len() >= 10, "the multi-code analyzers are passes");
+    for_every_rule(|rule| {
+        if rule.pass().is_none() {
+            return;
+        }
+        let bad = std::fs::read_to_string(fixture_dir(rule).join("bad.yaml")).unwrap_or_default();
+        let report = lint_sources(
+            vec![Arc::new(SourceFile::new("bad.yaml", bad))],
+            &options_for(rule),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let others: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| !std::ptr::eq(f.rule, rule))
+            .map(|f| f.rule.id())
+            .collect();
+        assert!(others.is_empty(), "{}: also reported {others:?}", rule.id());
+    });
+}
