@@ -393,25 +393,12 @@ pub fn check(schema: &Value, value: &Value, path: &str, defs: &Value, errors: &m
 }
 
 fn dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
+    mspack_model::names::is_dns1123_label(text)
 }
 
-/// Kubernetes' DNS-1123 subdomain: at most 253 characters of dot-separated labels (no per-label limit).
+/// Kubernetes' DNS-1123 subdomain: at most 253 characters of dot-separated labels.
 fn dns_subdomain(text: &str) -> bool {
-    text.len() <= 253
-        && text.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+    mspack_model::names::is_dns1123_subdomain(text)
 }
 
 fn qualified_name(key: &str) -> bool {

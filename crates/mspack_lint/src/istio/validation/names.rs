@@ -8,12 +8,7 @@ use super::*;
 
 /// RFC 1123 label as Istio checks it (letters of both cases, digits, inner dashes, ≤ 63).
 pub(crate) fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    mspack_model::names::is_host_label(s)
 }
 
 /// A label that may start with `*` or `*-` (or be `*` alone).
