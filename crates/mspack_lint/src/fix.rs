@@ -46,7 +46,7 @@ pub fn replace_scalar(node: &Node, text: &str) -> Edit {
 /// Whether `text` written unquoted reads back as exactly that string.
 fn reads_as_plain_string(text: &str) -> bool {
     let plain = mspack_yaml::Scalar {
-        text: text.to_string(),
+        text: text.into(),
         style: Style::Plain,
         tag: None,
     };

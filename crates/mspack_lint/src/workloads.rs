@@ -55,7 +55,7 @@ pub fn read_labels_as(node: Option<&Node>, values: Values) -> Labels {
     for (key, _, value) in node.into_iter().flat_map(Node::entries) {
         let text = match (value.scalar(), values) {
             (Some(s), Values::NullAsEmpty) if s.is_null() => String::new(),
-            (Some(s), _) => s.text.clone(),
+            (Some(s), _) => s.text.to_string(),
             (None, Values::OtherAsEmpty) => String::new(),
             (None, _) => continue,
         };
@@ -175,7 +175,7 @@ impl Selector {
             .into_iter()
             .flat_map(Node::entries)
             .filter(|(k, _, _)| *k == key)
-            .filter_map(|(_, _, v)| v.scalar().map(|s| s.text.clone()))
+            .filter_map(|(_, _, v)| v.scalar().map(|s| s.text.to_string()))
             .collect();
         for expr in node
             .get("matchExpressions")
@@ -187,7 +187,7 @@ impl Selector {
                     expr.get("values")
                         .into_iter()
                         .flat_map(Node::items)
-                        .filter_map(|v| v.scalar().map(|s| s.text.clone())),
+                        .filter_map(|v| v.scalar().map(|s| s.text.to_string())),
                 );
             }
         }
@@ -207,7 +207,7 @@ fn parse_label_selector(node: &Node) -> Option<Selector> {
     if let Some(ml) = node.get("matchLabels").filter(|n| !n.is_null()) {
         ml.as_map()?;
         for (k, _, v) in ml.entries() {
-            let value = v.scalar().map(|s| s.text.clone())?;
+            let value = v.scalar().map(|s| s.text.to_string())?;
             if !valid_key(k) || !valid_value(&value) {
                 return None;
             }
@@ -226,7 +226,7 @@ fn parse_label_selector(node: &Node) -> Option<Selector> {
                 Some(v) => {
                     v.as_seq()?;
                     v.items()
-                        .map(|i| i.scalar().map(|s| s.text.clone()))
+                        .map(|i| i.scalar().map(|s| s.text.to_string()))
                         .collect::<Option<_>>()?
                 }
             };

@@ -201,7 +201,7 @@ impl RawValues {
 }
 
 fn scalar_text(node: &Node) -> Option<String> {
-    node.scalar().map(|s| s.text.clone())
+    node.scalar().map(|s| s.text.to_string())
 }
 
 /// Validated values, ready to render: typed values by key.

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
 use crate::node::{Document, Node, Scalar, Style, Value};
@@ -141,16 +142,18 @@ fn span(s: saphyr_parser::Span) -> Span {
     Span::new(pos(s.start), pos(s.end))
 }
 
+/// An open sequence or mapping. Its children wait on the builder's shared stacks from `first`
+/// on, and move into a vector of the exact size when it closes (no growth, no spare capacity).
 enum Frame {
     Seq {
         start: Pos,
         anchor: usize,
-        items: Vec<Node>,
+        first: usize,
     },
     Map {
         start: Pos,
         anchor: usize,
-        entries: Vec<(Node, Node)>,
+        first: usize,
         key: Option<Node>,
     },
 }
@@ -159,6 +162,10 @@ struct TreeBuilder<'l> {
     limits: &'l Limits,
     source: &'l SourceFile,
     stack: Vec<Frame>,
+    /// Finished items of the open sequences.
+    items: Vec<Node>,
+    /// Finished entries of the open mappings.
+    entries: Vec<(Node, Node)>,
     anchors: HashMap<usize, (Node, usize)>,
     alias_nodes: usize,
     root: Option<Node>,
@@ -172,6 +179,8 @@ impl<'l> TreeBuilder<'l> {
             limits,
             source,
             stack: Vec::new(),
+            items: Vec::new(),
+            entries: Vec::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
             root: None,
@@ -187,6 +196,8 @@ impl<'l> TreeBuilder<'l> {
             Event::DocumentStart(_) => {
                 self.root = None;
                 self.stack.clear();
+                self.items.clear();
+                self.entries.clear();
             }
             Event::DocumentEnd => {
                 if let Some(root) = self.root.take() {
@@ -205,7 +216,7 @@ impl<'l> TreeBuilder<'l> {
                 let node = Node {
                     span: scalar_span(self.source, at, style),
                     value: Value::Scalar(Scalar {
-                        text: text.into_owned(),
+                        text: CompactString::from(text.as_ref()),
                         style: match style {
                             ScalarStyle::Plain => Style::Plain,
                             ScalarStyle::SingleQuoted => Style::SingleQuoted,
@@ -213,7 +224,7 @@ impl<'l> TreeBuilder<'l> {
                             ScalarStyle::Literal => Style::Literal,
                             ScalarStyle::Folded => Style::Folded,
                         },
-                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix).into_boxed_str()),
                     }),
                 };
                 self.finish(node, anchor, 1);
@@ -247,7 +258,7 @@ impl<'l> TreeBuilder<'l> {
                 self.stack.push(Frame::Seq {
                     start: at.start,
                     anchor,
-                    items: Vec::new(),
+                    first: self.items.len(),
                 });
             }
             Event::MappingStart(anchor, _) => {
@@ -255,7 +266,7 @@ impl<'l> TreeBuilder<'l> {
                 self.stack.push(Frame::Map {
                     start: at.start,
                     anchor,
-                    entries: Vec::new(),
+                    first: self.entries.len(),
                     key: None,
                 });
             }
@@ -267,26 +278,32 @@ impl<'l> TreeBuilder<'l> {
                     Frame::Seq {
                         start,
                         anchor,
-                        items,
-                    } => (
-                        Node {
-                            span: Span::new(start, at.end),
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    ),
+                        first,
+                    } => {
+                        let items: Vec<Node> = self.items.drain(first..).collect();
+                        (
+                            Node {
+                                span: Span::new(start, at.end),
+                                value: Value::Seq(items),
+                            },
+                            anchor,
+                        )
+                    }
                     Frame::Map {
                         start,
                         anchor,
-                        entries,
+                        first,
                         ..
-                    } => (
-                        Node {
-                            span: Span::new(start, at.end),
-                            value: Value::Map(apply_merge_keys(self.check_keys(entries))),
-                        },
-                        anchor,
-                    ),
+                    } => {
+                        let entries: Vec<(Node, Node)> = self.entries.drain(first..).collect();
+                        (
+                            Node {
+                                span: Span::new(start, at.end),
+                                value: Value::Map(apply_merge_keys(self.check_keys(entries))),
+                            },
+                            anchor,
+                        )
+                    }
                 };
                 let count = if anchor > 0 { node.count_nodes() } else { 0 };
                 self.finish(node, anchor, count);
@@ -360,10 +377,10 @@ impl<'l> TreeBuilder<'l> {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Seq { .. }) => self.items.push(node),
+            Some(Frame::Map { key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
+                Some(k) => self.entries.push((k, node)),
             },
         }
     }
@@ -458,7 +475,7 @@ fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
         }
     }
     let key_text = |k: &Node| k.scalar().map(|s| s.text.clone());
-    let mut seen: std::collections::HashSet<String> =
+    let mut seen: std::collections::HashSet<CompactString> =
         own.iter().filter_map(|(k, _)| key_text(k)).collect();
     for (k, v) in merged {
         if let Some(text) = key_text(&k)

@@ -106,7 +106,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
             .find(|(k, _, v)| *k == REVISION_LABEL && v.scalar().is_some())
             .and_then(|(_, _, v)| v.scalar())
         {
-            revs.insert(rev.text.clone());
+            revs.insert(rev.text.to_string());
         }
         for wh in &webhooks {
             for sel in ["namespaceSelector", "objectSelector"] {

@@ -61,14 +61,14 @@ fn to_json(node: &Node) -> Value {
             } else if let Some(f) = s.as_f64().filter(|_| !s.is_string()) {
                 serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
             } else {
-                Value::String(s.text.clone())
+                Value::String(s.text.to_string())
             }
         }
         YamlValue::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         YamlValue::Map(entries) => {
             let mut map = Map::new();
             for (k, v) in entries {
-                let key = k.scalar().map(|s| s.text.clone()).unwrap_or_default();
+                let key = k.scalar().map(|s| s.text.to_string()).unwrap_or_default();
                 map.insert(key, to_json(v));
             }
             Value::Object(map)
