@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use mspack_lint::baseline::Baseline;
 use mspack_lint::output::{Format, render};
 use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_inputs, load_inputs};
 
@@ -81,6 +82,12 @@ pub struct LintArgs {
     /// Colour in text output
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
+    /// Report only findings not recorded in this baseline file (JSON; see --update-baseline)
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Record today's findings in the --baseline file (created or replaced), then exit 0
+    #[arg(long, requires = "baseline")]
+    update_baseline: bool,
 }
 
 pub fn run(args: LintArgs) -> Result<ExitCode> {
@@ -157,6 +164,42 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
             );
             let inputs = load_inputs(&args.paths, &options.limits)?;
             report = lint_inputs(inputs, &options)?;
+        }
+    }
+
+    if let Some(path) = &args.baseline {
+        if args.update_baseline {
+            let baseline = Baseline::of(&report.findings);
+            std::fs::write(path, baseline.to_json())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "recorded {} finding{} in {}",
+                report.findings.len(),
+                if report.findings.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+            return Ok(if report.unloadable > 0 {
+                ExitCode::from(crate::EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading the baseline {} (create it with --update-baseline)",
+                path.display()
+            )
+        })?;
+        let baseline =
+            Baseline::parse(&text).with_context(|| format!("reading {}", path.display()))?;
+        let (new, hidden) = baseline.new_findings(std::mem::take(&mut report.findings));
+        report.findings = new;
+        if hidden > 0 {
+            eprintln!(
+                "{hidden} finding{} recorded in {} not shown",
+                if hidden == 1 { "" } else { "s" },
+                path.display()
+            );
         }
     }
 

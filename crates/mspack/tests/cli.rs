@@ -698,3 +698,52 @@ metadata: {name: payments}
             "add `exportTo: [\\\".\\\", \\\"istio-system\\\"]`",
         ));
 }
+
+#[test]
+fn a_baseline_hides_recorded_findings_and_reports_new_ones() {
+    let dir = tempdir();
+    write(dir.path(), "deploy/short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .args(["--baseline", "mspack-baseline.json", "deploy"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--update-baseline"));
+    lint_in(dir.path())
+        .args([
+            "--baseline",
+            "mspack-baseline.json",
+            "--update-baseline",
+            "deploy",
+        ])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains(
+            "recorded 1 finding in mspack-baseline.json",
+        ));
+    // Lines move: still recorded.
+    write(
+        dir.path(),
+        "deploy/short.yaml",
+        &format!("# a new comment\n\n{SHORT_HOST}"),
+    );
+    lint_in(dir.path())
+        .args(["--baseline", "mspack-baseline.json", "deploy"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no findings"))
+        .stderr(predicate::str::contains(
+            "1 finding recorded in mspack-baseline.json not shown",
+        ));
+    // A new short host: reported.
+    write(
+        dir.path(),
+        "deploy/kitchen.yaml",
+        &SHORT_HOST.replace("orders", "kitchen"),
+    );
+    lint_in(dir.path())
+        .args(["--baseline", "mspack-baseline.json", "deploy"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("host \"kitchen\" is a short name"))
+        .stdout(predicate::str::contains("host \"orders\"").not());
+}

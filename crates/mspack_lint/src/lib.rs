@@ -17,6 +17,7 @@
 //! assert!(report.findings.iter().any(|f| f.code() == "MSP101"));
 //! ```
 
+pub mod baseline;
 pub mod config;
 pub mod finding;
 pub mod fix;
