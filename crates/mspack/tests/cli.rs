@@ -747,3 +747,40 @@ fn a_baseline_hides_recorded_findings_and_reports_new_ones() {
         .stdout(predicate::str::contains("host \"kitchen\" is a short name"))
         .stdout(predicate::str::contains("host \"orders\"").not());
 }
+
+#[test]
+fn suppression_comments_hide_a_finding_until_they_expire_and_report_when_unused() {
+    let dir = tempdir();
+    let suppressed = SHORT_HOST.replace(
+        "  host: orders      # short name\n",
+        "  # mspack: ignore[MSP101] reason=\"renamed next sprint\" until=2999-01-01\n  host: orders\n",
+    );
+    write(dir.path(), "dr.yaml", &suppressed);
+    lint_in(dir.path())
+        .arg("dr.yaml")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no findings"));
+    write(
+        dir.path(),
+        "dr.yaml",
+        &suppressed.replace("2999-01-01", "2020-01-01"),
+    );
+    lint_in(dir.path())
+        .arg("dr.yaml")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("warning[MSP101]"))
+        .stdout(predicate::str::contains(
+            "warning[MSP005]: suppression of MSP101 expired on 2020-01-01 (renamed next sprint)",
+        ));
+    let fixed = suppressed.replace("host: orders\n", "host: orders.food.svc.cluster.local\n");
+    write(dir.path(), "dr.yaml", &fixed);
+    lint_in(dir.path())
+        .arg("dr.yaml")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "warning[MSP005]: unused suppression: no MSP101 finding on line 9",
+        ));
+}

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod baseline;
+mod comments;
 pub mod config;
 pub mod finding;
 pub mod fix;
@@ -249,7 +250,7 @@ pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, Lint
                 .resource_id
                 .is_some_and(|i| workspace.resources.get(i).is_some_and(|r| r.assumed))
     });
-    let mut findings = suppress::apply(findings, &workspace, options)?;
+    let mut findings = suppress::apply(findings, &workspace, options, &active)?;
     findings.sort_by(|a, b| {
         (a.path(), a.span.map(|s| s.start), a.rule.code, &a.message).cmp(&(
             b.path(),

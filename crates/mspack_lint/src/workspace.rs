@@ -160,6 +160,8 @@ type SharedCell = Arc<OnceLock<Arc<dyn std::any::Any + Send + Sync>>>;
 /// Every resource of a run, the mesh inputs and lazily built, shared indexes.
 pub struct Workspace {
     pub resources: Vec<Resource>,
+    /// Every loaded file, in input order (for what lives outside resources: comments).
+    pub sources: Vec<Arc<SourceFile>>,
     pub options: LintOptions,
     pub mesh: MeshConfig,
     pub networks: Option<MeshNetworks>,
@@ -191,6 +193,7 @@ impl Workspace {
         networks: Option<MeshNetworks>,
     ) -> Workspace {
         let file_count = files.len();
+        let sources: Vec<Arc<SourceFile>> = files.iter().map(|f| f.source.clone()).collect();
         let kustomizations = Kustomizations::find(&files);
         // Files become resources in parallel; ids are given in input order afterwards.
         let per_file: Vec<(Vec<Resource>, Vec<LoadIssue>)> = files
@@ -243,6 +246,7 @@ impl Workspace {
         }
         Workspace {
             resources,
+            sources,
             options,
             mesh,
             networks,

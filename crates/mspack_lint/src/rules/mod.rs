@@ -19,6 +19,7 @@ pub mod missing_global_label;
 pub mod se_conflicting_protocol;
 pub mod se_protocol_addresses;
 pub mod short_host_name;
+pub mod stale_suppression;
 pub mod vs_conflicting_mesh_hosts;
 pub mod vs_destination_host;
 pub mod vs_destination_rule;
@@ -60,6 +61,7 @@ pub static ALL: &[&Rule] = &[
     &invalid_resource::INVALID_RESOURCE,
     &crd_schema::CRD_SCHEMA_VIOLATION,
     &duplicate_resource::DUPLICATE_RESOURCE,
+    &stale_suppression::STALE_SUPPRESSION,
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
