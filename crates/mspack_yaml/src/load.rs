@@ -224,7 +224,7 @@ impl<'l> TreeBuilder<'l> {
                             ScalarStyle::Literal => Style::Literal,
                             ScalarStyle::Folded => Style::Folded,
                         },
-                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix).into_boxed_str()),
+                        tag: tag.map(|t| Box::new(format!("{}{}", t.handle, t.suffix))),
                     }),
                 };
                 self.finish(node, anchor, 1);
