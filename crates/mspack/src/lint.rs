@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use mspack_lint::baseline::Baseline;
-use mspack_lint::output::{Format, render};
+use mspack_lint::output::{Format, render, write_json};
 use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_inputs, load_inputs};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -222,10 +222,14 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
             );
         }
     }
-    let text = render(&report, format, color);
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`mspack lint . | head`) is not an error worth a message.
-    let _ = stdout.write_all(text.as_bytes());
+    let _ = if format == Format::Json {
+        // Streamed: a large report is never held as one string.
+        write_json(&report, &mut stdout)
+    } else {
+        stdout.write_all(render(&report, format, color).as_bytes())
+    };
     let _ = stdout.flush();
     Ok(if report.unloadable > 0 {
         // Everything else was reported; a file that could not be read or parsed is an I/O error.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mspack_yaml::{Node, SourceFile};
+use mspack_yaml::{CompactString, Node, SourceFile};
 
 pub use mspack_model::Kind;
 
@@ -16,18 +16,18 @@ pub struct Resource {
     /// 0-based document index in the file.
     pub document: usize,
     pub root: Node,
-    pub api_version: String,
-    pub group: String,
-    pub version: String,
+    pub api_version: CompactString,
+    pub group: CompactString,
+    pub version: CompactString,
     /// The kind as written (`Gateway` for both Istio and Gateway API gateways).
-    pub kind_name: String,
+    pub kind_name: CompactString,
     pub kind: Kind,
-    pub name: String,
+    pub name: CompactString,
     /// `metadata.namespace` as written.
-    pub namespace: Option<String>,
+    pub namespace: Option<CompactString>,
     /// The namespace the resource lives in: as written, or the run's default namespace; empty for
     /// cluster-scoped kinds.
-    pub ns: String,
+    pub ns: CompactString,
     /// Added by the linter, not read from the input (Istio's default ingress gateway): never
     /// reported on, and not counted as a namespace of the analysed set.
     pub assumed: bool,

@@ -326,7 +326,7 @@ impl WorkloadIndex {
             let template = r.pod_template()?;
             Some(Workload {
                 resource: r.id,
-                ns: r.ns.clone(),
+                ns: r.ns.to_string(),
                 labels: read_labels(template.path(&["metadata", "labels"])),
                 is_pod: r.kind == Kind::Pod,
             })
@@ -631,7 +631,7 @@ apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: pay, labels: {app: ord
         let names = |ns: Option<&str>, pairs: &[(&str, &str)]| -> Vec<String> {
             let s = Selector::from_labels(labels(pairs));
             ws.select_workloads(ns, &s)
-                .map(|w| ws.resources[w.resource].name.clone())
+                .map(|w| ws.resources[w.resource].name.to_string())
                 .collect()
         };
         assert_eq!(names(None, &[("app", "orders")]), ["a", "b", "c"]);

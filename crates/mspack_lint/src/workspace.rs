@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use mspack_yaml::{Node, ParsedFile, SourceFile, Span, YamlError};
+use mspack_yaml::{CompactString, Node, ParsedFile, SourceFile, Span, YamlError};
 
 use crate::config::LintOptions;
 use crate::hosts::to_fqdn;
@@ -170,7 +170,7 @@ pub struct Workspace {
     /// What could not be loaded as it stands, in input order.
     pub load_issues: Vec<LoadIssue>,
     by_kind: HashMap<Kind, Vec<usize>>,
-    by_name: HashMap<(Kind, String, String), usize>,
+    by_name: HashMap<(Kind, CompactString, CompactString), usize>,
     namespaces: BTreeSet<String>,
     /// Kinds that the input (not the assumed defaults) has at least one resource of.
     input_kinds: std::collections::HashSet<Kind>,
@@ -240,8 +240,8 @@ impl Workspace {
                 continue;
             };
             // Objects that name no namespace share one unknown namespace, not counted as one.
-            if !ns.is_empty() && !namespaces.contains(ns) {
-                namespaces.insert(ns.clone());
+            if !ns.is_empty() && !namespaces.contains(ns.as_str()) {
+                namespaces.insert(ns.to_string());
             }
         }
         Workspace {
@@ -319,7 +319,7 @@ impl Workspace {
     /// A resource by kind, namespace and name (namespace empty for cluster-scoped kinds).
     pub fn find(&self, kind: Kind, ns: &str, name: &str) -> Option<&Resource> {
         self.by_name
-            .get(&(kind, ns.to_string(), name.to_string()))
+            .get(&(kind, CompactString::from(ns), CompactString::from(name)))
             .map(|&i| &self.resources[i])
     }
 
@@ -456,29 +456,25 @@ fn read_resource(
     let (group, version) = split_api_version(&api_version);
     let kind = Kind::classify(group, &kind_name);
     let ns = if kind.is_cluster_scoped() {
-        String::new()
+        CompactString::default()
     } else {
-        namespace
-            .as_deref()
-            .or(default_ns)
-            .unwrap_or_default()
-            .to_string()
+        CompactString::from(namespace.as_deref().or(default_ns).unwrap_or_default())
     };
     Ok(Resource {
         id: 0,
         file: file.clone(),
         document,
-        group: group.to_string(),
-        version: version.to_string(),
+        group: group.into(),
+        version: version.into(),
         kind,
-        kind_name,
-        name,
-        namespace,
+        kind_name: kind_name.into(),
+        name: name.into(),
+        namespace: namespace.map(CompactString::from),
         ns,
         located: crate::resource::Located::find(&root),
         root,
         assumed,
-        api_version,
+        api_version: api_version.into(),
     })
 }
 
@@ -520,11 +516,11 @@ fn read_file_resources(
                     if let Some(ns) = namespace
                         && !r.kind.is_cluster_scoped()
                     {
-                        r.ns = ns.to_string();
+                        r.ns = ns.into();
                     }
-                    let excluded = options.excluded_namespaces.contains(&r.ns)
+                    let excluded = options.excluded_namespaces.iter().any(|n| *n == r.ns)
                         || (r.kind == Kind::Namespace
-                            && options.excluded_namespaces.contains(&r.name));
+                            && options.excluded_namespaces.iter().any(|n| *n == r.name));
                     if !excluded {
                         resources.push(r);
                     }

@@ -88,13 +88,20 @@ struct ReportOut<'r> {
 
 /// The report as pretty-printed JSON, the same text as `report_json` would print.
 pub fn render_json(report: &Report) -> String {
-    let out = ReportOut {
+    let mut out = Vec::new();
+    // Writing to memory fails only if serialising does, which these values cannot.
+    let _ = write_json(report, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`render_json`] written to `out` as it is produced (no copy of the whole text in memory).
+pub fn write_json(report: &Report, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let value = ReportOut {
         findings: FindingsArray(&report.findings),
         summary: summary_json(report),
     };
-    let mut text = serde_json::to_string_pretty(&out).unwrap_or_default();
-    text.push('\n');
-    text
+    serde_json::to_writer_pretty(&mut *out, &value)?;
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]
