@@ -70,7 +70,8 @@ pub struct LintArgs {
     /// Kubernetes cluster domain used for FQDNs
     #[arg(long, value_name = "DOMAIN")]
     cluster_domain: Option<String>,
-    /// Namespace assumed for resources whose YAML names none
+    /// Namespace assumed for resources whose YAML names none (default: one unknown namespace;
+    /// a kustomization.yaml's `namespace:` applies to the files it lists)
     #[arg(long, value_name = "NS")]
     default_namespace: Option<String>,
     /// Use this config file instead of searching for .mspack.toml
