@@ -36,7 +36,7 @@ declare_rule! {
         code: "MSP001",
         name: "invalid-yaml",
         severity: Error,
-        summary: "the file is not well-formed YAML or exceeds a safety limit",
+        summary: "a file cannot be read, is not well-formed YAML, exceeds a safety limit or repeats a mapping key",
         mirrors: None,
         check: check,
     };
