@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use mspack_lint::output::{Format, render};
-use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_sources, load_inputs};
+use mspack_lint::baseline::Baseline;
+use mspack_lint::output::{Format, render, write_json};
+use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_inputs, load_inputs};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -69,7 +70,8 @@ pub struct LintArgs {
     /// Kubernetes cluster domain used for FQDNs
     #[arg(long, value_name = "DOMAIN")]
     cluster_domain: Option<String>,
-    /// Namespace assumed for resources whose YAML names none
+    /// Namespace assumed for resources whose YAML names none (default: one unknown namespace;
+    /// a kustomization.yaml's `namespace:` applies to the files it lists)
     #[arg(long, value_name = "NS")]
     default_namespace: Option<String>,
     /// Use this config file instead of searching for .mspack.toml
@@ -81,6 +83,12 @@ pub struct LintArgs {
     /// Colour in text output
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
+    /// Report only findings not recorded in this baseline file (JSON; see --update-baseline)
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Record today's findings in the --baseline file (created or replaced), then exit 0
+    #[arg(long, requires = "baseline")]
+    update_baseline: bool,
 }
 
 pub fn run(args: LintArgs) -> Result<ExitCode> {
@@ -136,10 +144,17 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         bail!("--fix cannot rewrite stdin; pass file paths");
     }
 
-    let sources = load_inputs(&args.paths, &options.limits)?;
-    let mut report = lint_sources(sources, &options)?;
+    let inputs = load_inputs(&args.paths, &options.limits)?;
+    let mut report = lint_inputs(inputs, &options)?;
     if args.fix {
         let outcome = apply_fixes(&report.findings).context("writing fixes")?;
+        if outcome.refused > 0 {
+            eprintln!(
+                "left {} fix{} unapplied: the edited file would not parse to the same documents with only the intended change",
+                outcome.refused,
+                if outcome.refused == 1 { "" } else { "es" }
+            );
+        }
         if outcome.edits > 0 {
             eprintln!(
                 "fixed {} finding{} in {} file{}",
@@ -148,8 +163,44 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
                 outcome.files,
                 if outcome.files == 1 { "" } else { "s" }
             );
-            let sources = load_inputs(&args.paths, &options.limits)?;
-            report = lint_sources(sources, &options)?;
+            let inputs = load_inputs(&args.paths, &options.limits)?;
+            report = lint_inputs(inputs, &options)?;
+        }
+    }
+
+    if let Some(path) = &args.baseline {
+        if args.update_baseline {
+            let baseline = Baseline::of(&report.findings);
+            std::fs::write(path, baseline.to_json())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "recorded {} finding{} in {}",
+                report.findings.len(),
+                if report.findings.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+            return Ok(if report.unloadable > 0 {
+                ExitCode::from(crate::EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading the baseline {} (create it with --update-baseline)",
+                path.display()
+            )
+        })?;
+        let baseline =
+            Baseline::parse(&text).with_context(|| format!("reading {}", path.display()))?;
+        let (new, hidden) = baseline.new_findings(std::mem::take(&mut report.findings));
+        report.findings = new;
+        if hidden > 0 {
+            eprintln!(
+                "{hidden} finding{} recorded in {} not shown",
+                if hidden == 1 { "" } else { "s" },
+                path.display()
+            );
         }
     }
 
@@ -164,12 +215,27 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         ColorArg::Never => false,
         ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let text = render(&report, format, color);
-    let mut stdout = std::io::stdout().lock();
+    if std::env::var_os("MSPACK_TIMINGS").is_some() {
+        for (phase, time) in &report.timings {
+            eprintln!(
+                "mspack timings: {phase}: {:.1} ms",
+                time.as_secs_f64() * 1e3
+            );
+        }
+    }
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`mspack lint . | head`) is not an error worth a message.
-    let _ = stdout.write_all(text.as_bytes());
+    let _ = if format == Format::Json {
+        // Streamed: a large report is never held as one string.
+        write_json(&report, &mut stdout)
+    } else {
+        stdout.write_all(render(&report, format, color).as_bytes())
+    };
     let _ = stdout.flush();
-    Ok(if report.fails(fail_on) {
+    Ok(if report.unloadable > 0 {
+        // Everything else was reported; a file that could not be read or parsed is an I/O error.
+        ExitCode::from(crate::EXIT_USAGE)
+    } else if report.fails(fail_on) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -9,7 +9,7 @@ mod skill;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit code for usage and I/O errors (missing path, unreadable file, bad config).
 pub const EXIT_USAGE: u8 = 2;
@@ -40,6 +40,11 @@ enum Command {
     /// Install the pack (SKILL.md, references, templates, example) for a coding agent
     #[command(subcommand)]
     Skill(skill::SkillCommand),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish) to stdout
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +56,13 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::New(args) => new::run(args),
         Command::Skill(command) => skill::run(command),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mspack", &mut script);
+            // A closed pipe (`mspack completions bash | head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

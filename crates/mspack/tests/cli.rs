@@ -231,10 +231,11 @@ fn a_broken_file_is_reported_and_the_others_still_linted() {
         "apiVersion: v1\nkind: [Service\n",
     );
     write(dir.path(), "b-short.yaml", SHORT_HOST);
+    // Exit 2 (the file could not be parsed), after reporting everything else.
     lint_in(dir.path())
         .arg(".")
         .assert()
-        .code(1)
+        .code(2)
         .stdout(predicate::str::contains("error[MSP001]"))
         .stdout(predicate::str::contains("a-broken.yaml:3:1"))
         .stdout(predicate::str::contains("warning[MSP101]"));
@@ -263,8 +264,14 @@ fn hostile_inputs_are_refused_with_a_finding_not_a_crash() {
     lint_in(dir.path())
         .args(["--format", "json", "."])
         .assert()
-        .code(1)
+        .code(2)
         .stdout(predicate::str::contains("alias bomb"))
+        .stdout(predicate::str::contains("not valid UTF-8"));
+    // Regression: the default text output panicked (exit 101) on the Latin-1 file.
+    lint_in(dir.path())
+        .arg(".")
+        .assert()
+        .code(2)
         .stdout(predicate::str::contains("not valid UTF-8"));
 }
 
@@ -426,4 +433,354 @@ spec:
         ),
         "{fixed}"
     );
+}
+
+/// Regression: `--fix` on a host written as a block scalar glued the next `---` onto the host
+/// (two documents merged) and a comment after a quoted host was deleted.
+#[test]
+fn fix_keeps_block_scalars_documents_and_comments_intact() {
+    let dir = tempdir();
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders, namespace: food}
+spec:
+  host: >-
+    orders
+  exportTo: [\".\"]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: kitchen, namespace: food}
+spec:
+  host: \"kitchen\" # the kitchen team owns this
+  exportTo: [\".\"]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: payments, namespace: food}
+spec:
+  host: |
+    payments
+  exportTo: [\".\"]
+";
+    let path = write(dir.path(), "dr.yaml", text);
+    lint_in(dir.path())
+        .args(["--fix", "--select", "MSP101", "dr.yaml"])
+        .assert()
+        .code(predicate::in_iter([0, 1]));
+    let fixed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        fixed.contains("  host: >-\n    orders.food.svc.cluster.local\n  exportTo: [\".\"]\n---\n"),
+        "{fixed}"
+    );
+    assert!(
+        fixed.contains("  host: \"kitchen.food.svc.cluster.local\" # the kitchen team owns this\n"),
+        "{fixed}"
+    );
+    // `|` keeps a line break in the value, so no FQDN replacement can be the intended value:
+    // that document is left exactly as it was.
+    assert!(
+        fixed.contains("  host: |\n    payments\n  exportTo: [\".\"]\n"),
+        "{fixed}"
+    );
+    assert_eq!(fixed.matches("\n---\n").count(), 2, "{fixed}");
+}
+
+const VS_SUBSET_V2: &str = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: orders, namespace: food}
+spec:
+  hosts: [orders.food.svc.cluster.local]
+  exportTo: [\".\"]
+  http:
+  - route:
+    - destination: {host: orders.food.svc.cluster.local, subset: v2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: orders, namespace: food}
+spec: {selector: {app: orders}, ports: [{name: http, port: 80}]}
+";
+
+fn dr_with_subset(subset: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: orders, namespace: food}}\n\
+         spec:\n  host: orders.food.svc.cluster.local\n  exportTo: [\".\"]\n  subsets: [{{name: {subset}, labels: {{version: {subset}}}}}]\n"
+    )
+}
+
+/// Regression: an object defined in several files was kept once per copy (a VirtualService
+/// "conflicted" with itself under IST0109) and lookups used the first copy where istioctl keeps
+/// the last.
+#[test]
+fn a_duplicated_object_is_reported_once_and_its_last_definition_wins() {
+    let dir = tempdir();
+    write(dir.path(), "a/vs.yaml", VS_SUBSET_V2);
+    write(dir.path(), "b/vs.yaml", VS_SUBSET_V2);
+    write(dir.path(), "a/dr.yaml", &dr_with_subset("v1"));
+    write(dir.path(), "b/dr.yaml", &dr_with_subset("v2"));
+    let out = lint_in(dir.path())
+        .args(["--format", "json", "a", "b"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let codes: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| Some((f["code"].as_str()?, f["file"].as_str()?)))
+        .collect();
+    // One MSP004 for the DestinationRule of a/ (it differs from b/'s; the identical copies of the
+    // VirtualService and Service merge silently), no self-conflict, and the subset v2 of the last
+    // DestinationRule is found.
+    assert_eq!(codes, vec![("MSP004", "a/dr.yaml")], "{json:#}");
+    let message = json["findings"][0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("b/dr.yaml:3"), "{message}");
+}
+
+#[test]
+fn unparseable_input_cannot_be_hidden_by_select_or_ignore() {
+    let dir = tempdir();
+    write(
+        dir.path(),
+        "broken.yaml",
+        "apiVersion: v1\nkind: [Service\n",
+    );
+    write(
+        dir.path(),
+        "nokind.yaml",
+        "apiVersion: v1\nmetadata: {name: x}\n",
+    );
+    for args in [["--select", "MSP101"], ["--ignore", "MSP001,MSP002"]] {
+        lint_in(dir.path())
+            .args(args)
+            .arg(".")
+            .assert()
+            .code(2)
+            .stdout(predicate::str::contains("error[MSP001]"))
+            .stdout(predicate::str::contains("error[MSP002]"));
+    }
+}
+
+#[test]
+fn a_duplicate_mapping_key_is_a_finding() {
+    let dir = tempdir();
+    let text = CLEAN.replace(
+        "  host: orders.food.svc.cluster.local\n",
+        "  host: orders.food.svc.cluster.local\n  host: orders\n",
+    );
+    write(dir.path(), "dup.yaml", &text);
+    lint_in(dir.path())
+        .arg("dup.yaml")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "error[MSP001]: duplicate key \"host\" (first at line 5)",
+        ))
+        .stdout(predicate::str::contains("dup.yaml:6:3"));
+}
+
+#[test]
+fn an_unreadable_file_is_named_and_the_others_are_still_linted() {
+    let dir = tempdir();
+    write(dir.path(), "b-short.yaml", SHORT_HOST);
+    // Reading /proc/self/mem from offset 0 fails for every user, root included.
+    std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("a-mem.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lint_in(dir.path())
+        .arg(".")
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("error[MSP001]"))
+        .stdout(predicate::str::contains("a-mem.yaml"))
+        .stdout(predicate::str::contains("warning[MSP101]"));
+}
+
+#[test]
+fn a_symlinked_directory_named_on_the_command_line_is_followed() {
+    let dir = tempdir();
+    write(dir.path(), "real/short.yaml", SHORT_HOST);
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lint_in(dir.path())
+        .arg("link")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("link/short.yaml:8:9"));
+}
+
+const NO_NAMESPACE: &str = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders}
+spec:
+  host: orders
+";
+
+/// Regression: objects without a namespace were placed in `default`, so a kustomize base (its
+/// namespace set by the kustomization) drew MSP102 and findings \"in default\".
+#[test]
+fn namespace_less_objects_share_one_unknown_namespace_or_the_kustomization_one() {
+    let dir = tempdir();
+    write(dir.path(), "base/dr.yaml", NO_NAMESPACE);
+    write(
+        dir.path(),
+        "base/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: food}\n",
+    );
+    let out = lint_in(dir.path())
+        .args(["--format", "json", "base"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("MSP102"), "{text}");
+    assert!(!text.contains("orders.default.svc"), "{text}");
+    lint_in(dir.path())
+        .args(["--format", "json", "--default-namespace", "default", "base"])
+        .assert()
+        .stdout(predicate::str::contains("orders.default.svc.cluster.local"));
+    write(
+        dir.path(),
+        "base/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: food\nresources: [dr.yaml, ns.yaml]\n",
+    );
+    lint_in(dir.path())
+        .args(["--format", "json", "base"])
+        .assert()
+        .stdout(predicate::str::contains("orders.food.svc.cluster.local"))
+        .stdout(predicate::str::contains("DestinationRule orders"));
+}
+
+/// Regression: `exportTo: []` and `exportTo: ~` counted as scoped; Istio exports both everywhere.
+#[test]
+fn empty_or_null_export_to_is_visible_everywhere() {
+    let dir = tempdir();
+    for export in ["[]", "~"] {
+        let text = CLEAN.replace("[\".\"]", export)
+            + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: payments}\n";
+        write(dir.path(), "dr.yaml", &text);
+        lint_in(dir.path())
+            .arg("dr.yaml")
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("warning[MSP102]"));
+    }
+}
+
+/// Regression: MSP102 suggested `exportTo: [\".\"]` for a VirtualService bound to a gateway in
+/// another namespace, which hides it from that gateway.
+#[test]
+fn export_to_help_for_a_gateway_bound_virtual_service_keeps_the_gateway_namespace() {
+    let dir = tempdir();
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: orders, namespace: food}
+spec:
+  hosts: [orders.example.com]
+  gateways: [istio-system/public, mesh]
+  http:
+  - route:
+    - destination: {host: orders.food.svc.cluster.local}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments}
+";
+    write(dir.path(), "vs.yaml", text);
+    lint_in(dir.path())
+        .args(["--select", "MSP102", "--format", "json", "vs.yaml"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "add `exportTo: [\\\".\\\", \\\"istio-system\\\"]`",
+        ));
+}
+
+#[test]
+fn a_baseline_hides_recorded_findings_and_reports_new_ones() {
+    let dir = tempdir();
+    write(dir.path(), "deploy/short.yaml", SHORT_HOST);
+    lint_in(dir.path())
+        .args(["--baseline", "mspack-baseline.json", "deploy"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--update-baseline"));
+    lint_in(dir.path())
+        .args([
+            "--baseline",
+            "mspack-baseline.json",
+            "--update-baseline",
+            "deploy",
+        ])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains(
+            "recorded 1 finding in mspack-baseline.json",
+        ));
+    // Lines move: still recorded.
+    write(
+        dir.path(),
+        "deploy/short.yaml",
+        &format!("# a new comment\n\n{SHORT_HOST}"),
+    );
+    lint_in(dir.path())
+        .args(["--baseline", "mspack-baseline.json", "deploy"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no findings"))
+        .stderr(predicate::str::contains(
+            "1 finding recorded in mspack-baseline.json not shown",
+        ));
+    // A new short host: reported.
+    write(
+        dir.path(),
+        "deploy/kitchen.yaml",
+        &SHORT_HOST.replace("orders", "kitchen"),
+    );
+    lint_in(dir.path())
+        .args(["--baseline", "mspack-baseline.json", "deploy"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("host \"kitchen\" is a short name"))
+        .stdout(predicate::str::contains("host \"orders\"").not());
+}
+
+#[test]
+fn suppression_comments_hide_a_finding_until_they_expire_and_report_when_unused() {
+    let dir = tempdir();
+    let suppressed = SHORT_HOST.replace(
+        "  host: orders      # short name\n",
+        "  # mspack: ignore[MSP101] reason=\"renamed next sprint\" until=2999-01-01\n  host: orders\n",
+    );
+    write(dir.path(), "dr.yaml", &suppressed);
+    lint_in(dir.path())
+        .arg("dr.yaml")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no findings"));
+    write(
+        dir.path(),
+        "dr.yaml",
+        &suppressed.replace("2999-01-01", "2020-01-01"),
+    );
+    lint_in(dir.path())
+        .arg("dr.yaml")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("warning[MSP101]"))
+        .stdout(predicate::str::contains(
+            "warning[MSP005]: suppression of MSP101 expired on 2020-01-01 (renamed next sprint)",
+        ));
+    let fixed = suppressed.replace("host: orders\n", "host: orders.food.svc.cluster.local\n");
+    write(dir.path(), "dr.yaml", &fixed);
+    lint_in(dir.path())
+        .arg("dr.yaml")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "warning[MSP005]: unused suppression: no MSP101 finding on line 9",
+        ));
 }

@@ -139,13 +139,13 @@ fn per_rule(n: usize) {
         .collect();
     let (mesh, networks) = mspack_lint::load_mesh_inputs(&options)
         .unwrap_or_else(|_| (mspack_lint::MeshConfig::default(), None));
-    let (ws, _) = mspack_lint::Workspace::build(parsed, options.clone(), mesh, networks);
+    let ws = mspack_lint::Workspace::build(parsed, options.clone(), mesh, networks);
     let mut times: Vec<(Duration, String)> = mspack_lint::rules::ALL
         .iter()
         .map(|rule| {
             let start = Instant::now();
             let mut out = mspack_lint::Findings::new(rule);
-            (rule.check)(&ws, &mut out);
+            rule.run(&ws, &mut out);
             (start.elapsed(), rule.id())
         })
         .collect();

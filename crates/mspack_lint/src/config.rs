@@ -14,7 +14,7 @@
 //! [mesh]
 //! cluster-domain = "cluster.local"
 //! root-namespace = "istio-system"
-//! default-namespace = "default"            # namespace of resources that name none
+//! default-namespace = "default"            # namespace of resources that name none (default: unknown)
 //! multicluster = false
 //! istio-defaults = true                    # assume Istio's default ingress gateway Pod/Service
 //! mesh-config = "istio/mesh.yaml"          # Istio MeshConfig, relative to the config file
@@ -33,8 +33,9 @@ use crate::finding::Severity;
 pub struct LintOptions {
     pub cluster_domain: String,
     pub root_namespace: String,
-    /// Namespace of resources whose YAML gives none. `None` leaves them without a namespace
-    /// (Istio's analyzer tests do this); `istioctl analyze` uses `default`.
+    /// Namespace of resources whose YAML gives none. `None` (the default) puts them in one
+    /// unknown namespace, not counted among the set's namespaces (a kustomize base gets its
+    /// namespace from the kustomization); `istioctl analyze` uses `default`.
     pub default_namespace: Option<String>,
     pub multicluster: bool,
     /// Assume Istio's default ingress gateway (Pod and Service in the root namespace), as
@@ -57,6 +58,8 @@ pub struct LintOptions {
     /// Namespaces whose resources are left out, as Istio's analysis does.
     pub excluded_namespaces: Vec<String>,
     pub limits: mspack_yaml::Limits,
+    /// Today as `YYYY-MM-DD` (UTC), against which suppression comments' `until=` dates are read.
+    pub today: String,
 }
 
 impl Default for LintOptions {
@@ -64,7 +67,7 @@ impl Default for LintOptions {
         LintOptions {
             cluster_domain: "cluster.local".into(),
             root_namespace: "istio-system".into(),
-            default_namespace: Some("default".into()),
+            default_namespace: None,
             multicluster: false,
             istio_defaults: true,
             mesh_config: None,
@@ -83,8 +86,31 @@ impl Default for LintOptions {
             .map(String::from)
             .to_vec(),
             limits: mspack_yaml::Limits::default(),
+            today: today_utc(),
         }
     }
+}
+
+/// Today's date in UTC as `YYYY-MM-DD` (the proleptic Gregorian calendar, from the system clock).
+pub fn today_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Howard Hinnant's `civil_from_days`: the date `days` after 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The contents of `.mspack.toml`.
@@ -247,6 +273,14 @@ mod tests {
         assert_eq!(options.cluster_domain, "corp.local");
         assert!(options.multicluster);
         assert_eq!(options.per_file_ignores.len(), 1);
+    }
+
+    #[test]
+    fn dates_from_days_since_the_epoch() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+        assert_eq!(today_utc().len(), 10);
     }
 
     #[test]

@@ -47,11 +47,14 @@ pub enum Applicability {
     MaybeIncorrect,
 }
 
-/// One replacement in the finding's file.
+/// One replacement in the finding's file, and the change to the document it is meant to make.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Edit {
     pub span: Span,
     pub replacement: String,
+    /// Checked after re-parsing the edited file: `--fix` applies the edit only when the documents
+    /// differ from the original by exactly this.
+    pub intent: crate::fix::Intent,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +143,21 @@ impl Findings {
         self.report_span(resource, node.span, message)
     }
 
+    /// Report a finding of `rule` (one of the rules of the pass that runs), on `resource`, at
+    /// `node`.
+    pub fn report_as(
+        &mut self,
+        rule: &'static Rule,
+        resource: &Resource,
+        node: &Node,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let finding = self.report(resource, node, message);
+        finding.rule = rule;
+        finding.severity = rule.severity;
+        finding
+    }
+
     /// [`Findings::report`] with the position already taken from the node.
     pub fn report_span(
         &mut self,
@@ -165,6 +183,17 @@ impl Findings {
         let mut finding = Finding::new(self.rule, message);
         finding.file = Some(file.clone());
         finding.span = Some(span);
+        self.push(finding)
+    }
+
+    /// Report a problem with a whole file (one that could not be read), at no position.
+    pub fn report_file(
+        &mut self,
+        file: &Arc<SourceFile>,
+        message: impl Into<String>,
+    ) -> &mut Finding {
+        let mut finding = Finding::new(self.rule, message);
+        finding.file = Some(file.clone());
         self.push(finding)
     }
 
@@ -194,10 +223,10 @@ impl Findings {
     }
 }
 
-/// One problem found by an analysis that reports under several codes (one rule per code, as Istio
-/// splits a multi-message analyzer); each rule reports the issues of its own code.
+/// One problem found by an analysis that reports several rules (one rule per code, as Istio
+/// splits a multi-message analyzer), with the rule it is reported as.
 pub struct Issue<'a> {
-    pub code: &'static str,
+    pub rule: &'static Rule,
     pub resource: &'a Resource,
     pub node: &'a Node,
     pub message: String,
@@ -206,13 +235,13 @@ pub struct Issue<'a> {
 
 impl<'a> Issue<'a> {
     pub fn new(
-        code: &'static str,
+        rule: &'static Rule,
         resource: &'a Resource,
         node: &'a Node,
         message: impl Into<String>,
     ) -> Issue<'a> {
         Issue {
-            code,
+            rule,
             resource,
             node,
             message: message.into(),
@@ -226,10 +255,10 @@ impl<'a> Issue<'a> {
     }
 }
 
-/// Report the issues that carry `code`.
-pub fn report_issues(out: &mut Findings, code: &str, issues: Vec<Issue<'_>>) {
-    for issue in issues.into_iter().filter(|i| i.code == code) {
-        let finding = out.report(issue.resource, issue.node, issue.message);
+/// Report each issue as its rule.
+pub fn report_issues(out: &mut Findings, issues: Vec<Issue<'_>>) {
+    for issue in issues {
+        let finding = out.report_as(issue.rule, issue.resource, issue.node, issue.message);
         if let Some(help) = issue.help {
             finding.help(help);
         }
@@ -255,13 +284,23 @@ impl Seen {
     }
 }
 
-/// Sorted, quoted names for messages: `"a", "b"`.
+/// Most items a message lists; the rest are counted (`and 12 more`), so a message about many
+/// resources that share something stays short and the output grows linearly, not quadratically.
+pub const MAX_LISTED: usize = 8;
+
+/// `a, b, c`, or the first [`MAX_LISTED`] items and `and N more`.
+pub fn listed<S: AsRef<str>>(items: &[S]) -> String {
+    let shown: Vec<&str> = items.iter().take(MAX_LISTED).map(AsRef::as_ref).collect();
+    let text = shown.join(", ");
+    match items.len().saturating_sub(MAX_LISTED) {
+        0 => text,
+        more => format!("{text} and {more} more"),
+    }
+}
+
+/// Sorted, quoted names for messages: `"a", "b"` (at most [`MAX_LISTED`], then `and N more`).
 pub fn quoted_names<'r>(resources: impl IntoIterator<Item = &'r Resource>) -> String {
     let mut names: Vec<&str> = resources.into_iter().map(|r| r.name.as_str()).collect();
     names.sort_unstable();
-    names
-        .iter()
-        .map(|n| format!("{n:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    listed(&names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>())
 }

@@ -17,11 +17,14 @@
 //! assert!(report.findings.iter().any(|f| f.code() == "MSP101"));
 //! ```
 
+pub mod baseline;
+mod comments;
 pub mod config;
 pub mod finding;
 pub mod fix;
 pub mod hosts;
 pub mod input;
+pub mod istio;
 pub mod mesh;
 pub mod output;
 pub mod refs;
@@ -29,6 +32,7 @@ pub mod resource;
 pub mod rule;
 pub mod rules;
 pub mod schema;
+mod selector_findings;
 mod suppress;
 pub mod workloads;
 pub mod workspace;
@@ -39,12 +43,12 @@ use rayon::prelude::*;
 
 pub use config::{ConfigFile, LintOptions};
 pub use finding::{Applicability, Edit, Finding, Findings, Fix, Severity};
-pub use input::{InputError, load_inputs};
+pub use input::{InputError, Inputs, Unreadable, load_inputs};
+pub use istio::validation::retry_on_policy_is_valid;
 pub use mesh::{MeshConfig, MeshInputError, MeshNetworks};
 pub use resource::{Kind, Resource};
 pub use rule::Rule;
-pub use rules::retry_on_policy_is_valid;
-pub use workspace::Workspace;
+pub use workspace::{LoadIssue, Workspace};
 
 use mspack_yaml::{SourceFile, parse_file};
 
@@ -55,6 +59,10 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub files: usize,
     pub resources: usize,
+    /// Files that could not be read or parsed (each has an MSP001 finding; the CLI exits 2).
+    pub unloadable: usize,
+    /// Wall time of each phase (`parse`, `model`, `rules`, `report`), for `MSPACK_TIMINGS`.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Report {
@@ -84,7 +92,14 @@ pub enum LintError {
     Glob { glob: String, message: String },
 }
 
-/// The rules a run uses: the default set (or `select`) minus `ignore`.
+/// Rules that `--select`/`--ignore` cannot turn off: input that could not be read is always
+/// reported (as ruff always reports syntax errors).
+pub static ALWAYS_REPORTED: &[&Rule] = &[
+    &rules::invalid_yaml::INVALID_YAML,
+    &rules::invalid_resource::INVALID_RESOURCE,
+];
+
+/// The rules a run uses: the default set (or `select`) minus `ignore`, plus [`ALWAYS_REPORTED`].
 pub fn selected_rules(options: &LintOptions) -> Result<Vec<&'static Rule>, LintError> {
     for token in options.select.iter().chain(&options.ignore) {
         if !rules::ALL.iter().any(|r| r.matches_selector(token)) {
@@ -95,13 +110,13 @@ pub fn selected_rules(options: &LintOptions) -> Result<Vec<&'static Rule>, LintE
         .iter()
         .copied()
         .filter(|r| {
-            if options.select.is_empty() {
-                r.enabled_by_default
-            } else {
-                options.select.iter().any(|t| r.matches_selector(t))
-            }
+            ALWAYS_REPORTED.iter().any(|a| std::ptr::eq(*a, *r))
+                || ((if options.select.is_empty() {
+                    r.enabled_by_default
+                } else {
+                    options.select.iter().any(|t| r.matches_selector(t))
+                }) && !options.ignore.iter().any(|t| r.matches_selector(t)))
         })
-        .filter(|r| !options.ignore.iter().any(|t| r.matches_selector(t)))
         .collect())
 }
 
@@ -161,47 +176,81 @@ pub fn lint_sources(
     sources: Vec<Arc<SourceFile>>,
     options: &LintOptions,
 ) -> Result<Report, LintError> {
-    let timings = std::env::var_os("MSPACK_TIMINGS").is_some();
+    lint_inputs(
+        Inputs {
+            sources,
+            unreadable: Vec::new(),
+        },
+        options,
+    )
+}
+
+/// Lint what [`load_inputs`] read; files it could not read are reported (MSP001).
+pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, LintError> {
+    let mut timings = Vec::new();
     let mut clock = std::time::Instant::now();
-    let mut lap = |phase: &str| {
-        if timings {
-            eprintln!(
-                "mspack timings: {phase}: {:.1} ms",
-                clock.elapsed().as_secs_f64() * 1e3
-            );
-            clock = std::time::Instant::now();
-        }
+    let mut lap = |phase: &'static str| {
+        timings.push((phase, clock.elapsed()));
+        clock = std::time::Instant::now();
     };
     let rules = selected_rules(options)?;
     let (mesh, networks) = load_mesh_inputs(options)?;
     let limits = options.limits;
-    let parsed: Vec<_> = sources
+    let parsed: Vec<_> = inputs
+        .sources
         .into_par_iter()
         .map(|s| parse_file(s, &limits))
         .collect();
     lap("parse");
     let schemas = load_schemas(options)?;
-    let (mut workspace, mut findings) = Workspace::build(parsed, options.clone(), mesh, networks);
+    let mut workspace = Workspace::build(parsed, options.clone(), mesh, networks);
+    workspace.files += inputs.unreadable.len();
+    workspace.load_issues.extend(
+        inputs
+            .unreadable
+            .into_iter()
+            .map(|u| LoadIssue::Unreadable {
+                file: Arc::new(SourceFile::new(u.path, String::new())),
+                message: u.message,
+            }),
+    );
     workspace.set_schemas(schemas);
     lap("model");
-    let rule_findings: Vec<Vec<Finding>> = rules
-        .par_iter()
+    let active: Vec<&'static Rule> = rules
+        .iter()
+        .copied()
         .filter(|rule| rule.context.is_empty() || workspace.input_has_any(rule.context))
+        .collect();
+    // Each rule of its own once; each pass once, however many of its rules are active.
+    let mut units: Vec<&'static Rule> = Vec::with_capacity(active.len());
+    for rule in &active {
+        let first_of_pass = match rule.pass() {
+            None => true,
+            Some(pass) => !units
+                .iter()
+                .any(|u| u.pass().is_some_and(|p| std::ptr::eq(p, pass))),
+        };
+        if first_of_pass {
+            units.push(rule);
+        }
+    }
+    let rule_findings: Vec<Vec<Finding>> = units
+        .par_iter()
         .map(|rule| {
             let mut out = Findings::new(rule);
-            (rule.check)(&workspace, &mut out);
+            rule.run(&workspace, &mut out);
             out.into_vec()
         })
         .collect();
     lap("rules");
-    findings.extend(rule_findings.into_iter().flatten());
+    let mut findings: Vec<Finding> = rule_findings.into_iter().flatten().collect();
     findings.retain(|f| {
-        rules.iter().any(|r| std::ptr::eq(*r, f.rule))
+        active.iter().any(|r| std::ptr::eq(*r, f.rule))
             && !f
                 .resource_id
                 .is_some_and(|i| workspace.resources.get(i).is_some_and(|r| r.assumed))
     });
-    let mut findings = suppress::apply(findings, &workspace, options)?;
+    let mut findings = suppress::apply(findings, &workspace, options, &active)?;
     findings.sort_by(|a, b| {
         (a.path(), a.span.map(|s| s.start), a.rule.code, &a.message).cmp(&(
             b.path(),
@@ -211,10 +260,12 @@ pub fn lint_sources(
         ))
     });
     lap("report");
-    let report = Report {
+    let mut report = Report {
         findings,
         files: workspace.files,
         resources: workspace.resources.iter().filter(|r| !r.assumed).count(),
+        unloadable: workspace.unloadable(),
+        timings: Vec::new(),
     };
     // Freeing a large tree takes a noticeable share of a run; nothing waits for it.
     if std::thread::Builder::new()
@@ -224,5 +275,6 @@ pub fn lint_sources(
     {
         lap("free");
     }
+    report.timings = timings;
     Ok(report)
 }

@@ -3,174 +3,9 @@
 
 use std::sync::Arc;
 
-use mspack_yaml::{Node, SourceFile};
+use mspack_yaml::{CompactString, Node, SourceFile};
 
-/// Kinds that rules know by group and kind. An Istio `Gateway` and a Gateway API `Gateway` are
-/// different kinds here although both print as `Gateway`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    // networking.istio.io
-    VirtualService,
-    DestinationRule,
-    Gateway,
-    ServiceEntry,
-    Sidecar,
-    WorkloadEntry,
-    WorkloadGroup,
-    EnvoyFilter,
-    ProxyConfig,
-    // security.istio.io
-    AuthorizationPolicy,
-    PeerAuthentication,
-    RequestAuthentication,
-    // telemetry.istio.io
-    Telemetry,
-    // extensions.istio.io
-    WasmPlugin,
-    // gateway.networking.k8s.io
-    K8sGateway,
-    GatewayClass,
-    HTTPRoute,
-    GRPCRoute,
-    TCPRoute,
-    TLSRoute,
-    UDPRoute,
-    ReferenceGrant,
-    // core
-    Service,
-    Pod,
-    Namespace,
-    Secret,
-    ConfigMap,
-    ServiceAccount,
-    Node,
-    // workloads
-    Deployment,
-    StatefulSet,
-    DaemonSet,
-    ReplicaSet,
-    ReplicationController,
-    Job,
-    CronJob,
-    // cluster configuration
-    MutatingWebhookConfiguration,
-    ValidatingWebhookConfiguration,
-    CustomResourceDefinition,
-    /// Anything else: kept, checked only by kind-independent rules.
-    Other,
-}
-
-impl Kind {
-    /// Classify an `apiVersion` group and `kind`.
-    pub fn classify(group: &str, kind: &str) -> Kind {
-        match (group, kind) {
-            ("networking.istio.io", "VirtualService") => Kind::VirtualService,
-            ("networking.istio.io", "DestinationRule") => Kind::DestinationRule,
-            ("networking.istio.io", "Gateway") => Kind::Gateway,
-            ("networking.istio.io", "ServiceEntry") => Kind::ServiceEntry,
-            ("networking.istio.io", "Sidecar") => Kind::Sidecar,
-            ("networking.istio.io", "WorkloadEntry") => Kind::WorkloadEntry,
-            ("networking.istio.io", "WorkloadGroup") => Kind::WorkloadGroup,
-            ("networking.istio.io", "EnvoyFilter") => Kind::EnvoyFilter,
-            ("networking.istio.io", "ProxyConfig") => Kind::ProxyConfig,
-            ("security.istio.io", "AuthorizationPolicy") => Kind::AuthorizationPolicy,
-            ("security.istio.io", "PeerAuthentication") => Kind::PeerAuthentication,
-            ("security.istio.io", "RequestAuthentication") => Kind::RequestAuthentication,
-            ("telemetry.istio.io", "Telemetry") => Kind::Telemetry,
-            ("extensions.istio.io", "WasmPlugin") => Kind::WasmPlugin,
-            ("gateway.networking.k8s.io", "Gateway") => Kind::K8sGateway,
-            ("gateway.networking.k8s.io", "GatewayClass") => Kind::GatewayClass,
-            ("gateway.networking.k8s.io", "HTTPRoute") => Kind::HTTPRoute,
-            ("gateway.networking.k8s.io", "GRPCRoute") => Kind::GRPCRoute,
-            ("gateway.networking.k8s.io", "TCPRoute") => Kind::TCPRoute,
-            ("gateway.networking.k8s.io", "TLSRoute") => Kind::TLSRoute,
-            ("gateway.networking.k8s.io", "UDPRoute") => Kind::UDPRoute,
-            ("gateway.networking.k8s.io", "ReferenceGrant") => Kind::ReferenceGrant,
-            ("", "Service") => Kind::Service,
-            ("", "Pod") => Kind::Pod,
-            ("", "Namespace") => Kind::Namespace,
-            ("", "Secret") => Kind::Secret,
-            ("", "ConfigMap") => Kind::ConfigMap,
-            ("", "ServiceAccount") => Kind::ServiceAccount,
-            ("", "Node") => Kind::Node,
-            ("", "ReplicationController") => Kind::ReplicationController,
-            ("apps" | "extensions", "Deployment") => Kind::Deployment,
-            ("apps", "StatefulSet") => Kind::StatefulSet,
-            ("apps" | "extensions", "DaemonSet") => Kind::DaemonSet,
-            ("apps" | "extensions", "ReplicaSet") => Kind::ReplicaSet,
-            ("batch", "Job") => Kind::Job,
-            ("batch", "CronJob") => Kind::CronJob,
-            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
-                Kind::MutatingWebhookConfiguration
-            }
-            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
-                Kind::ValidatingWebhookConfiguration
-            }
-            ("apiextensions.k8s.io", "CustomResourceDefinition") => Kind::CustomResourceDefinition,
-            _ => Kind::Other,
-        }
-    }
-
-    /// Kinds that have no namespace.
-    pub fn is_cluster_scoped(self) -> bool {
-        matches!(
-            self,
-            Kind::Namespace
-                | Kind::Node
-                | Kind::GatewayClass
-                | Kind::MutatingWebhookConfiguration
-                | Kind::ValidatingWebhookConfiguration
-                | Kind::CustomResourceDefinition
-        )
-    }
-
-    /// Istio configuration kinds (networking, security, telemetry, extensions).
-    pub fn is_istio(self) -> bool {
-        matches!(
-            self,
-            Kind::VirtualService
-                | Kind::DestinationRule
-                | Kind::Gateway
-                | Kind::ServiceEntry
-                | Kind::Sidecar
-                | Kind::WorkloadEntry
-                | Kind::WorkloadGroup
-                | Kind::EnvoyFilter
-                | Kind::ProxyConfig
-                | Kind::AuthorizationPolicy
-                | Kind::PeerAuthentication
-                | Kind::RequestAuthentication
-                | Kind::Telemetry
-                | Kind::WasmPlugin
-        )
-    }
-
-    /// Pods and the controllers that carry a pod template: what label selectors select.
-    pub const WORKLOADS: &'static [Kind] = &[
-        Kind::Pod,
-        Kind::Deployment,
-        Kind::StatefulSet,
-        Kind::DaemonSet,
-        Kind::ReplicaSet,
-        Kind::ReplicationController,
-        Kind::Job,
-        Kind::CronJob,
-    ];
-
-    /// Kinds whose `spec.template` is a pod template (`CronJob` nests it one level deeper).
-    pub fn has_pod_template(self) -> bool {
-        matches!(
-            self,
-            Kind::Deployment
-                | Kind::StatefulSet
-                | Kind::DaemonSet
-                | Kind::ReplicaSet
-                | Kind::ReplicationController
-                | Kind::Job
-                | Kind::CronJob
-        )
-    }
-}
+pub use mspack_model::Kind;
 
 /// One resource: a mapping with `apiVersion` and `kind`, from a file or from a `List`'s items.
 #[derive(Debug)]
@@ -181,18 +16,18 @@ pub struct Resource {
     /// 0-based document index in the file.
     pub document: usize,
     pub root: Node,
-    pub api_version: String,
-    pub group: String,
-    pub version: String,
+    pub api_version: CompactString,
+    pub group: CompactString,
+    pub version: CompactString,
     /// The kind as written (`Gateway` for both Istio and Gateway API gateways).
-    pub kind_name: String,
+    pub kind_name: CompactString,
     pub kind: Kind,
-    pub name: String,
+    pub name: CompactString,
     /// `metadata.namespace` as written.
-    pub namespace: Option<String>,
+    pub namespace: Option<CompactString>,
     /// The namespace the resource lives in: as written, or the run's default namespace; empty for
     /// cluster-scoped kinds.
-    pub ns: String,
+    pub ns: CompactString,
     /// Added by the linter, not read from the input (Istio's default ingress gateway): never
     /// reported on, and not counted as a namespace of the analysed set.
     pub assumed: bool,
@@ -308,10 +143,12 @@ impl Resource {
         }
     }
 
-    /// `spec.exportTo` as strings; `None` when absent.
+    /// `spec.exportTo` as strings; `None` when absent, null or empty, which Istio all reads as
+    /// "every namespace".
     pub fn export_to(&self) -> Option<Vec<&str>> {
         self.spec_at(&["exportTo"])
-            .map(|n| n.items().filter_map(Node::as_str).collect())
+            .map(|n| n.items().filter_map(Node::as_str).collect::<Vec<_>>())
+            .filter(|list| !list.is_empty())
     }
 }
 
@@ -382,13 +219,7 @@ pub fn read_identity(root: &Node) -> Result<(String, String, String, Option<Stri
     ))
 }
 
-/// Split `group/version` (`v1` alone is the core group).
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
-    match api_version.rsplit_once('/') {
-        Some((group, version)) => (group, version),
-        None => ("", api_version),
-    }
-}
+pub use mspack_model::split_api_version;
 
 /// Istio's `FullName.String()`: `ns/name`, or `name` when the namespace is empty.
 pub fn full_name(ns: &str, name: &str) -> String {

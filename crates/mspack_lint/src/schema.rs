@@ -75,7 +75,7 @@ impl Schema {
                 "enum" => {
                     s.enumeration = value
                         .items()
-                        .filter_map(|v| v.scalar().map(|sc| sc.text.clone()))
+                        .filter_map(|v| v.scalar().map(|sc| sc.text.to_string()))
                         .collect();
                 }
                 "pattern" => s.pattern = value.as_str().and_then(|p| Regex::new(p).ok()),
@@ -219,7 +219,9 @@ pub fn validate<'a>(
             }
         }
         Value::Scalar(scalar) => {
-            if !schema.enumeration.is_empty() && !schema.enumeration.contains(&scalar.text) {
+            if !schema.enumeration.is_empty()
+                && !schema.enumeration.iter().any(|e| *e == scalar.text)
+            {
                 let allowed = schema.enumeration.join(", ");
                 violation(
                     out,

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use mspack_yaml::Node;
 
-use crate::finding::{Issue, quoted_names};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -56,7 +55,7 @@ pub fn read_labels_as(node: Option<&Node>, values: Values) -> Labels {
     for (key, _, value) in node.into_iter().flat_map(Node::entries) {
         let text = match (value.scalar(), values) {
             (Some(s), Values::NullAsEmpty) if s.is_null() => String::new(),
-            (Some(s), _) => s.text.clone(),
+            (Some(s), _) => s.text.to_string(),
             (None, Values::OtherAsEmpty) => String::new(),
             (None, _) => continue,
         };
@@ -176,7 +175,7 @@ impl Selector {
             .into_iter()
             .flat_map(Node::entries)
             .filter(|(k, _, _)| *k == key)
-            .filter_map(|(_, _, v)| v.scalar().map(|s| s.text.clone()))
+            .filter_map(|(_, _, v)| v.scalar().map(|s| s.text.to_string()))
             .collect();
         for expr in node
             .get("matchExpressions")
@@ -188,7 +187,7 @@ impl Selector {
                     expr.get("values")
                         .into_iter()
                         .flat_map(Node::items)
-                        .filter_map(|v| v.scalar().map(|s| s.text.clone())),
+                        .filter_map(|v| v.scalar().map(|s| s.text.to_string())),
                 );
             }
         }
@@ -208,7 +207,7 @@ fn parse_label_selector(node: &Node) -> Option<Selector> {
     if let Some(ml) = node.get("matchLabels").filter(|n| !n.is_null()) {
         ml.as_map()?;
         for (k, _, v) in ml.entries() {
-            let value = v.scalar().map(|s| s.text.clone())?;
+            let value = v.scalar().map(|s| s.text.to_string())?;
             if !valid_key(k) || !valid_value(&value) {
                 return None;
             }
@@ -227,7 +226,7 @@ fn parse_label_selector(node: &Node) -> Option<Selector> {
                 Some(v) => {
                     v.as_seq()?;
                     v.items()
-                        .map(|i| i.scalar().map(|s| s.text.clone()))
+                        .map(|i| i.scalar().map(|s| s.text.to_string()))
                         .collect::<Option<_>>()?
                 }
             };
@@ -327,7 +326,7 @@ impl WorkloadIndex {
             let template = r.pod_template()?;
             Some(Workload {
                 resource: r.id,
-                ns: r.ns.clone(),
+                ns: r.ns.to_string(),
                 labels: read_labels(template.path(&["metadata", "labels"])),
                 is_pod: r.kind == Kind::Pod,
             })
@@ -552,60 +551,6 @@ impl<'a> Selections<'a> {
     }
 }
 
-/// IST0101 for a policy whose selector (read from `labels_node`) selects no workload of its
-/// namespace, pointing at the key of the first label as the selector prints.
-pub fn selector_not_found<'a>(
-    policy: &'a Resource,
-    labels_node: Option<&'a Node>,
-    selector: &Selector,
-    what: &str,
-    help: &str,
-) -> Issue<'a> {
-    let text = selector.set_text();
-    let first_key = text.split('=').next().unwrap_or("");
-    let node = labels_node
-        .and_then(|l| l.get_entry(first_key).map(|(k, _)| k))
-        .or(labels_node)
-        .unwrap_or_else(|| policy.anchor());
-    let ns = namespace_phrase(&policy.ns);
-    Issue::new(
-        "IST0101",
-        policy,
-        node,
-        format!("{what} {text:?} matches no workload in {ns}"),
-    )
-    .help(help)
-}
-
-/// `code` on each of `policies` (`kinds` names them in the message), which all select `w`.
-pub fn conflicting_policies<'a>(
-    ws: &Workspace,
-    code: &'static str,
-    kinds: &str,
-    w: &Workload,
-    policies: &[&'a Resource],
-    help: &str,
-) -> Vec<Issue<'a>> {
-    let names = quoted_names(policies.iter().copied());
-    let workload = workload_display(ws, w);
-    policies
-        .iter()
-        .map(|&policy| {
-            Issue::new(
-                code,
-                policy,
-                policy.anchor(),
-                format!(
-                    "{kinds} {names} in namespace {:?} all select {workload}; which one applies \
-                     is undefined",
-                    w.ns
-                ),
-            )
-            .help(help)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -677,7 +622,7 @@ apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: pay, labels: {app: ord
             Arc::new(SourceFile::new("p.yaml", yaml)),
             &Limits::default(),
         );
-        let (ws, _) = Workspace::build(
+        let ws = Workspace::build(
             vec![parsed],
             crate::config::LintOptions::default(),
             crate::mesh::MeshConfig::default(),
@@ -686,7 +631,7 @@ apiVersion: v1\nkind: Pod\nmetadata: {name: c, namespace: pay, labels: {app: ord
         let names = |ns: Option<&str>, pairs: &[(&str, &str)]| -> Vec<String> {
             let s = Selector::from_labels(labels(pairs));
             ws.select_workloads(ns, &s)
-                .map(|w| ws.resources[w.resource].name.clone())
+                .map(|w| ws.resources[w.resource].name.to_string())
                 .collect()
         };
         assert_eq!(names(None, &[("app", "orders")]), ["a", "b", "c"]);

@@ -6,10 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use mspack_yaml::{Node, ParsedFile};
+use mspack_yaml::{CompactString, Node, ParsedFile, SourceFile, Span, YamlError};
 
 use crate::config::LintOptions;
-use crate::finding::Finding;
 use crate::hosts::to_fqdn;
 use crate::mesh::{MeshConfig, MeshNetworks};
 use crate::resource::{
@@ -109,18 +108,69 @@ impl HostRegistry {
     }
 }
 
+/// Something in the input that the analysed set could not take as it stands. The index keeps
+/// these as data; rules report them (MSP001, MSP002, MSP004).
+#[derive(Debug)]
+pub enum LoadIssue {
+    /// A file that could not be read at all (I/O error, over a size limit).
+    Unreadable {
+        file: Arc<SourceFile>,
+        message: String,
+    },
+    /// A file whose loading stopped at `error` (documents before it were loaded).
+    Unparsed {
+        file: Arc<SourceFile>,
+        error: YamlError,
+    },
+    /// A problem that did not stop loading (a repeated mapping key).
+    YamlWarning {
+        file: Arc<SourceFile>,
+        error: YamlError,
+    },
+    /// A document with `apiVersion`/`kind` whose identity is malformed.
+    InvalidResource {
+        file: Arc<SourceFile>,
+        span: Span,
+        message: String,
+    },
+    /// An object defined again later in the input: as `istioctl` does, the last definition is the
+    /// one analysed, and this earlier one is dropped.
+    Duplicate {
+        file: Arc<SourceFile>,
+        span: Span,
+        /// `Kind namespace/name` of the dropped copy.
+        resource: String,
+        /// Index in [`Workspace::resources`] of the definition kept.
+        kept: usize,
+    },
+}
+
+impl LoadIssue {
+    /// Whether a file could not be read or parsed (the CLI exits 2 after reporting).
+    pub fn is_unloadable(&self) -> bool {
+        matches!(
+            self,
+            LoadIssue::Unreadable { .. } | LoadIssue::Unparsed { .. }
+        )
+    }
+}
+
 type SharedCell = Arc<OnceLock<Arc<dyn std::any::Any + Send + Sync>>>;
 
 /// Every resource of a run, the mesh inputs and lazily built, shared indexes.
 pub struct Workspace {
     pub resources: Vec<Resource>,
+    /// Every loaded file, in input order (for what lives outside resources: comments).
+    pub sources: Vec<Arc<SourceFile>>,
     pub options: LintOptions,
     pub mesh: MeshConfig,
     pub networks: Option<MeshNetworks>,
     /// Number of input files.
     pub files: usize,
+    /// What could not be loaded as it stands, in input order.
+    pub load_issues: Vec<LoadIssue>,
     by_kind: HashMap<Kind, Vec<usize>>,
-    by_name: HashMap<(Kind, String, String), usize>,
+    by_name: HashMap<(Kind, CompactString, CompactString), usize>,
     namespaces: BTreeSet<String>,
     /// Kinds that the input (not the assumed defaults) has at least one resource of.
     input_kinds: std::collections::HashSet<Kind>,
@@ -133,28 +183,35 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Build the workspace from loaded files. Documents that cannot be read as resources become
-    /// findings (MSP001 for YAML errors, MSP002 for malformed identities).
+    /// Build the workspace from loaded files. What cannot be read as resources is kept in
+    /// [`Workspace::load_issues`]; an object defined more than once is kept once, its last
+    /// definition (as `istioctl` applies them).
     pub fn build(
         files: Vec<ParsedFile>,
         options: LintOptions,
         mesh: MeshConfig,
         networks: Option<MeshNetworks>,
-    ) -> (Workspace, Vec<Finding>) {
+    ) -> Workspace {
         let file_count = files.len();
+        let sources: Vec<Arc<SourceFile>> = files.iter().map(|f| f.source.clone()).collect();
+        let kustomizations = Kustomizations::find(&files);
         // Files become resources in parallel; ids are given in input order afterwards.
-        let per_file: Vec<(Vec<Resource>, Vec<Finding>)> = files
+        let per_file: Vec<(Vec<Resource>, Vec<LoadIssue>)> = files
             .into_par_iter()
-            .map(|file| read_file_resources(file, &options))
+            .map(|file| {
+                let namespace = kustomizations.namespace_of(&file.source.path);
+                read_file_resources(file, &options, namespace)
+            })
             .collect();
-        let mut findings = Vec::new();
+        let mut load_issues = Vec::new();
         let mut resources = Vec::with_capacity(per_file.iter().map(|(r, _)| r.len()).sum());
-        for (file_resources, file_findings) in per_file {
-            findings.extend(file_findings);
-            for mut r in file_resources {
-                r.id = resources.len();
-                resources.push(r);
-            }
+        for (file_resources, file_issues) in per_file {
+            load_issues.extend(file_issues);
+            resources.extend(file_resources);
+        }
+        let mut resources = drop_duplicates(resources, &mut load_issues);
+        for (id, r) in resources.iter_mut().enumerate() {
+            r.id = id;
         }
         if options.istio_defaults {
             add_istio_defaults(&mut resources, &options.root_namespace);
@@ -182,16 +239,19 @@ impl Workspace {
             } else {
                 continue;
             };
-            if !namespaces.contains(ns) {
-                namespaces.insert(ns.clone());
+            // Objects that name no namespace share one unknown namespace, not counted as one.
+            if !ns.is_empty() && !namespaces.contains(ns.as_str()) {
+                namespaces.insert(ns.to_string());
             }
         }
-        let workspace = Workspace {
+        Workspace {
             resources,
+            sources,
             options,
             mesh,
             networks,
             files: file_count,
+            load_issues,
             by_kind,
             by_name,
             namespaces,
@@ -201,8 +261,15 @@ impl Workspace {
             services_by_fqdn: OnceLock::new(),
             schemas: crate::schema::SchemaSet::default(),
             shared: std::sync::Mutex::new(HashMap::new()),
-        };
-        (workspace, findings)
+        }
+    }
+
+    /// Number of files that could not be read or parsed.
+    pub fn unloadable(&self) -> usize {
+        self.load_issues
+            .iter()
+            .filter(|i| i.is_unloadable())
+            .count()
     }
 
     /// Use `schemas` (from `--crds`) plus the CRDs among the resources for schema validation.
@@ -252,7 +319,7 @@ impl Workspace {
     /// A resource by kind, namespace and name (namespace empty for cluster-scoped kinds).
     pub fn find(&self, kind: Kind, ns: &str, name: &str) -> Option<&Resource> {
         self.by_name
-            .get(&(kind, ns.to_string(), name.to_string()))
+            .get(&(kind, CompactString::from(ns), CompactString::from(name)))
             .map(|&i| &self.resources[i])
     }
 
@@ -261,7 +328,8 @@ impl Workspace {
         kinds.iter().any(|k| self.input_kinds.contains(k))
     }
 
-    /// Namespaces the analysed set touches (of namespaced resources and Namespace objects).
+    /// Namespaces the analysed set touches (of namespaced resources and Namespace objects); the
+    /// unknown namespace of objects that name none is not among them.
     pub fn namespaces(&self) -> &BTreeSet<String> {
         &self.namespaces
     }
@@ -388,70 +456,71 @@ fn read_resource(
     let (group, version) = split_api_version(&api_version);
     let kind = Kind::classify(group, &kind_name);
     let ns = if kind.is_cluster_scoped() {
-        String::new()
+        CompactString::default()
     } else {
-        namespace
-            .as_deref()
-            .or(default_ns)
-            .unwrap_or_default()
-            .to_string()
+        CompactString::from(namespace.as_deref().or(default_ns).unwrap_or_default())
     };
     Ok(Resource {
         id: 0,
         file: file.clone(),
         document,
-        group: group.to_string(),
-        version: version.to_string(),
+        group: group.into(),
+        version: version.into(),
         kind,
-        kind_name,
-        name,
-        namespace,
+        kind_name: kind_name.into(),
+        name: name.into(),
+        namespace: namespace.map(CompactString::from),
         ns,
         located: crate::resource::Located::find(&root),
         root,
         assumed,
-        api_version,
+        api_version: api_version.into(),
     })
 }
 
-/// The resources of one loaded file, and findings for what could not be read as one.
-fn read_file_resources(file: ParsedFile, options: &LintOptions) -> (Vec<Resource>, Vec<Finding>) {
-    let mut findings = Vec::new();
+/// The resources of one loaded file, and what could not be read as one. `namespace` is set by a
+/// `kustomization.yaml` that lists the file: it overrides the namespace of every object.
+fn read_file_resources(
+    file: ParsedFile,
+    options: &LintOptions,
+    namespace: Option<&str>,
+) -> (Vec<Resource>, Vec<LoadIssue>) {
+    let mut issues = Vec::new();
     let mut resources = Vec::new();
-    if let Some(error) = &file.error {
-        let mut f = Finding::new(
-            &crate::rules::invalid_yaml::INVALID_YAML,
-            error.message.clone(),
-        );
-        f.file = Some(file.source.clone());
-        f.span = Some(mspack_yaml::Span::point(error.pos));
-        f.help = Some(match error.kind {
-            mspack_yaml::YamlErrorKind::Syntax => {
-                "fix the YAML syntax; documents before this one were still checked".into()
-            }
-            _ => "this input exceeds a safety limit and was not loaded past this point".into(),
+    for warning in file.warnings {
+        issues.push(LoadIssue::YamlWarning {
+            file: file.source.clone(),
+            error: warning,
         });
-        findings.push(f);
+    }
+    if let Some(error) = file.error {
+        issues.push(LoadIssue::Unparsed {
+            file: file.source.clone(),
+            error,
+        });
     }
     let default_ns = options.default_namespace.as_deref();
     for document in file.documents {
         let items = match classify_document(document.root) {
             DocumentShape::NotAResource => continue,
             DocumentShape::Invalid { node, message } => {
-                findings.push(invalid_resource(&file.source, &node, message));
+                issues.push(invalid_resource(&file.source, &node, message));
                 continue;
             }
             DocumentShape::Resources(items) => items,
         };
         for root in items {
             match read_resource(&file.source, document.index, root, default_ns, false) {
-                Err((root, message)) => {
-                    findings.push(invalid_resource(&file.source, &root, message))
-                }
-                Ok(r) => {
-                    let excluded = options.excluded_namespaces.contains(&r.ns)
+                Err((root, message)) => issues.push(invalid_resource(&file.source, &root, message)),
+                Ok(mut r) => {
+                    if let Some(ns) = namespace
+                        && !r.kind.is_cluster_scoped()
+                    {
+                        r.ns = ns.into();
+                    }
+                    let excluded = options.excluded_namespaces.iter().any(|n| *n == r.ns)
                         || (r.kind == Kind::Namespace
-                            && options.excluded_namespaces.contains(&r.name));
+                            && options.excluded_namespaces.iter().any(|n| *n == r.name));
                     if !excluded {
                         resources.push(r);
                     }
@@ -459,17 +528,150 @@ fn read_file_resources(file: ParsedFile, options: &LintOptions) -> (Vec<Resource
             }
         }
     }
-    (resources, findings)
+    (resources, issues)
 }
 
-fn invalid_resource(file: &Arc<mspack_yaml::SourceFile>, node: &Node, message: String) -> Finding {
-    let mut f = Finding::new(&crate::rules::invalid_resource::INVALID_RESOURCE, message);
-    f.file = Some(file.clone());
-    f.span = Some(node.span);
-    f.help = Some(
-        "a Kubernetes object needs string `apiVersion` and `kind` and a `metadata.name`".into(),
-    );
-    f
+fn invalid_resource(file: &Arc<SourceFile>, node: &Node, message: String) -> LoadIssue {
+    LoadIssue::InvalidResource {
+        file: file.clone(),
+        span: node.span,
+        message,
+    }
+}
+
+/// Keep the last definition of each object (by API group, kind, namespace and name, as the API
+/// server identifies it); each earlier one that differs from it becomes a
+/// [`LoadIssue::Duplicate`] (an identical copy is dropped silently).
+fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec<Resource> {
+    let mut last: HashMap<(&str, &str, &str, &str), usize> =
+        HashMap::with_capacity(resources.len());
+    for (i, r) in resources.iter().enumerate() {
+        if !r.name.is_empty() {
+            last.insert((&r.group, &r.kind_name, &r.ns, &r.name), i);
+        }
+    }
+    if last.len() == resources.iter().filter(|r| !r.name.is_empty()).count() {
+        return resources;
+    }
+    let mut keep = vec![true; resources.len()];
+    let mut kept_at = vec![usize::MAX; resources.len()];
+    let mut differs = vec![false; resources.len()];
+    for (i, r) in resources.iter().enumerate() {
+        if r.name.is_empty() {
+            continue;
+        }
+        let winner = last[&(
+            r.group.as_str(),
+            r.kind_name.as_str(),
+            r.ns.as_str(),
+            r.name.as_str(),
+        )];
+        if winner != i {
+            keep[i] = false;
+            kept_at[i] = winner;
+            differs[i] = !same_content(&r.root, &resources[winner].root);
+        }
+    }
+    // Ids of the kept resources once the dropped ones are gone.
+    let mut new_id = vec![0; resources.len()];
+    let mut next = 0;
+    for (i, k) in keep.iter().enumerate() {
+        new_id[i] = next;
+        if *k {
+            next += 1;
+        }
+    }
+    let mut kept = Vec::with_capacity(next);
+    for (i, r) in resources.into_iter().enumerate() {
+        if keep[i] {
+            kept.push(r);
+        } else if differs[i] {
+            issues.push(LoadIssue::Duplicate {
+                file: r.file.clone(),
+                span: r.anchor().span,
+                resource: r.display_name(),
+                kept: new_id[kept_at[i]],
+            });
+        }
+    }
+    kept
+}
+
+/// Whether two trees say the same thing (positions aside): an identical copy of an object (the
+/// same Namespace in two bundles) is merged silently.
+fn same_content(a: &Node, b: &Node) -> bool {
+    use mspack_yaml::Value;
+    match (&a.value, &b.value) {
+        (Value::Scalar(x), Value::Scalar(y)) => x.text == y.text && x.is_string() == y.is_string(),
+        (Value::Seq(x), Value::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_content(a, b))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| same_content(ka, kb) && same_content(va, vb))
+        }
+        _ => false,
+    }
+}
+
+/// `kustomization.yaml` files of the input with a `namespace:`: kustomize sets that namespace on
+/// every object of the files its `resources:` lists.
+struct Kustomizations {
+    /// (path of a listed file, namespace)
+    files: HashMap<std::path::PathBuf, String>,
+}
+
+impl Kustomizations {
+    fn find(files: &[ParsedFile]) -> Kustomizations {
+        let mut listed = HashMap::new();
+        for file in files {
+            let path = std::path::Path::new(&file.source.path);
+            let is_kustomization = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                matches!(
+                    n,
+                    "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+                )
+            });
+            if !is_kustomization {
+                continue;
+            }
+            let dir = path.parent().unwrap_or(std::path::Path::new(""));
+            for document in &file.documents {
+                let Some(ns) = document.root.get("namespace").and_then(Node::as_str) else {
+                    continue;
+                };
+                for entry in document
+                    .root
+                    .get("resources")
+                    .into_iter()
+                    .flat_map(Node::items)
+                {
+                    if let Some(entry) = entry.as_str() {
+                        listed.insert(normalise(&dir.join(entry)), ns.to_string());
+                    }
+                }
+            }
+        }
+        Kustomizations { files: listed }
+    }
+
+    fn namespace_of(&self, path: &str) -> Option<&str> {
+        if self.files.is_empty() {
+            return None;
+        }
+        self.files
+            .get(&normalise(std::path::Path::new(path)))
+            .map(String::as_str)
+    }
+}
+
+/// A path without `.` components (`./a/./b.yaml` and `a/b.yaml` are the same file).
+fn normalise(path: &std::path::Path) -> std::path::PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn read_ports(ports: Option<&Node>) -> Vec<ServicePort> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mspack_lint::{LintOptions, lint_sources, load_inputs};
+use mspack_lint::{LintOptions, lint_inputs, load_inputs};
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("MSPACK_SHARED")
@@ -54,9 +54,9 @@ fn every_realworld_manifest_lints_without_error_or_hang() {
         let mut syntax = Vec::new();
         for file in &files {
             let path = file.display().to_string();
-            let sources = load_inputs(std::slice::from_ref(&path), &options.limits)
+            let inputs = load_inputs(std::slice::from_ref(&path), &options.limits)
                 .unwrap_or_else(|e| panic!("{path}: {e}"));
-            let report = lint_sources(sources, &options).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let report = lint_inputs(inputs, &options).unwrap_or_else(|e| panic!("{path}: {e}"));
             for f in &report.findings {
                 *per_code.entry(f.rule.code.to_string()).or_default() += 1;
                 if f.rule.code == "MSP001" {
@@ -65,13 +65,13 @@ fn every_realworld_manifest_lints_without_error_or_hang() {
             }
         }
         let all = vec![dir.display().to_string()];
-        let sources = load_inputs(&all, &options.limits).unwrap_or_else(|e| panic!("{e}"));
+        let inputs = load_inputs(&all, &options.limits).unwrap_or_else(|e| panic!("{e}"));
         let mut options = options;
         let bundle = dir.join("../../schemas/crd-schemas.json");
         if bundle.is_file() {
             options.crds.push(bundle);
         }
-        let together = lint_sources(sources, &options).unwrap_or_else(|e| panic!("{e}"));
+        let together = lint_inputs(inputs, &options).unwrap_or_else(|e| panic!("{e}"));
         let schema_errors: Vec<String> = together
             .findings
             .iter()

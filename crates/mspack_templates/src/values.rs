@@ -201,7 +201,7 @@ impl RawValues {
 }
 
 fn scalar_text(node: &Node) -> Option<String> {
-    node.scalar().map(|s| s.text.clone())
+    node.scalar().map(|s| s.text.to_string())
 }
 
 /// Validated values, ready to render: typed values by key.
@@ -573,36 +573,15 @@ fn check_list(key: &str, inner: Kind, items: &[String]) -> Result<Value, Templat
 
 /// A DNS-1123 label (`service = true`: DNS-1035, which Service names need: starts with a letter).
 pub fn dns_label(text: &str, service: bool) -> Result<(), String> {
-    if text.is_empty() {
-        return Err("must not be empty".into());
+    if service {
+        mspack_model::names::dns1035_label(text)
+    } else {
+        mspack_model::names::dns1123_label(text)
     }
-    if text.len() > 63 {
-        return Err(format!("is {} characters; at most 63", text.len()));
-    }
-    if !text
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("may hold only lowercase letters, digits and '-' (DNS-1123 label)".into());
-    }
-    let first = text.as_bytes()[0];
-    if service && !first.is_ascii_lowercase() {
-        return Err("must start with a lowercase letter (DNS-1035 label)".into());
-    }
-    if text.starts_with('-') || text.ends_with('-') {
-        return Err("must start and end with a letter or digit".into());
-    }
-    Ok(())
 }
 
 fn dns_subdomain(text: &str) -> Result<(), String> {
-    if text.len() > 253 {
-        return Err("is longer than 253 characters".into());
-    }
-    for part in text.split('.') {
-        dns_label(part, false)?;
-    }
-    Ok(())
+    mspack_model::names::dns1123_subdomain(text)
 }
 
 fn dns_domain(text: &str) -> Result<(), String> {
@@ -661,38 +640,17 @@ fn header_name(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `10s`, `500ms`, `1m30s`, `1h`: Istio's and Go's duration syntax (integers only).
+/// `10s`, `500ms`, `1m30s`, `1h`: Go's duration syntax (as Istio reads it) restricted to whole
+/// numbers of `h`, `m`, `s` and `ms`, which every consumer of the rendered files reads alike.
 pub fn duration_ms(text: &str) -> Result<u64, String> {
-    let err = || format!("expected a duration such as 500ms, 10s or 5m, not {text:?}");
-    if text.is_empty() {
-        return Err(err());
-    }
-    let mut total: u64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(err());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let (unit, scale) = if let Some(r) = rest.strip_prefix("ms") {
-            (r, 1)
-        } else if let Some(r) = rest.strip_prefix('s') {
-            (r, 1000)
-        } else if let Some(r) = rest.strip_prefix('m') {
-            (r, 60_000)
-        } else if let Some(r) = rest.strip_prefix('h') {
-            (r, 3_600_000)
-        } else {
-            return Err(err());
-        };
-        total = total
-            .checked_add(n.checked_mul(scale).ok_or_else(err)?)
-            .ok_or_else(err)?;
-        rest = unit;
-    }
-    Ok(total)
+    let simple = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'h' | b'm' | b's'))
+        && text.bytes().last().is_some_and(|b| !b.is_ascii_digit());
+    simple
+        .then(|| mspack_model::duration::whole_millis(text))
+        .flatten()
+        .ok_or_else(|| format!("expected a duration such as 500ms, 10s or 5m, not {text:?}"))
 }
 
 /// A Kubernetes resource quantity: a decimal number with an optional suffix.

@@ -9,6 +9,7 @@ mod load;
 mod node;
 mod source;
 
+pub use compact_str::CompactString;
 pub use load::{Limits, ParsedFile, YamlError, YamlErrorKind, parse_file};
 pub use node::{Document, Node, Scalar, Style, Value};
 pub use source::{Pos, SourceFile, Span};

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
 use crate::node::{Document, Node, Scalar, Style, Value};
@@ -17,6 +18,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most nodes that aliases may copy into one file's documents (stops "billion laughs").
     pub max_alias_nodes: usize,
+    /// Most bytes read over all the files of one run; files past it are not loaded (and
+    /// reported), so memory stays bounded however many files a run is given.
+    pub max_total_bytes: u64,
 }
 
 impl Default for Limits {
@@ -25,6 +29,7 @@ impl Default for Limits {
             max_bytes: 64 * 1024 * 1024,
             max_depth: 200,
             max_alias_nodes: 100_000,
+            max_total_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -41,6 +46,8 @@ pub enum YamlErrorKind {
     TooLarge,
     /// The bytes are not UTF-8.
     Encoding,
+    /// A mapping repeats a key (a warning: loading goes on, the first occurrence is read).
+    DuplicateKey,
 }
 
 /// Why a file (from some document on) could not be loaded, and where.
@@ -59,6 +66,8 @@ pub struct ParsedFile {
     pub source: Arc<SourceFile>,
     pub documents: Vec<Document>,
     pub error: Option<YamlError>,
+    /// Problems that did not stop loading (duplicate mapping keys), in file order.
+    pub warnings: Vec<YamlError>,
 }
 
 /// Parse every document of a file within `limits`.
@@ -77,6 +86,7 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             source,
             documents: Vec::new(),
             error: Some(error),
+            warnings: Vec::new(),
         };
     }
     if let Some(pos) = source.invalid_utf8 {
@@ -88,9 +98,10 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
                 message: "file is not valid UTF-8".into(),
                 pos,
             }),
+            warnings: Vec::new(),
         };
     }
-    let mut builder = TreeBuilder::new(limits);
+    let mut builder = TreeBuilder::new(limits, &source);
     let text = source.text.strip_prefix('\u{feff}').unwrap_or(&source.text);
     let mut parser = Parser::new_from_str(text);
     let error = loop {
@@ -110,10 +121,13 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             }
         }
     };
+    let documents = builder.documents;
+    let warnings = builder.warnings;
     ParsedFile {
         source,
-        documents: builder.documents,
+        documents,
         error,
+        warnings,
     }
 }
 
@@ -128,38 +142,50 @@ fn span(s: saphyr_parser::Span) -> Span {
     Span::new(pos(s.start), pos(s.end))
 }
 
+/// An open sequence or mapping. Its children wait on the builder's shared stacks from `first`
+/// on, and move into a vector of the exact size when it closes (no growth, no spare capacity).
 enum Frame {
     Seq {
         start: Pos,
         anchor: usize,
-        items: Vec<Node>,
+        first: usize,
     },
     Map {
         start: Pos,
         anchor: usize,
-        entries: Vec<(Node, Node)>,
+        first: usize,
         key: Option<Node>,
     },
 }
 
 struct TreeBuilder<'l> {
     limits: &'l Limits,
+    source: &'l SourceFile,
     stack: Vec<Frame>,
+    /// Finished items of the open sequences.
+    items: Vec<Node>,
+    /// Finished entries of the open mappings.
+    entries: Vec<(Node, Node)>,
     anchors: HashMap<usize, (Node, usize)>,
     alias_nodes: usize,
     root: Option<Node>,
     documents: Vec<Document>,
+    warnings: Vec<YamlError>,
 }
 
 impl<'l> TreeBuilder<'l> {
-    fn new(limits: &'l Limits) -> Self {
+    fn new(limits: &'l Limits, source: &'l SourceFile) -> Self {
         TreeBuilder {
             limits,
+            source,
             stack: Vec::new(),
+            items: Vec::new(),
+            entries: Vec::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
             root: None,
             documents: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -170,6 +196,8 @@ impl<'l> TreeBuilder<'l> {
             Event::DocumentStart(_) => {
                 self.root = None;
                 self.stack.clear();
+                self.items.clear();
+                self.entries.clear();
             }
             Event::DocumentEnd => {
                 if let Some(root) = self.root.take() {
@@ -186,9 +214,9 @@ impl<'l> TreeBuilder<'l> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let node = Node {
-                    span: at,
+                    span: scalar_span(self.source, at, style),
                     value: Value::Scalar(Scalar {
-                        text: text.into_owned(),
+                        text: CompactString::from(text.as_ref()),
                         style: match style {
                             ScalarStyle::Plain => Style::Plain,
                             ScalarStyle::SingleQuoted => Style::SingleQuoted,
@@ -196,7 +224,7 @@ impl<'l> TreeBuilder<'l> {
                             ScalarStyle::Literal => Style::Literal,
                             ScalarStyle::Folded => Style::Folded,
                         },
-                        tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
+                        tag: tag.map(|t| Box::new(format!("{}{}", t.handle, t.suffix))),
                     }),
                 };
                 self.finish(node, anchor, 1);
@@ -230,7 +258,7 @@ impl<'l> TreeBuilder<'l> {
                 self.stack.push(Frame::Seq {
                     start: at.start,
                     anchor,
-                    items: Vec::new(),
+                    first: self.items.len(),
                 });
             }
             Event::MappingStart(anchor, _) => {
@@ -238,7 +266,7 @@ impl<'l> TreeBuilder<'l> {
                 self.stack.push(Frame::Map {
                     start: at.start,
                     anchor,
-                    entries: Vec::new(),
+                    first: self.entries.len(),
                     key: None,
                 });
             }
@@ -250,32 +278,82 @@ impl<'l> TreeBuilder<'l> {
                     Frame::Seq {
                         start,
                         anchor,
-                        items,
-                    } => (
-                        Node {
-                            span: Span::new(start, at.end),
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    ),
+                        first,
+                    } => {
+                        let items: Vec<Node> = self.items.drain(first..).collect();
+                        (
+                            Node {
+                                span: Span::new(start, at.end),
+                                value: Value::Seq(items),
+                            },
+                            anchor,
+                        )
+                    }
                     Frame::Map {
                         start,
                         anchor,
-                        entries,
+                        first,
                         ..
-                    } => (
-                        Node {
-                            span: Span::new(start, at.end),
-                            value: Value::Map(apply_merge_keys(entries)),
-                        },
-                        anchor,
-                    ),
+                    } => {
+                        let entries: Vec<(Node, Node)> = self.entries.drain(first..).collect();
+                        (
+                            Node {
+                                span: Span::new(start, at.end),
+                                value: Value::Map(apply_merge_keys(self.check_keys(entries))),
+                            },
+                            anchor,
+                        )
+                    }
                 };
                 let count = if anchor > 0 { node.count_nodes() } else { 0 };
                 self.finish(node, anchor, count);
             }
         }
         Ok(())
+    }
+
+    /// Record a warning for each key a mapping repeats (Kubernetes refuses such a document).
+    fn check_keys(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+        fn key(n: &Node) -> Option<&str> {
+            n.scalar().map(|s| s.text.as_str()).filter(|k| *k != "<<")
+        }
+        let repeated: Vec<(usize, usize)> = if entries.len() <= 16 {
+            (1..entries.len())
+                .filter_map(|i| {
+                    let k = key(&entries[i].0)?;
+                    (0..i)
+                        .find(|&j| key(&entries[j].0) == Some(k))
+                        .map(|j| (j, i))
+                })
+                .collect()
+        } else {
+            let mut first: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+            (0..entries.len())
+                .filter_map(|i| {
+                    let k = key(&entries[i].0)?;
+                    match first.get(k) {
+                        Some(&j) => Some((j, i)),
+                        None => {
+                            first.insert(k, i);
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        for (j, i) in repeated {
+            let (first, again) = (&entries[j].0, &entries[i].0);
+            self.warnings.push(YamlError {
+                kind: YamlErrorKind::DuplicateKey,
+                message: format!(
+                    "duplicate key {:?} (first at line {}); Kubernetes refuses the document",
+                    again.scalar().map_or("", |s| s.text.as_str()),
+                    first.span.start.line
+                ),
+                pos: again.span.start,
+            });
+        }
+        entries
     }
 
     fn check_depth(&self, at: Pos) -> Result<(), YamlError> {
@@ -299,12 +377,75 @@ impl<'l> TreeBuilder<'l> {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Seq { .. }) => self.items.push(node),
+            Some(Frame::Map { key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
+                Some(k) => self.entries.push((k, node)),
             },
         }
+    }
+}
+
+/// The span of a scalar's own text. The parser's span of a quoted scalar runs on over a comment
+/// after it, and a block scalar's over the blank lines up to the next token (a following `---`
+/// included): edits and underlines must cover the scalar and nothing else.
+fn scalar_span(source: &SourceFile, at: Span, style: ScalarStyle) -> Span {
+    let end = match style {
+        ScalarStyle::Plain => return at,
+        ScalarStyle::SingleQuoted => quoted_end(source, at.start, b'\''),
+        ScalarStyle::DoubleQuoted => quoted_end(source, at.start, b'"'),
+        ScalarStyle::Literal | ScalarStyle::Folded => {
+            let from = source.offset(at.start);
+            let content = source.snippet(at).trim_end();
+            Some(pos_after(source, at.start, from, from + content.len()))
+        }
+    };
+    match end {
+        Some(end) if end <= at.end || at.end < at.start => Span::new(at.start, end),
+        _ => at,
+    }
+}
+
+/// Where a quoted scalar starting at `start` ends: just after its closing quote.
+fn quoted_end(source: &SourceFile, start: Pos, quote: u8) -> Option<Pos> {
+    let from = source.offset(start);
+    let bytes = source.text.as_bytes().get(from..)?;
+    if bytes.first() != Some(&quote) {
+        return None;
+    }
+    let mut i = 1;
+    while let Some(&b) = bytes.get(i) {
+        if quote == b'"' && b == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b == quote {
+            if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(pos_after(source, start, from, from + i + 1));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The position of byte offset `to`, counting from `start` at byte offset `from`.
+fn pos_after(source: &SourceFile, start: Pos, from: usize, to: usize) -> Pos {
+    let Some(text) = source.text.get(from..to) else {
+        return start;
+    };
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    match text.rfind('\n') {
+        None => Pos {
+            line: start.line,
+            col: start.col.saturating_add(count(text.chars().count())),
+        },
+        Some(last) => Pos {
+            line: start.line.saturating_add(count(text.matches('\n').count())),
+            col: count(text[last + 1..].chars().count()).saturating_add(1),
+        },
     }
 }
 
@@ -334,7 +475,7 @@ fn apply_merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
         }
     }
     let key_text = |k: &Node| k.scalar().map(|s| s.text.clone());
-    let mut seen: std::collections::HashSet<String> =
+    let mut seen: std::collections::HashSet<CompactString> =
         own.iter().filter_map(|(k, _)| key_text(k)).collect();
     for (k, v) in merged {
         if let Some(text) = key_text(&k)
@@ -410,6 +551,32 @@ mod tests {
         let m = f.documents[0].root.get("m");
         assert_eq!(m.and_then(|m| m.get("x")).and_then(Node::as_i64), Some(1));
         assert_eq!(m.and_then(|m| m.get("y")).and_then(Node::as_i64), Some(3));
+    }
+
+    #[test]
+    fn scalar_spans_end_with_the_scalar_not_at_the_next_token() {
+        let f = parse("a: \"q\" # c\nb: 'it''s'  # d\nc: >-\n  orders\n\n---\nd: plain # e\n");
+        let at = |doc: usize, key: &str| {
+            let node = f.documents[doc].root.get(key);
+            node.map(|n| (n.span.start, n.span.end))
+        };
+        let p = |line, col| Pos { line, col };
+        assert_eq!(at(0, "a"), Some((p(1, 4), p(1, 7))));
+        assert_eq!(at(0, "b"), Some((p(2, 4), p(2, 11))));
+        assert_eq!(at(0, "c"), Some((p(4, 3), p(4, 9))));
+        assert_eq!(at(1, "d"), Some((p(7, 4), p(7, 9))));
+    }
+
+    #[test]
+    fn duplicate_keys_are_warnings_and_the_first_value_is_read() {
+        let f = parse("a: 1\nb: 2\na: 3\n");
+        assert!(f.error.is_none());
+        let w: Vec<_> = f.warnings.iter().map(|w| (w.kind, w.pos.line)).collect();
+        assert_eq!(w, vec![(YamlErrorKind::DuplicateKey, 3)]);
+        assert_eq!(f.documents[0].root.get("a").and_then(Node::as_i64), Some(1));
+        let big: String = (0..40).map(|i| format!("k{i}: 1\n")).collect::<String>() + "k7: 2\n";
+        assert_eq!(parse(&big).warnings.len(), 1);
+        assert!(parse("<<: {a: 1}\n<<: {b: 1}\nc: 1\n").warnings.is_empty());
     }
 
     #[test]

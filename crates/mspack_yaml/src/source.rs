@@ -36,14 +36,16 @@ pub struct SourceFile {
     pub text: String,
     /// Where the bytes stopped being UTF-8, for files read with [`SourceFile::from_bytes`].
     pub invalid_utf8: Option<Pos>,
-    line_starts: Vec<usize>,
+    /// Byte offset of each line's start (`u32`: a file is far below 4 GiB once past the size
+    /// limit; lines past 4 GiB of a larger text are not addressed).
+    line_starts: Vec<u32>,
 }
 
 impl SourceFile {
     pub fn new(path: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
-        line_starts.extend(memchr_newlines(&text));
+        line_starts.extend(memchr_newlines(&text).map_while(|i| u32::try_from(i).ok()));
         SourceFile {
             path: path.into(),
             text,
@@ -76,7 +78,7 @@ impl SourceFile {
     /// Number of lines (a trailing newline does not start a new line of its own).
     pub fn line_count(&self) -> usize {
         let n = self.line_starts.len();
-        if n > 1 && self.line_starts[n - 1] == self.text.len() {
+        if n > 1 && self.line_starts[n - 1] as usize == self.text.len() {
             n - 1
         } else {
             n
@@ -89,12 +91,11 @@ impl SourceFile {
         if idx >= self.line_count() {
             return None;
         }
-        let start = *self.line_starts.get(idx)?;
+        let start = *self.line_starts.get(idx)? as usize;
         let end = self
             .line_starts
             .get(idx + 1)
-            .copied()
-            .unwrap_or(self.text.len());
+            .map_or(self.text.len(), |&s| s as usize);
         let raw = self.text.get(start..end)?;
         Some(raw.trim_end_matches(['\n', '\r']))
     }
@@ -102,7 +103,7 @@ impl SourceFile {
     /// Byte offset of the first byte of a 1-based line.
     pub fn line_start(&self, line: u32) -> Option<usize> {
         let idx = (line as usize).checked_sub(1)?;
-        self.line_starts.get(idx).copied()
+        self.line_starts.get(idx).map(|&s| s as usize)
     }
 
     /// Byte offset of a position (columns count characters); clamps to the end of the line.
@@ -131,11 +132,9 @@ impl SourceFile {
     }
 }
 
+/// Offsets just past each `\n` (`str::match_indices` on a char searches with memchr).
 fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.bytes()
-        .enumerate()
-        .filter(|&(_, b)| b == b'\n')
-        .map(|(i, _)| i + 1)
+    text.match_indices('\n').map(|(i, _)| i + 1)
 }
 
 #[cfg(test)]

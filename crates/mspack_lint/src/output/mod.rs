@@ -7,7 +7,7 @@ mod sarif;
 mod text;
 
 pub use github::render_github;
-pub use json::{render_json, report_json};
+pub use json::{render_json, report_json, write_json};
 pub use sarif::render_sarif;
 pub use text::render_text;
 

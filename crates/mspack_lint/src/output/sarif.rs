@@ -32,6 +32,7 @@ pub fn render_sarif(report: &Report) -> String {
                 "shortDescription": {"text": r.summary},
                 "fullDescription": {"text": r.summary},
                 "help": {"text": r.documentation(), "markdown": r.documentation()},
+                "helpUri": r.help_uri(),
                 "defaultConfiguration": {"level": level(r.severity)},
                 "properties": {"code": r.code, "mirrors": r.mirrors, "tags": [if r.code.starts_with("IST") { "istio" } else { "mspack" }]},
             })
@@ -97,8 +98,9 @@ pub fn render_sarif(report: &Report) -> String {
         "runs": [{
             "tool": {"driver": {
                 "name": "mspack",
+                "version": env!("CARGO_PKG_VERSION"),
                 "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/mspack/mspack",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": rules,
             }},
             "columnKind": "unicodeCodePoints",

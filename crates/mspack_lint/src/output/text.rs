@@ -42,13 +42,16 @@ fn render_finding(renderer: &Renderer, f: &Finding) -> String {
                 .line_start(last)
                 .map(|s| s + file.line_text(last).map_or(0, str::len))
                 .unwrap_or(file.text.len());
-            let source = &file.text[start..end.max(start)];
+            let source = file.text.get(start..end.max(start)).unwrap_or("");
             let range = file.byte_range(span);
-            let mut lo = range.start.saturating_sub(start).min(source.len());
-            let mut hi = range.end.saturating_sub(start).min(source.len());
+            let mut lo = floor_char_boundary(source, range.start.saturating_sub(start));
+            let mut hi = floor_char_boundary(source, range.end.saturating_sub(start));
             if hi <= lo {
                 // An empty span underlines one character (or the line end).
-                hi = (lo + 1).min(source.len());
+                hi = source[lo..]
+                    .chars()
+                    .next()
+                    .map_or(lo, |c| lo + c.len_utf8());
                 if hi <= lo {
                     lo = source.len();
                     hi = lo;
@@ -61,6 +64,9 @@ fn render_finding(renderer: &Renderer, f: &Finding) -> String {
                     .annotation(AnnotationKind::Primary.span(lo..hi).label(label)),
             )
         }
+        (Some(file), None) if label.is_empty() => {
+            title.element(Level::NOTE.message(format!("in {}", file.path)))
+        }
         _ => title.element(Level::NOTE.message(label)),
     };
     if let Some(help) = &f.help {
@@ -70,6 +76,15 @@ fn render_finding(renderer: &Renderer, f: &Finding) -> String {
         group = group.element(Level::NOTE.message(format!("mirrors Istio's {analyzer}")));
     }
     renderer.render(&[group])
+}
+
+/// The largest char boundary of `text` at or below `at` (clamped to the text).
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 fn summary(report: &Report) -> String {

@@ -5,11 +5,11 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
-use crate::rules::istio_annotations::{
+use crate::istio::annotations::{
     ALWAYS_IGNORED, SET_BY_CNI, Status, annotated_resources, annotations, is_istio_annotation,
     lookup,
 };
+use crate::resource::Kind;
 use crate::workspace::Workspace;
 
 declare_rule! {

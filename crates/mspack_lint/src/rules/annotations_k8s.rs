@@ -4,9 +4,10 @@
 
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues};
-use crate::rules::istio_annotations::{
+use crate::istio::annotations::{
     ALWAYS_IGNORED, annotated_resources, annotations, is_istio_annotation, lookup, validate,
 };
+use crate::rule::Pass;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -63,7 +64,7 @@ declare_rule! {
         severity: Warning,
         summary: "an Istio annotation is set on a kind of resource it does not apply to",
         mirrors: Some("annotations.K8sAnalyzer"),
-        check: check_misplaced,
+        pass: K8S_ANNOTATIONS,
     };
 }
 
@@ -107,7 +108,7 @@ declare_rule! {
         severity: Warning,
         summary: "an annotation in Istio's namespace is not one Istio defines",
         mirrors: Some("annotations.K8sAnalyzer"),
-        check: check_unknown,
+        pass: K8S_ANNOTATIONS,
     };
 }
 
@@ -155,7 +156,7 @@ declare_rule! {
         severity: Warning,
         summary: "an Istio annotation has a value the sidecar injector rejects",
         mirrors: Some("annotations.K8sAnalyzer"),
-        check: check_invalid,
+        pass: K8S_ANNOTATIONS,
     };
 }
 
@@ -201,24 +202,18 @@ declare_rule! {
         severity: Info,
         summary: "an Istio annotation is deprecated",
         mirrors: Some("annotations.K8sAnalyzer"),
-        check: check_deprecated,
+        pass: K8S_ANNOTATIONS,
     };
 }
 
-fn check_misplaced(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0107", analyze(ws));
-}
+/// One run of Istio's `annotations.K8sAnalyzer` for all of its rules.
+static K8S_ANNOTATIONS: Pass = Pass {
+    name: "annotations.K8sAnalyzer",
+    check,
+};
 
-fn check_unknown(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0108", analyze(ws));
-}
-
-fn check_invalid(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0125", analyze(ws));
-}
-
-fn check_deprecated(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0135", analyze(ws));
+fn check(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, analyze(ws));
 }
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
@@ -231,7 +226,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             let Some(def) = lookup(key) else {
                 issues.push(
                     Issue::new(
-                        "IST0108",
+                        &UNKNOWN_ANNOTATION,
                         resource,
                         key_node,
                         format!("unknown Istio annotation {key:?}"),
@@ -245,7 +240,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
                     && resource.labels().and_then(|l| l.get(key)).is_some();
                 if !replaced_by_label {
                     let mut issue = Issue::new(
-                        "IST0135",
+                        &DEPRECATED_ANNOTATION,
                         resource,
                         key_node,
                         format!("annotation {key:?} is deprecated"),
@@ -262,7 +257,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             if !def.resources.contains(&kind) {
                 let kinds = def.resources.join(", ");
                 let mut issue = Issue::new(
-                    "IST0107",
+                    &MISPLACED_ANNOTATION,
                     resource,
                     key_node,
                     format!("annotation {key:?} applies to {kinds}, not to {kind}"),
@@ -276,7 +271,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             let text = value.scalar().map(|s| s.text.as_str()).unwrap_or("");
             if let Some(Err(problem)) = validate(key, text) {
                 issues.push(Issue::new(
-                    "IST0125",
+                    &INVALID_ANNOTATION,
                     resource,
                     value,
                     format!("invalid value for annotation {key:?}: {problem}"),

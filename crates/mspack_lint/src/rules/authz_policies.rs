@@ -156,7 +156,7 @@ fn check_namespaces(ws: &Workspace, out: &mut Findings) {
     for policy in ws.of_kind(Kind::AuthorizationPolicy) {
         namespace_issues(policy, &namespaces, &mut issues);
     }
-    report_issues(out, "IST0101", issues);
+    report_issues(out, issues);
 }
 
 fn check_workloads(ws: &Workspace, out: &mut Findings) {
@@ -205,13 +205,15 @@ fn check_workloads(ws: &Workspace, out: &mut Findings) {
         };
         if let Some(message) = problem {
             let node = selector_node.unwrap_or_else(|| policy.anchor());
-            issues.push(Issue::new("IST0127", policy, node, message).help(
-                "fix the selector or the namespace; workloads count only when they have an \
+            issues.push(
+                Issue::new(&AUTHZ_NO_MATCHING_WORKLOADS, policy, node, message).help(
+                    "fix the selector or the namespace; workloads count only when they have an \
                  istio-proxy sidecar (or injection is enabled for them) or run in ambient mode",
-            ));
+                ),
+            );
         }
     }
-    report_issues(out, "IST0127", issues);
+    report_issues(out, issues);
 }
 
 fn describe(selector: &Selector, place: &str) -> String {
@@ -257,10 +259,12 @@ fn namespace_issues<'a>(
                 } else {
                     format!("source {field} entry {expr:?} matches no namespace")
                 };
-                issues.push(Issue::new("IST0101", policy, item, message).help(
-                    "name an existing namespace (exact, `prefix-*`, `*-suffix` or `*`), or add \
+                issues.push(
+                    Issue::new(&AUTHZ_NAMESPACE_NOT_FOUND, policy, item, message).help(
+                        "name an existing namespace (exact, `prefix-*`, `*-suffix` or `*`), or add \
                      its Namespace manifest to the linted files",
-                ));
+                    ),
+                );
             }
         }
     }

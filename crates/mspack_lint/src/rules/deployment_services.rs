@@ -279,7 +279,7 @@ fn check_protocols(ws: &Workspace, out: &mut Findings) {
                 format!(
                     "deployment \"{}\" is selected by services that give port {port} different protocols ({listed}): {}",
                     deployment.name,
-                    names.join(", ")
+                    crate::finding::listed(&names)
                 ),
             )
             .help("use one protocol for the port in every Service selecting these pods, or move one Service to another port");
@@ -313,7 +313,7 @@ fn check_target_ports(ws: &Workspace, out: &mut Findings) {
                 format!(
                     "deployment \"{}\" is selected by services {} that send targetPort {target} from different ports: {}",
                     deployment.name,
-                    names.into_iter().collect::<Vec<_>>().join(", "),
+                    crate::finding::listed(&names.into_iter().collect::<Vec<_>>()),
                     numbers.join(", ")
                 ),
             )

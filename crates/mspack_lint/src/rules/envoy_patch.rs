@@ -7,8 +7,10 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues, scalar_line};
+use crate::istio::validation::envoyfilter::{APPLY_TO, OPERATIONS};
 use crate::resource::{Kind, Resource};
-use crate::rules::schema_envoyfilter::{APPLY_TO, OPERATIONS};
+use crate::rule::Pass;
+use crate::rule::Rule;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -80,7 +82,7 @@ declare_rule! {
         severity: Warning,
         summary: "an EnvoyFilter without priority uses a relative patch operation",
         mirrors: Some("envoyfilter.EnvoyPatchAnalyzer"),
-        check: check_relative,
+        pass: ENVOY_PATCH,
     };
 }
 
@@ -132,7 +134,7 @@ declare_rule! {
         severity: Error,
         summary: "an EnvoyFilter uses REPLACE where Istio cannot replace",
         mirrors: Some("envoyfilter.EnvoyPatchAnalyzer"),
-        check: check_replace,
+        pass: ENVOY_PATCH,
     };
 }
 
@@ -186,7 +188,7 @@ declare_rule! {
         severity: Error,
         summary: "an EnvoyFilter uses ADD on route configuration or HTTP routes, where it is ignored",
         mirrors: Some("envoyfilter.EnvoyPatchAnalyzer"),
-        check: check_add,
+        pass: ENVOY_PATCH,
     };
 }
 
@@ -234,7 +236,7 @@ declare_rule! {
         severity: Error,
         summary: "an EnvoyFilter uses REMOVE on route configuration or HTTP routes, where it is ignored",
         mirrors: Some("envoyfilter.EnvoyPatchAnalyzer"),
-        check: check_remove,
+        pass: ENVOY_PATCH,
     };
 }
 
@@ -301,28 +303,18 @@ declare_rule! {
         severity: Warning,
         summary: "an EnvoyFilter without priority uses a relative operation on a filter also patched for a proxy version",
         mirrors: Some("envoyfilter.EnvoyPatchAnalyzer"),
-        check: check_relative_version,
+        pass: ENVOY_PATCH,
     };
 }
 
-fn check_relative(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0151", analyze(ws));
-}
+/// One run of Istio's `envoyfilter.EnvoyPatchAnalyzer` for all of its rules.
+static ENVOY_PATCH: Pass = Pass {
+    name: "envoyfilter.EnvoyPatchAnalyzer",
+    check,
+};
 
-fn check_replace(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0152", analyze(ws));
-}
-
-fn check_add(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0153", analyze(ws));
-}
-
-fn check_remove(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0154", analyze(ws));
-}
-
-fn check_relative_version(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0155", analyze(ws));
+fn check(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, analyze(ws));
 }
 
 /// Protobuf enums may be written by name or by number.
@@ -397,16 +389,16 @@ fn analyze_filter<'a>(
         let route_level = matches!(apply_to, "ROUTE_CONFIGURATION" | "HTTP_ROUTE");
         let line = scalar_line(body.get("value"));
         let node = body.get("operation").unwrap_or(patch);
-        let mut push = |code: &'static str, message: String, help: &str| {
-            if seen.insert((code, line)) {
-                issues.push(Issue::new(code, filter, node, message).help(help));
+        let mut push = |rule: &'static Rule, message: String, help: &str| {
+            if seen.insert((rule.code, line)) {
+                issues.push(Issue::new(rule, filter, node, message).help(help));
             }
         };
         let relative = match operation {
             "ADD" => {
                 if route_level {
                     push(
-                        "IST0153",
+                        &ADD_MISUSED,
                         format!("ADD patch on {apply_to} is ignored by Istio"),
                         "add routes by MERGE on the enclosing VIRTUAL_HOST, or through a \
                          VirtualService",
@@ -416,7 +408,7 @@ fn analyze_filter<'a>(
             }
             "REMOVE" if route_level => {
                 push(
-                    "IST0154",
+                    &REMOVE_MISUSED,
                     format!("REMOVE patch on {apply_to} is ignored by Istio"),
                     "remove the route where it is defined (VirtualService, Gateway route)",
                 );
@@ -425,7 +417,7 @@ fn analyze_filter<'a>(
             "REMOVE" => true,
             "REPLACE" if !matches!(apply_to, "NETWORK_FILTER" | "HTTP_FILTER" | "VIRTUAL_HOST") => {
                 push(
-                    "IST0152",
+                    &REPLACE_MISUSED,
                     format!(
                         "REPLACE patch on {apply_to} is ignored: Istio replaces only \
                          HTTP_FILTER, NETWORK_FILTER and VIRTUAL_HOST"
@@ -440,14 +432,14 @@ fn analyze_filter<'a>(
         if relative && priority == 0 {
             let (code, consequence, help) = if versioned.contains(&name) {
                 (
-                    "IST0155",
+                    &RELATIVE_OPERATION_WITH_PROXY_VERSION,
                     "while a patch of the same filter is limited to a proxy version",
                     "set `priority`, or use INSERT_FIRST or ADD, so the patch still applies \
                      while two proxy versions coexist",
                 )
             } else {
                 (
-                    "IST0151",
+                    &RELATIVE_OPERATION,
                     "so it may be applied before the filter it is relative to exists",
                     "set `priority`, or use INSERT_FIRST or ADD",
                 )

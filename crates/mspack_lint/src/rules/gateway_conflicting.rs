@@ -328,7 +328,7 @@ fn check_conflicts(ws: &Workspace, out: &mut Findings) {
                     } else {
                         "gateways"
                     },
-                    others.join(", "),
+                    crate::finding::listed(&others),
                     gw.selector_text,
                     server.port,
                     hosts.join(", ")

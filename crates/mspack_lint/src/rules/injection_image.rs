@@ -329,11 +329,8 @@ fn check(ws: &Workspace, out: &mut Findings) {
     }
     for (name, (ns, expected, mut pods)) in mismatched {
         pods.sort_unstable();
-        let list = pods
-            .iter()
-            .map(|p| format!("{p:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list =
+            crate::finding::listed(&pods.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>());
         out.report(
             ns,
             ns.anchor(),

@@ -1,6 +1,6 @@
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::workspace::Workspace;
+use crate::workspace::{LoadIssue, Workspace};
 
 declare_rule! {
     /// ## What it checks
@@ -9,6 +9,7 @@ declare_rule! {
     ///
     /// ## Why it matters
     /// The API server rejects it, and no other rule can check it, so its mistakes stay hidden.
+    /// `--select`/`--ignore` cannot hide this rule.
     ///
     /// ## Example
     /// ```yaml
@@ -39,5 +40,18 @@ declare_rule! {
     };
 }
 
-/// Reported while loading (see `Workspace::build`); nothing to check afterwards.
-fn check(_: &Workspace, _: &mut Findings) {}
+/// Report the documents loading could not read as objects (kept as data by `Workspace::build`).
+fn check(ws: &Workspace, out: &mut Findings) {
+    for issue in &ws.load_issues {
+        if let LoadIssue::InvalidResource {
+            file,
+            span,
+            message,
+        } = issue
+        {
+            out.report_at(file, *span, message.clone()).help(
+                "a Kubernetes object needs string `apiVersion` and `kind` and a `metadata.name`",
+            );
+        }
+    }
+}

@@ -147,7 +147,7 @@ fn generated_pod_labels(ws: &Workspace, gw: &Resource) -> Option<Labels> {
         .map(str::to_string)
         .unwrap_or_else(|| {
             if no_suffix {
-                gw.name.clone()
+                gw.name.to_string()
             } else {
                 format!("{}-{class}", gw.name)
             }
@@ -182,7 +182,7 @@ fn generated_pod_labels(ws: &Workspace, gw: &Resource) -> Option<Labels> {
         "latest".into(),
     );
     labels.extend(infrastructure);
-    labels.insert(GATEWAY_NAME_LABEL.into(), gw.name.clone());
+    labels.insert(GATEWAY_NAME_LABEL.into(), gw.name.to_string());
     labels.insert(GATEWAY_CLASS_LABEL.into(), class.to_string());
     labels.insert(MANAGED_LABEL.into(), managed.into());
     Some(labels)
@@ -199,7 +199,7 @@ fn gateway_pods(ws: &Workspace) -> WorkloadIndex {
     let generated = ws.of_kind(Kind::K8sGateway).filter_map(|gw| {
         Some(Workload {
             resource: gw.id,
-            ns: gw.ns.clone(),
+            ns: gw.ns.to_string(),
             labels: generated_pod_labels(ws, gw)?,
             is_pod: true,
         })

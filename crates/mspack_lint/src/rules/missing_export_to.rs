@@ -1,7 +1,7 @@
 use crate::declare_rule;
 use crate::finding::{Applicability, Findings, Fix};
 use crate::fix::insert_entry;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -43,7 +43,10 @@ declare_rule! {
     /// metadata: {name: payments}
     /// ```
     /// Use `["."]` for the resource's own namespace, or list the namespaces whose clients need it
-    /// (a DestinationRule that sets mTLS must reach every client namespace).
+    /// (a DestinationRule that sets mTLS must reach every client namespace). A VirtualService
+    /// bound to a gateway in another namespace must also be exported to that namespace, since the
+    /// gateway reads it from there (`exportTo: [".", "istio-system"]`). `exportTo: []` and
+    /// `exportTo: ~` mean every namespace, as no `exportTo` does.
     pub static MISSING_EXPORT_TO = Rule {
         code: "MSP102",
         name: "missing-export-to",
@@ -59,35 +62,70 @@ fn check(ws: &Workspace, out: &mut Findings) {
     if namespaces.len() < 2 {
         return;
     }
-    let listed = namespaces
-        .iter()
-        .map(|n| if n.is_empty() { "<none>" } else { n.as_str() })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let listed = crate::finding::listed(&namespaces.iter().collect::<Vec<_>>());
     let kinds = [
         Kind::VirtualService,
         Kind::DestinationRule,
         Kind::ServiceEntry,
     ];
     for resource in kinds.into_iter().flat_map(|k| ws.of_kind(k)) {
-        if resource.spec_at(&["exportTo"]).is_some() {
+        if resource.export_to().is_some() {
             continue;
         }
         let message = format!(
             "{} {} has no exportTo and is visible in every namespace (the set spans {listed})",
             resource.kind_name, resource.name
         );
+        let scopes = export_scopes(resource);
+        let list = scopes
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let finding = out.report(resource, resource.anchor(), message);
-        finding.help("add `exportTo: [\".\"]`, or list the namespaces that need this rule");
+        if scopes.len() > 1 {
+            finding.help(format!(
+                "add `exportTo: [{list}]`: gateways read a VirtualService from their own namespace, \
+                 so it must stay visible to {}",
+                scopes[1..].join(", ")
+            ));
+        } else {
+            finding.help(format!(
+                "add `exportTo: [{list}]`, or list the namespaces that need this rule"
+            ));
+        }
         if let Some(edit) = resource
             .spec()
-            .and_then(|spec| insert_entry(&resource.file, spec, &["exportTo: [\".\"]".into()]))
+            .and_then(|spec| insert_entry(&resource.file, spec, &[format!("exportTo: [{list}]")]))
         {
             finding.fix(Fix {
-                message: "export to this namespace only".into(),
+                message: "export to this namespace (and its gateways') only".into(),
                 applicability: Applicability::MaybeIncorrect,
                 edits: vec![edit],
             });
         }
     }
+}
+
+/// The scopes a resource needs: its own namespace (`.`), plus, for a VirtualService bound to
+/// gateways in other namespaces, those namespaces (a gateway reads VirtualServices from its own).
+fn export_scopes(resource: &Resource) -> Vec<String> {
+    let mut scopes = vec![".".to_string()];
+    if resource.kind != Kind::VirtualService {
+        return scopes;
+    }
+    let mut others: Vec<String> = resource
+        .spec_at(&["gateways"])
+        .into_iter()
+        .flat_map(mspack_yaml::Node::items)
+        .filter_map(mspack_yaml::Node::as_str)
+        .filter(|g| *g != "mesh")
+        .filter_map(|g| g.split_once('/').map(|(ns, _)| ns))
+        .filter(|ns| !ns.is_empty() && *ns != resource.ns && *ns != ".")
+        .map(str::to_string)
+        .collect();
+    others.sort();
+    others.dedup();
+    scopes.extend(others);
+    scopes
 }

@@ -157,10 +157,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 finding.fix(Fix {
                     message: "set the label to \"true\"".into(),
                     applicability: Applicability::MachineApplicable,
-                    edits: vec![crate::finding::Edit {
-                        span: node.span,
-                        replacement: "\"true\"".into(),
-                    }],
+                    edits: vec![crate::fix::replace_scalar(node, "true")],
                 });
             }
             None => {

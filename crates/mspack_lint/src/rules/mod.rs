@@ -1,5 +1,7 @@
 //! The rule registry: every rule, one file each (or one file per mirrored Istio analyzer).
-//! Adding a rule touches its file, one line here, and its fixture folder.
+//! Adding a rule touches its file, one line here, and its fixture folder. This folder holds rules
+//! only: Istio's validation library and annotation catalogue are in `crate::istio`, workload
+//! matching in `crate::workloads`.
 
 use crate::rule::Rule;
 
@@ -8,37 +10,22 @@ pub mod annotations_k8s;
 pub mod authz_policies;
 pub mod crd_schema;
 pub mod deprecated_fields;
+pub mod duplicate_resource;
 pub mod envoy_patch;
 pub mod invalid_resource;
 pub mod invalid_yaml;
-pub mod istio_annotations;
 pub mod missing_export_to;
 pub mod missing_global_label;
 pub mod se_conflicting_protocol;
 pub mod se_protocol_addresses;
 pub mod short_host_name;
+pub mod stale_suppression;
 pub mod vs_conflicting_mesh_hosts;
 pub mod vs_destination_host;
 pub mod vs_destination_rule;
 pub mod vs_gateway;
 pub mod vs_jwt_claim_route;
 pub mod vs_schema;
-mod vs_schema_checks;
-pub use vs_schema_checks::retry_on_policy_is_valid;
-// Istio's validation of each kind, for vs_schema's IST0106 and IST0133.
-mod schema_authorizationpolicy;
-mod schema_common;
-mod schema_destinationrule;
-mod schema_envoyfilter;
-mod schema_gateway;
-mod schema_peerauthentication;
-mod schema_proxyconfig;
-mod schema_requestauthentication;
-mod schema_serviceentry;
-mod schema_sidecar;
-mod schema_telemetry;
-mod schema_wasmplugin;
-mod schema_workloadentry;
 
 // Workload, injection, webhook and mesh-install analyzers mirrored from Istio.
 pub mod application_uid;
@@ -73,6 +60,8 @@ pub static ALL: &[&Rule] = &[
     &invalid_yaml::INVALID_YAML,
     &invalid_resource::INVALID_RESOURCE,
     &crd_schema::CRD_SCHEMA_VIOLATION,
+    &duplicate_resource::DUPLICATE_RESOURCE,
+    &stale_suppression::STALE_SUPPRESSION,
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,

@@ -121,7 +121,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
             continue;
         }
         let names: BTreeSet<String> = entries.iter().map(|e| e.se.full_name()).collect();
-        let names = names.into_iter().collect::<Vec<_>>().join(", ");
+        let names = crate::finding::listed(&names.into_iter().collect::<Vec<_>>());
         let protocols = protocols
             .iter()
             .map(|p| if p.is_empty() { "(none)" } else { p })

@@ -7,9 +7,11 @@ use std::collections::HashSet;
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
+use crate::rule::Pass;
+use crate::selector_findings::{conflicting_policies, selector_not_found};
 use crate::workloads::{
-    Selections, Selector, Values, by_namespace, conflicting_policies, namespace_in_ambient,
-    selector_not_found, workload_display, workload_in_ambient,
+    Selections, Selector, Values, by_namespace, namespace_in_ambient, workload_display,
+    workload_in_ambient,
 };
 use crate::workspace::Workspace;
 
@@ -67,7 +69,7 @@ declare_rule! {
         summary: "a Sidecar workload selector matches no workload in its namespace",
         mirrors: Some("sidecar.SelectorAnalyzer"),
         context: Kind::WORKLOADS,
-        check: check_not_found,
+        pass: SIDECAR_SELECTORS,
     };
 }
 
@@ -127,7 +129,7 @@ declare_rule! {
         severity: Error,
         summary: "several Sidecars select the same workload",
         mirrors: Some("sidecar.SelectorAnalyzer"),
-        check: check_conflicting,
+        pass: SIDECAR_SELECTORS,
     };
 }
 
@@ -173,7 +175,7 @@ declare_rule! {
         severity: Error,
         summary: "a namespace has several Sidecars without a workload selector",
         mirrors: Some("sidecar.SelectorAnalyzer"),
-        check: check_multiple_default,
+        pass: SIDECAR_SELECTORS,
     };
 }
 
@@ -226,24 +228,18 @@ declare_rule! {
         severity: Warning,
         summary: "a Sidecar applies to ambient-mode workloads only and has no effect",
         mirrors: Some("sidecar.SelectorAnalyzer"),
-        check: check_ineffective,
+        pass: SIDECAR_SELECTORS,
     };
 }
 
-fn check_not_found(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0101", analyze(ws));
-}
+/// One run of Istio's `sidecar.SelectorAnalyzer` for all of its rules.
+static SIDECAR_SELECTORS: Pass = Pass {
+    name: "sidecar.SelectorAnalyzer",
+    check,
+};
 
-fn check_conflicting(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0110", analyze(ws));
-}
-
-fn check_multiple_default(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0111", analyze(ws));
-}
-
-fn check_ineffective(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0167", analyze(ws));
+fn check(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, analyze(ws));
 }
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
@@ -257,6 +253,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             namespace_wide.push(sidecar);
         } else if !selections.add(ws, sidecar, &selector) {
             issues.push(selector_not_found(
+                &SIDECAR_SELECTOR_NOT_FOUND,
                 sidecar,
                 labels_node,
                 &selector,
@@ -278,7 +275,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
         } else if sidecars.len() > 1 {
             issues.extend(conflicting_policies(
                 ws,
-                "IST0110",
+                &CONFLICTING_SIDECAR_SELECTORS,
                 "Sidecars",
                 w,
                 sidecars,
@@ -295,7 +292,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             for &sidecar in &sidecars {
                 issues.push(
                     Issue::new(
-                        "IST0111",
+                        &MULTIPLE_DEFAULT_SIDECARS,
                         sidecar,
                         sidecar.anchor(),
                         format!(
@@ -325,7 +322,7 @@ fn ineffective<'a>(
         if reported.insert(sidecar.id) {
             issues.push(
                 Issue::new(
-                    "IST0167",
+                    &SIDECAR_INEFFECTIVE_IN_AMBIENT,
                     sidecar,
                     sidecar.anchor(),
                     format!("the Sidecar has no effect: {why}"),

@@ -4,7 +4,9 @@
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues};
 use crate::resource::Kind;
-use crate::workloads::{Selections, Selector, Values, conflicting_policies, selector_not_found};
+use crate::rule::Pass;
+use crate::selector_findings::{conflicting_policies, selector_not_found};
+use crate::workloads::{Selections, Selector, Values};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -72,7 +74,7 @@ declare_rule! {
         summary: "a Telemetry selector matches no workload in its namespace",
         mirrors: Some("telemetry.SelectorAnalyzer"),
         context: Kind::WORKLOADS,
-        check: check_not_found,
+        pass: TELEMETRY_SELECTORS,
     };
 }
 
@@ -140,16 +142,18 @@ declare_rule! {
         severity: Error,
         summary: "several Telemetries select the same workload",
         mirrors: Some("telemetry.SelectorAnalyzer"),
-        check: check_conflicting,
+        pass: TELEMETRY_SELECTORS,
     };
 }
 
-fn check_not_found(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0101", analyze(ws));
-}
+/// One run of Istio's `telemetry.SelectorAnalyzer` for all of its rules.
+static TELEMETRY_SELECTORS: Pass = Pass {
+    name: "telemetry.SelectorAnalyzer",
+    check,
+};
 
-fn check_conflicting(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, "IST0159", analyze(ws));
+fn check(ws: &Workspace, out: &mut Findings) {
+    report_issues(out, analyze(ws));
 }
 
 fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
@@ -162,6 +166,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
             continue;
         }
         issues.push(selector_not_found(
+            &TELEMETRY_SELECTOR_NOT_FOUND,
             telemetry,
             labels_node,
             &selector,
@@ -174,7 +179,7 @@ fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
         if telemetries.len() > 1 {
             issues.extend(conflicting_policies(
                 ws,
-                "IST0159",
+                &CONFLICTING_TELEMETRY_SELECTORS,
                 "Telemetries",
                 w,
                 telemetries,

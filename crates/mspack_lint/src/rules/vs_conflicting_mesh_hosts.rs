@@ -126,11 +126,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
         }
         let mut names: Vec<String> = list.iter().map(|&i| ws.resources[i].full_name()).collect();
         names.sort();
-        let shown = if names.len() > 8 {
-            format!("{} and {} more", names[..8].join(", "), names.len() - 8)
-        } else {
-            names.join(", ")
-        };
+        let shown = crate::finding::listed(&names);
         let visibility = if scope == "*" {
             "every namespace".to_string()
         } else {

@@ -1,6 +1,6 @@
 //! Rules mirroring Istio's `schema.ValidationAnalyzer`, the admission webhook's validation run as
 //! an analyzer: the errors it rejects an Istio resource for (IST0106) and the warnings it accepts
-//! it with (IST0133), for every Istio kind (one file of checks per kind, `schema_*.rs`), and the
+//! it with (IST0133), for every Istio kind (one file of checks per kind, in `crate::istio::validation`), and the
 //! two precise VirtualService warnings, rules that can never match (IST0130) and matches that
 //! earlier matches already take (IST0131).
 
@@ -10,13 +10,8 @@ use mspack_yaml::{Node, Span, Value};
 
 use crate::declare_rule;
 use crate::finding::{Findings, Seen};
+use crate::istio::validation::{Problems, field, int_value, list, text};
 use crate::resource::{Kind, Resource};
-use crate::rules::vs_schema_checks::{Problems, field, int_value, list, text, validate};
-use crate::rules::{
-    schema_authorizationpolicy, schema_destinationrule, schema_envoyfilter, schema_gateway,
-    schema_peerauthentication, schema_proxyconfig, schema_requestauthentication,
-    schema_serviceentry, schema_sidecar, schema_telemetry, schema_wasmplugin, schema_workloadentry,
-};
 use crate::workspace::Workspace;
 
 const MIRRORS: Option<&str> = Some("schema.ValidationAnalyzer");
@@ -299,32 +294,8 @@ const KINDS: &[Kind] = &[
     Kind::WasmPlugin,
 ];
 
-/// Istio's validation of one resource. A `spec` that is not a mapping cannot be decoded, so
-/// Istio never validates it.
 fn problems(res: &Resource) -> Option<Problems<'_>> {
-    if res
-        .spec()
-        .is_some_and(|s| !s.is_null() && !matches!(s.value, Value::Map(_)))
-    {
-        return None;
-    }
-    Some(match res.kind {
-        Kind::VirtualService => validate(res),
-        Kind::DestinationRule => schema_destinationrule::validate(res),
-        Kind::Gateway => schema_gateway::validate(res),
-        Kind::ServiceEntry => schema_serviceentry::validate(res),
-        Kind::Sidecar => schema_sidecar::validate(res),
-        Kind::WorkloadEntry => schema_workloadentry::validate_entry(res),
-        Kind::WorkloadGroup => schema_workloadentry::validate_group(res),
-        Kind::EnvoyFilter => schema_envoyfilter::validate(res),
-        Kind::ProxyConfig => schema_proxyconfig::validate(res),
-        Kind::AuthorizationPolicy => schema_authorizationpolicy::validate(res),
-        Kind::PeerAuthentication => schema_peerauthentication::validate(res),
-        Kind::RequestAuthentication => schema_requestauthentication::validate(res),
-        Kind::Telemetry => schema_telemetry::validate(res),
-        Kind::WasmPlugin => schema_wasmplugin::validate(res),
-        _ => return None,
-    })
+    crate::istio::validation::validate(res)
 }
 
 /// Report each problem once per resource (Istio folds messages that repeat word for word).

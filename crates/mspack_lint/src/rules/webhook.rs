@@ -106,7 +106,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
             .find(|(k, _, v)| *k == REVISION_LABEL && v.scalar().is_some())
             .and_then(|(_, _, v)| v.scalar())
         {
-            revs.insert(rev.text.clone());
+            revs.insert(rev.text.to_string());
         }
         for wh in &webhooks {
             for sel in ["namespaceSelector", "objectSelector"] {
@@ -214,7 +214,7 @@ fn report_overlaps(
             }
             for (key, hook) in &matched {
                 let others: Vec<&str> = matched.keys().copied().filter(|k| k != key).collect();
-                let others = others.join(", ");
+                let others = crate::finding::listed(&others);
                 // Istio's message names only the others, so that is what makes it distinct.
                 if !seen.first(hook.config, &format!("overlap {others}")) {
                     continue;

@@ -61,14 +61,14 @@ fn to_json(node: &Node) -> Value {
             } else if let Some(f) = s.as_f64().filter(|_| !s.is_string()) {
                 serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
             } else {
-                Value::String(s.text.clone())
+                Value::String(s.text.to_string())
             }
         }
         YamlValue::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
         YamlValue::Map(entries) => {
             let mut map = Map::new();
             for (k, v) in entries {
-                let key = k.scalar().map(|s| s.text.clone()).unwrap_or_default();
+                let key = k.scalar().map(|s| s.text.to_string()).unwrap_or_default();
                 map.insert(key, to_json(v));
             }
             Value::Object(map)
@@ -393,25 +393,12 @@ pub fn check(schema: &Value, value: &Value, path: &str, defs: &Value, errors: &m
 }
 
 fn dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
+    mspack_model::names::is_dns1123_label(text)
 }
 
-/// Kubernetes' DNS-1123 subdomain: at most 253 characters of dot-separated labels (no per-label limit).
+/// Kubernetes' DNS-1123 subdomain: at most 253 characters of dot-separated labels.
 fn dns_subdomain(text: &str) -> bool {
-    text.len() <= 253
-        && text.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+    mspack_model::names::is_dns1123_subdomain(text)
 }
 
 fn qualified_name(key: &str) -> bool {

@@ -3,16 +3,16 @@
 
 use std::collections::HashSet;
 
-use crate::resource::Resource;
-use crate::rules::schema_common::{
+use crate::istio::validation::common::{
     Protocol, alpha_workload_selector, at, enum_field, key_of, partial_wildcard, port_name,
     protocol_name, string_items,
 };
-use crate::rules::schema_workloadentry::{endpoint_ports, workload_entry};
-use crate::rules::vs_schema_checks::{
+use crate::istio::validation::workloadentry::{endpoint_ports, workload_entry};
+use crate::istio::validation::{
     Problems, export_to, field, fqdn, int, ip_subnet, is_ip, labels, list, map_entries, port, text,
     wildcard_domain,
 };
+use crate::resource::Resource;
 
 const RESOLUTIONS: &[&str] = &["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"];
 const NONE: usize = 0;

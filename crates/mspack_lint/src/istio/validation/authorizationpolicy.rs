@@ -5,11 +5,11 @@
 
 use mspack_yaml::Node;
 
-use crate::resource::Resource;
-use crate::rules::schema_common::{
+use crate::istio::validation::common::{
     at, enum_field, has_items, policy_targets, string_items as strings,
 };
-use crate::rules::vs_schema_checks::{Problems, field, list, text};
+use crate::istio::validation::{Problems, field, list, text};
+use crate::resource::Resource;
 
 const ACTIONS: &[&str] = &["ALLOW", "DENY", "AUDIT", "CUSTOM"];
 const DENY: usize = 1;

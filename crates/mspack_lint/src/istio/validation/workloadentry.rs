@@ -5,11 +5,11 @@ use std::collections::HashSet;
 
 use mspack_yaml::Node;
 
-use crate::resource::Resource;
-use crate::rules::schema_common::{at, port_name, unix_address};
-use crate::rules::vs_schema_checks::{
+use crate::istio::validation::common::{at, port_name, unix_address};
+use crate::istio::validation::{
     Problems, field, fqdn, int, int_value, is_ip, labels, list, map_entries, port, text,
 };
+use crate::resource::Resource;
 
 /// A workload entry (a WorkloadEntry spec or a ServiceEntry endpoint). `service_ports` are the
 /// port names of the ServiceEntry, `None` for a WorkloadEntry; `allow_fqdn` lets the address be

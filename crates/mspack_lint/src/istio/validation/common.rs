@@ -4,7 +4,7 @@
 
 use mspack_yaml::Node;
 
-use crate::rules::vs_schema_checks::{
+use crate::istio::validation::{
     Problems, field, is_dns1123_label, is_ip, list, text, wildcard_domain,
 };
 

@@ -652,27 +652,7 @@ fn proxy_address(addr: &str) -> Result<(), String> {
     }
 }
 
-/// A DNS-1123 name (labels of lowercase letters, digits and `-`), not all-numeric at the top.
-fn dns_name(name: &str) -> bool {
-    if name.is_empty() || name.len() > 255 {
-        return false;
-    }
-    let labels: Vec<&str> = name.split('.').collect();
-    let top = labels.last().copied().unwrap_or("");
-    if !top.is_empty() && top.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    labels.iter().enumerate().all(|(i, label)| {
-        (i + 1 == labels.len() && label.is_empty())
-            || (label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && !label.is_empty())
-    })
-}
+use mspack_model::names::is_dns_name as dns_name;
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,9 @@
 
 use mspack_yaml::Node;
 
+use crate::istio::validation::common::{at, enum_field, key_of, policy_targets, wrapped};
+use crate::istio::validation::{Problems, field, float_value, list, text};
 use crate::resource::Resource;
-use crate::rules::schema_common::{at, enum_field, key_of, policy_targets, wrapped};
-use crate::rules::vs_schema_checks::{Problems, field, float_value, list, text};
 
 const TAG_OPERATIONS: &[&str] = &["UPSERT", "REMOVE"];
 

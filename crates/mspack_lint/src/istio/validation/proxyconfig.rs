@@ -1,8 +1,8 @@
 //! Istio's validation of a ProxyConfig (for IST0106/IST0133): its selector and concurrency.
 
+use crate::istio::validation::common::{workload_selector, wrapped};
+use crate::istio::validation::{Problems, field, int_value};
 use crate::resource::Resource;
-use crate::rules::schema_common::{workload_selector, wrapped};
-use crate::rules::vs_schema_checks::{Problems, field, int_value};
 
 /// Every problem Istio's validation finds in a ProxyConfig.
 pub(crate) fn validate(pc: &Resource) -> Problems<'_> {

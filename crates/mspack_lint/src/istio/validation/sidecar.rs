@@ -6,14 +6,16 @@ use std::collections::{HashMap, HashSet};
 
 use mspack_yaml::Node;
 
-use crate::resource::Resource;
-use crate::rules::schema_common::{
+use crate::istio::validation::common::{
     Protocol, alpha_workload_selector, at, bool_field, enum_field, has_items, has_text, ip_address,
     key_of, namespaced_host, port_name, protocol_name, string_items, unix_address,
 };
-use crate::rules::schema_destinationrule::connection_pool;
-use crate::rules::schema_gateway::{AUTO_PASSTHROUGH, ISTIO_MUTUAL, SERVER_TLS_MODES, server_tls};
-use crate::rules::vs_schema_checks::{Problems, destination, field, fqdn, int, list, port, text};
+use crate::istio::validation::destinationrule::connection_pool;
+use crate::istio::validation::gateway::{
+    AUTO_PASSTHROUGH, ISTIO_MUTUAL, SERVER_TLS_MODES, server_tls,
+};
+use crate::istio::validation::{Problems, destination, field, fqdn, int, list, port, text};
+use crate::resource::Resource;
 
 const CAPTURE_MODES: &[&str] = &["DEFAULT", "IPTABLES", "NONE"];
 const OUTBOUND_MODES: &[&str] = &["REGISTRY_ONLY", "ALLOW_ANY", "ALLOW_ANY_DYNAMIC_DNS"];

@@ -1,9 +1,9 @@
 //! Istio's validation of a PeerAuthentication (for IST0106/IST0133): port-level mTLS only with
 //! a workload selector, port numbers, the selector itself.
 
+use crate::istio::validation::common::{key_of, workload_selector};
+use crate::istio::validation::{Problems, field, map_entries};
 use crate::resource::Resource;
-use crate::rules::schema_common::{key_of, workload_selector};
-use crate::rules::vs_schema_checks::{Problems, field, map_entries};
 
 /// Every problem Istio's validation finds in a PeerAuthentication.
 pub(crate) fn validate(pa: &Resource) -> Problems<'_> {

@@ -6,12 +6,12 @@ use std::collections::{BTreeSet, HashSet};
 
 use mspack_yaml::Node;
 
-use crate::resource::Resource;
-use crate::rules::schema_common::{
+use crate::istio::validation::common::{
     Protocol, at, bool_field, enum_field, has_items, has_text, ip_address, key_of, namespaced_host,
     string_items, unix_address,
 };
-use crate::rules::vs_schema_checks::{Problems, field, int, is_dns1123_label, list, port, text};
+use crate::istio::validation::{Problems, field, int, is_dns1123_label, list, port, text};
+use crate::resource::Resource;
 
 pub(crate) const SERVER_TLS_MODES: &[&str] = &[
     "PASSTHROUGH",

@@ -6,14 +6,14 @@ use std::collections::{HashMap, HashSet};
 
 use mspack_yaml::Node;
 
-use crate::resource::Resource;
-use crate::rules::schema_common::{
+use crate::istio::validation::common::{
     at, bool_field, enum_field, has_items, has_text, ip_address, key_of, workload_selector, wrapped,
 };
-use crate::rules::vs_schema_checks::{
+use crate::istio::validation::{
     Problems, duration, export_to, field, float_value, fqdn, int, int_value, is_dns1123_label,
     labels, list, map_entries, parse_go_duration, port, text, wildcard_domain,
 };
+use crate::resource::Resource;
 
 const CLIENT_TLS_MODES: &[&str] = &["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"];
 const SIMPLE: usize = 1;

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
+use crate::istio::validation::common::{at, enum_field, parse_go_url, policy_targets};
+use crate::istio::validation::{Problems, field, int, list, text};
 use crate::resource::Resource;
-use crate::rules::schema_common::{at, enum_field, parse_go_url, policy_targets};
-use crate::rules::vs_schema_checks::{Problems, field, int, list, text};
 
 const VALUE_SOURCES: &[&str] = &["INLINE", "HOST"];
 

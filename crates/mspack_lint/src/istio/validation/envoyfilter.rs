@@ -4,9 +4,9 @@
 
 use mspack_yaml::{Node, Value};
 
+use crate::istio::validation::common::{alpha_workload_selector, at, enum_field, key_of};
+use crate::istio::validation::{Problems, field, list, regex, text};
 use crate::resource::Resource;
-use crate::rules::schema_common::{alpha_workload_selector, at, enum_field, key_of};
-use crate::rules::vs_schema_checks::{Problems, field, list, regex, text};
 
 /// `EnvoyFilter.ApplyTo` names, in enum order.
 pub(crate) const APPLY_TO: &[&str] = &[

@@ -5,9 +5,9 @@
 use mspack_yaml::Node;
 use serde_json::Value;
 
+use crate::istio::validation::common::{at, parse_go_url, policy_targets};
+use crate::istio::validation::{Problems, duration, field, list, text};
 use crate::resource::Resource;
-use crate::rules::schema_common::{at, parse_go_url, policy_targets};
-use crate::rules::vs_schema_checks::{Problems, duration, field, list, text};
 
 /// Every problem Istio's validation finds in a RequestAuthentication.
 pub(crate) fn validate(ra: &Resource) -> Problems<'_> {
