@@ -143,7 +143,9 @@ impl Inbox {
                 message_id,
             })),
             Some(outcome) => {
-                drop(tx);
+                tx.rollback()
+                    .await
+                    .map_err(OutboxError::database(op))?;
                 Ok(Claim::Done { outcome })
             }
         }
@@ -268,6 +270,16 @@ impl InboxTransaction {
     pub async fn enqueue(&mut self, messages: &[OutboxMessage]) -> Result<(), OutboxError> {
         enqueue_in(&mut self.tx, &self.inbox.prefix, messages).await?;
         Ok(())
+    }
+
+    /// Rolls back the effects and the processed id (the message can be processed again). Prefer
+    /// this to dropping the transaction: the rollback is done when this returns, so on SQLite the
+    /// write lock is free for the next transaction at once.
+    pub async fn rollback(self) -> Result<(), OutboxError> {
+        self.tx
+            .rollback()
+            .await
+            .map_err(OutboxError::database("rolling back an inbox transaction"))
     }
 
     /// Commits the effects together with the processed id.

@@ -9,8 +9,9 @@
 //! durable JetStream consumer:
 //!
 //! - success moves to the next step, or completes the saga;
-//! - a failure (or a timeout after the last attempt) compensates the completed steps in
-//!   reverse order (a timed-out step is compensated too, since its effect is unknown);
+//! - a definite failure (not retryable) compensates the completed steps in reverse order; a
+//!   timeout, or a retryable failure, after the last attempt compensates the step itself too,
+//!   since its effect is unknown (a payment provider may have charged after the caller gave up);
 //! - a timeout with attempts left resends the command (same idempotency key, new message id);
 //! - a duplicate or stale reply changes nothing.
 //!
@@ -27,6 +28,6 @@ mod state;
 pub use definition::{SagaDefinition, Step};
 pub use error::SagaError;
 pub use message::{ActionState, Command, CommandKind, Outcome, Reply, idempotency_key};
-pub use orchestrator::{Orchestrator, ReplyEffect};
+pub use orchestrator::{Orchestrator, ReplyEffect, SagaFinished};
 pub use participant::{Participant, Processed};
 pub use state::{SagaState, SagaStatus};

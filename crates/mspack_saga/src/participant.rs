@@ -84,7 +84,7 @@ impl Participant {
             tx.commit().await?;
             return Ok(Processed::Done(outcome));
         }
-        drop(tx); // roll the effects back
+        tx.rollback().await?; // the effects go
         let mut tx = self.inbox_tx(&command).await?;
         let store = command.kind == CommandKind::Action && outcome.is_terminal();
         if store
@@ -94,7 +94,7 @@ impl Participant {
                 .await?
         {
             // Another copy finished first: its outcome is the one.
-            drop(tx);
+            tx.rollback().await?;
             return self.answer_again(&command, existing).await;
         }
         tx.enqueue(&[reply]).await?;
@@ -188,6 +188,13 @@ impl ReplyTx {
     async fn commit(self) -> Result<(), SagaError> {
         self.tx
             .commit()
+            .await
+            .map_err(SagaError::database("replying"))
+    }
+
+    async fn rollback(self) -> Result<(), SagaError> {
+        self.tx
+            .rollback()
             .await
             .map_err(SagaError::database("replying"))
     }

@@ -229,13 +229,20 @@ pub(crate) fn decide(
                 Outcome::Failure {
                     retryable: true, ..
                 } if can_retry => Some(retry(def, s, CommandKind::Action, now_ms, reply_to)),
-                Outcome::Failure { reason, .. } => {
+                Outcome::Failure { reason, retryable } => {
                     let mut s = s;
                     s.last_error = Some(format!(
                         "step {} failed: {reason}",
                         s.step_name(def).unwrap_or("?")
                     ));
-                    let from = s.step.checked_sub(1);
+                    // A definite failure did nothing: compensate the steps before it. A retryable
+                    // one (a timeout calling out, say) leaves the step's effect unknown, like a
+                    // timeout here: compensate the step too.
+                    let from = if *retryable {
+                        Some(s.step)
+                    } else {
+                        s.step.checked_sub(1)
+                    };
                     Some(compensate_from(def, s, from, now_ms, reply_to))
                 }
             }
@@ -416,6 +423,29 @@ mod tests {
         // step 2 has no compensation, so the first compensated is step 1
         assert_eq!((s.status, s.step), (SagaStatus::Compensating, 1));
         assert_eq!(cmd.map(|c| c.kind), Some(CommandKind::Compensation));
+    }
+
+    #[test]
+    fn a_retryable_failure_on_the_last_attempt_compensates_the_step_itself() {
+        // The charge's outcome is unknown (the provider may have charged after the caller gave
+        // up): its compensation must run, not only the earlier steps'.
+        let d = def();
+        let mut s = at(1, SagaStatus::Running);
+        s.attempt = 3;
+        let mut r = reply(1, CommandKind::Action, Outcome::retryable("provider timed out"));
+        r.attempt = 3;
+        let (s, cmd) = decide(&d, &s, Input::Reply(&r), 0, "r").expect("applies");
+        assert_eq!((s.status, s.step), (SagaStatus::Compensating, 1));
+        assert_eq!(
+            cmd.map(|c| (c.step_name, c.kind)),
+            Some(("charge".to_owned(), CommandKind::Compensation))
+        );
+        // A definite failure compensates only the steps before it.
+        let mut r = reply(1, CommandKind::Action, Outcome::failure("declined"));
+        r.attempt = 1;
+        let (s, _) = decide(&d, &at(1, SagaStatus::Running), Input::Reply(&r), 0, "r")
+            .expect("applies");
+        assert_eq!((s.status, s.step), (SagaStatus::Compensating, 0));
     }
 
     #[test]

@@ -661,6 +661,67 @@ async fn failed_sagas_can_be_listed_and_retried(db: &Db) {
 }
 on_both_backends!(failed_sagas, failed_sagas_can_be_listed_and_retried);
 
+async fn the_end_of_a_saga_is_published_with_its_final_state(db: &Db) {
+    use CommandKind::Action;
+    let o = orchestrator(db, vec![v1()])
+        .await
+        .notify_finished("t.saga.finished");
+    let (done, undone) = (Uuid::new_v4(), Uuid::new_v4());
+    for id in [done, undone] {
+        o.start("place-order", id, json!({ "order": id }), None)
+            .await
+            .expect("start");
+        o.on_reply(&reply(id, 0, "reserve", Action, Outcome::success()))
+            .await
+            .expect("r");
+    }
+    let charged = Outcome::success_with(json!({ "charge_id": "c" }));
+    o.on_reply(&reply(done, 1, "charge", Action, charged))
+        .await
+        .expect("r");
+    o.on_reply(&reply(done, 2, "assign", Action, Outcome::success()))
+        .await
+        .expect("r");
+    o.on_reply(&reply(
+        undone,
+        1,
+        "charge",
+        Action,
+        Outcome::failure("declined"),
+    ))
+    .await
+    .expect("r");
+    let released = reply(
+        undone,
+        0,
+        "reserve",
+        CommandKind::Compensation,
+        Outcome::success(),
+    );
+    o.on_reply(&released).await.expect("r");
+    let finished: Vec<Value> = db
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|(s, _, _)| s == "t.saga.finished")
+        .map(|(_, _, body)| body)
+        .collect();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert_eq!(finished[0]["saga_id"], done.to_string());
+    assert_eq!(finished[0]["status"], "completed");
+    assert_eq!(finished[0]["outputs"]["charge"]["charge_id"], "c");
+    assert_eq!(finished[1]["status"], "compensated");
+    assert!(
+        finished[1]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("declined"))
+    );
+}
+on_both_backends!(
+    finished,
+    the_end_of_a_saga_is_published_with_its_final_state
+);
+
 // --- defect 8: the orchestrator is a supervisor ---------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,6 +164,7 @@ pub struct Relay {
     health: Health,
     metrics: Arc<RelayMetrics>,
     state: Arc<Mutex<State>>,
+    wake: Arc<tokio::sync::Notify>,
     #[cfg(feature = "fault-injection")]
     faults: FaultInjection,
 }
@@ -185,6 +186,7 @@ impl Relay {
             sql: Arc::new(Statements::new(&prefix)),
             metrics: Arc::new(RelayMetrics::new(prefix.as_str())),
             health: Health::new("outbox-relay"),
+            wake: Arc::new(tokio::sync::Notify::new()),
             state: Arc::new(Mutex::new(State {
                 partitions: Vec::new(),
                 renewed_at: None,
@@ -213,6 +215,13 @@ impl Relay {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A handle that wakes [`Relay::run`] at once (call `notify_one()` after committing outbox
+    /// rows in the same process): on SQLite, which has no LISTEN/NOTIFY, it saves up to a poll
+    /// interval per message.
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
     }
 
     /// This relay's health, for a `/readyz` handler.
@@ -522,6 +531,7 @@ impl Relay {
             };
             tokio::select! {
                 () = &mut shutdown => break,
+                () = self.wake.notified() => {}
                 ok = notified => {
                     if !ok {
                         listener = None;

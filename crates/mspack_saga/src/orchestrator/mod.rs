@@ -143,6 +143,27 @@ pub struct Orchestrator {
     sql: Arc<Statements>,
     health: Health,
     metrics: Arc<Metrics>,
+    finished_subject: Option<String>,
+    wake: Option<Arc<tokio::sync::Notify>>,
+}
+
+/// What an orchestrator publishes (with [`Orchestrator::notify_finished`]) when a saga ends, in
+/// the same transaction as the final state: the service that started it learns the outcome
+/// through its inbox instead of polling.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SagaFinished {
+    /// The saga.
+    pub saga_id: Uuid,
+    /// Its type.
+    pub saga_type: String,
+    /// `completed`, `compensated` or `failed`.
+    pub status: String,
+    /// Why it compensated or failed.
+    pub last_error: Option<String>,
+    /// Its input.
+    pub data: Value,
+    /// The outputs of its steps.
+    pub outputs: std::collections::BTreeMap<String, Value>,
 }
 
 impl Orchestrator {
@@ -180,7 +201,24 @@ impl Orchestrator {
             sql: Arc::new(sql),
             health: Health::new("saga-orchestrator"),
             metrics: Arc::new(Metrics::new()),
+            finished_subject: None,
+            wake: None,
         })
+    }
+
+    /// Notifies `wake` after every commit that wrote to the outbox (pass the waker of the relay of
+    /// this database, [`mspack_outbox::Relay::waker`], when both run in one process: on SQLite,
+    /// which has no LISTEN/NOTIFY, each command then leaves at once instead of at the next poll).
+    pub fn wake_after_commit(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+
+    /// Publishes a [`SagaFinished`] message on `subject` (through the outbox, in the same
+    /// transaction) whenever a saga completes, is compensated or fails.
+    pub fn notify_finished(mut self, subject: impl Into<String>) -> Self {
+        self.finished_subject = Some(subject.into());
+        self
     }
 
     /// The orchestrator's health, for a `/readyz` handler.
@@ -454,21 +492,31 @@ impl Orchestrator {
             .await
             .map_err(SagaError::database("loading a saga"))?;
         let Some(row) = row else {
+            let _ = tx.rollback().await;
             return Ok(ReplyEffect::UnknownSaga);
         };
-        let store::Loaded { state, now_ms } = store::decode(&row)?;
+        let store::Loaded { state, now_ms } = match store::decode(&row) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
         if state.parked.is_some() {
+            let _ = tx.rollback().await;
             return Ok(ReplyEffect::Parked);
         }
         let def = match self.registry.for_state(&state) {
             Ok(def) => def,
             Err(reason) => {
-                drop(tx);
+                let _ = tx.rollback().await;
                 self.park(&id, &reason).await?;
                 return Ok(ReplyEffect::Parked);
             }
         };
         let Some((next, cmd)) = step(def, &state, now_ms) else {
+            // Explicitly: on SQLite the write lock is then free at once for the next saga.
+            let _ = tx.rollback().await;
             return Ok(ReplyEffect::Ignored);
         };
         if let Some(cmd) = &cmd {
@@ -484,6 +532,33 @@ impl Orchestrator {
                 enqueue_in(&mut tx, &self.prefix, &[cmd.to_outbox(subject)?]).await?;
             }
         }
+        if let Some(subject) = &self.finished_subject
+            && next.status.is_finished()
+            && next.status != state.status
+        {
+            let finished = SagaFinished {
+                saga_id,
+                saga_type: next.saga_type.clone(),
+                status: next.status.as_str().to_owned(),
+                last_error: next.last_error.clone(),
+                data: next.data.clone(),
+                outputs: next.outputs.clone(),
+            };
+            let payload =
+                serde_json::to_vec(&finished).map_err(|e| SagaError::BadMessage(e.to_string()))?;
+            let id = Uuid::new_v5(
+                &saga_id,
+                format!("finished:{}:{}", next.round, next.status.as_str()).as_bytes(),
+            );
+            let mut message = mspack_eventstore::OutboxMessage::new(subject.clone(), payload)
+                .with_id(id)
+                .with_header("Mspack-Correlation-Id", saga_id.to_string())
+                .ordered_by(saga_id.to_string());
+            if let Some(tp) = &next.traceparent {
+                message = message.with_header("traceparent", tp.clone());
+            }
+            enqueue_in(&mut tx, &self.prefix, &[message]).await?;
+        }
         let step_name = next.step_name(def).unwrap_or_default().to_owned();
         if !store::update(&self.sql, &mut tx, &next, &step_name, state.version).await? {
             return Err(SagaError::Corrupt {
@@ -494,6 +569,9 @@ impl Orchestrator {
         tx.commit()
             .await
             .map_err(SagaError::database("committing a saga transaction"))?;
+        if let Some(wake) = &self.wake {
+            wake.notify_one();
+        }
         if next.status != state.status {
             self.metrics.transitions.add(
                 1,
