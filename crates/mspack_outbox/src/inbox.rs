@@ -143,9 +143,7 @@ impl Inbox {
                 message_id,
             })),
             Some(outcome) => {
-                tx.rollback()
-                    .await
-                    .map_err(OutboxError::database(op))?;
+                tx.rollback().await.map_err(OutboxError::database(op))?;
                 Ok(Claim::Done { outcome })
             }
         }

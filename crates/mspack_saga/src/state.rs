@@ -432,7 +432,11 @@ mod tests {
         let d = def();
         let mut s = at(1, SagaStatus::Running);
         s.attempt = 3;
-        let mut r = reply(1, CommandKind::Action, Outcome::retryable("provider timed out"));
+        let mut r = reply(
+            1,
+            CommandKind::Action,
+            Outcome::retryable("provider timed out"),
+        );
         r.attempt = 3;
         let (s, cmd) = decide(&d, &s, Input::Reply(&r), 0, "r").expect("applies");
         assert_eq!((s.status, s.step), (SagaStatus::Compensating, 1));
@@ -443,8 +447,8 @@ mod tests {
         // A definite failure compensates only the steps before it.
         let mut r = reply(1, CommandKind::Action, Outcome::failure("declined"));
         r.attempt = 1;
-        let (s, _) = decide(&d, &at(1, SagaStatus::Running), Input::Reply(&r), 0, "r")
-            .expect("applies");
+        let (s, _) =
+            decide(&d, &at(1, SagaStatus::Running), Input::Reply(&r), 0, "r").expect("applies");
         assert_eq!((s.status, s.step), (SagaStatus::Compensating, 0));
     }
 
