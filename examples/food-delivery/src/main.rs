@@ -194,3 +194,99 @@ fn run_load(url: String, orders: usize, rate: f64, mix: bool) -> anyhow::Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    const DEPLOYED: [&str; 4] = ["orders", "payments", "kitchen", "delivery"];
+
+    fn deploy_file(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(format!("{name}.yaml"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The `args:` of every container in `deploy/`, as flow sequences of plain or quoted words.
+    fn container_args(text: &str) -> Vec<Vec<String>> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("args: ["))
+            .filter_map(|l| l.strip_suffix(']'))
+            .map(|l| {
+                l.split(", ")
+                    .map(|w| w.trim_matches('"').to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_deployed_command_line_parses_and_serves_its_service() {
+        let mut seen = 0;
+        for name in DEPLOYED {
+            for args in container_args(&deploy_file(name)) {
+                let mut argv = vec!["food-delivery".to_owned()];
+                argv.extend(args.iter().cloned());
+                let cli = Cli::try_parse_from(&argv)
+                    .unwrap_or_else(|e| panic!("deploy/{name}.yaml: {argv:?}: {e}"));
+                let Command::Serve { role, .. } = cli.command else {
+                    panic!("deploy/{name}.yaml runs {argv:?}, not `serve`");
+                };
+                let roles = Role::parse_list(&role)
+                    .unwrap_or_else(|| panic!("deploy/{name}.yaml: unknown roles {role}"));
+                let names: Vec<String> = roles.iter().map(|r| r.name()).collect();
+                if role == "provider" {
+                    assert_eq!(name, "payments", "the provider runs beside payments");
+                } else {
+                    assert!(names.contains(&name.to_owned()), "{name}: {names:?}");
+                    // Nothing publishes what a service wrote unless its relay runs somewhere.
+                    assert!(
+                        names.contains(&format!("relay-{name}")),
+                        "{name}: {names:?}"
+                    );
+                }
+                seen += 1;
+            }
+        }
+        // orders v1 and v2, payments, the provider, kitchen, delivery.
+        assert_eq!(seen, 6);
+    }
+
+    #[test]
+    fn every_environment_variable_deployed_is_one_the_binary_reads() {
+        let serve = Cli::command();
+        let serve = serve
+            .find_subcommand("serve")
+            .unwrap_or_else(|| panic!("no serve subcommand"));
+        let mut read: Vec<String> = serve
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        // Read by mspack_eventstore::database_url_from_env and Topology::local.
+        read.extend(["DATABASE_URL".to_owned(), "NATS_URL".to_owned()]);
+        for name in DEPLOYED {
+            for line in deploy_file(name).lines() {
+                let line = line.trim();
+                let Some(var) = line
+                    .strip_prefix("- {name: ")
+                    .or_else(|| line.strip_prefix("- name: "))
+                    .map(|v| v.split([',', ' ']).next().unwrap_or_default())
+                else {
+                    continue;
+                };
+                if var.starts_with("OTEL_")
+                    || !var.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                {
+                    continue;
+                }
+                assert!(
+                    read.iter().any(|r| r == var),
+                    "deploy/{name}.yaml sets {var}, which food-delivery does not read ({read:?})"
+                );
+            }
+        }
+    }
+}
