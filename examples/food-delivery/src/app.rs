@@ -198,10 +198,10 @@ pub async fn play(t: Topology, roles: Vec<Role>, shutdown: Shutdown) -> anyhow::
             }
         }
     }
-    if servers.is_empty() {
-        if let Some(port) = first_port {
-            servers.push((port, axum::Router::new(), None));
-        }
+    if servers.is_empty()
+        && let Some(port) = first_port
+    {
+        servers.push((port, axum::Router::new(), None));
     }
     let mut tasks = Vec::new();
     for (port, router, workers) in servers {

@@ -281,11 +281,27 @@ pub async fn check(pool: &PgPool, t: &Topology, run: usize) -> anyhow::Result<Ve
             .filter(|k| view.get(*k) != rebuilt.get(*k))
             .take(5)
             .collect();
+        let examples: Vec<String> = differ
+            .iter()
+            .map(|k| {
+                let stream = format!("order-{k}");
+                let events: Vec<&str> = order_rows
+                    .iter()
+                    .filter(|(s, _, _)| *s == stream)
+                    .map(|(_, t, _)| t.as_str())
+                    .collect();
+                format!(
+                    "{k}: view {:?}, rebuilt {:?}, events {events:?}",
+                    view.get(*k),
+                    rebuilt.get(*k)
+                )
+            })
+            .collect();
         broken(
             "the order-status projection equals a rebuild",
             None,
             format!(
-                "{} rows differ, e.g. {differ:?}",
+                "{} rows differ, e.g. {examples:?}",
                 rebuilt
                     .keys()
                     .filter(|k| view.get(*k) != rebuilt.get(*k))
@@ -357,16 +373,28 @@ pub async fn check(pool: &PgPool, t: &Topology, run: usize) -> anyhow::Result<Ve
 }
 
 /// Waits until the read models have caught up with the events (or `tries` run out).
+/// Orders whose row in the order-status view is missing or differs from the latest status
+/// event of their stream.
+const STATUS_BEHIND: &str = "SELECT count(*) FROM (\
+     SELECT DISTINCT ON (stream_id) stream_id, event_type FROM {p}events \
+     WHERE stream_id LIKE 'order-%' \
+       AND event_type IN ('OrderPlaced', 'OrderConfirmed', 'OrderDelivered', 'OrderCancelled') \
+     ORDER BY stream_id, version DESC) AS e \
+   LEFT JOIN {p}order_status AS s ON s.order_id = substr(e.stream_id, 7) \
+   WHERE s.status IS DISTINCT FROM (CASE e.event_type WHEN 'OrderPlaced' THEN 'placed' \
+     WHEN 'OrderConfirmed' THEN 'confirmed' WHEN 'OrderDelivered' THEN 'delivered' \
+     ELSE 'cancelled' END)";
+
 pub async fn settle(pool: &PgPool, t: &Topology, tries: usize) -> anyhow::Result<()> {
     let o = t.prefix(Service::Orders)?;
     for _ in 0..tries {
-        let behind: i64 = sqlx::query_scalar(AssertSqlSafe(o.render(
-            "SELECT (SELECT count(DISTINCT stream_id) FROM {p}events WHERE stream_id LIKE 'order-%') \
-             - (SELECT count(*) FROM {p}order_status)",
-        )))
-        .fetch_one(pool)
-        .await
-        .unwrap_or(1);
+        // Quiet means the order-status view shows every order's latest status, not only a
+        // row per order: a projection that was killed or lost its backend near the end is
+        // still catching up; one that never does stays behind past the bound and is reported.
+        let behind: i64 = sqlx::query_scalar(AssertSqlSafe(o.render(STATUS_BEHIND)))
+            .fetch_one(pool)
+            .await
+            .unwrap_or(1);
         let pending: i64 = {
             let mut n = 0;
             for service in Service::ALL {
