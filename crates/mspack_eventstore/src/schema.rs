@@ -59,7 +59,38 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE_V2,
         postgres: POSTGRES_V2,
     },
+    Migration {
+        version: 3,
+        description: "a stream's events keep their version order in the global order",
+        // SQLite writers take turns (BEGIN IMMEDIATE), so positions follow commit order.
+        sqlite: "SELECT 1;",
+        postgres: POSTGRES_V3,
+    },
 ];
+
+/// PostgreSQL's global order is (transaction id, position), and a transaction takes its id at
+/// its first write, not at commit: a transaction that wrote something else first (an inbox
+/// claim) and appended to a stream only after another transaction had appended the previous
+/// version and committed would sort its later version first. Such an append fails with a
+/// serialization failure (SQLSTATE 40001, transient): retried in a new transaction, it gets a
+/// newer id. One check per statement, over the rows it inserted.
+const POSTGRES_V3: &str = r#"
+CREATE FUNCTION {p}events_in_stream_order() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF EXISTS (SELECT 1 FROM inserted n JOIN {p}events e
+               ON e.stream_id = n.stream_id AND e.version = n.version - 1
+               WHERE e.transaction_id > n.transaction_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+            MESSAGE = 'the previous event of this stream was written by a newer transaction; '
+                      'retry the append in a new transaction';
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER {p}events_in_stream_order AFTER INSERT ON {p}events
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
+    EXECUTE FUNCTION {p}events_in_stream_order();
+"#;
 
 /// How many partitions the outbox is split into for relays to lease (a message's partition is
 /// a hash of its ordering key, so one key is always published by one relay at a time).

@@ -646,3 +646,61 @@ async fn unpublishable_input_in_memory() {
     unpublishable_input_is_refused_and_writes_nothing(&store).await;
     assert!(store.outbox().is_empty());
 }
+
+// --- global order against a stream's order (found by the food-delivery chaos run) -------------
+
+/// PostgreSQL orders events by (transaction id, position), and a transaction id is taken at a
+/// transaction's first write, not at its commit. An inbox transaction that claimed its message
+/// (its first write) before another transaction appended version 1 and committed could then
+/// append version 2 under the older id: the global order listed version 2 before version 1, and
+/// a projection applied "cancelled" before "placed" (the chaos run's view kept `placed` for a
+/// cancelled order). Such an append must fail as a transient error (retry in a new
+/// transaction), never commit out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_order_keeps_each_streams_order_when_a_later_writer_began_first() {
+    let Some(f) = common::store(common::Backend::Postgres, StoreConfig::new()).await else {
+        return;
+    };
+    let s = &f.store;
+    let prefix = s.config().prefix().clone();
+    exec(s, "CREATE TABLE {p}inbox_claims (id TEXT PRIMARY KEY)").await;
+
+    // The later writer takes its transaction id first (claiming its message) ...
+    let mut later = s.begin().await.expect("begin");
+    exec_in(&mut later, &prefix, "INSERT INTO {p}inbox_claims VALUES ('m-2')").await;
+    // ... then the stream's first event is appended and committed by someone else ...
+    s.append("order-1", ExpectedVersion::NoStream, &[event(1)])
+        .await
+        .expect("first append");
+    // ... and the later writer appends version 2.
+    let mut refused = None;
+    match s
+        .append_in(&mut later, "order-1", ExpectedVersion::Exact(1), &[event(2)], &[])
+        .await
+    {
+        Ok(_) => s.commit(later).await.expect("commit"),
+        Err(e) => {
+            drop(later);
+            refused = Some(e);
+            // What the inbox consumer does with a transient error: the whole message again,
+            // in a new transaction.
+            let mut again = s.begin().await.expect("begin");
+            exec_in(&mut again, &prefix, "INSERT INTO {p}inbox_claims VALUES ('m-2')").await;
+            s.append_in(&mut again, "order-1", ExpectedVersion::Exact(1), &[event(2)], &[])
+                .await
+                .expect("the retry appends");
+            s.commit(again).await.expect("commit");
+        }
+    }
+    let all = read_everything(s, 2).await;
+    let versions: Vec<u64> = all
+        .iter()
+        .filter(|e| e.stream_id == "order-1")
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [1, 2], "the global order lists a stream's events in version order");
+    if let Some(e) = refused {
+        assert!(e.is_transient(), "the refusal is retryable: {e}");
+    }
+    f.cleanup().await;
+}
