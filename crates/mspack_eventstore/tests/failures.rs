@@ -667,7 +667,12 @@ async fn the_global_order_keeps_each_streams_order_when_a_later_writer_began_fir
 
     // The later writer takes its transaction id first (claiming its message) ...
     let mut later = s.begin().await.expect("begin");
-    exec_in(&mut later, &prefix, "INSERT INTO {p}inbox_claims VALUES ('m-2')").await;
+    exec_in(
+        &mut later,
+        &prefix,
+        "INSERT INTO {p}inbox_claims VALUES ('m-2')",
+    )
+    .await;
     // ... then the stream's first event is appended and committed by someone else ...
     s.append("order-1", ExpectedVersion::NoStream, &[event(1)])
         .await
@@ -675,7 +680,13 @@ async fn the_global_order_keeps_each_streams_order_when_a_later_writer_began_fir
     // ... and the later writer appends version 2.
     let mut refused = None;
     match s
-        .append_in(&mut later, "order-1", ExpectedVersion::Exact(1), &[event(2)], &[])
+        .append_in(
+            &mut later,
+            "order-1",
+            ExpectedVersion::Exact(1),
+            &[event(2)],
+            &[],
+        )
         .await
     {
         Ok(_) => s.commit(later).await.expect("commit"),
@@ -685,10 +696,21 @@ async fn the_global_order_keeps_each_streams_order_when_a_later_writer_began_fir
             // What the inbox consumer does with a transient error: the whole message again,
             // in a new transaction.
             let mut again = s.begin().await.expect("begin");
-            exec_in(&mut again, &prefix, "INSERT INTO {p}inbox_claims VALUES ('m-2')").await;
-            s.append_in(&mut again, "order-1", ExpectedVersion::Exact(1), &[event(2)], &[])
-                .await
-                .expect("the retry appends");
+            exec_in(
+                &mut again,
+                &prefix,
+                "INSERT INTO {p}inbox_claims VALUES ('m-2')",
+            )
+            .await;
+            s.append_in(
+                &mut again,
+                "order-1",
+                ExpectedVersion::Exact(1),
+                &[event(2)],
+                &[],
+            )
+            .await
+            .expect("the retry appends");
             s.commit(again).await.expect("commit");
         }
     }
@@ -698,7 +720,11 @@ async fn the_global_order_keeps_each_streams_order_when_a_later_writer_began_fir
         .filter(|e| e.stream_id == "order-1")
         .map(|e| e.version)
         .collect();
-    assert_eq!(versions, [1, 2], "the global order lists a stream's events in version order");
+    assert_eq!(
+        versions,
+        [1, 2],
+        "the global order lists a stream's events in version order"
+    );
     if let Some(e) = refused {
         assert!(e.is_transient(), "the refusal is retryable: {e}");
     }

@@ -228,6 +228,24 @@ fn relay_health(
 }
 
 /// Runs `play` for the roles until SIGINT/SIGTERM, with telemetry set up for `name`.
+/// Set by `services` and `chaos` on the processes they start: the supervisor's pid. A process
+/// whose parent is no longer that pid (the supervisor died, even by SIGKILL) shuts down instead
+/// of living on as an orphan holding ports and database connections.
+pub const SUPERVISOR_PID: &str = "FOOD_DELIVERY_SUPERVISOR_PID";
+
+/// Resolves when the supervisor named by [`SUPERVISOR_PID`] is gone; never without one.
+async fn supervisor_gone() {
+    let Some(pid) = std::env::var(SUPERVISOR_PID)
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return std::future::pending().await;
+    };
+    while std::os::unix::process::parent_id() == pid {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 pub fn run_process(name: &str, t: Topology, roles: Vec<Role>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -239,7 +257,10 @@ pub fn run_process(name: &str, t: Topology, roles: Vec<Role>) -> anyhow::Result<
                 .ok();
         let (stop, shutdown) = Shutdown::new();
         tokio::spawn(async move {
-            mspack_outbox::process::shutdown_signal().await;
+            tokio::select! {
+                () = mspack_outbox::process::shutdown_signal() => {}
+                () = supervisor_gone() => eprintln!("food-delivery: the supervisor is gone; stopping"),
+            }
             let _ = stop.send(true);
         });
         let result = play(t, roles, shutdown).await;

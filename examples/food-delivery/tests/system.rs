@@ -221,3 +221,64 @@ fn a_small_chaos_run_keeps_every_invariant() {
     );
     assert!(count(&report, "kills") >= 2, "too few kills: {report}");
 }
+
+/// Processes whose command line contains `needle` (from /proc).
+fn processes_with(needle: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline)
+            .contains(needle)
+            .then_some(pid)
+    })
+    .collect()
+}
+
+/// `services` killed with SIGKILL runs no cleanup; the role processes it started notice that
+/// their supervisor is gone and stop, instead of living on with the ports and connections.
+#[test]
+fn the_roles_of_services_stop_when_their_supervisor_is_killed() {
+    if !nats_available() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let base = free_ports(12);
+    let id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let root = format!("fds{id}");
+    let child = Command::new(BIN)
+        .arg("services")
+        .args(["--data", &data.path().display().to_string()])
+        .args(["--root", &root, "--stream", &format!("FDS{id}")])
+        .args(["--base-port", &base.to_string()])
+        .args(["--provider-port", &(base + 4).to_string()])
+        .env("NATS_URL", mspack_testkit::nats_url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut supervisor = Running(child);
+    assert!(
+        wait_ready(
+            &format!("http://127.0.0.1:{base}/readyz"),
+            Duration::from_secs(60)
+        ),
+        "services not ready within 60 s"
+    );
+    let roles = processes_with(&root);
+    assert!(roles.len() >= 10, "every role runs: {roles:?}");
+    supervisor.0.kill().unwrap();
+    let _ = supervisor.0.wait();
+    let started = Instant::now();
+    while !processes_with(&root).is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left = processes_with(&root);
+    for pid in &left {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(left.is_empty(), "orphaned role processes: {left:?}");
+}

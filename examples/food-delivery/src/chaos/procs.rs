@@ -44,6 +44,8 @@ impl Procs {
             .arg(&name)
             .args(self.topology.to_args())
             .env("OTEL_SDK_DISABLED", "true")
+            // A supervisor killed with SIGKILL runs no cleanup: the children stop by themselves.
+            .env(crate::app::SUPERVISOR_PID, std::process::id().to_string())
             .env(
                 "RUST_LOG",
                 std::env::var("FD_LOG").unwrap_or_else(|_| "warn".to_owned()),
