@@ -3,6 +3,8 @@
 //! AuthorizationPolicies that select a workload admit callers from a namespace. Each answer is
 //! [`Admits::Yes`], [`Admits::No`] or [`Admits::Unknown`]: rules report a definite `No` only.
 
+use std::collections::HashMap;
+
 use mspack_model::quantity::Quantity;
 use mspack_yaml::Node;
 
@@ -87,11 +89,32 @@ impl Admits {
 /// The label every Namespace carries with its own name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
+/// NetworkPolicies and AuthorizationPolicies by namespace (built once per run), so that asking
+/// about one workload looks at its namespace's policies only.
+struct PoliciesByNamespace(HashMap<(Kind, String), Vec<usize>>);
+
+fn policies_in<'w>(ws: &'w Workspace, kind: Kind, ns: &str) -> impl Iterator<Item = &'w Resource> {
+    let index = ws.shared(|| {
+        let mut map: HashMap<(Kind, String), Vec<usize>> = HashMap::new();
+        for kind in [Kind::NetworkPolicy, Kind::AuthorizationPolicy] {
+            for r in ws.of_kind(kind) {
+                map.entry((kind, r.ns.to_string())).or_default().push(r.id);
+            }
+        }
+        PoliciesByNamespace(map)
+    });
+    let ids = index
+        .0
+        .get(&(kind, ns.to_string()))
+        .cloned()
+        .unwrap_or_default();
+    ids.into_iter().filter_map(|id| ws.resources.get(id))
+}
+
 /// NetworkPolicies of the workload's namespace that select its pods and isolate them for ingress
 /// (`policyTypes` absent or listing `Ingress`), in input order.
 pub fn ingress_policies<'w>(ws: &'w Workspace, w: &Workload) -> Vec<&'w Resource> {
-    ws.of_kind(Kind::NetworkPolicy)
-        .filter(|np| np.ns == w.ns.as_str())
+    policies_in(ws, Kind::NetworkPolicy, &w.ns)
         .filter(|np| {
             np.spec_at(&["policyTypes"]).is_none_or(|types| {
                 types.is_null() || types.items().any(|t| t.as_str() == Some("Ingress"))
@@ -239,8 +262,13 @@ fn istio_match(pattern: &str, value: &str) -> bool {
 /// without a selector or with one matching its labels.
 pub fn allow_policies<'w>(ws: &'w Workspace, w: &Workload) -> Vec<&'w Resource> {
     let root = ws.root_namespace();
-    ws.of_kind(Kind::AuthorizationPolicy)
-        .filter(|ap| ap.ns == w.ns.as_str() || ap.ns == root)
+    let mut namespaces = vec![w.ns.as_str()];
+    if root != w.ns {
+        namespaces.push(root);
+    }
+    namespaces
+        .into_iter()
+        .flat_map(|ns| policies_in(ws, Kind::AuthorizationPolicy, ns))
         .filter(|ap| {
             ap.spec_at(&["action"])
                 .and_then(Node::as_str)
