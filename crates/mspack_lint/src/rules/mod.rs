@@ -57,6 +57,7 @@ pub mod k8sgateway_selector;
 // Cross-resource checks of our own (MSP4xx): what applies cleanly but does not work.
 pub mod duplicate_ports;
 pub mod network_policy_blocks;
+mod network_policy_routes;
 pub mod otlp_endpoint;
 pub mod requests_above_limits;
 pub mod target_port;

@@ -23,6 +23,12 @@ declare_rule! {
     /// a peer narrowed by a `podSelector` and an `ipBlock` are undecidable and never reported.
     /// The finding points at the policy's source, and a second one at the NetworkPolicy.
     ///
+    /// The same holds for traffic that enters through a gateway: a VirtualService bound to an
+    /// Istio Gateway (its pods' namespace is where the traffic comes from) or an HTTPRoute or
+    /// GRPCRoute attached to a Gateway API Gateway (its namespace), routing to a Service whose
+    /// pods the NetworkPolicies close to that namespace (on the target port, when the route
+    /// names the Service port) is reported at the route's destination.
+    ///
     /// ## Why it matters
     /// NetworkPolicies are enforced below the mesh: the connection is dropped before the
     /// sidecar of the callee sees it, so the AuthorizationPolicy's intent ("orders may call
@@ -129,6 +135,11 @@ fn caller_namespaces(policy: &Resource) -> Vec<(&str, &Node)> {
 }
 
 fn check(ws: &Workspace, out: &mut Findings) {
+    check_policies(ws, out);
+    super::network_policy_routes::check_routes(ws, out);
+}
+
+fn check_policies(ws: &Workspace, out: &mut Findings) {
     // (NetworkPolicy, caller namespace) already reported on the NetworkPolicy.
     let mut reported: HashSet<(usize, String)> = HashSet::new();
     for policy in ws.of_kind(Kind::AuthorizationPolicy) {
