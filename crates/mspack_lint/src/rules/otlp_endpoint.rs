@@ -7,7 +7,7 @@ use crate::crossref::{
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource, port_number};
-use crate::workloads::{Selector, Values};
+use crate::workloads::{Selector, Values, workload_in_ambient, workload_in_mesh};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -19,8 +19,9 @@ declare_rule! {
     /// - the Service has no port of that number, or
     /// - the NetworkPolicies isolating the Collector pods the Service selects admit no ingress
     ///   from the sender's namespace to that port (as MSP404 decides it), or
-    /// - the Istio ALLOW AuthorizationPolicies applying to the Collector pods admit no request
-    ///   from the sender (its namespace and service account) to that port.
+    /// - the Collector pods are in the mesh (a sidecar, injection enabled for them or their
+    ///   namespace, or ambient) and the Istio ALLOW AuthorizationPolicies applying to them admit
+    ///   no request from the sender (its namespace and service account) to that port.
     ///
     /// What depends on labels or policies not in the input is never reported.
     ///
@@ -223,8 +224,10 @@ fn check_endpoint(
             ));
             return;
         }
+        // AuthorizationPolicies are enforced by the Collector's proxy only.
+        let in_mesh = workload_in_mesh(ws, w) || workload_in_ambient(ws, w);
         let (authz, policies) = authz_admits(ws, w, caller, target);
-        if authz == Admits::No {
+        if in_mesh && authz == Admits::No {
             out.report(
                 sender,
                 value,
