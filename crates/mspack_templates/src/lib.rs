@@ -606,6 +606,38 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_below_its_request_is_refused_with_its_key() {
+        for (template, pairs, key) in [
+            (
+                "deployment-strategy",
+                ["memory_limit=64Mi", "cpu_limit="],
+                "memory_limit",
+            ),
+            (
+                "deployment-strategy",
+                ["cpu_request=2", "cpu_limit=1500m"],
+                "cpu_limit",
+            ),
+            (
+                "otel-config",
+                ["memory_request=2Gi", "memory_limit=2G"],
+                "memory_limit",
+            ),
+        ] {
+            let mut values = raw(&["name=orders"]);
+            for pair in pairs {
+                assert!(values.set(pair).is_ok(), "{pair}");
+            }
+            match render(template, &values) {
+                Err(TemplateError::InvalidValue { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{template} {pairs:?}: {:?}", other.map(|r| r.text.len())),
+            }
+        }
+        let equal = raw(&["name=orders", "cpu_request=1", "cpu_limit=1000m"]);
+        assert!(render("deployment-strategy", &equal).is_ok());
+    }
+
+    #[test]
     fn undefined_variables_are_errors() {
         let mut env = environment().unwrap_or_default();
         assert!(env.add_template("t", "[[ nope ]]").is_ok());
