@@ -20,6 +20,7 @@
 pub mod baseline;
 mod comments;
 pub mod config;
+pub mod crossref;
 pub mod finding;
 pub mod fix;
 pub mod hosts;

@@ -47,6 +47,10 @@ pub enum Kind {
     ReplicationController,
     Job,
     CronJob,
+    /// Argo Rollouts' `Rollout` (a Deployment with progressive delivery; `spec.template`).
+    Rollout,
+    // networking.k8s.io
+    NetworkPolicy,
     // cluster configuration
     MutatingWebhookConfiguration,
     ValidatingWebhookConfiguration,
@@ -95,6 +99,8 @@ impl Kind {
             ("apps" | "extensions", "ReplicaSet") => Kind::ReplicaSet,
             ("batch", "Job") => Kind::Job,
             ("batch", "CronJob") => Kind::CronJob,
+            ("argoproj.io", "Rollout") => Kind::Rollout,
+            ("networking.k8s.io", "NetworkPolicy") => Kind::NetworkPolicy,
             ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
                 Kind::MutatingWebhookConfiguration
             }
@@ -150,6 +156,7 @@ impl Kind {
         Kind::ReplicationController,
         Kind::Job,
         Kind::CronJob,
+        Kind::Rollout,
     ];
 
     /// Kinds whose `spec.template` is a pod template (`CronJob` nests it one level deeper).
@@ -163,6 +170,7 @@ impl Kind {
                 | Kind::ReplicationController
                 | Kind::Job
                 | Kind::CronJob
+                | Kind::Rollout
         )
     }
 }

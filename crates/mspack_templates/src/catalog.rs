@@ -202,7 +202,7 @@ pub static DEPLOYMENT_STRATEGY_VALUES: &[ValueDef] = &[
     value!(
         "otel_exporter_endpoint",
         Kind::Url,
-        Some("http://otel-collector.observability.svc.{cluster_domain}:4318"),
+        Some("http://otel-collector.{namespace}.svc.{cluster_domain}:4318"),
         "OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP)"
     ),
     value!(

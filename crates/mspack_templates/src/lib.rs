@@ -322,6 +322,7 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
         "image_pinned",
         Value::from(values::has_digest(&text(values, "image"))),
     );
+    check_requests_within_limits(values)?;
     match template {
         "deployment-strategy" => derive_deployment(values, &name)?,
         "mesh-istio" => derive_mesh(values, &name, &namespace)?,
@@ -356,6 +357,36 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Resource requests and the limits they must not exceed (the API server rejects the pod
+/// otherwise; the render gate's MSP401 would report it).
+const REQUESTS_AND_LIMITS: [(&str, &str); 4] = [
+    ("cpu_request", "cpu_limit"),
+    ("memory_request", "memory_limit"),
+    ("ephemeral_storage_request", "ephemeral_storage_limit"),
+    ("proxy_memory", "proxy_memory_limit"),
+];
+
+/// Refuse a limit below its request, naming the limit's key.
+fn check_requests_within_limits(values: &Values) -> Result<(), TemplateError> {
+    use mspack_model::quantity::Quantity;
+    for (request_key, limit_key) in REQUESTS_AND_LIMITS {
+        let (request, limit) = (text(values, request_key), text(values, limit_key));
+        if let (Some(r), Some(l)) = (Quantity::parse(&request), Quantity::parse(&limit))
+            && r > l
+        {
+            return Err(TemplateError::InvalidValue {
+                key: limit_key.into(),
+                value: limit,
+                reason: format!(
+                    "is below {request_key} ({request}); the API server rejects a pod whose \
+                     request is above its limit"
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -572,6 +603,38 @@ mod tests {
             out.ok().as_deref(),
             Some("a: ${{ github.sha }}\nb: {{ .Values.x }}\nc: ${env:MY_POD_IP}\nd: orders\n")
         );
+    }
+
+    #[test]
+    fn a_limit_below_its_request_is_refused_with_its_key() {
+        for (template, pairs, key) in [
+            (
+                "deployment-strategy",
+                ["memory_limit=64Mi", "cpu_limit="],
+                "memory_limit",
+            ),
+            (
+                "deployment-strategy",
+                ["cpu_request=2", "cpu_limit=1500m"],
+                "cpu_limit",
+            ),
+            (
+                "otel-config",
+                ["memory_request=2Gi", "memory_limit=2G"],
+                "memory_limit",
+            ),
+        ] {
+            let mut values = raw(&["name=orders"]);
+            for pair in pairs {
+                assert!(values.set(pair).is_ok(), "{pair}");
+            }
+            match render(template, &values) {
+                Err(TemplateError::InvalidValue { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{template} {pairs:?}: {:?}", other.map(|r| r.text.len())),
+            }
+        }
+        let equal = raw(&["name=orders", "cpu_request=1", "cpu_limit=1000m"]);
+        assert!(render("deployment-strategy", &equal).is_ok());
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub mod telemetry_selector;
 pub mod conditions;
 pub mod injection_image;
 pub mod k8sgateway_selector;
+// Cross-resource checks of our own (MSP4xx): what applies cleanly but does not work.
+pub mod duplicate_ports;
+pub mod network_policy_blocks;
+mod network_policy_routes;
+pub mod otlp_endpoint;
+pub mod requests_above_limits;
+pub mod target_port;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -65,6 +72,11 @@ pub static ALL: &[&Rule] = &[
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
+    &requests_above_limits::REQUESTS_ABOVE_LIMITS,
+    &duplicate_ports::DUPLICATE_PORTS,
+    &target_port::TARGET_PORT_NOT_EXPOSED,
+    &network_policy_blocks::NETWORK_POLICY_BLOCKS_ALLOWED_CALLER,
+    &otlp_endpoint::OTLP_ENDPOINT_NOT_ADMITTED,
     // Workload, injection, webhook and mesh-install analyzers.
     &injection::NAMESPACE_NOT_INJECTED,
     &injection::POD_MISSING_PROXY,
