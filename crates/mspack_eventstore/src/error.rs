@@ -33,6 +33,18 @@ pub enum StoreError {
         /// The stream that holds it.
         stored_in: String,
     },
+    /// PostgreSQL: the stream's last event was written by a transaction newer than this one
+    /// (this transaction wrote something else first, an inbox claim, before that event was
+    /// committed). Appending now would list the new event before the last one in the global
+    /// order, so nothing was written: roll back and retry the whole unit of work in a new
+    /// transaction. Transient.
+    #[error(
+        "stream \"{stream}\": its last event is from a newer transaction; retry in a new transaction"
+    )]
+    OutOfOrder {
+        /// The stream appended to.
+        stream: String,
+    },
     /// A table prefix that is not a plain SQL identifier.
     #[error("table prefix {0:?} must match [a-z][a-z0-9_]* and be at most 40 characters")]
     InvalidPrefix(String),
@@ -103,6 +115,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Database { source, .. } => crate::sql::is_transient(source),
+            StoreError::OutOfOrder { .. } => true,
             _ => false,
         }
     }

@@ -68,30 +68,6 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// PostgreSQL's global order is (transaction id, position), and a transaction takes its id at
-/// its first write, not at commit: a transaction that wrote something else first (an inbox
-/// claim) and appended to a stream only after another transaction had appended the previous
-/// version and committed would sort its later version first. Such an append fails with a
-/// serialization failure (SQLSTATE 40001, transient): retried in a new transaction, it gets a
-/// newer id. One check per statement, over the rows it inserted.
-const POSTGRES_V3: &str = r#"
-CREATE FUNCTION {p}events_in_stream_order() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-    IF EXISTS (SELECT 1 FROM inserted n JOIN {p}events e
-               ON e.stream_id = n.stream_id AND e.version = n.version - 1
-               WHERE e.transaction_id > n.transaction_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-            MESSAGE = 'the previous event of this stream was written by a newer transaction; '
-                      'retry the append in a new transaction';
-    END IF;
-    RETURN NULL;
-END
-$fn$;
-CREATE TRIGGER {p}events_in_stream_order AFTER INSERT ON {p}events
-    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
-    EXECUTE FUNCTION {p}events_in_stream_order();
-"#;
-
 /// How many partitions the outbox is split into for relays to lease (a message's partition is
 /// a hash of its ordering key, so one key is always published by one relay at a time).
 pub const OUTBOX_PARTITIONS: u32 = 64;
@@ -313,7 +289,115 @@ CREATE TABLE {p}outbox_relays (
 );
 "#;
 
-const POSTGRES_V2: &str = r#"
+/// The PostgreSQL append function: `$create` is `CREATE` or `CREATE OR REPLACE`, `$read_last`
+/// the statements that read the stream's last event into `v_current`, `v_last_at` (and from
+/// version 3 check its transaction id).
+macro_rules! append_function {
+    ($create:literal, $read_last:literal) => {
+        concat!(
+            $create,
+            r#" FUNCTION {p}append(
+    p_stream TEXT, p_expected BIGINT,
+    p_ids UUID[], p_types TEXT[], p_schema INT[], p_payloads JSONB[],
+    p_correlation UUID[], p_causation UUID[], p_traceparent TEXT[],
+    p_publish TEXT, p_partition INT,
+    p_out_ids UUID[], p_out_subjects TEXT[], p_out_payloads BYTEA[], p_out_headers JSONB[],
+    p_out_keys TEXT[], p_out_partitions INT[])
+RETURNS TABLE (out_status INT, out_version BIGINT, out_first BIGINT, out_last BIGINT,
+               out_tx BIGINT)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_current BIGINT := 0;
+    v_last_at TIMESTAMPTZ;
+    v_last_tx xid8;
+    v_now TIMESTAMPTZ;
+    v_first BIGINT;
+    v_last BIGINT;
+    v_inserted INT := 0;
+    v_base BIGINT;
+    v_matched INT;
+    v_count INT := coalesce(cardinality(p_ids), 0);
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('{p}' || p_stream, 0));
+"#,
+            $read_last,
+            r#"    v_current := coalesce(v_current, 0);
+    IF v_count > 0 AND (p_expected >= 0 AND v_current <> p_expected
+                        OR EXISTS (SELECT 1 FROM {p}events e WHERE e.event_id = p_ids[1])) THEN
+        -- Either a stale version or a retry of an append that already committed (its reply
+        -- was lost): the same ids, in order, right after the expected version.
+        SELECT e.version - 1 INTO v_base FROM {p}events e
+            WHERE e.event_id = p_ids[1] AND e.stream_id = p_stream;
+        IF v_base IS NOT NULL AND (p_expected < 0 OR v_base = p_expected) THEN
+            SELECT count(*), min(e.global_position), max(e.global_position)
+                INTO v_matched, v_first, v_last
+                FROM unnest(p_ids) WITH ORDINALITY AS u(id, ord)
+                JOIN {p}events e ON e.event_id = u.id AND e.stream_id = p_stream
+                                 AND e.version = v_base + u.ord;
+            IF v_matched = v_count THEN
+                RETURN QUERY SELECT 2, v_base + v_count, v_first, v_last,
+                    (SELECT e.transaction_id::text::bigint FROM {p}events e
+                     WHERE e.event_id = p_ids[1]);
+                RETURN;
+            END IF;
+        END IF;
+        IF p_expected < 0 OR v_current = p_expected THEN
+            RAISE unique_violation USING
+                MESSAGE = 'event id already stored elsewhere',
+                CONSTRAINT = '{p}events_event_id';
+        END IF;
+        RETURN QUERY SELECT 1, v_current, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+        RETURN;
+    END IF;
+    IF p_expected >= 0 AND v_current <> p_expected THEN
+        RETURN QUERY SELECT 1, v_current, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
+        RETURN;
+    END IF;
+    IF v_count > 0 THEN
+        v_now := greatest(clock_timestamp(), v_last_at);
+        WITH ins AS (
+            INSERT INTO {p}events AS e (stream_id, version, event_id, event_type, schema_version,
+                                        payload, correlation_id, causation_id, traceparent,
+                                        recorded_at)
+            SELECT p_stream, v_current + u.ord, u.id, u.typ, u.sv, u.pl, u.co, u.ca, u.tp, v_now
+            FROM unnest(p_ids, p_types, p_schema, p_payloads, p_correlation, p_causation,
+                        p_traceparent)
+                 WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord)
+            ORDER BY u.ord
+            RETURNING e.global_position
+        )
+        SELECT min(ins.global_position), max(ins.global_position) INTO v_first, v_last FROM ins;
+        IF p_publish IS NOT NULL THEN
+            PERFORM {p}enqueue(
+                array_agg(e.event_id ORDER BY e.version),
+                array_agg(p_publish || '.' || e.event_type ORDER BY e.version),
+                array_agg(convert_to(e.payload::text, 'UTF8') ORDER BY e.version),
+                array_agg(jsonb_strip_nulls(jsonb_build_object(
+                    'traceparent', e.traceparent,
+                    'Mspack-Event-Type', e.event_type,
+                    'Mspack-Stream', p_stream,
+                    'Mspack-Version', e.version::text,
+                    'Mspack-Schema-Version', e.schema_version::text,
+                    'Mspack-Correlation-Id', e.correlation_id::text,
+                    'Mspack-Causation-Id', e.causation_id::text)) ORDER BY e.version),
+                array_agg(p_stream ORDER BY e.version),
+                array_agg(p_partition ORDER BY e.version))
+            FROM {p}events e WHERE e.stream_id = p_stream AND e.version > v_current;
+        END IF;
+    END IF;
+    PERFORM {p}enqueue(p_out_ids, p_out_subjects, p_out_payloads, p_out_headers, p_out_keys,
+                       p_out_partitions);
+    RETURN QUERY SELECT 0, v_current + v_count, v_first, v_last,
+        pg_current_xact_id()::text::bigint;
+END
+$fn$;
+"#
+        )
+    };
+}
+
+const POSTGRES_V2: &str = concat!(
+    r#"
 -- The global order becomes (transaction id, position): readers stop below the oldest
 -- transaction still in flight, so appends to different streams no longer take turns.
 ALTER TABLE {p}events ADD COLUMN transaction_id xid8 NOT NULL DEFAULT '0';
@@ -395,98 +479,31 @@ DROP FUNCTION {p}append(TEXT, BIGINT, UUID[], TEXT[], INT[], JSONB[], UUID[], UU
 -- streams run in parallel. Status: 0 appended, 1 version conflict (out_version = actual),
 -- 2 an earlier attempt of this same append is already stored (nothing written; its result is
 -- returned). An event id stored anywhere else raises unique_violation on events_event_id.
-CREATE FUNCTION {p}append(
-    p_stream TEXT, p_expected BIGINT,
-    p_ids UUID[], p_types TEXT[], p_schema INT[], p_payloads JSONB[],
-    p_correlation UUID[], p_causation UUID[], p_traceparent TEXT[],
-    p_publish TEXT, p_partition INT,
-    p_out_ids UUID[], p_out_subjects TEXT[], p_out_payloads BYTEA[], p_out_headers JSONB[],
-    p_out_keys TEXT[], p_out_partitions INT[])
-RETURNS TABLE (out_status INT, out_version BIGINT, out_first BIGINT, out_last BIGINT,
-               out_tx BIGINT)
-LANGUAGE plpgsql AS $fn$
-DECLARE
-    v_current BIGINT := 0;
-    v_last_at TIMESTAMPTZ;
-    v_now TIMESTAMPTZ;
-    v_first BIGINT;
-    v_last BIGINT;
-    v_inserted INT := 0;
-    v_base BIGINT;
-    v_matched INT;
-    v_count INT := coalesce(cardinality(p_ids), 0);
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('{p}' || p_stream, 0));
-    SELECT e.version, e.recorded_at INTO v_current, v_last_at FROM {p}events e
+"#,
+    append_function!(
+        "CREATE",
+        r#"    SELECT e.version, e.recorded_at INTO v_current, v_last_at FROM {p}events e
         WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1;
-    v_current := coalesce(v_current, 0);
-    IF v_count > 0 AND (p_expected >= 0 AND v_current <> p_expected
-                        OR EXISTS (SELECT 1 FROM {p}events e WHERE e.event_id = p_ids[1])) THEN
-        -- Either a stale version or a retry of an append that already committed (its reply
-        -- was lost): the same ids, in order, right after the expected version.
-        SELECT e.version - 1 INTO v_base FROM {p}events e
-            WHERE e.event_id = p_ids[1] AND e.stream_id = p_stream;
-        IF v_base IS NOT NULL AND (p_expected < 0 OR v_base = p_expected) THEN
-            SELECT count(*), min(e.global_position), max(e.global_position)
-                INTO v_matched, v_first, v_last
-                FROM unnest(p_ids) WITH ORDINALITY AS u(id, ord)
-                JOIN {p}events e ON e.event_id = u.id AND e.stream_id = p_stream
-                                 AND e.version = v_base + u.ord;
-            IF v_matched = v_count THEN
-                RETURN QUERY SELECT 2, v_base + v_count, v_first, v_last,
-                    (SELECT e.transaction_id::text::bigint FROM {p}events e
-                     WHERE e.event_id = p_ids[1]);
-                RETURN;
-            END IF;
-        END IF;
-        IF p_expected < 0 OR v_current = p_expected THEN
-            RAISE unique_violation USING
-                MESSAGE = 'event id already stored elsewhere',
-                CONSTRAINT = '{p}events_event_id';
-        END IF;
-        RETURN QUERY SELECT 1, v_current, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
-        RETURN;
+"#
+    )
+);
+
+/// PostgreSQL's global order is (transaction id, position), and a transaction takes its id at
+/// its first write, not at commit: a transaction that wrote something else first (an inbox
+/// claim) and appended to a stream only after another transaction had appended the previous
+/// version and committed would sort its later version first. Such an append fails with a
+/// serialization failure (SQLSTATE 40001, transient): retried in a new transaction, it gets a
+/// newer id. Checked against the last event the append reads anyway (no extra lookup); the
+/// single-statement appends (`sql_store.rs`) check the same and report it as
+/// [`StoreError::OutOfOrder`](crate::StoreError::OutOfOrder).
+const POSTGRES_V3: &str = append_function!(
+    "CREATE OR REPLACE",
+    r#"    SELECT e.version, e.recorded_at, e.transaction_id INTO v_current, v_last_at, v_last_tx
+        FROM {p}events e WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1;
+    IF v_last_tx > pg_current_xact_id() THEN
+        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+            MESSAGE = 'the last event of stream ' || p_stream || ' was written by a newer '
+                      'transaction; retry the append in a new transaction';
     END IF;
-    IF p_expected >= 0 AND v_current <> p_expected THEN
-        RETURN QUERY SELECT 1, v_current, NULL::BIGINT, NULL::BIGINT, NULL::BIGINT;
-        RETURN;
-    END IF;
-    IF v_count > 0 THEN
-        v_now := greatest(clock_timestamp(), v_last_at);
-        WITH ins AS (
-            INSERT INTO {p}events AS e (stream_id, version, event_id, event_type, schema_version,
-                                        payload, correlation_id, causation_id, traceparent,
-                                        recorded_at)
-            SELECT p_stream, v_current + u.ord, u.id, u.typ, u.sv, u.pl, u.co, u.ca, u.tp, v_now
-            FROM unnest(p_ids, p_types, p_schema, p_payloads, p_correlation, p_causation,
-                        p_traceparent)
-                 WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord)
-            ORDER BY u.ord
-            RETURNING e.global_position
-        )
-        SELECT min(ins.global_position), max(ins.global_position) INTO v_first, v_last FROM ins;
-        IF p_publish IS NOT NULL THEN
-            PERFORM {p}enqueue(
-                array_agg(e.event_id ORDER BY e.version),
-                array_agg(p_publish || '.' || e.event_type ORDER BY e.version),
-                array_agg(convert_to(e.payload::text, 'UTF8') ORDER BY e.version),
-                array_agg(jsonb_strip_nulls(jsonb_build_object(
-                    'traceparent', e.traceparent,
-                    'Mspack-Event-Type', e.event_type,
-                    'Mspack-Stream', p_stream,
-                    'Mspack-Version', e.version::text,
-                    'Mspack-Schema-Version', e.schema_version::text,
-                    'Mspack-Correlation-Id', e.correlation_id::text,
-                    'Mspack-Causation-Id', e.causation_id::text)) ORDER BY e.version),
-                array_agg(p_stream ORDER BY e.version),
-                array_agg(p_partition ORDER BY e.version))
-            FROM {p}events e WHERE e.stream_id = p_stream AND e.version > v_current;
-        END IF;
-    END IF;
-    PERFORM {p}enqueue(p_out_ids, p_out_subjects, p_out_payloads, p_out_headers, p_out_keys,
-                       p_out_partitions);
-    RETURN QUERY SELECT 0, v_current + v_count, v_first, v_last,
-        pg_current_xact_id()::text::bigint;
-END
-$fn$;
-"#;
+"#
+);

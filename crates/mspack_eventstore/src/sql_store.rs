@@ -78,10 +78,10 @@ impl Statements {
             // index, which makes the loser's statement fail (a conflict) — no lock needed.
             pg_append_exact: p
                 .render(
-                    "WITH cur AS (SELECT coalesce(l.version, 0) AS v, l.recorded_at AS t \
-                     FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT version, recorded_at \
-                     FROM {p}events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) AS l \
-                     ON true), \
+                    "WITH cur AS (SELECT coalesce(l.version, 0) AS v, l.recorded_at AS t, \
+                     l.transaction_id AS x FROM (SELECT 1) AS one LEFT JOIN LATERAL \
+                     (SELECT version, recorded_at, transaction_id FROM {p}events \
+                     WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) AS l ON true), \
                      ins AS (INSERT INTO {p}events (stream_id, version, event_id, event_type, \
                      schema_version, payload, correlation_id, causation_id, traceparent, \
                      recorded_at) \
@@ -89,26 +89,30 @@ impl Statements {
                      greatest(clock_timestamp(), cur.t) FROM cur, \
                      unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::uuid[], \
                      $8::uuid[], $9::text[]) WITH ORDINALITY AS u(id, typ, sv, pl, co, ca, tp, ord) \
-                     WHERE cur.v = $2 ORDER BY u.ord RETURNING global_position, transaction_id) \
+                     WHERE cur.v = $2 AND NOT coalesce(cur.x > pg_current_xact_id(), false) \
+                     ORDER BY u.ord RETURNING global_position, transaction_id) \
                      SELECT (SELECT v FROM cur), count(*), min(global_position), \
-                     max(global_position), max(transaction_id::text::bigint) FROM ins",
+                     max(global_position), max(transaction_id::text::bigint), \
+                     (SELECT coalesce(x > pg_current_xact_id(), false) FROM cur) FROM ins",
                 )
                 .into(),
             // The same for one event, with scalar parameters (no array codec, no unnest).
             pg_append_one: p
                 .render(
-                    "WITH cur AS (SELECT coalesce(l.version, 0) AS v, l.recorded_at AS t \
-                     FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT version, recorded_at \
-                     FROM {p}events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) AS l \
-                     ON true), \
+                    "WITH cur AS (SELECT coalesce(l.version, 0) AS v, l.recorded_at AS t, \
+                     l.transaction_id AS x FROM (SELECT 1) AS one LEFT JOIN LATERAL \
+                     (SELECT version, recorded_at, transaction_id FROM {p}events \
+                     WHERE stream_id = $1 ORDER BY version DESC LIMIT 1) AS l ON true), \
                      ins AS (INSERT INTO {p}events (stream_id, version, event_id, event_type, \
                      schema_version, payload, correlation_id, causation_id, traceparent, \
                      recorded_at) \
                      SELECT $1, cur.v + 1, $3, $4, $5, $6, $7, $8, $9, \
-                     greatest(clock_timestamp(), cur.t) FROM cur WHERE cur.v = $2 \
+                     greatest(clock_timestamp(), cur.t) FROM cur \
+                     WHERE cur.v = $2 AND NOT coalesce(cur.x > pg_current_xact_id(), false) \
                      RETURNING global_position, transaction_id) \
                      SELECT (SELECT v FROM cur), count(*), min(global_position), \
-                     max(global_position), max(transaction_id::text::bigint) FROM ins",
+                     max(global_position), max(transaction_id::text::bigint), \
+                     (SELECT coalesce(x > pg_current_xact_id(), false) FROM cur) FROM ins",
                 )
                 .into(),
             last_event: Sql::both(
@@ -429,6 +433,14 @@ impl SqlEventStore {
         };
         let current = to_u64("version", get(0)?.unwrap_or(0))?;
         if get(1)?.unwrap_or(0) == 0 {
+            let out_of_order: bool = row
+                .try_get(5)
+                .map_err(StoreError::database("reading the append result"))?;
+            if out_of_order {
+                return Err(StoreError::OutOfOrder {
+                    stream: stream_id.to_owned(),
+                });
+            }
             return Ok(Err(current));
         }
         Ok(Ok(AppendResult {

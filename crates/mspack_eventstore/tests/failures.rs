@@ -658,7 +658,18 @@ async fn unpublishable_input_in_memory() {
 /// transaction), never commit out of order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_global_order_keeps_each_streams_order_when_a_later_writer_began_first() {
-    let Some(f) = common::store(common::Backend::Postgres, StoreConfig::new()).await else {
+    // The single-statement append (events only, an exact version).
+    later_writer_began_first(StoreConfig::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_order_keeps_each_streams_order_when_a_later_publishing_writer_began_first() {
+    // The append function (events published through the outbox).
+    later_writer_began_first(StoreConfig::new().publish_events("orders.events")).await;
+}
+
+async fn later_writer_began_first(config: StoreConfig) {
+    let Some(f) = common::store(common::Backend::Postgres, config).await else {
         return;
     };
     let s = &f.store;
