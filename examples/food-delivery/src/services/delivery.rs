@@ -7,13 +7,13 @@ use axum::routing::get;
 use mspack_eventstore::Repository;
 use mspack_outbox::{Claim, Health, Inbox, message_id};
 use mspack_saga::{CommandKind, Outcome};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::kitchen::order_of;
 use super::{ServiceCtx, command_metadata, order_data, process_command, repo_failed};
 use crate::domain::{Assignment, AssignmentCommand};
-use crate::runtime::{Consumer, HandleError, Shutdown, consume, in_message_trace, metadata};
+use crate::runtime::{Consumer, HandleError, Shutdown, in_message_trace, metadata};
 use crate::topology::Service;
 
 /// Runs delivery's consumers; returns its HTTP routes and workers' health.
@@ -23,7 +23,7 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
     let commands = Health::new("delivery-commands");
     let events = Health::new("delivery-events");
     {
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let ctx = ctx.clone();
         let topology = ctx.topology.clone();
         let handle = move |message: async_nats::jetstream::Message| {
@@ -48,49 +48,37 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
                 .await
             }
         };
-        let (health, shutdown) = (commands.clone(), shutdown.clone());
         let filter = topology.subject(Service::Delivery, "cmd", "*");
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "delivery-commands",
-                    filter,
-                    concurrency: 32,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "delivery-commands",
+                filter,
+                concurrency: 32,
+                health: commands.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     {
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let ctx = ctx.clone();
         let topology = ctx.topology.clone();
         let handle = move |message: async_nats::jetstream::Message| {
             let (ctx, inbox) = (ctx.clone(), events_inbox.clone());
             async move { deliver(&ctx, &inbox, &message).await }
         };
-        let (health, shutdown) = (events.clone(), shutdown.clone());
         let filter = format!("{}.OrderConfirmed", topology.events(Service::Orders));
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "delivery-deliver",
-                    filter,
-                    concurrency: 16,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "delivery-deliver",
+                filter,
+                concurrency: 16,
+                health: events.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     let router = Router::new()
         .route("/v1/deliveries/{order}", get(assignment))
@@ -130,17 +118,5 @@ async fn assignment(
     State(ctx): State<ServiceCtx>,
     Path(order): Path<Uuid>,
 ) -> Result<axum::Json<Value>, mspack_problem::Problem> {
-    let repo: Repository<Assignment, _> = Repository::new(ctx.store.clone());
-    let loaded = repo
-        .load(&order.to_string())
-        .await
-        .map_err(|e| mspack_problem::Problem::new(503).with_detail(e.to_string()))?;
-    if loaded.version == 0 {
-        return Err(
-            mspack_problem::Problem::new(404).with_detail(format!("no delivery for order {order}"))
-        );
-    }
-    Ok(axum::Json(
-        json!({ "order_id": order, "assignment": loaded.state, "version": loaded.version }),
-    ))
+    ctx.aggregate_json::<Assignment>(order, "delivery").await
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{ServiceCtx, command_metadata, order_data, process_command, repo_failed};
 use crate::domain::{Scenario, Ticket, TicketCommand};
-use crate::runtime::{Consumer, HandleError, Shutdown, consume, in_message_trace, metadata};
+use crate::runtime::{Consumer, HandleError, Shutdown, in_message_trace, metadata};
 use crate::topology::Service;
 
 /// Runs the kitchen's consumers and projection; returns its HTTP routes and workers' health.
@@ -26,7 +26,7 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
     let events = Health::new("kitchen-events");
     let projection = Health::new("kitchen-queue");
     {
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let ctx = ctx.clone();
         let topology = ctx.topology.clone();
         let handle = move |message: async_nats::jetstream::Message| {
@@ -60,50 +60,38 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
                 .await
             }
         };
-        let (health, shutdown) = (commands.clone(), shutdown.clone());
         let filter = topology.subject(Service::Kitchen, "cmd", "*");
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "kitchen-commands",
-                    filter,
-                    concurrency: 32,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "kitchen-commands",
+                filter,
+                concurrency: 32,
+                health: commands.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     {
         // Cook what is confirmed.
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let ctx = ctx.clone();
         let topology = ctx.topology.clone();
         let handle = move |message: async_nats::jetstream::Message| {
             let (ctx, inbox) = (ctx.clone(), events_inbox.clone());
             async move { prepare(&ctx, &inbox, &message).await }
         };
-        let (health, shutdown) = (events.clone(), shutdown.clone());
         let filter = format!("{}.OrderConfirmed", topology.events(Service::Orders));
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "kitchen-prepare",
-                    filter,
-                    concurrency: 16,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "kitchen-prepare",
+                filter,
+                concurrency: 16,
+                health: events.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     spawn_projection(&ctx, projection.clone(), shutdown);
     let router = Router::new()
@@ -243,17 +231,5 @@ async fn ticket(
     State(ctx): State<ServiceCtx>,
     Path(order): Path<Uuid>,
 ) -> Result<axum::Json<Value>, mspack_problem::Problem> {
-    let repo: Repository<Ticket, _> = Repository::new(ctx.store.clone());
-    let loaded = repo
-        .load(&order.to_string())
-        .await
-        .map_err(|e| mspack_problem::Problem::new(503).with_detail(e.to_string()))?;
-    if loaded.version == 0 {
-        return Err(
-            mspack_problem::Problem::new(404).with_detail(format!("no ticket for order {order}"))
-        );
-    }
-    Ok(axum::Json(
-        json!({ "order_id": order, "ticket": loaded.state, "version": loaded.version }),
-    ))
+    ctx.aggregate_json::<Ticket>(order, "ticket").await
 }

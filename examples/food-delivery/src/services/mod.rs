@@ -17,7 +17,7 @@ use mspack_outbox::InboxTransaction;
 use mspack_saga::{Command, Outcome, Participant, SagaError};
 use tokio::sync::Notify;
 
-use crate::runtime::{HandleError, current_traceparent};
+use crate::runtime::{Consumer, HandleError, Shutdown, consume, current_traceparent};
 use crate::topology::{Service, Topology};
 
 /// What a service's role needs: its store, database, names, broker and the relay's waker.
@@ -62,6 +62,41 @@ impl ServiceCtx {
             js,
             wake: None,
         })
+    }
+
+    /// Runs `handle` on the messages of `consumer` until `shutdown` (see [`consume`]).
+    pub fn spawn_consumer<H, Fut>(&self, consumer: Consumer, handle: H, shutdown: Shutdown)
+    where
+        H: Fn(jetstream::Message) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandleError>> + Send + 'static,
+    {
+        let (js, topology) = (self.js.clone(), self.topology.clone());
+        tokio::spawn(async move { consume(js, &topology, consumer, handle, shutdown).await });
+    }
+
+    /// The state of aggregate `A` of `order` as JSON under `what` (a read endpoint): 404 when
+    /// there is none, 503 when the database can't be read.
+    pub async fn aggregate_json<A>(
+        &self,
+        order: uuid::Uuid,
+        what: &str,
+    ) -> Result<axum::Json<serde_json::Value>, mspack_problem::Problem>
+    where
+        A: mspack_eventstore::Aggregate + serde::Serialize,
+    {
+        let repo: mspack_eventstore::Repository<A, _> =
+            mspack_eventstore::Repository::new(self.store.clone());
+        let loaded = repo
+            .load(&order.to_string())
+            .await
+            .map_err(|e| mspack_problem::Problem::new(503).with_detail(e.to_string()))?;
+        if loaded.version == 0 {
+            return Err(mspack_problem::Problem::new(404)
+                .with_detail(format!("no {what} for order {order}")));
+        }
+        Ok(axum::Json(
+            serde_json::json!({ "order_id": order, what: loaded.state, "version": loaded.version }),
+        ))
     }
 
     /// The database.

@@ -27,9 +27,7 @@ use uuid::Uuid;
 
 use super::{ServiceCtx, command_metadata, order_data, process_command, repo_failed};
 use crate::domain::{Line, Order, OrderCommand, OrderError, Scenario};
-use crate::runtime::{
-    Consumer, HandleError, Shutdown, consume, current_traceparent, in_message_trace,
-};
+use crate::runtime::{Consumer, HandleError, Shutdown, current_traceparent, in_message_trace};
 use crate::saga::{OrderData, PLACE_ORDER, place_order};
 use crate::topology::Service;
 
@@ -118,7 +116,7 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
     let projection = Health::new("order-status");
     let topology = ctx.topology.clone();
     {
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let (ctx, changes) = (ctx.clone(), changes.clone());
         let handle = move |message: async_nats::jetstream::Message| {
             let (ctx, participant, changes) = (ctx.clone(), participant.clone(), changes.clone());
@@ -158,27 +156,21 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
                 result
             }
         };
-        let (health, shutdown, topology) = (commands.clone(), shutdown.clone(), topology.clone());
         let filter = topology.subject(Service::Orders, "cmd", "*");
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "orders-commands",
-                    filter,
-                    concurrency: 32,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "orders-commands",
+                filter,
+                concurrency: 32,
+                health: commands.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     {
         // The food arrived.
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let (ctx, inbox, changes) = (ctx.clone(), inbox.clone(), changes.clone());
         let handle = move |message: async_nats::jetstream::Message| {
             let (ctx, inbox, changes) = (ctx.clone(), inbox.clone(), changes.clone());
@@ -189,27 +181,21 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
                 Ok(())
             }
         };
-        let (health, shutdown, topology) = (delivered.clone(), shutdown.clone(), topology.clone());
         let filter = format!("{}.DeliveryCompleted", topology.events(Service::Delivery));
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "orders-delivered",
-                    filter,
-                    concurrency: 16,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "orders-delivered",
+                filter,
+                concurrency: 16,
+                health: delivered.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     {
         // A saga ended: a compensated one cancels its order.
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let (ctx, inbox, changes) = (ctx.clone(), inbox.clone(), changes.clone());
         let handle = move |message: async_nats::jetstream::Message| {
             let (ctx, inbox, changes) = (ctx.clone(), inbox.clone(), changes.clone());
@@ -231,23 +217,17 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
                 Ok(())
             }
         };
-        let (health, shutdown, topology) = (finished.clone(), shutdown.clone(), topology.clone());
         let filter = topology.finished();
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "orders-finished",
-                    filter,
-                    concurrency: 16,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "orders-finished",
+                filter,
+                concurrency: 16,
+                health: finished.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     spawn_projection(&ctx, projection.clone(), shutdown);
     let router = Router::new()

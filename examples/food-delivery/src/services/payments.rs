@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::provider::{ChargeRequest, RefundRequest};
 use super::{ServiceCtx, command_metadata, order_data, process_command, repo_failed};
 use crate::domain::{Payment, PaymentCommand, Scenario};
-use crate::runtime::{Consumer, Shutdown, consume};
+use crate::runtime::{Consumer, Shutdown};
 use crate::topology::Service;
 
 /// Runs the payments consumer; returns its HTTP routes and workers' health.
@@ -25,7 +25,7 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
         .timeout(ctx.topology.step_timeout / 2)
         .build()?;
     {
-        let js = ctx.js.clone();
+        let spawner = ctx.clone();
         let ctx = ctx.clone();
         let topology = ctx.topology.clone();
         let handle = move |message: async_nats::jetstream::Message| {
@@ -101,23 +101,17 @@ pub async fn start(ctx: ServiceCtx, shutdown: Shutdown) -> anyhow::Result<(Route
                 .await
             }
         };
-        let (health, shutdown) = (commands.clone(), shutdown.clone());
         let filter = topology.subject(Service::Payments, "cmd", "*");
-        tokio::spawn(async move {
-            consume(
-                js,
-                &topology,
-                Consumer {
-                    durable: "payments-commands",
-                    filter,
-                    concurrency: 32,
-                    health,
-                },
-                handle,
-                shutdown,
-            )
-            .await;
-        });
+        spawner.spawn_consumer(
+            Consumer {
+                durable: "payments-commands",
+                filter,
+                concurrency: 32,
+                health: commands.clone(),
+            },
+            handle,
+            shutdown.clone(),
+        );
     }
     let router = Router::new()
         .route("/v1/payments/{order}", get(payment))
@@ -168,17 +162,5 @@ async fn payment(
     State(ctx): State<ServiceCtx>,
     Path(order): Path<Uuid>,
 ) -> Result<axum::Json<Value>, mspack_problem::Problem> {
-    let repo: Repository<Payment, _> = Repository::new(ctx.store.clone());
-    let loaded = repo
-        .load(&order.to_string())
-        .await
-        .map_err(|e| mspack_problem::Problem::new(503).with_detail(e.to_string()))?;
-    if loaded.version == 0 {
-        return Err(
-            mspack_problem::Problem::new(404).with_detail(format!("no payment for order {order}"))
-        );
-    }
-    Ok(axum::Json(
-        json!({ "order_id": order, "payment": loaded.state, "version": loaded.version }),
-    ))
+    ctx.aggregate_json::<Payment>(order, "payment").await
 }
