@@ -34,7 +34,8 @@ pub struct NewArgs {
     /// Directory to create (default: ./<name>)
     #[arg(long, short = 'o', value_name = "DIR")]
     output: Option<PathBuf>,
-    /// Replace an existing directory
+    /// Replace an existing directory (the previous tree is moved to a backup beside it, never
+    /// deleted)
     #[arg(long)]
     force: bool,
     /// Print the files that would be written, write nothing
@@ -91,7 +92,13 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    scaffold::write(&files, &dest, args.force)?;
+    if let Some(backup) = scaffold::write(&files, &dest, args.force)? {
+        eprintln!(
+            "replaced {}; the previous tree (every file of it) is now {}",
+            dest.display(),
+            backup.display()
+        );
+    }
     eprintln!(
         "created {} ({} files): cd {} && cargo test",
         dest.display(),

@@ -139,7 +139,14 @@ fn new_refuses_an_existing_directory_and_bad_names_with_exit_2() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("`name`"));
+    mspack()
+        .current_dir(dir.path())
+        .args(["new", "tokio"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("crate").and(predicate::str::contains("tokio-svc")));
     std::fs::create_dir(dir.path().join("orders")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("orders/notes.md"), "mine").unwrap_or_else(|e| panic!("{e}"));
     mspack()
         .current_dir(dir.path())
         .args(["new", "orders"])
@@ -152,7 +159,20 @@ fn new_refuses_an_existing_directory_and_bad_names_with_exit_2() {
         .current_dir(dir.path())
         .args(["new", "orders", "--force", "--port", "9000"])
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains("previous tree"));
+    // --force replaced the tree but deleted nothing: the user's file is in the backup.
+    let backups: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("orders.mspack-backup-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(
+        std::fs::read_to_string(backups[0].join("orders/notes.md")).unwrap_or_default(),
+        "mine"
+    );
     let answers = std::fs::read_to_string(dir.path().join("orders/.mspack/answers.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(answers.contains("port = 9000"));

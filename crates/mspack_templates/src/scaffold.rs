@@ -58,12 +58,30 @@ impl ServiceSpec {
             value: value.to_owned(),
             reason,
         };
-        dns_label(name, true).map_err(|r| invalid("name", name, r))?;
+        // The length first: the DNS label rule's own limit (63) is not this one.
         if name.len() > 50 {
             return Err(invalid(
                 "name",
                 name,
-                "is longer than 50 characters (derived names add suffixes)".into(),
+                format!(
+                    "is {} characters long; at most 50 (derived names add suffixes)",
+                    name.len()
+                ),
+            ));
+        }
+        dns_label(name, true).map_err(|r| invalid("name", name, r))?;
+        let crate_name = name.replace('-', "_");
+        if let Some(taken) = reserved_crate_names()
+            .into_iter()
+            .find(|r| r.replace('-', "_") == crate_name)
+        {
+            return Err(invalid(
+                "name",
+                name,
+                format!(
+                    "is the name of a crate the service depends on ({taken}); a package of that \
+                     name doesn't build: choose another (e.g. {name}-svc)"
+                ),
             ));
         }
         let namespace = namespace.unwrap_or(name);
@@ -134,6 +152,28 @@ const SERVICE_DEPENDENCIES: &[&str] = &[
     "tracing",
 ];
 const SERVICE_DEV_DEPENDENCIES: &[&str] = &["tower"];
+
+/// Names a service's crate can't take: the crates it depends on (directly, in any variant),
+/// its embedded crates and their dependencies, and the crates every Rust program sees.
+fn reserved_crate_names() -> Vec<String> {
+    let mut names: Vec<String> = SERVICE_DEPENDENCIES
+        .iter()
+        .chain(SERVICE_DEV_DEPENDENCIES)
+        .chain(&["async-nats", "mspack_problem", "mspack_telemetry"])
+        .chain(&["std", "core", "alloc", "proc_macro", "test"])
+        .map(|s| (*s).to_owned())
+        .collect();
+    for manifest in [PROBLEM_MANIFEST, TELEMETRY_MANIFEST] {
+        if let Ok(table) = manifest.parse::<toml::Table>() {
+            for section in ["dependencies", "dev-dependencies"] {
+                if let Some(deps) = table.get(section).and_then(toml::Value::as_table) {
+                    names.extend(deps.keys().cloned());
+                }
+            }
+        }
+    }
+    names
+}
 
 /// Plan every file of the service: sources, Dockerfile, deploy manifests (linted), answers.
 pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
@@ -398,8 +438,9 @@ fn lock_file(stored: &str, name: &str) -> String {
 
 /// Write `files` to `dest` through a temporary directory beside it, renamed into place. An
 /// existing `dest` is an error unless `force`, which replaces it only after the new tree is
-/// complete.
-pub fn write(files: &FileSet, dest: &Path, force: bool) -> Result<(), TemplateError> {
+/// complete and never deletes it: the previous tree (a `.git`, the user's code) is moved whole
+/// to a backup directory beside it, whose path is returned.
+pub fn write(files: &FileSet, dest: &Path, force: bool) -> Result<Option<PathBuf>, TemplateError> {
     let io = |path: &Path, e: std::io::Error| TemplateError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -429,25 +470,28 @@ pub fn write(files: &FileSet, dest: &Path, force: bool) -> Result<(), TemplateEr
         }
         std::fs::write(&full, text).map_err(|e| io(&full, e))?;
     }
-    if dest.exists() {
+    let mut backup = None;
+    if dest.exists() || dest.is_symlink() {
         let old = tempfile::Builder::new()
-            .prefix(&format!(".{base}.mspack-old-"))
+            .prefix(&format!("{base}.mspack-backup-"))
             .tempdir_in(&parent)
             .map_err(|e| io(&parent, e))?;
-        let old_path = old.path().join("previous");
+        let old_path = old.path().join(&base);
         std::fs::rename(dest, &old_path).map_err(|e| io(dest, e))?;
         if let Err(e) = std::fs::rename(staging.path(), dest) {
             // Put the previous tree back; the staging directory is removed on drop.
             let _ = std::fs::rename(&old_path, dest);
             return Err(io(dest, e));
         }
-        drop(old);
+        // The previous tree stays where it now is, for the user to take what they need.
+        let _ = old.keep();
+        backup = Some(old_path);
     } else {
         std::fs::rename(staging.path(), dest).map_err(|e| io(dest, e))?;
     }
     // The staging directory now lives at `dest`; keep it from being deleted.
     let _ = staging.keep();
-    Ok(())
+    Ok(backup)
 }
 
 #[cfg(test)]
@@ -533,6 +577,36 @@ mod tests {
     }
 
     #[test]
+    fn names_of_crates_the_service_depends_on_are_refused_and_the_length_limit_is_stated() {
+        for taken in [
+            "tokio",
+            "axum",
+            "serde",
+            "serde-json",
+            "tower",
+            "async-nats",
+            "std",
+        ] {
+            let err = ServiceSpec::new(taken, None, 8080, false, Messaging::None)
+                .err()
+                .unwrap_or_else(|| panic!("{taken} accepted"));
+            assert!(err.to_string().contains("crate"), "{taken}: {err}");
+        }
+        assert!(ServiceSpec::new("tokio-svc", None, 8080, false, Messaging::None).is_ok());
+        for len in [51, 64, 80] {
+            let name = "a".repeat(len);
+            let err = ServiceSpec::new(&name, None, 8080, false, Messaging::None)
+                .err()
+                .unwrap_or_else(|| panic!("{len} accepted"));
+            let text = err.to_string();
+            assert!(
+                text.contains("at most 50") && !text.contains("63"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn existing_directories_are_not_overwritten_without_force() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let dest = dir.path().join("orders");
@@ -544,16 +618,29 @@ mod tests {
             Err(TemplateError::Exists { .. })
         ));
         assert!(dest.join("keep.txt").is_file());
-        assert!(write(&files, &dest, true).is_ok());
+        std::fs::create_dir_all(dest.join(".git")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dest.join(".git/HEAD"), "ref").unwrap_or_else(|e| panic!("{e}"));
+        let backup = write(&files, &dest, true)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("--force over a tree keeps a backup"));
         assert!(!dest.join("keep.txt").exists() && dest.join("Cargo.toml").is_file());
+        // Nothing of the user's is deleted: the whole previous tree is in the backup.
+        assert_eq!(
+            std::fs::read_to_string(backup.join("keep.txt")).unwrap_or_default(),
+            "mine"
+        );
+        assert!(backup.join(".git/HEAD").is_file());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .map(|r| r.filter_map(Result::ok).map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert_eq!(
             leftovers.len(),
-            1,
-            "staging directories left behind: {leftovers:?}"
+            2,
+            "only the new tree and the backup: {leftovers:?}"
         );
+        // Into a new directory: no backup.
+        let fresh = dir.path().join("fresh");
+        assert!(matches!(write(&files, &fresh, false), Ok(None)));
     }
 
     #[test]
