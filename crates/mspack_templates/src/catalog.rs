@@ -14,6 +14,7 @@ pub struct Template {
     pub(crate) companion: Option<&'static str>,
 }
 
+const PULL_POLICIES: &[&str] = &["IfNotPresent", "Always", "Never"];
 const ROUTING: &[&str] = &["virtualservice", "httproute"];
 const PROPAGATION: &[&str] = &["headers", "all", "disabled"];
 
@@ -60,6 +61,12 @@ pub static DEPLOYMENT_STRATEGY_VALUES: &[ValueDef] = &[
         Kind::Image,
         Some("{name}:0.1.0"),
         "container image, pinned by tag or digest"
+    ),
+    value!(
+        "image_pull_policy",
+        Kind::Enum(PULL_POLICIES),
+        Some("IfNotPresent"),
+        "when the kubelet pulls the image: a pinned tag or digest needs no pull per start, and an image built locally (kind, minikube) has nothing to pull from"
     ),
     value!(
         "cluster_domain",

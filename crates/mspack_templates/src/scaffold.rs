@@ -202,6 +202,7 @@ pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
     files.add("crates/mspack_telemetry/Cargo.toml", TELEMETRY_MANIFEST);
     files.add("crates/mspack_telemetry/src/lib.rs", TELEMETRY_LIB);
 
+    files.add("deploy/00-namespace.yaml", namespace_manifest(spec));
     let mut answers = answers_header(spec);
     for (template, raw) in deploy_values(spec) {
         let rendered = render(template, &raw)?;
@@ -214,6 +215,25 @@ pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
     lint_deploy_together(&files, spec.multicluster)?;
     files.add(".mspack/answers.toml", answers);
     Ok(files)
+}
+
+/// The namespace, so `kubectl apply -f deploy/` works on a new cluster (files apply in name
+/// order, so this one first). An identical copy in another service's `deploy/` is harmless.
+fn namespace_manifest(spec: &ServiceSpec) -> String {
+    format!(
+        "# The service's namespace; `kubectl apply -f deploy/` creates it first (files apply in name\n\
+         # order). Sidecar injection on. Pod Security \"baseline\": Istio's init container needs\n\
+         # NET_ADMIN, which \"restricted\" forbids unless the Istio CNI plugin is installed.\n\
+         apiVersion: v1\n\
+         kind: Namespace\n\
+         metadata:\n\
+         \x20 name: {ns}\n\
+         \x20 labels:\n\
+         \x20   istio-injection: enabled\n\
+         \x20   pod-security.kubernetes.io/enforce: baseline\n\
+         \x20   app.kubernetes.io/managed-by: mspack\n",
+        ns = spec.namespace
+    )
 }
 
 /// Values of the three deploy renders.
@@ -604,6 +624,33 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn deploy_creates_its_namespace_and_runs_a_locally_built_image() {
+        let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        let ns = &files.files[Path::new("deploy/00-namespace.yaml")];
+        assert!(
+            ns.contains("kind: Namespace") && ns.contains("name: food"),
+            "{ns}"
+        );
+        // Applied in name order, the namespace comes before everything that lives in it.
+        let first = files
+            .paths()
+            .filter(|p| p.starts_with("deploy"))
+            .min()
+            .map(Path::to_path_buf);
+        assert_eq!(
+            first.as_deref(),
+            Some(Path::new("deploy/00-namespace.yaml"))
+        );
+        // `docker build` + `kind load` leaves the image on the node; Always would pull from a
+        // registry that has no such image (ErrImagePull).
+        let deployment = &files.files[Path::new("deploy/deployment-strategy.yaml")];
+        assert!(
+            deployment.contains("image: orders:0.1.0\n        imagePullPolicy: IfNotPresent"),
+            "{deployment}"
+        );
     }
 
     #[test]
