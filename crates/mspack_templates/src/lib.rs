@@ -323,10 +323,15 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
         Value::from(values::has_digest(&text(values, "image"))),
     );
     check_requests_within_limits(values)?;
+    check_no_system_namespace_instrumented(values)?;
     match template {
         "deployment-strategy" => derive_deployment(values, &name)?,
         "mesh-istio" => derive_mesh(values, &name, &namespace)?,
         "otel-config" => {
+            check_distinct_ports(
+                values,
+                &["port", "grpc_port", "health_port", "metrics_port"],
+            )?;
             let limit = values::quantity(&text(values, "memory_limit")).unwrap_or(0.0);
             let mib = (limit * 0.8 / 1_048_576.0).floor() as u64;
             values.insert("gomemlimit", Value::from(format!("{}MiB", mib.max(1))));
@@ -357,6 +362,41 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Two of `keys` (ports of one pod) with the same number: the API server rejects duplicate
+/// container ports, and one listener would take the other's.
+fn check_distinct_ports(values: &Values, keys: &[&str]) -> Result<(), TemplateError> {
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[..i] {
+            let (pa, pb) = (text(values, a), text(values, b));
+            if !pa.is_empty() && pa == pb {
+                return Err(TemplateError::InvalidValue {
+                    key: (*a).into(),
+                    value: pa,
+                    reason: format!("is also {b}: every port of the pod must differ"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// OBI instruments every process of the namespaces it is given: kube-system's are the
+/// cluster's own (kubelet helpers, DNS, CNI), never an application to trace.
+fn check_no_system_namespace_instrumented(values: &Values) -> Result<(), TemplateError> {
+    for key in ["obi_namespaces", "instrument_namespaces"] {
+        if list(values, key).iter().any(|ns| ns == "kube-system") {
+            return Err(TemplateError::InvalidValue {
+                key: key.into(),
+                value: text(values, key),
+                reason: "includes kube-system: OBI would instrument the cluster's own \
+                         components; name the application namespaces"
+                    .into(),
+            });
+        }
     }
     Ok(())
 }
@@ -489,6 +529,24 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
             key: "per_try_timeout".into(),
             value: text(values, "per_try_timeout"),
             reason: "must not exceed timeout".into(),
+        });
+    }
+    // The route timeout bounds the request with all its tries: tries it would cut off are
+    // configured but can never run.
+    let attempts: u64 = text(values, "retry_attempts").parse().unwrap_or(0);
+    if attempts > 0 && per_try.saturating_mul(attempts + 1) > timeout {
+        return Err(TemplateError::InvalidValue {
+            key: "retry_attempts".into(),
+            value: attempts.to_string(),
+            reason: format!(
+                "{} tries of per_try_timeout {} take {} ms, more than timeout {} ({timeout} ms): \
+                 the route timeout cuts the later tries off; lower retry_attempts or \
+                 per_try_timeout, or raise timeout",
+                attempts + 1,
+                text(values, "per_try_timeout"),
+                per_try.saturating_mul(attempts + 1),
+                text(values, "timeout"),
+            ),
         });
     }
     let version = text(values, "version");
@@ -635,6 +693,50 @@ mod tests {
         }
         let equal = raw(&["name=orders", "cpu_request=1", "cpu_limit=1000m"]);
         assert!(render("deployment-strategy", &equal).is_ok());
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_refused_with_their_key() {
+        for (template, pairs, key) in [
+            // 3 tries of 3s in a 5s route timeout: the third can never run.
+            (
+                "mesh-istio",
+                vec![
+                    "name=orders",
+                    "timeout=5s",
+                    "retry_attempts=2",
+                    "per_try_timeout=3s",
+                ],
+                "retry_attempts",
+            ),
+            ("otel-config", vec!["grpc_port=4318"], "grpc_port"),
+            ("otel-config", vec!["metrics_port=13133"], "metrics_port"),
+            (
+                "obi",
+                vec!["instrument_namespaces=shop,kube-system"],
+                "instrument_namespaces",
+            ),
+            (
+                "otel-config",
+                vec!["obi_namespaces=kube-system"],
+                "obi_namespaces",
+            ),
+        ] {
+            let values = raw(&pairs);
+            match render(template, &values) {
+                Err(TemplateError::InvalidValue { key: k, .. }) => assert_eq!(k, key, "{pairs:?}"),
+                other => panic!("{template} {pairs:?}: {:?}", other.map(|r| r.text.len())),
+            }
+        }
+        // The defaults fit: 3 tries of 3s in 10s.
+        assert!(render("mesh-istio", &raw(&["name=orders"])).is_ok());
+        let fits = raw(&[
+            "name=orders",
+            "timeout=9s",
+            "retry_attempts=2",
+            "per_try_timeout=3s",
+        ]);
+        assert!(render("mesh-istio", &fits).is_ok());
     }
 
     #[test]
