@@ -251,14 +251,14 @@ pub static DEPLOYMENT_STRATEGY_VALUES: &[ValueDef] = &[
     value!(
         "ext_authz_image",
         Kind::Image,
-        Some("gcr.io/istio-testing/ext-authz:1.28.0"),
-        "image of the external authorizer"
+        Some("gcr.io/istio-testing/ext-authz:1.25-dev"),
+        "image of the external authorizer (the default, Istio's sample authorizer, serves gRPC on 9000 and HTTP on 8000)"
     ),
     value!(
         "ext_authz_port",
         Kind::Port,
-        Some("9191"),
-        "gRPC port of the external authorizer"
+        Some("9000"),
+        "gRPC port of the external authorizer: the port its image serves"
     ),
 ];
 
@@ -500,8 +500,8 @@ pub static MESH_ISTIO_VALUES: &[ValueDef] = &[
     value!(
         "ext_authz_port",
         Kind::Port,
-        Some("9191"),
-        "gRPC port of the external authorizer"
+        Some("9000"),
+        "gRPC port of the external authorizer: the port its image serves"
     ),
     value!(
         "ext_authz_paths",

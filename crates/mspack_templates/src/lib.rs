@@ -120,6 +120,8 @@ pub fn help_values(name: &str) -> Result<String, TemplateError> {
 pub fn render(name: &str, raw: &RawValues) -> Result<Rendered, TemplateError> {
     let template = find(name)?;
     let rendered = render_unchecked(template, raw)?;
+    // Only where the image is chosen (not in a companion rendered for context).
+    check_authorizer_port(&rendered.values)?;
     let path = format!("{name}.yaml");
     let options = lint_options(&rendered.values);
     lint_clean(
@@ -362,6 +364,27 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Istio's sample authorizer (the default `ext_authz_image`) serves gRPC on 9000 and nothing
+/// else: wired and probed on another port, the pod never becomes ready.
+fn check_authorizer_port(values: &Values) -> Result<(), TemplateError> {
+    const SAMPLE: &str = "gcr.io/istio-testing/ext-authz:";
+    let port = text(values, "ext_authz_port");
+    if text(values, "ext_authz") == "true"
+        && text(values, "ext_authz_image").starts_with(SAMPLE)
+        && !port.is_empty()
+        && port != "9000"
+    {
+        return Err(TemplateError::InvalidValue {
+            key: "ext_authz_port".into(),
+            value: port,
+            reason: "the default authorizer image (Istio's sample) serves gRPC on 9000 only; \
+                     keep 9000 or set ext_authz_image to an authorizer that listens there"
+                .into(),
+        });
     }
     Ok(())
 }
@@ -721,6 +744,11 @@ mod tests {
                 vec!["obi_namespaces=kube-system"],
                 "obi_namespaces",
             ),
+            (
+                "deployment-strategy",
+                vec!["name=orders", "ext_authz=true", "ext_authz_port=9191"],
+                "ext_authz_port",
+            ),
         ] {
             let values = raw(&pairs);
             match render(template, &values) {
@@ -728,6 +756,13 @@ mod tests {
                 other => panic!("{template} {pairs:?}: {:?}", other.map(|r| r.text.len())),
             }
         }
+        // The sample authorizer on its own port, wired and probed there.
+        let authz = render(
+            "deployment-strategy",
+            &raw(&["name=orders", "ext_authz=true"]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(authz.text.contains("containerPort: 9000"), "{}", authz.text);
         // The defaults fit: 3 tries of 3s in 10s.
         assert!(render("mesh-istio", &raw(&["name=orders"])).is_ok());
         let fits = raw(&[

@@ -40,6 +40,9 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
         [
             edge_service.clone(),
             vec![
+                // A port at the edge of the range needs an authorizer that listens there (the
+                // default image serves 9000 only).
+                format!("ext_authz_image={digest}"),
                 "min_replicas=1".into(),
                 "max_replicas=1".into(),
                 "cpu_limit=2".into(),
