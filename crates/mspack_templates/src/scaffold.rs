@@ -138,8 +138,9 @@ const LOCK_NATS: &str = include_str!("../service/Cargo.lock.nats.in");
 const MESSAGING: &str = include_str!("../service/messaging.rs.j2");
 const LOCK_PLACEHOLDER: &str = "__service__";
 
-/// The Rust toolchain image the Dockerfile builds with (the workspace's rust-version or newer).
-const RUST_VERSION: &str = "1.88";
+/// The Rust toolchain image the Dockerfile builds with: the workspace's rust-version (the embedded
+/// crates are its code), which every locked crate accepts (a test checks the lock against it).
+const RUST_VERSION: &str = "1.94";
 const CARGO_CHEF_VERSION: &str = "0.1.78";
 
 /// Dependencies of the generated package itself.
@@ -651,6 +652,78 @@ mod tests {
             deployment.contains("image: orders:0.1.0\n        imagePullPolicy: IfNotPresent"),
             "{deployment}"
         );
+    }
+
+    /// `major.minor[.patch]` as a comparable triple.
+    fn version(text: &str) -> Option<(u64, u64, u64)> {
+        let mut parts = text.trim().split('.').map(|p| p.parse::<u64>().ok());
+        let major = parts.next()??;
+        let minor = parts.next().flatten().unwrap_or(0);
+        let patch = parts.next().flatten().unwrap_or(0);
+        Some((major, minor, patch))
+    }
+
+    /// Every locked crate whose source cargo has downloaded here (the workspace locks the same
+    /// versions, so building it downloads every one this platform builds) declares a
+    /// `rust-version` the Dockerfile's Rust image satisfies: `cargo build --locked` in the
+    /// image would refuse it otherwise.
+    #[test]
+    fn the_dockerfiles_rust_builds_every_locked_crate() {
+        let home = std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+            .unwrap_or_else(|| panic!("neither CARGO_HOME nor HOME is set"));
+        let sources: Vec<std::path::PathBuf> = std::fs::read_dir(home.join("registry/src"))
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default();
+        let image = version(RUST_VERSION).unwrap_or_else(|| panic!("RUST_VERSION {RUST_VERSION}"));
+        for lock in [LOCK, LOCK_NATS] {
+            let table: toml::Table = lock.parse().unwrap_or_else(|e| panic!("{e}"));
+            let packages = table
+                .get("package")
+                .and_then(toml::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let (mut checked, mut too_new) = (0, Vec::new());
+            for package in &packages {
+                let (Some(name), Some(ver)) = (
+                    package.get("name").and_then(toml::Value::as_str),
+                    package.get("version").and_then(toml::Value::as_str),
+                ) else {
+                    continue;
+                };
+                let Some(manifest) = sources
+                    .iter()
+                    .map(|s| s.join(format!("{name}-{ver}/Cargo.toml")))
+                    .find(|p| p.is_file())
+                else {
+                    continue; // another platform's crate, never built here
+                };
+                checked += 1;
+                let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+                let needs = text.parse::<toml::Table>().ok().and_then(|t| {
+                    t.get("package")?
+                        .get("rust-version")?
+                        .as_str()
+                        .and_then(version)
+                });
+                if let Some(needs) = needs
+                    && needs > image
+                {
+                    too_new.push(format!("{name} {ver} needs Rust {needs:?}"));
+                }
+            }
+            assert!(
+                checked * 2 > packages.len(),
+                "only {checked} of {} locked crates found under {} (build the workspace first)",
+                packages.len(),
+                home.display()
+            );
+            assert!(
+                too_new.is_empty(),
+                "the Dockerfile builds with Rust {RUST_VERSION}: {too_new:?}"
+            );
+        }
     }
 
     #[test]
