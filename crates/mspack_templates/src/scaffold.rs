@@ -164,16 +164,25 @@ fn reserved_crate_names() -> Vec<String> {
         .chain(&["std", "core", "alloc", "proc_macro", "test"])
         .map(|s| (*s).to_owned())
         .collect();
+    // A manifest that doesn't parse fails `plan` (in `cargo_manifest`) with its reason.
+    names.extend(embedded_dependencies().unwrap_or_default());
+    names
+}
+
+/// The dependencies (and dev-dependencies) of the crates embedded in every service.
+fn embedded_dependencies() -> Result<Vec<String>, TemplateError> {
+    let mut names = Vec::new();
     for manifest in [PROBLEM_MANIFEST, TELEMETRY_MANIFEST] {
-        if let Ok(table) = manifest.parse::<toml::Table>() {
-            for section in ["dependencies", "dev-dependencies"] {
-                if let Some(deps) = table.get(section).and_then(toml::Value::as_table) {
-                    names.extend(deps.keys().cloned());
-                }
+        let table: toml::Table = manifest
+            .parse()
+            .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
+        for section in ["dependencies", "dev-dependencies"] {
+            if let Some(deps) = table.get(section).and_then(toml::Value::as_table) {
+                names.extend(deps.keys().cloned());
             }
         }
     }
-    names
+    Ok(names)
 }
 
 /// Plan every file of the service: sources, Dockerfile, deploy manifests (linted), answers.
@@ -367,16 +376,7 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
         .chain(SERVICE_DEV_DEPENDENCIES)
         .map(|s| (*s).to_owned())
         .collect();
-    for manifest in [PROBLEM_MANIFEST, TELEMETRY_MANIFEST] {
-        let table: toml::Table = manifest
-            .parse()
-            .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
-        for section in ["dependencies", "dev-dependencies"] {
-            if let Some(deps) = table.get(section).and_then(toml::Value::as_table) {
-                needed.extend(deps.keys().cloned());
-            }
-        }
-    }
+    needed.extend(embedded_dependencies()?);
     needed.sort();
     needed.dedup();
     let mut out = String::new();
