@@ -270,3 +270,40 @@ pub fn run_process(name: &str, t: Topology, roles: Vec<Role>) -> anyhow::Result<
         result
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_lists_name_known_roles_and_at_most_one_api() {
+        let names = |list: &str| {
+            Role::parse_list(list).map(|roles| roles.iter().map(|r| r.name()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            names("orders, orchestrator,relay-orders"),
+            Some(vec![
+                "orders".to_owned(),
+                "orchestrator".to_owned(),
+                "relay-orders".to_owned()
+            ])
+        );
+        assert_eq!(names("provider"), Some(vec!["provider".to_owned()]));
+        // Unknown, empty, hostile or two APIs in one process: refused (the CLI exits 2).
+        for bad in [
+            "",
+            ",",
+            "orders,",
+            "billing",
+            "relay-billing",
+            "orders,payments",
+            "orders,provider",
+            "orders\u{0}",
+            "ORDERS",
+            "relay-",
+            &"orders,".repeat(10_000),
+        ] {
+            assert_eq!(names(bad), None, "{bad:?}");
+        }
+    }
+}
