@@ -73,8 +73,10 @@ impl Role {
         match self {
             Role::Service(s) => t.port(s),
             Role::Provider => t.port_override.unwrap_or(t.provider_port),
-            Role::Orchestrator => t.provider_port + 1,
-            Role::Relay(s) => t.provider_port + 2 + t.port(s) - t.base_port,
+            Role::Orchestrator => t.provider_port.saturating_add(1),
+            // After the orchestrator, in service order (not `port(s) - base_port`: that sum
+            // overflowed above port 32767, and a pod's --port is not its relay's).
+            Role::Relay(s) => t.provider_port.saturating_add(2 + s.port_offset()),
         }
     }
 }
@@ -274,6 +276,20 @@ pub fn run_process(name: &str, t: Topology, roles: Vec<Role>) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_ports_follow_the_provider_port_even_near_the_top_of_the_range() {
+        let mut t = Topology::local(std::path::PathBuf::from("data"));
+        t.base_port = 60_980;
+        t.provider_port = 60_984;
+        let ports: Vec<u16> = Role::all().iter().map(|r| r.port(&t)).collect();
+        assert_eq!(
+            ports,
+            [
+                60_984, 60_980, 60_981, 60_982, 60_983, 60_985, 60_986, 60_987, 60_988, 60_989
+            ]
+        );
+    }
 
     #[test]
     fn role_lists_name_known_roles_and_at_most_one_api() {

@@ -45,7 +45,7 @@ impl Service {
         Service::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    fn port_offset(self) -> u16 {
+    pub fn port_offset(self) -> u16 {
         match self {
             Service::Orders => 0,
             Service::Payments => 1,
@@ -145,7 +145,7 @@ impl Topology {
     /// A service's HTTP port.
     pub fn port(&self, service: Service) -> u16 {
         self.port_override
-            .unwrap_or(self.base_port + service.port_offset())
+            .unwrap_or(self.base_port.saturating_add(service.port_offset()))
     }
 
     /// A service's base URL.

@@ -15,11 +15,18 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_food-delivery");
 
-/// A base port with `n` free consecutive ports after it.
+/// A base port with `n` (at most 20) free consecutive ports after it. Each call in this
+/// process starts at another candidate: the tests run in parallel, and two of them checking the
+/// same free range before either binds it would share it (one test's readiness probe then
+/// answered from the other's server).
 fn free_ports(n: u16) -> u16 {
-    let seed = u16::try_from(std::process::id() % 2000).unwrap_or(0);
-    (0..400u16)
-        .map(|i| 21000 + ((seed + i * 37) % 3000) * 10)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    assert!(n <= 20, "ranges are 20 ports apart");
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let seed = std::process::id() % 2000 + call * 97;
+    (0..400u32)
+        .map(|i| 21000 + u16::try_from((seed + i * 37) % 2000).unwrap_or(0) * 20)
         .find(|&base| (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()))
         .expect("no free port range")
 }
