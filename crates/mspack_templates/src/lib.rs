@@ -119,7 +119,8 @@ pub fn help_values(name: &str) -> Result<String, TemplateError> {
 /// rendered from the same values as context). Any finding in the result is an error.
 pub fn render(name: &str, raw: &RawValues) -> Result<Rendered, TemplateError> {
     let template = find(name)?;
-    let rendered = render_unchecked(template, raw)?;
+    let own = own_values(template, raw)?;
+    let rendered = render_unchecked(template, &own)?;
     // Only where the image is chosen (not in a companion rendered for context).
     check_authorizer_port(&rendered.values)?;
     let path = format!("{name}.yaml");
@@ -166,13 +167,31 @@ fn companion_sources(
     ))])
 }
 
+/// The entries of `raw` that are `template`'s own. A template also accepts (and leaves to its
+/// companion) the companion's values, so one values file describes a service for both
+/// `deployment-strategy` and `mesh-istio`: `callers`, `canary_version` or `ext_authz` is then
+/// one fact that both renders read, not two that can disagree. A key neither knows is an error.
+fn own_values(template: &Template, raw: &RawValues) -> Result<RawValues, TemplateError> {
+    let companion = template.companion.map(find).transpose()?;
+    let known_to_companion =
+        |key: &str| companion.is_some_and(|c| c.values.iter().any(|d| d.key == key));
+    let mut own = RawValues::new();
+    for key in raw.keys() {
+        if template.values.iter().any(|d| d.key == key) {
+            own.copy_from(raw, key);
+        } else if !known_to_companion(key) {
+            // Reported by `resolve`, with the closest key of this template.
+            own.copy_from(raw, key);
+        }
+    }
+    Ok(own)
+}
+
 /// The entries of `raw` that `template` accepts.
 pub fn shared_values(template: &Template, raw: &RawValues) -> RawValues {
     let mut shared = RawValues::new();
     for def in template.values {
-        if let Some(text) = raw.get(def.key) {
-            shared.insert(def.key, text);
-        }
+        shared.copy_from(raw, def.key);
     }
     shared
 }
@@ -798,6 +817,47 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("`port`") && e.contains("15000-15090")));
+    }
+
+    #[test]
+    fn one_values_file_feeds_the_workload_and_the_mesh_with_the_same_callers() {
+        let mut file = RawValues::new();
+        let text = "name: kitchen\nnamespace: kitchen\ncanary_version: v2\n\
+                    callers: [orders/orders]\nimage: kitchen:1.0.0\nallowed_methods: [GET]\n";
+        assert!(file.merge_yaml("kitchen.yaml", text).is_ok());
+        let workload = render("deployment-strategy", &file);
+        let mesh = render("mesh-istio", &file);
+        let (workload, mesh) = match (workload, mesh) {
+            (Ok(workload), Ok(mesh)) => (workload, mesh),
+            (w, m) => panic!(
+                "both renders accept the service's values file: {:?} {:?}",
+                w.err().map(|e| e.to_string()),
+                m.err().map(|e| e.to_string())
+            ),
+        };
+        // The NetworkPolicy admits the caller's namespace, the ALLOW policy its identity.
+        assert!(
+            workload
+                .text
+                .contains("kubernetes.io/metadata.name: orders"),
+            "{}",
+            workload.text
+        );
+        assert!(mesh.text.contains("cluster.local/ns/orders/sa/orders"));
+        assert!(workload.text.contains("image: kitchen:1.0.0"));
+        assert!(mesh.text.contains("- GET") && !mesh.text.contains("- DELETE"));
+        // A key that neither template knows is still an error, with the closest key.
+        let mut typo = file.clone();
+        assert!(typo.set("colers=orders/orders").is_ok());
+        let err = render("mesh-istio", &typo).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("`colers`") && e.contains("callers")),
+            "{err:?}"
+        );
+        // otel-config has no companion: a service's key there is an error, not a silent value.
+        let err = render("otel-config", &raw(&["callers=orders/orders"])).err();
+        assert!(err.is_some());
     }
 
     #[test]

@@ -139,6 +139,13 @@ impl RawValues {
         })
     }
 
+    /// Copy the entry `key` of `other` (a text or a list) into these values.
+    pub fn copy_from(&mut self, other: &RawValues, key: &str) {
+        if let Some(value) = other.entries.get(key) {
+            self.entries.insert(key.to_owned(), value.clone());
+        }
+    }
+
     /// Keys given.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
