@@ -562,10 +562,10 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
         "`deployment.environment.name` of OBI's telemetry"
     ),
     value!(
-        "target_namespace",
-        Kind::Namespace,
-        Some("{namespace}"),
-        "namespace whose services send telemetry here (k8sattributes scope)"
+        "sender_namespaces",
+        Kind::List(&NS_LIST),
+        Some("[]"),
+        "namespaces whose services send telemetry here, admitted by the NetworkPolicy and the ALLOW policy (`[]`: every namespace; exactly one scopes k8sattributes and its RBAC to it)"
     ),
     value!("grpc_port", Kind::Port, Some("4317"), "OTLP/gRPC port"),
     value!(
@@ -652,8 +652,8 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
     value!(
         "obi_namespaces",
         Kind::List(&NS_LIST),
-        Some("{target_namespace}"),
-        "namespaces OBI instruments"
+        Some("{sender_namespaces}"),
+        "namespaces OBI instruments (`[]`: every namespace but the Collector's, OBI's and the system ones)"
     ),
     value!(
         "obi_propagation",

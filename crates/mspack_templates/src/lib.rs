@@ -356,6 +356,12 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
             let limit = values::quantity(&text(values, "memory_limit")).unwrap_or(0.0);
             let mib = (limit * 0.8 / 1_048_576.0).floor() as u64;
             values.insert("gomemlimit", Value::from(format!("{}MiB", mib.max(1))));
+            let senders = list(values, "sender_namespaces");
+            let scoped = match senders.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            };
+            values.insert("k8sattributes_namespace", Value::from(scoped));
             values.insert("obi_name", Value::from("obi"));
             let port = text(values, "port");
             values.insert(
@@ -858,6 +864,48 @@ mod tests {
         // otel-config has no companion: a service's key there is an error, not a silent value.
         let err = render("otel-config", &raw(&["callers=orders/orders"])).err();
         assert!(err.is_some());
+    }
+
+    /// MSP405's findings on `sender` (a deployment-strategy render) beside `collector`.
+    fn unadmitted_exports(sender: &RawValues, collector: &RawValues) -> Vec<String> {
+        let (Ok(sender), Ok(collector)) = (
+            render("deployment-strategy", sender),
+            render("otel-config", collector),
+        ) else {
+            panic!("both render");
+        };
+        let context = vec![Arc::new(SourceFile::new("otel.yaml", collector.text))];
+        let report = lint_text("app.yaml", &sender.text, context, &LintOptions::default());
+        let Ok(report) = report else {
+            panic!("lint runs");
+        };
+        report
+            .findings
+            .iter()
+            .filter(|f| f.code() == "MSP405")
+            .map(|f| f.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn the_collector_admits_senders_of_other_namespaces() {
+        let endpoint = "otel_exporter_endpoint=http://otel-collector.observability.svc.cluster.local:4318";
+        let kitchen = raw(&["name=kitchen", "namespace=kitchen", endpoint]);
+        let orders = raw(&["name=orders", "namespace=orders", endpoint]);
+        // The default Collector (in `observability`) admits every namespace.
+        assert_eq!(unadmitted_exports(&kitchen, &raw(&[])), Vec::<String>::new());
+        // Listed senders are admitted, others are not (and the gate says so).
+        let listed = raw(&["sender_namespaces=kitchen,orders"]);
+        assert_eq!(unadmitted_exports(&kitchen, &listed), Vec::<String>::new());
+        assert_eq!(unadmitted_exports(&orders, &listed), Vec::<String>::new());
+        let payments = raw(&["name=payments", "namespace=payments", endpoint]);
+        assert_eq!(unadmitted_exports(&payments, &listed).len(), 1);
+        // One sender namespace scopes k8sattributes and its RBAC; several read cluster-wide.
+        let one = render("otel-config", &raw(&["sender_namespaces=kitchen"]));
+        let one = one.map(|r| r.text).unwrap_or_default();
+        assert!(one.contains("kind: Role\n") && one.contains("namespace: kitchen\n"));
+        let many = render("otel-config", &listed).map(|r| r.text).unwrap_or_default();
+        assert!(many.contains("kind: ClusterRole\n") && !many.contains("filter:"));
     }
 
     #[test]

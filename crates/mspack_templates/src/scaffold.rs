@@ -266,7 +266,7 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
     );
     let mut otel = RawValues::new();
     otel.insert("namespace", &spec.namespace);
-    otel.insert("target_namespace", &spec.namespace);
+    otel.insert("sender_namespaces", &spec.namespace);
     // The service exports through its SDK; OBI is a cluster-wide choice, not a per-service one.
     otel.insert("obi", "false");
     vec![

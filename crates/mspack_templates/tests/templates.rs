@@ -108,6 +108,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
             "obi_propagation=all".into(),
             "obi_sys_admin=true".into(),
             "obi_namespaces=food,shop".into(),
+            "sender_namespaces=food,shop,billing".into(),
             "exporter_insecure=true".into(),
             "exporter_endpoint=tempo.tracing:4317".into(),
             "memory_limit=4Gi".into(),
@@ -119,7 +120,11 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
             ),
         ],
     ));
-    cases.push(("otel-config", "without-obi", vec!["obi=false".into()]));
+    cases.push((
+        "otel-config",
+        "without-obi",
+        vec!["obi=false".into(), "sender_namespaces=food".into()],
+    ));
     cases.push((
         "obi",
         "edges",
