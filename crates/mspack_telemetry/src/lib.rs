@@ -20,7 +20,10 @@
 //!
 //! This file is also copied verbatim into every service that `mspack new` writes.
 
+mod logs;
+
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -32,33 +35,19 @@ use opentelemetry::metrics::Histogram;
 use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator};
 use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, global};
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
+
+pub use logs::JsonLines;
 
 /// Paths that are never traced: probes and scrapes would drown the real traffic.
 pub const UNTRACED_PATHS: &[&str] = &["/livez", "/readyz", "/metrics"];
 
 /// The instrumentation scope of this crate's spans and metrics.
 const SCOPE: &str = "mspack_telemetry";
-
-/// Crates whose own logs must not be exported through OpenTelemetry: the exporter's HTTP client
-/// would log about its own requests, forever.
-const NOISY_CRATES: &[&str] = &[
-    "hyper",
-    "hyper_util",
-    "h2",
-    "reqwest",
-    "tower",
-    "opentelemetry",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -142,7 +131,7 @@ pub fn init(fallback_name: &str, fallback_version: &str) -> Result<Telemetry, Te
         logger = logger.with_batch_exporter(exporter);
     }
     let logger = logger.build();
-    install_log_subscriber(&logger)?;
+    logs::install_log_subscriber(&logger)?;
 
     let mut tracer = SdkTracerProvider::builder().with_resource(resource);
     if export {
@@ -167,31 +156,6 @@ fn exporter_error(signal: &'static str, error: impl std::fmt::Display) -> Teleme
         signal,
         message: error.to_string(),
     }
-}
-
-/// `RUST_LOG` (default `info`) for both layers; the OpenTelemetry bridge also drops the
-/// exporter's own dependencies so exporting never logs about itself.
-fn install_log_subscriber(logger: &SdkLoggerProvider) -> Result<(), TelemetryError> {
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let mut bridge_filter = filter();
-    for name in NOISY_CRATES {
-        if let Ok(directive) = format!("{name}=off").parse() {
-            bridge_filter = bridge_filter.add_directive(directive);
-        }
-    }
-    let bridge = OpenTelemetryTracingBridge::new(logger);
-    let stdout = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false);
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::Layer::with_filter(
-            bridge,
-            bridge_filter,
-        ))
-        .with(tracing_subscriber::Layer::with_filter(stdout, filter()))
-        .try_init()
-        .map_err(|e| TelemetryError::Subscriber(e.to_string()))
 }
 
 impl Telemetry {
@@ -321,16 +285,46 @@ pub fn server_span_name(method: &str, route: Option<&str>) -> String {
     }
 }
 
-fn request_duration() -> Histogram<f64> {
-    global::meter_provider()
-        .meter(SCOPE)
-        .f64_histogram("http.server.request.duration")
-        .with_unit("s")
-        .with_description("Duration of HTTP server requests")
-        .with_boundaries(vec![
-            0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-        ])
-        .build()
+/// `http.request.method` as semantic conventions spell it: the known methods, else `_OTHER`
+/// (an arbitrary method would make the metric's cardinality unbounded).
+fn method_value(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
+/// What the middleware uses on every request, made once: creating an instrument or a tracer
+/// takes the SDK's locks and allocates, which per request cost more than the request itself.
+struct Instruments {
+    tracer: global::BoxedTracer,
+    request_duration: Histogram<f64>,
+}
+
+/// Made at the first traced request, from the providers [`init`] installed before serving.
+static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+
+fn instruments() -> &'static Instruments {
+    INSTRUMENTS.get_or_init(|| Instruments {
+        tracer: global::tracer_provider().tracer(SCOPE),
+        request_duration: global::meter_provider()
+            .meter(SCOPE)
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP server requests")
+            .with_boundaries(vec![
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+            ])
+            .build(),
+    })
 }
 
 /// axum middleware: one SERVER span per request (except [`UNTRACED_PATHS`]) whose parent comes
@@ -342,39 +336,33 @@ pub async fn http_middleware(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let started = Instant::now();
+    let instruments = instruments();
     let parent = extract_context(request.headers());
-    let method = request.method().as_str().to_owned();
+    let method = KeyValue::new("http.request.method", method_value(request.method()));
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let mut attributes = vec![
-        KeyValue::new("http.request.method", method.clone()),
-        KeyValue::new("url.path", request.uri().path().to_owned()),
-        KeyValue::new("url.scheme", "http"),
-    ];
+        .map(|m| KeyValue::new("http.route", m.as_str().to_owned()));
+    let tracer = &instruments.tracer;
+    let mut attributes = Vec::with_capacity(4);
+    attributes.push(method.clone());
+    attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
+    attributes.push(KeyValue::new("url.scheme", "http"));
     if let Some(route) = &route {
-        attributes.push(KeyValue::new("http.route", route.clone()));
+        attributes.push(route.clone());
     }
-    let tracer = global::tracer_provider().tracer(SCOPE);
+    let name = server_span_name(
+        request.method().as_str(),
+        route.as_ref().map(|r| r.value.as_str()).as_deref(),
+    );
     let span = tracer
-        .span_builder(server_span_name(&method, route.as_deref()))
+        .span_builder(name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
-        .start_with_context(&tracer, &parent);
+        .start_with_context(tracer, &parent);
     let context = parent.with_span(span);
-    let span_context = context.span().span_context().clone();
-    let log_span = tracing::info_span!(
-        "request",
-        trace_id = %span_context.trace_id(),
-        span_id = %span_context.span_id(),
-    );
 
-    let response = next
-        .run(request)
-        .with_context(context.clone())
-        .instrument(log_span)
-        .await;
+    let response = next.run(request).with_context(context.clone()).await;
 
     let status = response.status().as_u16();
     let span = context.span();
@@ -388,17 +376,21 @@ pub async fn http_middleware(request: Request, next: Next) -> Response {
     }
     span.end();
 
-    let mut metric_attributes = vec![
-        KeyValue::new("http.request.method", method),
-        KeyValue::new("http.response.status_code", i64::from(status)),
-    ];
+    let mut metric_attributes = Vec::with_capacity(4);
+    metric_attributes.push(method);
+    metric_attributes.push(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
     if let Some(route) = route {
-        metric_attributes.push(KeyValue::new("http.route", route));
+        metric_attributes.push(route);
     }
     if status >= 500 {
         metric_attributes.push(KeyValue::new("error.type", status.to_string()));
     }
-    request_duration().record(started.elapsed().as_secs_f64(), &metric_attributes);
+    instruments
+        .request_duration
+        .record(started.elapsed().as_secs_f64(), &metric_attributes);
     response
 }
 

@@ -123,6 +123,7 @@ const PROBLEM_MANIFEST: &str = include_str!("../../mspack_problem/Cargo.toml");
 const PROBLEM_LIB: &str = include_str!("../../mspack_problem/src/lib.rs");
 const TELEMETRY_MANIFEST: &str = include_str!("../../mspack_telemetry/Cargo.toml");
 const TELEMETRY_LIB: &str = include_str!("../../mspack_telemetry/src/lib.rs");
+const TELEMETRY_LOGS: &str = include_str!("../../mspack_telemetry/src/logs.rs");
 const LIB: &str = include_str!("../service/lib.rs.j2");
 const MAIN: &str = include_str!("../service/main.rs.j2");
 const HTTP_TEST: &str = include_str!("../service/http_test.rs.j2");
@@ -211,6 +212,7 @@ pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
     files.add("crates/mspack_problem/src/lib.rs", PROBLEM_LIB);
     files.add("crates/mspack_telemetry/Cargo.toml", TELEMETRY_MANIFEST);
     files.add("crates/mspack_telemetry/src/lib.rs", TELEMETRY_LIB);
+    files.add("crates/mspack_telemetry/src/logs.rs", TELEMETRY_LOGS);
 
     files.add("deploy/00-namespace.yaml", namespace_manifest(spec));
     let mut answers = answers_header(spec);
@@ -578,6 +580,25 @@ mod tests {
             files.files[Path::new("crates/mspack_problem/src/lib.rs")],
             include_str!("../../mspack_problem/src/lib.rs")
         );
+        // Every source file of the embedded crates, so a new module can't be left behind.
+        for krate in ["mspack_problem", "mspack_telemetry"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(krate)
+                .join("src");
+            let on_disk = std::fs::read_dir(&dir).map_or(Vec::new(), |entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            });
+            assert!(!on_disk.is_empty(), "{}", dir.display());
+            for name in on_disk {
+                let path = PathBuf::from(format!("crates/{krate}/src/{name}"));
+                let source = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+                assert_eq!(files.files.get(&path), Some(&source), "{}", path.display());
+            }
+        }
     }
 
     #[test]
