@@ -141,9 +141,11 @@ impl UpdatePlan {
         self.steps.iter().filter(|s| s.action.is_conflict())
     }
 
-    /// Whether applying the plan changes no file (the base may still be rewritten).
-    pub fn changes_nothing(&self) -> bool {
-        self.steps.iter().all(|s| s.action.is_quiet())
+    /// Whether applying the plan writes or removes no file (the base may still be rewritten).
+    pub fn writes_nothing(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| s.action.is_quiet() || matches!(s.action, Action::Keep(_)))
     }
 }
 
@@ -209,20 +211,21 @@ fn decide(base: Option<&str>, yours: &Yours, theirs: Option<&str>, label: &str) 
     match (base, yours, theirs) {
         (_, Yours::Text(y), Some(t)) if y == t => Action::UpToDate,
         (_, Yours::Missing, None) => Action::UpToDate,
-        (_, Yours::NotAFile, Some(t)) => beside(t, BesideReason::NotAFile),
-        (_, Yours::NotText, Some(t)) => beside(t, BesideReason::NotText),
         // New in the template.
         (None, Yours::Missing, Some(t)) => Action::Add(t.to_owned()),
-        (None, Yours::Text(y), Some(t)) => merged("", y, t, label),
-        // Generated before, still generated.
+        // Deleted by you.
         (Some(b), Yours::Missing, Some(t)) if b == t => Action::StaysDeleted,
         (Some(_), Yours::Missing, Some(t)) => beside(t, BesideReason::DeletedByYou),
         (Some(b), Yours::Text(y), Some(t)) if y == b => Action::Replace(t.to_owned()),
-        (Some(b), Yours::Text(_), Some(t)) if t == b => Action::Keep(KeepReason::EditedByYou),
+        // Changed by you (whatever the file now is), not by the template.
+        (Some(b), _, Some(t)) if t == b => Action::Keep(KeepReason::EditedByYou),
+        (_, Yours::NotAFile, Some(t)) => beside(t, BesideReason::NotAFile),
+        (_, Yours::NotText, Some(t)) => beside(t, BesideReason::NotText),
+        (None, Yours::Text(y), Some(t)) => merged("", y, t, label),
         (Some(b), Yours::Text(y), Some(t)) => merged(b, y, t, label),
         // Removed from the template.
         (Some(b), Yours::Text(y), None) if y == b => Action::Remove,
-        (Some(_) | None, Yours::Text(_) | Yours::NotText | Yours::NotAFile, None) => {
+        (_, Yours::Text(_) | Yours::NotText | Yours::NotAFile, None) => {
             Action::Keep(KeepReason::RemovedFromTemplate)
         }
     }
@@ -326,11 +329,17 @@ mod tests {
             (
                 Some("a\n"),
                 Yours::NotAFile,
-                Some("a\n"),
+                Some("b\n"),
                 Action::Beside {
-                    text: "a\n".into(),
+                    text: "b\n".into(),
                     reason: BesideReason::NotAFile,
                 },
+            ),
+            (
+                Some("a\n"),
+                Yours::NotText,
+                Some("a\n"),
+                Action::Keep(KeepReason::EditedByYou),
             ),
         ] {
             assert_eq!(
