@@ -178,14 +178,24 @@ pub fn plan(
     let steps = paths
         .into_iter()
         .map(|path| {
-            let theirs = render.files.get(path).map(String::as_str);
             let mine = yours.get(path).unwrap_or(&Yours::Missing);
+            // A checkout with CRLF line endings (git's autocrlf) is not an edit of every line:
+            // the generated files are compared and merged with your line endings.
+            let crlf = matches!(mine, Yours::Text(y) if y.contains("\r\n"));
+            let ending = |text: &String| {
+                if crlf && !text.contains('\r') {
+                    text.replace('\n', "\r\n")
+                } else {
+                    text.clone()
+                }
+            };
+            let theirs = render.files.get(path).map(ending);
             let action = match base {
                 Some(base) => {
-                    let old = base.files.get(path).map(String::as_str);
-                    decide(old, mine, theirs, label)
+                    let old = base.files.get(path).map(ending);
+                    decide(old.as_deref(), mine, theirs.as_deref(), label)
                 }
-                None => decide_without_base(mine, theirs),
+                None => decide_without_base(mine, theirs.as_deref()),
             };
             Step {
                 path: path.to_path_buf(),
@@ -377,6 +387,50 @@ mod tests {
             }
         );
         assert_eq!(decide_without_base(&text("x\n"), None), Action::UpToDate);
+    }
+
+    #[test]
+    fn a_crlf_checkout_is_compared_and_merged_with_its_line_endings() {
+        let files = |pairs: &[(&str, &str)]| FileSet {
+            files: pairs
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), (*t).to_owned()))
+                .collect(),
+        };
+        let base = Base {
+            mspack_version: "0.0.1".into(),
+            files: files(&[("same", "a\nb\n"), ("merged", "a\nb\nc\n")]).files,
+        };
+        let render = files(&[("same", "a\nb\n"), ("merged", "a\nb\nc\nd\n")]);
+        let yours = BTreeMap::from([
+            (PathBuf::from("same"), text("a\r\nb\r\n")),
+            (PathBuf::from("merged"), text("A\r\nb\r\nc\r\n")),
+        ]);
+        let plan =
+            plan(Some(&base), &render, &yours, "mspack 9.9.9").unwrap_or_else(|e| panic!("{e}"));
+        let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
+        assert_eq!(
+            actions,
+            [
+                &Action::Merge("A\r\nb\r\nc\r\nd\r\n".into()),
+                &Action::UpToDate
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// A side equal to the base takes the other side whole; equal sides are the result.
+        #[test]
+        fn one_sided_merges_are_exact(
+            base in proptest::collection::vec("[abc]{0,2}\n?", 0..12),
+            other in proptest::collection::vec("[abc]{0,2}\n?", 0..12),
+        ) {
+            let (base, other) = (base.concat(), other.concat());
+            let label = "mspack 9.9.9";
+            proptest::prop_assert_eq!(merge(&base, &base, &other, "yours", label), Merged { text: other.clone(), conflicts: 0 });
+            proptest::prop_assert_eq!(merge(&base, &other, &base, "yours", label), Merged { text: other.clone(), conflicts: 0 });
+            proptest::prop_assert_eq!(merge(&base, &other, &other, "yours", label), Merged { text: other.clone(), conflicts: 0 });
+        }
     }
 
     #[test]
