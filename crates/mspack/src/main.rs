@@ -6,6 +6,7 @@ mod new;
 mod render;
 mod rules;
 mod skill;
+mod update;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ enum Command {
     Render(render::RenderArgs),
     /// Scaffold a Rust service (axum, OpenTelemetry, RFC 9457 errors, Dockerfile, deploy/)
     New(new::NewArgs),
+    /// Re-render a service made by `mspack new` with this mspack and merge with your edits
+    Update(update::UpdateArgs),
     /// Install the pack (SKILL.md, references, templates, example) for a coding agent
     #[command(subcommand)]
     Skill(skill::SkillCommand),
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => rules::explain(args),
         Command::Render(args) => render::run(args),
         Command::New(args) => new::run(args),
+        Command::Update(args) => update::run(args),
         Command::Skill(command) => skill::run(command),
         Command::Completions { shell } => {
             let mut script = Vec::new();

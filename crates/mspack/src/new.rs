@@ -83,7 +83,8 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         args.multicluster,
         messaging,
     )?;
-    let files = scaffold::plan(&spec)?;
+    // With the record of what was generated: the base of a later `mspack update`.
+    let files = mspack_templates::update::with_base(scaffold::plan(&spec)?)?;
     let dest = args.output.unwrap_or_else(|| PathBuf::from(&spec.name));
     if args.dry_run {
         let mut stdout = std::io::stdout().lock();

@@ -19,6 +19,7 @@
 
 mod catalog;
 pub mod scaffold;
+pub mod update;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,9 @@ pub enum TemplateError {
         line: u32,
         message: String,
     },
+    /// `.mspack/answers.toml` or `.mspack/base.toml` can't be used by `mspack update`.
+    #[error("{path}: {message}")]
+    Recorded { path: String, message: String },
     #[error("rendering {template}: {message}")]
     Render { template: String, message: String },
     #[error("{template}: the rendered manifests have {count} lint finding{}:\n{report}", if *count == 1 { "" } else { "s" })]
