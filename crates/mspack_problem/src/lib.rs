@@ -22,6 +22,9 @@
 //! tested here is the code a generated service runs.
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{self, Poll};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -276,9 +279,15 @@ pub fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Middleware that makes every error response a problem: problems get `instance` and
 /// `trace_id`; bare 4xx/5xx responses (axum's 405, a body-limit 413, a timeout 503) become
 /// `about:blank` problems with the same status and headers (e.g. `Allow`, `Retry-After`).
+/// [`install`] adds the same as a [`ProblemLayer`], which costs less per request.
 pub async fn problem_middleware(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
+    let uri = request.uri().clone();
     let response = next.run(request).await;
+    as_problem(&uri, response)
+}
+
+/// `response` unchanged when it is not an error, else as a problem (see [`problem_middleware`]).
+fn as_problem(uri: &Uri, response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -289,7 +298,7 @@ pub async fn problem_middleware(request: Request, next: Next) -> Response {
         .remove::<Problem>()
         .unwrap_or_else(|| Problem::new(status.as_u16()));
     if problem.instance.is_none() {
-        problem.instance = Some(path);
+        problem.instance = Some(uri.path().to_owned());
     }
     if problem.trace_id.is_none() {
         problem.trace_id = current_trace_id();
@@ -303,6 +312,46 @@ pub async fn problem_middleware(request: Request, next: Next) -> Response {
     parts.status = new_parts.status;
     parts.extensions.extend(new_parts.extensions);
     Response::from_parts(parts, body)
+}
+
+/// Tower layer doing what [`problem_middleware`] does.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProblemLayer;
+
+impl<S> tower::Layer<S> for ProblemLayer {
+    type Service = ProblemService<S>;
+
+    fn layer(&self, inner: S) -> ProblemService<S> {
+        ProblemService { inner }
+    }
+}
+
+/// The service [`ProblemLayer`] wraps around the routes.
+#[derive(Clone, Debug)]
+pub struct ProblemService<S> {
+    inner: S,
+}
+
+type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+impl<S> tower::Service<Request> for ProblemService<S>
+where
+    S: tower::Service<Request, Response = Response> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxedResponse<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let uri = request.uri().clone();
+        let response = self.inner.call(request);
+        Box::pin(async move { Ok(as_problem(&uri, response.await?)) })
+    }
 }
 
 /// The trace id of the OpenTelemetry context of the running request, if it is sampled or valid.
@@ -326,7 +375,7 @@ where
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .layer(axum::middleware::from_fn(problem_middleware))
+        .layer(ProblemLayer)
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@
 mod logs;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{self, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -327,23 +330,29 @@ fn instruments() -> &'static Instruments {
     })
 }
 
-/// axum middleware: one SERVER span per request (except [`UNTRACED_PATHS`]) whose parent comes
-/// from the request headers, the response status and `error.type` on it, the request duration
-/// recorded, and the context attached while the handler runs so logs and problems carry the
-/// trace id. Add it with `Router::layer` after the routes.
-pub async fn http_middleware(request: Request, next: Next) -> Response {
+/// A traced request between its start and its response: the SERVER span's context and what
+/// the duration metric is recorded with.
+struct ServerRequest {
+    started: Instant,
+    context: Context,
+    method: KeyValue,
+    route: Option<KeyValue>,
+}
+
+/// Start the SERVER span of `request` (its parent from the request headers), or `None` for the
+/// [`UNTRACED_PATHS`].
+fn start_request(request: &Request) -> Option<ServerRequest> {
     if UNTRACED_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
+        return None;
     }
     let started = Instant::now();
-    let instruments = instruments();
+    let tracer = &instruments().tracer;
     let parent = extract_context(request.headers());
     let method = KeyValue::new("http.request.method", method_value(request.method()));
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|m| KeyValue::new("http.route", m.as_str().to_owned()));
-    let tracer = &instruments.tracer;
     let mut attributes = Vec::with_capacity(4);
     attributes.push(method.clone());
     attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
@@ -360,38 +369,107 @@ pub async fn http_middleware(request: Request, next: Next) -> Response {
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
         .start_with_context(tracer, &parent);
-    let context = parent.with_span(span);
+    Some(ServerRequest {
+        started,
+        context: parent.with_span(span),
+        method,
+        route,
+    })
+}
 
-    let response = next.run(request).with_context(context.clone()).await;
+impl ServerRequest {
+    /// The response's status and `error.type` on the span, the span ended, the duration
+    /// recorded.
+    fn finish(self, response: &Response) {
+        let status = response.status().as_u16();
+        let span = self.context.span();
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if status >= 500 {
+            span.set_attribute(KeyValue::new("error.type", status.to_string()));
+            span.set_status(Status::error(""));
+        }
+        span.end();
 
-    let status = response.status().as_u16();
-    let span = context.span();
-    span.set_attribute(KeyValue::new(
-        "http.response.status_code",
-        i64::from(status),
-    ));
-    if status >= 500 {
-        span.set_attribute(KeyValue::new("error.type", status.to_string()));
-        span.set_status(Status::error(""));
+        let mut attributes = Vec::with_capacity(4);
+        attributes.push(self.method);
+        attributes.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if let Some(route) = self.route {
+            attributes.push(route);
+        }
+        if status >= 500 {
+            attributes.push(KeyValue::new("error.type", status.to_string()));
+        }
+        instruments()
+            .request_duration
+            .record(self.started.elapsed().as_secs_f64(), &attributes);
     }
-    span.end();
+}
 
-    let mut metric_attributes = Vec::with_capacity(4);
-    metric_attributes.push(method);
-    metric_attributes.push(KeyValue::new(
-        "http.response.status_code",
-        i64::from(status),
-    ));
-    if let Some(route) = route {
-        metric_attributes.push(route);
-    }
-    if status >= 500 {
-        metric_attributes.push(KeyValue::new("error.type", status.to_string()));
-    }
-    instruments
-        .request_duration
-        .record(started.elapsed().as_secs_f64(), &metric_attributes);
+/// axum middleware (for `axum::middleware::from_fn`) doing what [`HttpLayer`] does; the layer
+/// costs less per request.
+pub async fn http_middleware(request: Request, next: Next) -> Response {
+    let Some(traced) = start_request(&request) else {
+        return next.run(request).await;
+    };
+    let response = next.run(request).with_context(traced.context.clone()).await;
+    traced.finish(&response);
     response
+}
+
+/// Tower layer for axum routers: one SERVER span per request (except [`UNTRACED_PATHS`]) whose
+/// parent comes from the request headers, the response status and `error.type` on it, the
+/// request duration recorded (`http.server.request.duration`), and the context attached while
+/// the handler runs so logs and problems carry the trace id. Add it with
+/// `Router::layer(mspack_telemetry::HttpLayer)` after the routes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpLayer;
+
+impl<S> tower::Layer<S> for HttpLayer {
+    type Service = HttpService<S>;
+
+    fn layer(&self, inner: S) -> HttpService<S> {
+        HttpService { inner }
+    }
+}
+
+/// The service [`HttpLayer`] wraps around the routes.
+#[derive(Clone, Debug)]
+pub struct HttpService<S> {
+    inner: S,
+}
+
+type BoxedResponse<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+impl<S> tower::Service<Request> for HttpService<S>
+where
+    S: tower::Service<Request, Response = Response> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxedResponse<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Some(traced) = start_request(&request) else {
+            return Box::pin(self.inner.call(request));
+        };
+        let response = self.inner.call(request).with_context(traced.context.clone());
+        Box::pin(async move {
+            let response = response.await?;
+            traced.finish(&response);
+            Ok(response)
+        })
+    }
 }
 
 /// Wait for SIGTERM (what Kubernetes sends) or Ctrl-C; pass it to

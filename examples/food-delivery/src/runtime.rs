@@ -272,7 +272,7 @@ pub fn with_probes<S: Clone + Send + Sync + 'static>(
     mspack_problem::install(
         router
             .merge(probes)
-            .layer(axum::middleware::from_fn(mspack_telemetry::http_middleware)),
+            .layer(mspack_telemetry::HttpLayer),
     )
 }
 
