@@ -51,6 +51,9 @@ pub enum Kind {
     Path,
     /// An absolute `http(s)://` URL.
     Url,
+    /// A connection URL for an environment variable (`nats://host:4222`, `postgres://...`,
+    /// `sqlite:/path`): a scheme, then no whitespace, quotes or backslashes; empty: unset.
+    ConnectionUrl,
     /// `host:port` without a scheme (gRPC endpoints).
     HostPort,
     /// A DNS domain such as `cluster.local`.
@@ -468,6 +471,30 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
             }
             Ok(Value::from(text))
         }
+        Kind::ConnectionUrl => {
+            if text.is_empty() {
+                return Ok(Value::from(""));
+            }
+            let scheme_ok = text.split_once(':').is_some_and(|(scheme, rest)| {
+                !rest.is_empty()
+                    && scheme.starts_with(|c: char| c.is_ascii_lowercase())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
+            });
+            if !scheme_ok
+                || text
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"'\\".contains(c))
+            {
+                return Err(invalid(
+                    key,
+                    text,
+                    "expected a connection URL such as nats://nats:4222 (no spaces or quotes)",
+                ));
+            }
+            Ok(Value::from(text))
+        }
         Kind::HostPort => {
             if text.contains("://") {
                 return Err(invalid(key, text, "write host:port without a scheme"));
@@ -820,6 +847,7 @@ fn kind_name(kind: Kind) -> String {
         Kind::LabelValue { .. } => "label value".into(),
         Kind::Path => "HTTP path".into(),
         Kind::Url => "http(s) URL".into(),
+        Kind::ConnectionUrl => "connection URL (scheme:...), or empty".into(),
         Kind::HostPort => "host:port".into(),
         Kind::Domain => "DNS domain".into(),
         Kind::HeaderName => "header name".into(),
