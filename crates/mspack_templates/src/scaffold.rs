@@ -949,6 +949,124 @@ mod tests {
         assert!(matches!(write(&files, &fresh, false), Ok(None)));
     }
 
+    fn store_spec(store: Store) -> ServiceSpec {
+        ServiceSpec::new("orders", Some("food"), 8080, false, Messaging::Nats)
+            .and_then(|s| s.with_store(store))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Relative paths of the files under `dir` (recursively), `/`-separated.
+    fn files_under(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path, base, out);
+            } else if let Ok(relative) = path.strip_prefix(base) {
+                out.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_embedded_store_crates_are_every_source_file_on_disk() {
+        let files = plan(&store_spec(Store::Sqlite)).unwrap_or_else(|e| panic!("{e}"));
+        for (krate, embedded) in STORE_CRATES {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate);
+            let mut on_disk = vec!["Cargo.toml".to_owned()];
+            files_under(&root.join("src"), &root, &mut on_disk);
+            // The relay binary is not part of a service: it runs the relay in-process.
+            on_disk.retain(|p| !p.starts_with("src/bin/"));
+            on_disk.sort();
+            let mut listed: Vec<String> = embedded.iter().map(|(p, _)| (*p).to_owned()).collect();
+            listed.sort();
+            assert_eq!(listed, on_disk, "{krate}: the embedded list drifted from the sources");
+            for (path, text) in *embedded {
+                let copied = &files.files[&PathBuf::from(format!("crates/{krate}/{path}"))];
+                if *path == "Cargo.toml" {
+                    assert!(!copied.contains("dev-dependencies"), "{copied}");
+                    assert!(!copied.contains("mspack_testkit"), "{copied}");
+                    assert!(toml::from_str::<toml::Table>(copied).is_ok(), "{copied}");
+                } else {
+                    assert_eq!(copied, text, "{krate}/{path}");
+                }
+            }
+        }
+        let manifest = &files.files[Path::new("Cargo.toml")];
+        assert!(
+            manifest.contains("\"crates/mspack_eventstore\", \"crates/mspack_outbox\"")
+                && manifest.contains("mspack_outbox = { path = \"crates/mspack_outbox\" }")
+                && !manifest.contains("mspack_testkit"),
+            "{manifest}"
+        );
+        // Without a store, none of it.
+        let plain = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plain.paths().any(|p| p.starts_with("crates/mspack_outbox")));
+        assert!(!plain.files[Path::new("Cargo.toml")].contains("mspack_eventstore"));
+    }
+
+    #[test]
+    fn nats_implies_a_store_and_a_store_implies_nats() {
+        let nats = ServiceSpec::new("orders", None, 8080, false, Messaging::Nats)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(nats.store, Store::Sqlite);
+        let err = nats.with_store(Store::None).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("`store`") && e.contains("outbox")));
+        let err = spec("orders")
+            .with_store(Store::Postgres)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("--messaging nats")));
+        assert_eq!(spec("orders").store, Store::None);
+    }
+
+    #[test]
+    fn the_nats_variant_publishes_only_through_the_outbox_and_deploy_sets_its_urls() {
+        for (store, database_url) in [
+            (Store::Sqlite, "value: \"sqlite:/tmp/orders.db\""),
+            (Store::Postgres, "value: \"postgres://orders@postgres.food.svc.cluster.local"),
+        ] {
+            let files = plan(&store_spec(store)).unwrap_or_else(|e| panic!("{e}"));
+            let sources: String = files
+                .files
+                .iter()
+                .filter(|(p, _)| p.starts_with("src"))
+                .map(|(_, t)| t.as_str())
+                .collect();
+            // The events and their outbox rows commit together; the relay publishes them.
+            assert!(sources.contains(".publish_events(EVENT_SUBJECT)"));
+            assert!(sources.contains("relay.run("));
+            assert!(sources.contains("inbox.claim("));
+            assert!(
+                !sources.contains("publish_with_headers") && !sources.contains(".publish("),
+                "a direct publish after the write"
+            );
+            assert!(!files.files.contains_key(Path::new("src/messaging.rs")));
+            let deployment = &files.files[Path::new("deploy/deployment-strategy.yaml")];
+            assert!(
+                deployment.contains(
+                    "- name: NATS_URL\n          value: \"nats://nats.messaging.svc.cluster.local:4222\""
+                ),
+                "{deployment}"
+            );
+            assert!(
+                deployment.contains(&format!("- name: DATABASE_URL\n          {database_url}")),
+                "{deployment}"
+            );
+            let answers = &files.files[Path::new(".mspack/answers.toml")];
+            assert!(
+                answers.contains(&format!("store = \"{}\"", store.as_str())),
+                "{answers}"
+            );
+            let readme = &files.files[Path::new("README.md")];
+            assert!(readme.contains("NATS may be down"), "{readme}");
+        }
+        let plain = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        let deployment = &plain.files[Path::new("deploy/deployment-strategy.yaml")];
+        assert!(!deployment.contains("NATS_URL") && !deployment.contains("DATABASE_URL"));
+        assert!(plain.files[Path::new(".mspack/answers.toml")].contains("store = \"none\""));
+    }
+
     #[test]
     fn the_lock_file_round_trips_for_the_name_it_was_made_with() {
         let stored = LOCK.replace(LOCK_PLACEHOLDER, "demo");
