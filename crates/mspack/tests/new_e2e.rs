@@ -381,7 +381,6 @@ fn http_post_json(port: u16, path: &str, extra: &str, body: &str) -> Option<(u16
     Some((status, body))
 }
 
-
 /// True under `CI=true`: a test that needs a server and finds none fails instead of skipping.
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -472,10 +471,7 @@ fn nats_next(reader: &mut BufReader<TcpStream>) -> (String, String) {
         fields.first() == Some(&"MSG") || fields.first() == Some(&"HMSG"),
         "{line}"
     );
-    let total: usize = fields
-        .last()
-        .and_then(|n| n.parse().ok())
-        .expect("a size");
+    let total: usize = fields.last().and_then(|n| n.parse().ok()).expect("a size");
     let header_len: usize = if fields[0] == "HMSG" {
         fields[fields.len() - 2].parse().expect("a header size")
     } else {
@@ -659,7 +655,8 @@ fn new_service_with_nats_publishes_through_the_outbox_and_survives_a_broker_outa
     assert!(headers.contains("Nats-Msg-Id: "), "{headers}");
     assert!(payload.contains("\"name\":\"tea\""), "{payload}");
     let healthy = wait_for(Duration::from_secs(30), || {
-        readyz(port).filter(|(s, b)| *s == 200 && b["status"] == "ready" && b["outbox_pending"] == 0)
+        readyz(port)
+            .filter(|(s, b)| *s == 200 && b["status"] == "ready" && b["outbox_pending"] == 0)
     });
     assert!(healthy.is_some(), "/readyz: {:?}", readyz(port));
 

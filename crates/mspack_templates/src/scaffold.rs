@@ -267,8 +267,14 @@ fn reserved_crate_names() -> Vec<String> {
 fn embedded_dependencies(store: bool) -> Result<Vec<String>, TemplateError> {
     let mut names = Vec::new();
     let mut manifests = vec![
-        (PROBLEM_MANIFEST, ["dependencies", "dev-dependencies"].as_slice()),
-        (TELEMETRY_MANIFEST, ["dependencies", "dev-dependencies"].as_slice()),
+        (
+            PROBLEM_MANIFEST,
+            ["dependencies", "dev-dependencies"].as_slice(),
+        ),
+        (
+            TELEMETRY_MANIFEST,
+            ["dependencies", "dev-dependencies"].as_slice(),
+        ),
     ];
     if store {
         for (_, files) in STORE_CRATES {
@@ -299,8 +305,8 @@ fn without_dev_dependencies(manifest: &str) -> Result<String, TemplateError> {
         .parse()
         .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
     table.remove("dev-dependencies");
-    let text = toml::to_string(&table)
-        .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
+    let text =
+        toml::to_string(&table).map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
     Ok(format!(
         "# A copy of the mspack crate of the same name (without its dev-dependencies).\n{text}"
     ))
@@ -980,7 +986,10 @@ mod tests {
             on_disk.sort();
             let mut listed: Vec<String> = embedded.iter().map(|(p, _)| (*p).to_owned()).collect();
             listed.sort();
-            assert_eq!(listed, on_disk, "{krate}: the embedded list drifted from the sources");
+            assert_eq!(
+                listed, on_disk,
+                "{krate}: the embedded list drifted from the sources"
+            );
             for (path, text) in *embedded {
                 let copied = &files.files[&PathBuf::from(format!("crates/{krate}/{path}"))];
                 if *path == "Cargo.toml" {
@@ -1026,7 +1035,10 @@ mod tests {
     fn the_nats_variant_publishes_only_through_the_outbox_and_deploy_sets_its_urls() {
         for (store, database_url) in [
             (Store::Sqlite, "value: \"sqlite:/tmp/orders.db\""),
-            (Store::Postgres, "value: \"postgres://orders@postgres.food.svc.cluster.local"),
+            (
+                Store::Postgres,
+                "value: \"postgres://orders@postgres.food.svc.cluster.local",
+            ),
         ] {
             let files = plan(&store_spec(store)).unwrap_or_else(|e| panic!("{e}"));
             let sources: String = files
