@@ -887,6 +887,41 @@ mod tests {
     }
 
     #[test]
+    fn connection_urls_are_checked_and_empty_means_unset() {
+        let check_url = |text: &str| {
+            check(
+                "database_url",
+                Kind::ConnectionUrl,
+                &RawValue::Text(text.into()),
+            )
+        };
+        for good in [
+            "",
+            "nats://nats.messaging.svc.cluster.local:4222",
+            "sqlite:/tmp/orders.db",
+            "postgres://orders@postgres.food.svc:5432/orders?sslmode=require",
+        ] {
+            assert!(check_url(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "nats",
+            ":4222",
+            "NATS://x:4222",
+            "nats://a b:4222",
+            "postgres://h/d\"",
+            "postgres://h/d'",
+            "sqlite:",
+            "nats://x\ty:4222",
+        ] {
+            let err = check_url(bad).err().map(|e| e.to_string());
+            assert!(
+                err.as_ref().is_some_and(|e| e.contains("`database_url`")),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn durations_parse() {
         assert_eq!(duration_ms("500ms"), Ok(500));
         assert_eq!(duration_ms("1m30s"), Ok(90_000));
