@@ -298,18 +298,30 @@ fn embedded_dependencies(store: bool) -> Result<Vec<String>, TemplateError> {
     Ok(names)
 }
 
-/// An embedded crate's manifest without `[dev-dependencies]` (test-only crates such as
-/// `mspack_testkit` are not part of a service).
+/// An embedded crate's manifest without its `[dev-dependencies]` table (test-only crates such
+/// as `mspack_testkit` are not part of a service), otherwise as written.
 fn without_dev_dependencies(manifest: &str) -> Result<String, TemplateError> {
-    let mut table: toml::Table = manifest
+    let mut out = String::from(
+        "# A copy of the mspack crate of the same name, without its dev-dependencies.\n",
+    );
+    let mut skipping = false;
+    for line in manifest.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            skipping = trimmed.starts_with("[dev-dependencies");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let table: toml::Table = out
         .parse()
         .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
-    table.remove("dev-dependencies");
-    let text =
-        toml::to_string(&table).map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
-    Ok(format!(
-        "# A copy of the mspack crate of the same name (without its dev-dependencies).\n{text}"
-    ))
+    if table.contains_key("dev-dependencies") {
+        return Err(internal("embedded crate manifest: dev-dependencies left"));
+    }
+    Ok(out)
 }
 
 /// Plan every file of the service: sources, Dockerfile, deploy manifests (linted), answers.
