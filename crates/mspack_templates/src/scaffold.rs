@@ -1086,6 +1086,12 @@ mod tests {
             );
             let readme = &files.files[Path::new("README.md")];
             assert!(readme.contains("NATS may be down"), "{readme}");
+            let dockerfile = &files.files[Path::new("Dockerfile")];
+            assert_eq!(
+                dockerfile.contains("ENV DATABASE_URL=sqlite:/tmp/orders.db"),
+                store == Store::Sqlite,
+                "{dockerfile}"
+            );
         }
         let plain = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
         let deployment = &plain.files[Path::new("deploy/deployment-strategy.yaml")];
