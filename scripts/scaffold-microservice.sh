@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scaffold a new microservice with `mspack new` (all arguments are passed through).
 # Usage: scaffold-microservice.sh NAME [--namespace NS] [--port PORT] [--multicluster]
-#                                 [--messaging nats|none] [--output DIR] [--force] [--dry-run]
+#                                 [--messaging nats|none] [--store sqlite|postgres]
+#                                 [--output DIR] [--force] [--dry-run]
 # Uses `mspack` from PATH, or builds it from this checkout when it is not installed.
 set -euo pipefail
 if command -v mspack >/dev/null 2>&1; then

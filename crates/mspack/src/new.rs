@@ -7,12 +7,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use mspack_templates::scaffold::{self, Messaging, ServiceSpec};
+use mspack_templates::scaffold::{self, Messaging, ServiceSpec, Store};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum MessagingArg {
     None,
     Nats,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreArg {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Args)]
@@ -28,9 +34,16 @@ pub struct NewArgs {
     /// Label the Service for a multicluster mesh (istio.io/global)
     #[arg(long)]
     multicluster: bool,
-    /// Asynchronous messaging
-    #[arg(long, value_enum, default_value = "none")]
-    messaging: MessagingArg,
+    /// Asynchronous messaging: `nats` publishes the service's events through a transactional
+    /// outbox and consumes commands through an inbox, so it needs a store (`--store`, default
+    /// sqlite with nats). Default: none, or nats with --store
+    #[arg(long, value_enum)]
+    messaging: Option<MessagingArg>,
+    /// Event store of an event-sourced service (mspack_eventstore + mspack_outbox): events and
+    /// their outbox rows in one transaction, a projection for queries, the relay to NATS in the
+    /// process. Implies --messaging nats; default sqlite when --messaging nats is given
+    #[arg(long, value_enum)]
+    store: Option<StoreArg>,
     /// Directory to create (default: ./<name>)
     #[arg(long, short = 'o', value_name = "DIR")]
     output: Option<PathBuf>,
@@ -72,17 +85,23 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
             .context("--port must be a number 1-65535")?,
         (None, false) => 8080,
     };
-    let messaging = match args.messaging {
-        MessagingArg::None => Messaging::None,
-        MessagingArg::Nats => Messaging::Nats,
+    let messaging = match (args.messaging, args.store) {
+        (Some(MessagingArg::None), _) | (None, None) => Messaging::None,
+        (Some(MessagingArg::Nats), _) | (None, Some(_)) => Messaging::Nats,
     };
-    let spec = ServiceSpec::new(
+    let mut spec = ServiceSpec::new(
         &args.name,
         Some(&namespace),
         port,
         args.multicluster,
         messaging,
     )?;
+    if let Some(store) = args.store {
+        spec = spec.with_store(match store {
+            StoreArg::Sqlite => Store::Sqlite,
+            StoreArg::Postgres => Store::Postgres,
+        })?;
+    }
     // With the record of what was generated: the base of a later `mspack update`.
     let files = mspack_templates::update::with_base(scaffold::plan(&spec)?)?;
     let dest = args.output.unwrap_or_else(|| PathBuf::from(&spec.name));

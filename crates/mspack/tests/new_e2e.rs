@@ -184,9 +184,15 @@ fn bless_lock(project: &Path, name: &str, stored_as: &str) {
 }
 
 /// `mspack new <name> <args>` in `dir`, then: one OpenTelemetry minor in the lock, rustfmt
-/// clean, `cargo test --locked` green with the service's 8 tests, the binary built. Returns the
-/// binary's path.
-fn scaffold_and_build(dir: &Path, name: &str, args: &[&str], stored_lock: &str) -> PathBuf {
+/// clean, `cargo test --locked` green with the service's tests (`passed`: the summary lines it
+/// must print, e.g. `8 passed`), the binary built. Returns the binary's path.
+fn scaffold_and_build(
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+    stored_lock: &str,
+    passed: &[&str],
+) -> PathBuf {
     let out = Command::new(env!("CARGO_BIN_EXE_mspack"))
         .arg("new")
         .arg(name)
@@ -238,7 +244,12 @@ fn scaffold_and_build(dir: &Path, name: &str, args: &[&str], stored_lock: &str) 
         String::from_utf8_lossy(&tested.stderr)
     );
     let stdout = String::from_utf8_lossy(&tested.stdout);
-    assert!(stdout.contains("test result: ok. 8 passed"), "{stdout}");
+    for count in passed {
+        assert!(
+            stdout.contains(&format!("test result: ok. {count}")),
+            "{count}: {stdout}"
+        );
+    }
     let built = cargo(&project, &["build", "--locked", "--bin", name]);
     assert!(
         built.status.success(),
@@ -252,7 +263,7 @@ fn scaffold_and_build(dir: &Path, name: &str, args: &[&str], stored_lock: &str) 
 #[ignore = "builds a generated project; run by .ci/run with --ignored"]
 fn new_service_builds_tests_serves_problems_and_exports_spans() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let binary = scaffold_and_build(dir.path(), "demo", &[], "Cargo.lock.in");
+    let binary = scaffold_and_build(dir.path(), "demo", &[], "Cargo.lock.in", &["8 passed"]);
 
     let (otlp_port, received) = start_receiver();
     let port = free_port();
@@ -351,8 +362,8 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
     assert!(logs, "no log records were exported");
 }
 
-/// A plain HTTP/1.1 POST of a JSON body with `extra` header lines; returns the status.
-fn http_post_json(port: u16, path: &str, extra: &str, body: &str) -> Option<u16> {
+/// A plain HTTP/1.1 POST of a JSON body with `extra` header lines; returns status and body.
+fn http_post_json(port: u16, path: &str, extra: &str, body: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -365,11 +376,27 @@ fn http_post_json(port: u16, path: &str, extra: &str, body: &str) -> Option<u16>
     stream.write_all(request.as_bytes()).ok()?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw).ok()?;
-    raw.split_whitespace().nth(1)?.parse().ok()
+    let status = raw.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
 }
 
-/// A nats-server on a free loopback port, stopped on drop.
-struct NatsServer(Child, u16);
+/// True under `CI=true`: a test that needs a server and finds none fails instead of skipping.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// `found`, or (when it is `None`) a skip with the reason, which fails under `CI=true`.
+fn required<T>(what: &str, found: Option<T>) -> Option<T> {
+    if found.is_none() {
+        assert!(!in_ci(), "{what} is required under CI=true but unavailable");
+        println!("skipped: {what} is unavailable");
+    }
+    found
+}
+
+/// A nats-server with JetStream (store in `store_dir`) on `port`, stopped on drop.
+struct NatsServer(Child);
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
@@ -378,24 +405,33 @@ impl Drop for NatsServer {
     }
 }
 
-fn start_nats() -> Option<NatsServer> {
-    let port = free_port();
-    let child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+/// The nats-server binary on PATH (or Debian's /usr/sbin), if any.
+fn nats_server_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nats-server"))
+        .find(|p| p.is_file())
+}
+
+fn start_nats(binary: &Path, port: u16, store_dir: &Path) -> NatsServer {
+    let child = Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
-    let server = NatsServer(child, port);
-    wait_for(Duration::from_secs(10), || {
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+    let server = NatsServer(child);
+    let up = wait_for(Duration::from_secs(10), || {
         TcpStream::connect(("127.0.0.1", port)).ok()
-    })?;
-    Some(server)
+    });
+    assert!(up.is_some(), "nats-server did not listen on {port}");
+    server
 }
 
-/// Subscribe to `subject` with the raw NATS protocol (headers on); returns the reader once the
-/// server confirmed the subscription.
-fn nats_subscribe(port: u16, subject: &str) -> BufReader<TcpStream> {
+/// A raw NATS protocol connection (headers on), after the server confirmed `setup`.
+fn nats_connect(port: u16, setup: &str) -> (TcpStream, BufReader<TcpStream>) {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to nats");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -407,76 +443,335 @@ fn nats_subscribe(port: u16, subject: &str) -> BufReader<TcpStream> {
     assert!(line.starts_with("INFO"), "{line}");
     write!(
         writer,
-        "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true}}\r\nSUB {subject} 1\r\nPING\r\n"
+        "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true}}\r\n{setup}PING\r\n"
     )
-    .expect("subscribe");
+    .expect("write to nats");
     loop {
         line.clear();
         reader.read_line(&mut line).expect("PONG from nats");
         if line.starts_with("PONG") {
-            return reader;
+            return (writer, reader);
         }
     }
 }
 
+/// The next `MSG`/`HMSG` on `reader`: headers (empty for `MSG`) and payload.
+fn nats_next(reader: &mut BufReader<TcpStream>) -> (String, String) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("a message");
+        if line.starts_with("PING") {
+            continue; // the server's keep-alive; answered by the next read's timeout budget
+        }
+        break;
+    }
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert!(
+        fields.first() == Some(&"MSG") || fields.first() == Some(&"HMSG"),
+        "{line}"
+    );
+    let total: usize = fields.last().and_then(|n| n.parse().ok()).expect("a size");
+    let header_len: usize = if fields[0] == "HMSG" {
+        fields[fields.len() - 2].parse().expect("a header size")
+    } else {
+        0
+    };
+    let mut message = vec![0; total + 2];
+    reader.read_exact(&mut message).expect("the message");
+    let headers = String::from_utf8_lossy(&message[..header_len]).into_owned();
+    let payload = String::from_utf8_lossy(&message[header_len..total]).into_owned();
+    (headers, payload)
+}
+
+/// A JetStream API request over the raw protocol; the JSON reply.
+fn jetstream_request(port: u16, subject: &str, body: &str) -> serde_json::Value {
+    let (mut writer, mut reader) = nats_connect(port, "SUB _INBOX.e2e 1\r\n");
+    write!(
+        writer,
+        "PUB {subject} _INBOX.e2e {}\r\n{body}\r\n",
+        body.len()
+    )
+    .expect("a request");
+    let (_, payload) = nats_next(&mut reader);
+    serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null)
+}
+
+/// Standard base64 (the JetStream API's encoding of stored headers and data).
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
+    for chunk in sextets.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, s)| n | (u32::from(*s) << (18 - 6 * i)));
+        out.extend(n.to_be_bytes()[1..chunk.len()].iter());
+    }
+    out
+}
+
+/// The message stored at `seq` in `stream`: headers and payload, once it is there.
+fn stored_message(port: u16, stream: &str, seq: u64) -> Option<(String, String)> {
+    let reply = jetstream_request(
+        port,
+        &format!("$JS.API.STREAM.MSG.GET.{stream}"),
+        &format!("{{\"seq\":{seq}}}"),
+    );
+    let message = reply.get("message")?;
+    let decode = |field: &str| {
+        String::from_utf8_lossy(&base64(message[field].as_str().unwrap_or_default())).into_owned()
+    };
+    Some((decode("hdrs"), decode("data")))
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn readyz(port: u16) -> Option<(u16, serde_json::Value)> {
+    let (status, _, body) = http_get(port, "/readyz", "")?;
+    Some((status, serde_json::from_str(&body).unwrap_or_default()))
+}
+
+/// Sends SIGTERM and expects exit 0.
+fn stop(mut service: Service) {
+    let pid = service.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let exited = wait_for(Duration::from_secs(30), || {
+        service.0.try_wait().ok().flatten()
+    });
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "service did not exit 0 after SIGTERM: {exited:?}"
+    );
+}
+
+fn start_service(binary: &Path, cwd: &Path, port: u16, env: &[(&str, String)]) -> Service {
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("OTEL_SDK_DISABLED", "true")
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Service(
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display())),
+    )
+}
+
+/// `--messaging nats` (a SQLite store by default): the service starts and serves while NATS is
+/// down, accepts a write into the outbox and says so on `/readyz`; once NATS is up the relay
+/// delivers that event from the outbox (with the caller's trace), new events reach a live
+/// subscriber, and a command message is consumed through the inbox.
 #[test]
 #[ignore = "builds a generated project; run by .ci/run with --ignored"]
-fn new_service_with_nats_publishes_events_carrying_the_trace() {
+fn new_service_with_nats_publishes_through_the_outbox_and_survives_a_broker_outage() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let binary = scaffold_and_build(
         dir.path(),
         "events-demo",
         &["--messaging", "nats"],
-        "Cargo.lock.nats.in",
+        "Cargo.lock.store.in",
+        &["1 passed", "11 passed"],
     );
-    let Some(nats) = start_nats() else {
-        println!(
-            "skipped: publishing to NATS: nats-server is not installed (apt-get install nats-server)"
-        );
+    let project = dir.path().join("events-demo");
+    let answers = std::fs::read_to_string(project.join(".mspack/answers.toml")).expect("answers");
+    assert!(answers.contains("store = \"sqlite\""), "{answers}");
+    let deployment = std::fs::read_to_string(project.join("deploy/deployment-strategy.yaml"))
+        .expect("the deployment");
+    assert!(
+        deployment.contains("- name: NATS_URL\n          value: \"nats://")
+            && deployment.contains("- name: DATABASE_URL\n          value: \"sqlite:/tmp/"),
+        "deploy/ sets NATS_URL and DATABASE_URL: {deployment}"
+    );
+    let Some(nats_binary) = required("nats-server", nats_server_binary()) else {
         return;
     };
-    let mut events = nats_subscribe(nats.1, "events_demo.items.created");
-    let port = free_port();
-    let child = Command::new(&binary)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("PORT", port.to_string())
-        .env("NATS_URL", format!("nats://127.0.0.1:{}", nats.1))
-        .env("OTEL_SDK_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-    let _service = Service(child);
-    let ready = wait_for(Duration::from_secs(30), || {
-        http_get(port, "/readyz", "").filter(|(s, _, _)| *s == 200)
-    });
-    assert!(ready.is_some(), "/readyz never answered 200");
 
+    // NATS is down: the service starts, serves, and accepts the write into its outbox.
+    let nats_port = free_port();
+    let port = free_port();
+    let service = start_service(
+        &binary,
+        dir.path(),
+        port,
+        &[
+            ("NATS_URL", format!("nats://127.0.0.1:{nats_port}")),
+            (
+                "DATABASE_URL",
+                format!("sqlite:{}", dir.path().join("events.db").display()),
+            ),
+        ],
+    );
+    let ready = wait_for(Duration::from_secs(30), || {
+        readyz(port).filter(|(s, _)| *s == 200)
+    });
+    let (_, body) = ready.expect("/readyz never answered 200 with NATS down");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_ne!(body["nats"], "connected", "{body}");
+    assert!(body["relay"]["status"].is_string(), "{body}");
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
-    let status = http_post_json(
+    let (status, created) = http_post_json(
         port,
         "/v1/items",
         &format!("traceparent: 00-{trace_id}-b7ad6b7169203331-01\r\n"),
         "{\"name\":\"tea\"}",
+    )
+    .expect("a response");
+    assert_eq!(status, 201, "{created}");
+    let id = json(&created)["id"].as_str().unwrap_or_default().to_owned();
+    let (status, _, read) = http_get(port, &format!("/v1/items/{id}"), "").expect("a response");
+    assert_eq!((status, json(&read)["name"].clone()), (200, "tea".into()));
+    let (_, body) = readyz(port).expect("/readyz");
+    assert_eq!(body["outbox_pending"], 1, "{body}");
+    // The relay tried, and says why it could not publish.
+    let tried = wait_for(Duration::from_secs(60), || {
+        readyz(port).filter(|(_, b)| b["relay"]["status"] == "degraded")
+    });
+    let (status, body) = tried.expect("the relay never reported itself degraded");
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &"degraded".into()),
+        "{body}"
     );
-    assert_eq!(status, Some(201));
+    assert!(body["relay"]["last_error"].is_string(), "{body}");
 
-    // HMSG <subject> <sid> <header bytes> <total bytes>, then headers and payload.
-    let mut line = String::new();
-    events.read_line(&mut line).expect("an event");
-    assert!(line.starts_with("HMSG events_demo.items.created"), "{line}");
-    let total: usize = line
-        .split_whitespace()
-        .last()
-        .and_then(|n| n.parse().ok())
-        .expect("a message size");
-    let mut message = vec![0; total + 2];
-    events.read_exact(&mut message).expect("the message");
-    let message = String::from_utf8_lossy(&message);
+    // NATS comes up: the relay creates the stream and delivers the event from the outbox.
+    let _nats = start_nats(&nats_binary, nats_port, &dir.path().join("jetstream"));
+    let stored = wait_for(Duration::from_secs(60), || {
+        stored_message(nats_port, "EVENTS_DEMO", 1)
+    });
+    let (headers, payload) = stored.expect("the event was not delivered after NATS came up");
     assert!(
-        message.contains(&format!("traceparent: 00-{trace_id}-")),
-        "the event does not carry the caller's trace: {message}"
+        headers.contains(&format!("traceparent: 00-{trace_id}-")),
+        "the event does not carry the caller's trace: {headers}"
     );
-    assert!(message.contains("\"name\":\"tea\""), "{message}");
+    assert!(headers.contains("Nats-Msg-Id: "), "{headers}");
+    assert!(payload.contains("\"name\":\"tea\""), "{payload}");
+    let healthy = wait_for(Duration::from_secs(30), || {
+        readyz(port)
+            .filter(|(s, b)| *s == 200 && b["status"] == "ready" && b["outbox_pending"] == 0)
+    });
+    assert!(healthy.is_some(), "/readyz: {:?}", readyz(port));
+
+    // With NATS up, a new event reaches a live subscriber, with the caller's trace.
+    let (_sub, mut events) = nats_connect(nats_port, "SUB events_demo.items.> 1\r\n");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (status, _) = http_post_json(
+        port,
+        "/v1/items",
+        &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n"),
+        "{\"name\":\"coffee\"}",
+    )
+    .expect("a response");
+    assert_eq!(status, 201);
+    let (headers, payload) = nats_next(&mut events);
+    assert!(
+        headers.contains(&format!("traceparent: 00-{trace_id}-")),
+        "{headers}"
+    );
+    assert!(payload.contains("\"name\":\"coffee\""), "{payload}");
+
+    // A command from another service is consumed through the inbox: the item appears.
+    let command_id = "0190f5c4-3b1a-7cc2-9a4e-2f7c1d9e8a01";
+    let (mut writer, _reader) = nats_connect(nats_port, "");
+    let headers = format!("NATS/1.0\r\nNats-Msg-Id: {command_id}\r\n\r\n");
+    let body = "{\"name\":\"milk\"}";
+    write!(
+        writer,
+        "HPUB events_demo.commands.create-item {} {}\r\n{headers}{body}\r\nPING\r\n",
+        headers.len(),
+        headers.len() + body.len()
+    )
+    .expect("publish a command");
+    let consumed = wait_for(Duration::from_secs(30), || {
+        http_get(port, &format!("/v1/items/{command_id}"), "").filter(|(s, _, _)| *s == 200)
+    });
+    let (_, _, item) = consumed.expect("the command was not consumed");
+    assert_eq!(json(&item)["name"], "milk");
+
+    stop(service);
+}
+
+/// `--store postgres`: the service keeps its events in PostgreSQL at `DATABASE_URL` (under a
+/// table prefix of its own), and deploy/ sets `DATABASE_URL` and `NATS_URL`.
+#[test]
+#[ignore = "builds a generated project; run by .ci/run with --ignored"]
+fn new_service_with_a_postgres_store_uses_database_url() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let binary = scaffold_and_build(
+        dir.path(),
+        "pg-demo",
+        &["--store", "postgres"],
+        "Cargo.lock.store.in",
+        &["1 passed", "11 passed"],
+    );
+    let project = dir.path().join("pg-demo");
+    let deployment = std::fs::read_to_string(project.join("deploy/deployment-strategy.yaml"))
+        .expect("the deployment");
+    assert!(
+        deployment.contains("- name: DATABASE_URL\n          value: \"postgres://")
+            && deployment.contains("- name: NATS_URL"),
+        "{deployment}"
+    );
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let address = url
+        .split_once("://")
+        .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("127.0.0.1:5432")
+        .to_owned();
+    let reachable = TcpStream::connect(&address).ok();
+    if required(&format!("PostgreSQL at {address}"), reachable).is_none() {
+        return;
+    }
+    let cwd = tempfile::tempdir().expect("a working directory");
+    let prefix = format!("e2e{}_", std::process::id());
+    let env = [
+        ("DATABASE_URL", url.clone()),
+        ("TABLE_PREFIX", prefix),
+        ("NATS_URL", format!("nats://127.0.0.1:{}", free_port())),
+    ];
+    let port = free_port();
+    let service = start_service(&binary, cwd.path(), port, &env);
+    let ready = wait_for(Duration::from_secs(30), || {
+        readyz(port).filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "/readyz never answered 200 on {url}");
+    let (status, created) =
+        http_post_json(port, "/v1/items", "", "{\"name\":\"tea\"}").expect("a response");
+    assert_eq!(status, 201, "{created}");
+    let id = json(&created)["id"].as_str().unwrap_or_default().to_owned();
+    stop(service);
+    // Another process on the same database finds the item; nothing was written beside it.
+    let port = free_port();
+    let service = start_service(&binary, cwd.path(), port, &env);
+    let read = wait_for(Duration::from_secs(30), || {
+        http_get(port, &format!("/v1/items/{id}"), "").filter(|(s, _, _)| *s == 200)
+    });
+    let (_, _, item) = read.expect("the item is not in PostgreSQL");
+    assert_eq!(json(&item)["name"], "tea");
+    let files: Vec<_> = std::fs::read_dir(cwd.path())
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(files.is_empty(), "no SQLite file beside it: {files:?}");
+    stop(service);
 }

@@ -204,3 +204,39 @@ fn new_writes_into_output_and_the_deploy_folder_lints_clean() {
         .assert()
         .success();
 }
+
+#[test]
+fn new_store_and_nats_imply_each_other_and_contradictions_exit_2() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for args in [
+        ["new", "orders", "--messaging", "nats", "--dry-run"].as_slice(),
+        ["new", "orders", "--store", "postgres", "--dry-run"].as_slice(),
+    ] {
+        mspack()
+            .current_dir(dir.path())
+            .args(args)
+            .assert()
+            .success()
+            .stdout(
+                predicate::str::contains("orders/src/store.rs")
+                    .and(predicate::str::contains("orders/src/domain.rs"))
+                    .and(predicate::str::contains(
+                        "orders/crates/mspack_outbox/src/relay/mod.rs",
+                    ))
+                    .and(predicate::str::contains("messaging.rs").not()),
+            );
+    }
+    mspack()
+        .current_dir(dir.path())
+        .args(["new", "orders", "--messaging", "none", "--store", "sqlite"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("`store`").and(predicate::str::contains("nats")));
+    mspack()
+        .current_dir(dir.path())
+        .args(["new", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--store").and(predicate::str::contains("sqlite")));
+    assert!(!dir.path().join("orders").exists());
+}

@@ -463,7 +463,10 @@ where
         let Some(traced) = start_request(&request) else {
             return Box::pin(self.inner.call(request));
         };
-        let response = self.inner.call(request).with_context(traced.context.clone());
+        let response = self
+            .inner
+            .call(request)
+            .with_context(traced.context.clone());
         Box::pin(async move {
             let response = response.await?;
             traced.finish(&response);

@@ -271,7 +271,10 @@ mod tests {
             first.contains("\"fields\":{\"message\":\"plain\",\"id\":7,\"ok\":true,\"ratio\":0.5}"),
             "{first}"
         );
-        assert!(!first.contains("trace_id") && !first.contains("\"span\""), "{first}");
+        assert!(
+            !first.contains("trace_id") && !first.contains("\"span\""),
+            "{first}"
+        );
         let second = &lines[1];
         assert!(
             second.contains("\"message\":\"quote \\\" and \\\\ and \\u0001\""),

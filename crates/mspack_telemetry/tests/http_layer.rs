@@ -44,7 +44,12 @@ fn attribute(span: &SpanData, key: &str) -> Option<Value> {
         .map(|kv| kv.value.clone())
 }
 
-async fn call(app: &Router, method: &str, uri: &str, traceparent: Option<&str>) -> (StatusCode, String) {
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    traceparent: Option<&str>,
+) -> (StatusCode, String) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(traceparent) = traceparent {
         request = request.header("traceparent", traceparent);
@@ -86,18 +91,14 @@ fn routes() -> Router {
 #[tokio::test]
 async fn the_layer_and_the_middleware_trace_each_request_once() {
     let spans = Collect::default();
-    global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
+    global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     global::set_tracer_provider(
         SdkTracerProvider::builder()
             .with_span_processor(spans.clone())
             .build(),
     );
     let layered = routes().layer(mspack_telemetry::HttpLayer);
-    let from_fn = routes().layer(axum::middleware::from_fn(
-        mspack_telemetry::http_middleware,
-    ));
+    let from_fn = routes().layer(axum::middleware::from_fn(mspack_telemetry::http_middleware));
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     for app in [&layered, &from_fn] {
@@ -127,7 +128,10 @@ async fn the_layer_and_the_middleware_trace_each_request_once() {
         assert_eq!(item.span_kind, SpanKind::Server);
         assert_eq!(item.span_context.trace_id().to_string(), trace_id);
         assert_eq!(item.parent_span_id.to_string(), "00f067aa0ba902b7");
-        assert_eq!(attribute(item, "url.path"), Some(Value::from("/v1/items/7")));
+        assert_eq!(
+            attribute(item, "url.path"),
+            Some(Value::from("/v1/items/7"))
+        );
         assert_eq!(
             attribute(item, "http.response.status_code"),
             Some(Value::I64(200))

@@ -213,6 +213,18 @@ pub static DEPLOYMENT_STRATEGY_VALUES: &[ValueDef] = &[
         "OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP)"
     ),
     value!(
+        "nats_url",
+        Kind::ConnectionUrl,
+        Some(""),
+        "NATS_URL of the container (empty: not set)"
+    ),
+    value!(
+        "database_url",
+        Kind::ConnectionUrl,
+        Some(""),
+        "DATABASE_URL of the container (empty: not set; put credentials in PGPASSWORD from a Secret)"
+    ),
+    value!(
         "trace_sample_ratio",
         Kind::Float { min: 0.0, max: 1.0 },
         Some("1.0"),

@@ -893,11 +893,15 @@ mod tests {
 
     #[test]
     fn the_collector_admits_senders_of_other_namespaces() {
-        let endpoint = "otel_exporter_endpoint=http://otel-collector.observability.svc.cluster.local:4318";
+        let endpoint =
+            "otel_exporter_endpoint=http://otel-collector.observability.svc.cluster.local:4318";
         let kitchen = raw(&["name=kitchen", "namespace=kitchen", endpoint]);
         let orders = raw(&["name=orders", "namespace=orders", endpoint]);
         // The default Collector (in `observability`) admits every namespace.
-        assert_eq!(unadmitted_exports(&kitchen, &raw(&[])), Vec::<String>::new());
+        assert_eq!(
+            unadmitted_exports(&kitchen, &raw(&[])),
+            Vec::<String>::new()
+        );
         // Listed senders are admitted, others are not (and the gate says so).
         let listed = raw(&["sender_namespaces=kitchen,orders"]);
         assert_eq!(unadmitted_exports(&kitchen, &listed), Vec::<String>::new());
@@ -908,7 +912,9 @@ mod tests {
         let one = render("otel-config", &raw(&["sender_namespaces=kitchen"]));
         let one = one.map(|r| r.text).unwrap_or_default();
         assert!(one.contains("kind: Role\n") && one.contains("namespace: kitchen\n"));
-        let many = render("otel-config", &listed).map(|r| r.text).unwrap_or_default();
+        let many = render("otel-config", &listed)
+            .map(|r| r.text)
+            .unwrap_or_default();
         assert!(many.contains("kind: ClusterRole\n") && !many.contains("filter:"));
     }
 

@@ -5,7 +5,9 @@
 //! The generated project embeds `mspack_problem` and `mspack_telemetry` verbatim (their
 //! `Cargo.toml` and `src/lib.rs`) as path crates of its own workspace, and takes every dependency
 //! version from this workspace's `[workspace.dependencies]`, so the code tested here is the code a
-//! generated service compiles.
+//! generated service compiles. With a store (`--store`, implied by `--messaging nats`) it also
+//! embeds every source file of `mspack_eventstore` and `mspack_outbox` (their manifests without
+//! `[dev-dependencies]`; not the relay binary: the service runs the relay in-process).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,6 +36,27 @@ impl Messaging {
     }
 }
 
+/// Where an event-sourced service keeps its events, outbox, inbox and read model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// No store: items in memory (only without messaging).
+    None,
+    /// SQLite, a file (`DATABASE_URL`, default `sqlite:<name>.db`).
+    Sqlite,
+    /// PostgreSQL (`DATABASE_URL`).
+    Postgres,
+}
+
+impl Store {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::None => "none",
+            Store::Sqlite => "sqlite",
+            Store::Postgres => "postgres",
+        }
+    }
+}
+
 /// The inputs of `mspack new`.
 #[derive(Clone, Debug)]
 pub struct ServiceSpec {
@@ -42,6 +65,9 @@ pub struct ServiceSpec {
     pub port: u16,
     pub multicluster: bool,
     pub messaging: Messaging,
+    /// `Store::Sqlite` by default with `Messaging::Nats` (events leave through the outbox,
+    /// never by a direct publish); see [`ServiceSpec::with_store`].
+    pub store: Store,
 }
 
 impl ServiceSpec {
@@ -93,7 +119,39 @@ impl ServiceSpec {
             port: port_number,
             multicluster,
             messaging,
+            store: match messaging {
+                Messaging::None => Store::None,
+                Messaging::Nats => Store::Sqlite,
+            },
         })
+    }
+
+    /// The same service on `store`. A store publishes its events through the outbox relay to
+    /// NATS, so it needs `Messaging::Nats`; NATS needs a store (a direct publish after the write
+    /// loses the event when the broker is down, or the write when the process dies in between).
+    pub fn with_store(mut self, store: Store) -> Result<ServiceSpec, TemplateError> {
+        let refuse = |reason: &str| TemplateError::InvalidValue {
+            key: "store".to_owned(),
+            value: store.as_str().to_owned(),
+            reason: reason.to_owned(),
+        };
+        match (store, self.messaging) {
+            (Store::None, Messaging::Nats) => {
+                return Err(refuse(
+                    "--messaging nats publishes through the transactional outbox, which needs \
+                     a store: use --store sqlite (the default) or --store postgres",
+                ));
+            }
+            (Store::Sqlite | Store::Postgres, Messaging::None) => {
+                return Err(refuse(
+                    "a store publishes its events through the outbox relay to NATS: use it \
+                     with --messaging nats (the default with --store)",
+                ));
+            }
+            _ => {}
+        }
+        self.store = store;
+        Ok(self)
     }
 
     /// The Rust crate name (`-` becomes `_`).
@@ -124,7 +182,32 @@ const PROBLEM_LIB: &str = include_str!("../../mspack_problem/src/lib.rs");
 const TELEMETRY_MANIFEST: &str = include_str!("../../mspack_telemetry/Cargo.toml");
 const TELEMETRY_LIB: &str = include_str!("../../mspack_telemetry/src/lib.rs");
 const TELEMETRY_LOGS: &str = include_str!("../../mspack_telemetry/src/logs.rs");
+/// Every file of a multi-file embedded crate: its path inside the crate and its text. A test
+/// checks that the list is every file on disk (but the relay binary), so they can't drift.
+macro_rules! crate_files {
+    ($krate:literal: $($file:literal),+ $(,)?) => {
+        &[$(($file, include_str!(concat!("../../", $krate, "/", $file)))),+]
+    };
+}
+const EVENTSTORE_FILES: &[(&str, &str)] = crate_files!("mspack_eventstore":
+    "Cargo.toml", "src/aggregate.rs", "src/config.rs", "src/error.rs", "src/event.rs",
+    "src/lib.rs", "src/memory.rs", "src/migrate.rs", "src/outbox.rs", "src/projection.rs",
+    "src/schema.rs", "src/sql.rs", "src/sql_store.rs", "src/store.rs", "src/telemetry.rs",
+    "src/upcast.rs", "src/validate.rs");
+const OUTBOX_FILES: &[(&str, &str)] = crate_files!("mspack_outbox":
+    "Cargo.toml", "src/error.rs", "src/health.rs", "src/inbox.rs", "src/lib.rs", "src/nats.rs",
+    "src/process.rs", "src/relay/lease.rs", "src/relay/metrics.rs", "src/relay/mod.rs",
+    "src/relay/publish.rs", "src/relay/statements.rs");
+/// The crates embedded with a store, by name.
+const STORE_CRATES: &[(&str, &[(&str, &str)])] = &[
+    ("mspack_eventstore", EVENTSTORE_FILES),
+    ("mspack_outbox", OUTBOX_FILES),
+];
 const LIB: &str = include_str!("../service/lib.rs.j2");
+const LIB_STORE: &str = include_str!("../service/lib_store.rs.j2");
+const DOMAIN: &str = include_str!("../service/domain.rs.j2");
+const STORE: &str = include_str!("../service/store.rs.j2");
+const HTTP_TEST_STORE: &str = include_str!("../service/http_test_store.rs.j2");
 const MAIN: &str = include_str!("../service/main.rs.j2");
 const HTTP_TEST: &str = include_str!("../service/http_test.rs.j2");
 const DOCKERFILE: &str = include_str!("../service/Dockerfile.j2");
@@ -134,9 +217,9 @@ const README: &str = include_str!("../service/README.md.j2");
 /// The lock file of a generated service with the package named `__service__`; refreshed by the
 /// end-to-end test (`MSPACK_BLESS=1`) so `cargo build --locked` works on a fresh scaffold.
 const LOCK: &str = include_str!("../service/Cargo.lock.in");
-/// The same for `--messaging nats`.
-const LOCK_NATS: &str = include_str!("../service/Cargo.lock.nats.in");
-const MESSAGING: &str = include_str!("../service/messaging.rs.j2");
+/// The same for a service with a store (`--store`, `--messaging nats`; one lock for both
+/// databases: sqlx is built with both).
+const LOCK_STORE: &str = include_str!("../service/Cargo.lock.store.in");
 const LOCK_PLACEHOLDER: &str = "__service__";
 
 /// The Rust toolchain image the Dockerfile builds with: the workspace's rust-version (the embedded
@@ -154,6 +237,15 @@ const SERVICE_DEPENDENCIES: &[&str] = &[
     "tracing",
 ];
 const SERVICE_DEV_DEPENDENCIES: &[&str] = &["tower"];
+/// What a service with a store depends on besides [`SERVICE_DEPENDENCIES`].
+const STORE_DEPENDENCIES: &[&str] = &[
+    "mspack_eventstore",
+    "mspack_outbox",
+    "async-nats",
+    "futures-util",
+    "thiserror",
+    "uuid",
+];
 
 /// Names a service's crate can't take: the crates it depends on (directly, in any variant),
 /// its embedded crates and their dependencies, and the crates every Rust program sees.
@@ -161,29 +253,76 @@ fn reserved_crate_names() -> Vec<String> {
     let mut names: Vec<String> = SERVICE_DEPENDENCIES
         .iter()
         .chain(SERVICE_DEV_DEPENDENCIES)
-        .chain(&["async-nats", "mspack_problem", "mspack_telemetry"])
+        .chain(STORE_DEPENDENCIES)
+        .chain(&["mspack_problem", "mspack_telemetry"])
         .chain(&["std", "core", "alloc", "proc_macro", "test"])
         .map(|s| (*s).to_owned())
         .collect();
     // A manifest that doesn't parse fails `plan` (in `cargo_manifest`) with its reason.
-    names.extend(embedded_dependencies().unwrap_or_default());
+    names.extend(embedded_dependencies(true).unwrap_or_default());
     names
 }
 
-/// The dependencies (and dev-dependencies) of the crates embedded in every service.
-fn embedded_dependencies() -> Result<Vec<String>, TemplateError> {
+/// The dependencies (and dev-dependencies) of the crates embedded in every service, and with
+/// `store` the dependencies of the store's crates (embedded without their dev-dependencies).
+fn embedded_dependencies(store: bool) -> Result<Vec<String>, TemplateError> {
     let mut names = Vec::new();
-    for manifest in [PROBLEM_MANIFEST, TELEMETRY_MANIFEST] {
+    let mut manifests = vec![
+        (
+            PROBLEM_MANIFEST,
+            ["dependencies", "dev-dependencies"].as_slice(),
+        ),
+        (
+            TELEMETRY_MANIFEST,
+            ["dependencies", "dev-dependencies"].as_slice(),
+        ),
+    ];
+    if store {
+        for (_, files) in STORE_CRATES {
+            for (path, text) in *files {
+                if *path == "Cargo.toml" {
+                    manifests.push((text, ["dependencies"].as_slice()));
+                }
+            }
+        }
+    }
+    for (manifest, sections) in manifests {
         let table: toml::Table = manifest
             .parse()
             .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
-        for section in ["dependencies", "dev-dependencies"] {
-            if let Some(deps) = table.get(section).and_then(toml::Value::as_table) {
+        for section in sections {
+            if let Some(deps) = table.get(*section).and_then(toml::Value::as_table) {
                 names.extend(deps.keys().cloned());
             }
         }
     }
     Ok(names)
+}
+
+/// An embedded crate's manifest without its `[dev-dependencies]` table (test-only crates such
+/// as `mspack_testkit` are not part of a service), otherwise as written.
+fn without_dev_dependencies(manifest: &str) -> Result<String, TemplateError> {
+    let mut out = String::from(
+        "# A copy of the mspack crate of the same name, without its dev-dependencies.\n",
+    );
+    let mut skipping = false;
+    for line in manifest.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            skipping = trimmed.starts_with("[dev-dependencies");
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let table: toml::Table = out
+        .parse()
+        .map_err(|e| internal(format!("embedded crate manifest: {e}")))?;
+    if table.contains_key("dev-dependencies") {
+        return Err(internal("embedded crate manifest: dev-dependencies left"));
+    }
+    Ok(out)
 }
 
 /// Plan every file of the service: sources, Dockerfile, deploy manifests (linted), answers.
@@ -193,17 +332,31 @@ pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
     let render_file = |name: &str, source: &str| render_text(name, source, &context);
 
     files.add("Cargo.toml", cargo_manifest(spec)?);
-    let nats = spec.messaging == Messaging::Nats;
+    let store = spec.store != Store::None;
     files.add(
         "Cargo.lock",
-        lock_file(if nats { LOCK_NATS } else { LOCK }, &spec.name),
+        lock_file(if store { LOCK_STORE } else { LOCK }, &spec.name),
     );
-    if nats {
-        files.add("src/messaging.rs", render_file("messaging.rs", MESSAGING)?);
+    if store {
+        files.add("src/lib.rs", render_file("lib.rs", LIB_STORE)?);
+        files.add("src/domain.rs", render_file("domain.rs", DOMAIN)?);
+        files.add("src/store.rs", render_file("store.rs", STORE)?);
+        files.add("tests/http.rs", render_file("http.rs", HTTP_TEST_STORE)?);
+        for (krate, crate_files) in STORE_CRATES {
+            for (path, text) in *crate_files {
+                let text = if *path == "Cargo.toml" {
+                    without_dev_dependencies(text)?
+                } else {
+                    (*text).to_owned()
+                };
+                files.add(&format!("crates/{krate}/{path}"), text);
+            }
+        }
+    } else {
+        files.add("src/lib.rs", render_file("lib.rs", LIB)?);
+        files.add("tests/http.rs", render_file("http.rs", HTTP_TEST)?);
     }
-    files.add("src/lib.rs", render_file("lib.rs", LIB)?);
     files.add("src/main.rs", render_file("main.rs", MAIN)?);
-    files.add("tests/http.rs", render_file("http.rs", HTTP_TEST)?);
     files.add("Dockerfile", render_file("Dockerfile", DOCKERFILE)?);
     files.add(".dockerignore", render_file(".dockerignore", DOCKERIGNORE)?);
     files.add(".gitignore", render_file(".gitignore", GITIGNORE)?);
@@ -266,6 +419,27 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
             spec.namespace
         ),
     );
+    match spec.store {
+        Store::None => {}
+        Store::Sqlite => {
+            // The root filesystem is read-only; /tmp is the pod's emptyDir (see the README).
+            deployment.insert("database_url", format!("sqlite:/tmp/{}.db", spec.name));
+        }
+        Store::Postgres => {
+            deployment.insert(
+                "database_url",
+                format!(
+                    "postgres://{}@postgres.{}.svc.cluster.local:5432/{}",
+                    spec.crate_name(),
+                    spec.namespace,
+                    spec.crate_name()
+                ),
+            );
+        }
+    }
+    if spec.messaging == Messaging::Nats {
+        deployment.insert("nats_url", "nats://nats.messaging.svc.cluster.local:4222");
+    }
     let mut otel = RawValues::new();
     otel.insert("namespace", &spec.namespace);
     otel.insert("sender_namespaces", &spec.namespace);
@@ -313,6 +487,24 @@ fn service_context(spec: &ServiceSpec) -> crate::Values {
     values.insert("namespace", Value::from(spec.namespace.clone()));
     values.insert("port", Value::from(spec.port));
     values.insert("nats", Value::from(spec.messaging == Messaging::Nats));
+    values.insert(
+        "store",
+        Value::from(match spec.store {
+            Store::None => "",
+            other => other.as_str(),
+        }),
+    );
+    values.insert("stream", Value::from(spec.crate_name().to_uppercase()));
+    // A plain lowercase identifier of at most 40 characters (`TablePrefix`).
+    let prefix: String = spec.crate_name().chars().take(32).collect();
+    values.insert("table_prefix", Value::from(format!("{prefix}_")));
+    values.insert(
+        "default_database_url",
+        Value::from(match spec.store {
+            Store::Postgres => "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+            _ => format!("sqlite:{}.db", spec.name),
+        }),
+    );
     values.insert("mspack_version", Value::from(MSPACK_VERSION));
     values.insert("rust_version", Value::from(RUST_VERSION));
     values.insert("cargo_chef_version", Value::from(CARGO_CHEF_VERSION));
@@ -323,13 +515,14 @@ fn answers_header(spec: &ServiceSpec) -> String {
     format!(
         "# Inputs of `mspack new`, so a later `mspack update` can re-render and merge.\n\
          mspack_version = {}\n\n[inputs]\nname = {}\nnamespace = {}\nport = {}\n\
-         multicluster = {}\nmessaging = {}\n",
+         multicluster = {}\nmessaging = {}\nstore = {}\n",
         toml_string(MSPACK_VERSION),
         toml_string(&spec.name),
         toml_string(&spec.namespace),
         spec.port,
         spec.multicluster,
         toml_string(spec.messaging.as_str()),
+        toml_string(spec.store.as_str()),
     )
 }
 
@@ -369,16 +562,17 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
         .and_then(|w| w.get("dependencies"))
         .and_then(toml::Value::as_table)
         .ok_or_else(|| internal("workspace Cargo.toml has no [workspace.dependencies]"))?;
+    let store = spec.store != Store::None;
     let mut dependencies: Vec<&str> = SERVICE_DEPENDENCIES.to_vec();
-    if spec.messaging == Messaging::Nats {
-        dependencies.push("async-nats");
+    if store {
+        dependencies.extend(STORE_DEPENDENCIES);
     }
     let mut needed: Vec<String> = dependencies
         .iter()
         .chain(SERVICE_DEV_DEPENDENCIES)
         .map(|s| (*s).to_owned())
         .collect();
-    needed.extend(embedded_dependencies()?);
+    needed.extend(embedded_dependencies(store)?);
     needed.sort();
     needed.dedup();
     let mut out = String::new();
@@ -386,12 +580,17 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
         out,
         "# Scaffolded by mspack {MSPACK_VERSION}. Dependency versions are the ones mspack tested."
     );
+    let store_members = if store {
+        ", \"crates/mspack_eventstore\", \"crates/mspack_outbox\""
+    } else {
+        ""
+    };
     let _ = write!(
         out,
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
          rust-version = \"{RUST_VERSION}\"\nlicense = \"Apache-2.0\"\npublish = false\n\n\
          [[bin]]\nname = \"{name}\"\npath = \"src/main.rs\"\n\n\
-         [workspace]\nmembers = [\".\", \"crates/mspack_problem\", \"crates/mspack_telemetry\"]\n\
+         [workspace]\nmembers = [\".\", \"crates/mspack_problem\", \"crates/mspack_telemetry\"{store_members}]\n\
          resolver = \"3\"\n\n\
          [workspace.package]\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"Apache-2.0\"\n\n\
          [workspace.lints.rust]\nunsafe_code = \"forbid\"\n\n\
@@ -401,6 +600,11 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
          mspack_telemetry = {{ path = \"crates/mspack_telemetry\" }}\n",
         name = spec.name
     );
+    if store {
+        for (krate, _) in STORE_CRATES {
+            let _ = writeln!(out, "{krate} = {{ path = \"crates/{krate}\" }}");
+        }
+    }
     for name in needed.iter().filter(|n| !n.starts_with("mspack_")) {
         let entry = shared
             .get(name)
@@ -698,7 +902,7 @@ mod tests {
             .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
             .unwrap_or_default();
         let image = version(RUST_VERSION).unwrap_or_else(|| panic!("RUST_VERSION {RUST_VERSION}"));
-        for lock in [LOCK, LOCK_NATS] {
+        for lock in [LOCK, LOCK_STORE] {
             let table: toml::Table = lock.parse().unwrap_or_else(|e| panic!("{e}"));
             let packages = table
                 .get("package")
@@ -782,6 +986,138 @@ mod tests {
         // Into a new directory: no backup.
         let fresh = dir.path().join("fresh");
         assert!(matches!(write(&files, &fresh, false), Ok(None)));
+    }
+
+    fn store_spec(store: Store) -> ServiceSpec {
+        ServiceSpec::new("orders", Some("food"), 8080, false, Messaging::Nats)
+            .and_then(|s| s.with_store(store))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Relative paths of the files under `dir` (recursively), `/`-separated.
+    fn files_under(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path, base, out);
+            } else if let Ok(relative) = path.strip_prefix(base) {
+                out.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_embedded_store_crates_are_every_source_file_on_disk() {
+        let files = plan(&store_spec(Store::Sqlite)).unwrap_or_else(|e| panic!("{e}"));
+        for (krate, embedded) in STORE_CRATES {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate);
+            let mut on_disk = vec!["Cargo.toml".to_owned()];
+            files_under(&root.join("src"), &root, &mut on_disk);
+            // The relay binary is not part of a service: it runs the relay in-process.
+            on_disk.retain(|p| !p.starts_with("src/bin/"));
+            on_disk.sort();
+            let mut listed: Vec<String> = embedded.iter().map(|(p, _)| (*p).to_owned()).collect();
+            listed.sort();
+            assert_eq!(
+                listed, on_disk,
+                "{krate}: the embedded list drifted from the sources"
+            );
+            for (path, text) in *embedded {
+                let copied = &files.files[&PathBuf::from(format!("crates/{krate}/{path}"))];
+                if *path == "Cargo.toml" {
+                    let table: toml::Table =
+                        toml::from_str(copied).unwrap_or_else(|e| panic!("{e}: {copied}"));
+                    assert!(!table.contains_key("dev-dependencies"), "{copied}");
+                    assert!(table.contains_key("dependencies"), "{copied}");
+                    assert!(!copied.contains("mspack_testkit"), "{copied}");
+                } else {
+                    assert_eq!(copied, text, "{krate}/{path}");
+                }
+            }
+        }
+        let manifest = &files.files[Path::new("Cargo.toml")];
+        assert!(
+            manifest.contains("\"crates/mspack_eventstore\", \"crates/mspack_outbox\"")
+                && manifest.contains("mspack_outbox = { path = \"crates/mspack_outbox\" }")
+                && !manifest.contains("mspack_testkit"),
+            "{manifest}"
+        );
+        // Without a store, none of it.
+        let plain = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plain.paths().any(|p| p.starts_with("crates/mspack_outbox")));
+        assert!(!plain.files[Path::new("Cargo.toml")].contains("mspack_eventstore"));
+    }
+
+    #[test]
+    fn nats_implies_a_store_and_a_store_implies_nats() {
+        let nats = ServiceSpec::new("orders", None, 8080, false, Messaging::Nats)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(nats.store, Store::Sqlite);
+        let err = nats.with_store(Store::None).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("`store`") && e.contains("outbox")));
+        let err = spec("orders")
+            .with_store(Store::Postgres)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("--messaging nats")));
+        assert_eq!(spec("orders").store, Store::None);
+    }
+
+    #[test]
+    fn the_nats_variant_publishes_only_through_the_outbox_and_deploy_sets_its_urls() {
+        for (store, database_url) in [
+            (Store::Sqlite, "value: \"sqlite:/tmp/orders.db\""),
+            (
+                Store::Postgres,
+                "value: \"postgres://orders@postgres.food.svc.cluster.local",
+            ),
+        ] {
+            let files = plan(&store_spec(store)).unwrap_or_else(|e| panic!("{e}"));
+            let sources: String = files
+                .files
+                .iter()
+                .filter(|(p, _)| p.starts_with("src"))
+                .map(|(_, t)| t.as_str())
+                .collect();
+            // The events and their outbox rows commit together; the relay publishes them.
+            assert!(sources.contains(".publish_events(EVENT_SUBJECT)"));
+            assert!(sources.contains("relay.run("));
+            assert!(sources.contains("inbox.claim("));
+            assert!(
+                !sources.contains("publish_with_headers") && !sources.contains(".publish("),
+                "a direct publish after the write"
+            );
+            assert!(!files.files.contains_key(Path::new("src/messaging.rs")));
+            let deployment = &files.files[Path::new("deploy/deployment-strategy.yaml")];
+            assert!(
+                deployment.contains(
+                    "- name: NATS_URL\n          value: \"nats://nats.messaging.svc.cluster.local:4222\""
+                ),
+                "{deployment}"
+            );
+            assert!(
+                deployment.contains(&format!("- name: DATABASE_URL\n          {database_url}")),
+                "{deployment}"
+            );
+            let answers = &files.files[Path::new(".mspack/answers.toml")];
+            assert!(
+                answers.contains(&format!("store = \"{}\"", store.as_str())),
+                "{answers}"
+            );
+            let readme = &files.files[Path::new("README.md")];
+            assert!(readme.contains("NATS may be down"), "{readme}");
+            let dockerfile = &files.files[Path::new("Dockerfile")];
+            assert_eq!(
+                dockerfile.contains("ENV DATABASE_URL=sqlite:/tmp/orders.db"),
+                store == Store::Sqlite,
+                "{dockerfile}"
+            );
+        }
+        let plain = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        let deployment = &plain.files[Path::new("deploy/deployment-strategy.yaml")];
+        assert!(!deployment.contains("NATS_URL") && !deployment.contains("DATABASE_URL"));
+        assert!(plain.files[Path::new(".mspack/answers.toml")].contains("store = \"none\""));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub enum Kind {
     Path,
     /// An absolute `http(s)://` URL.
     Url,
+    /// A connection URL for an environment variable (`nats://host:4222`, `postgres://...`,
+    /// `sqlite:/path`): a scheme, then no whitespace, quotes or backslashes; empty: unset.
+    ConnectionUrl,
     /// `host:port` without a scheme (gRPC endpoints).
     HostPort,
     /// A DNS domain such as `cluster.local`.
@@ -475,6 +478,30 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
             }
             Ok(Value::from(text))
         }
+        Kind::ConnectionUrl => {
+            if text.is_empty() {
+                return Ok(Value::from(""));
+            }
+            let scheme_ok = text.split_once(':').is_some_and(|(scheme, rest)| {
+                !rest.is_empty()
+                    && scheme.starts_with(|c: char| c.is_ascii_lowercase())
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
+            });
+            if !scheme_ok
+                || text
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"'\\".contains(c))
+            {
+                return Err(invalid(
+                    key,
+                    text,
+                    "expected a connection URL such as nats://nats:4222 (no spaces or quotes)",
+                ));
+            }
+            Ok(Value::from(text))
+        }
         Kind::HostPort => {
             if text.contains("://") {
                 return Err(invalid(key, text, "write host:port without a scheme"));
@@ -827,6 +854,7 @@ fn kind_name(kind: Kind) -> String {
         Kind::LabelValue { .. } => "label value".into(),
         Kind::Path => "HTTP path".into(),
         Kind::Url => "http(s) URL".into(),
+        Kind::ConnectionUrl => "connection URL (scheme:...), or empty".into(),
         Kind::HostPort => "host:port".into(),
         Kind::Domain => "DNS domain".into(),
         Kind::HeaderName => "header name".into(),
@@ -863,6 +891,41 @@ mod tests {
         assert!(port("15091").is_ok());
         assert!(port("0").is_err());
         assert!(port("65536").is_err());
+    }
+
+    #[test]
+    fn connection_urls_are_checked_and_empty_means_unset() {
+        let check_url = |text: &str| {
+            check(
+                "database_url",
+                Kind::ConnectionUrl,
+                &RawValue::Text(text.into()),
+            )
+        };
+        for good in [
+            "",
+            "nats://nats.messaging.svc.cluster.local:4222",
+            "sqlite:/tmp/orders.db",
+            "postgres://orders@postgres.food.svc:5432/orders?sslmode=require",
+        ] {
+            assert!(check_url(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "nats",
+            ":4222",
+            "NATS://x:4222",
+            "nats://a b:4222",
+            "postgres://h/d\"",
+            "postgres://h/d'",
+            "sqlite:",
+            "nats://x\ty:4222",
+        ] {
+            let err = check_url(bad).err().map(|e| e.to_string());
+            assert!(
+                err.as_ref().is_some_and(|e| e.contains("`database_url`")),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
                 "run_as_user=2147483647".into(),
                 "trace_sample_ratio=0".into(),
                 "liveness_path=/health/live".into(),
+                // `mspack new --store` sets both; here they are checked by every gate.
+                "nats_url=nats://nats.messaging.svc.corp.example:4222".into(),
+                "database_url=postgres://orders@postgres.n.svc:5432/orders?sslmode=require".into(),
             ],
         ]
         .concat(),

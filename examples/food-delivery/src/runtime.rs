@@ -269,11 +269,7 @@ pub fn with_probes<S: Clone + Send + Sync + 'static>(
     let probes = Router::new()
         .route("/livez", get(|| async { "live" }))
         .route("/readyz", readyz);
-    mspack_problem::install(
-        router
-            .merge(probes)
-            .layer(mspack_telemetry::HttpLayer),
-    )
+    mspack_problem::install(router.merge(probes).layer(mspack_telemetry::HttpLayer))
 }
 
 /// Serves `router` on `listen`:`port` until `shutdown`.

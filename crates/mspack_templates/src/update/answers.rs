@@ -4,7 +4,7 @@
 //! that is not a version.
 
 use crate::TemplateError;
-use crate::scaffold::{Messaging, ServiceSpec};
+use crate::scaffold::{Messaging, ServiceSpec, Store};
 
 /// Where `mspack new` records its inputs, relative to the service directory.
 pub const ANSWERS_PATH: &str = ".mspack/answers.toml";
@@ -138,8 +138,20 @@ pub fn spec_from_answers(text: &str) -> Result<Answers, TemplateError> {
             )));
         }
     };
-    let spec = ServiceSpec::new(name, namespace, port, boolean("multicluster")?, messaging)
-        .map_err(|e| bad(format!("the recorded inputs are not valid: {e}")))?;
+    let invalid = |e: TemplateError| bad(format!("the recorded inputs are not valid: {e}"));
+    let mut spec = ServiceSpec::new(name, namespace, port, boolean("multicluster")?, messaging)
+        .map_err(invalid)?;
+    // Recorded since `--store`; before it, nats meant the (then) only variant, now SQLite.
+    match string("store")? {
+        None | Some("none") => {}
+        Some("sqlite") => spec = spec.with_store(Store::Sqlite).map_err(invalid)?,
+        Some("postgres") => spec = spec.with_store(Store::Postgres).map_err(invalid)?,
+        Some(other) => {
+            return Err(bad(format!(
+                "`inputs.store` {other:?} is not none, sqlite or postgres"
+            )));
+        }
+    }
     Ok(Answers {
         spec,
         mspack_version,
@@ -223,6 +235,14 @@ mod tests {
                 "mspack_version = \"0.1.0\"\n[inputs]\nname = \"o\"\nmessaging = \"kafka\"\n",
                 "kafka",
             ),
+            (
+                "mspack_version = \"0.1.0\"\n[inputs]\nname = \"o\"\nstore = \"mysql\"\n",
+                "mysql",
+            ),
+            (
+                "mspack_version = \"0.1.0\"\n[inputs]\nname = \"o\"\nstore = \"sqlite\"\n",
+                "store",
+            ),
             ("mspack_version = \"0.1.0\n", "not valid TOML"),
         ] {
             let err = spec_from_answers(text)
@@ -239,6 +259,7 @@ mod tests {
     #[test]
     fn what_new_records_reads_back() {
         let spec = ServiceSpec::new("pay-api", Some("shop"), 9001, true, Messaging::Nats)
+            .and_then(|s| s.with_store(Store::Postgres))
             .unwrap_or_else(|e| panic!("{e}"));
         let files = crate::scaffold::plan(&spec).unwrap_or_else(|e| panic!("{e}"));
         let text = &files.files[std::path::Path::new(ANSWERS_PATH)];
@@ -252,6 +273,7 @@ mod tests {
             ("pay-api", "shop", 9001)
         );
         assert!(back.spec.multicluster && back.spec.messaging == Messaging::Nats);
+        assert_eq!(back.spec.store, Store::Postgres);
         assert_eq!(back.mspack_version.text, crate::MSPACK_VERSION);
     }
 }
