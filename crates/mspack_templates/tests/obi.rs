@@ -5,8 +5,8 @@
 //!
 //! The key table below restates OBI's documented Config v2 structure (OBI's Config v2 reference
 //! and migration guide on opentelemetry.io, and `devdocs/config/version-2.0/obi-extension.schema.json`
-//! in open-telemetry/opentelemetry-ebpf-instrumentation, for OBI 0.14). `obi_schema.rs` checks
-//! the same configurations against that schema file itself where one is at hand.
+//! in open-telemetry/opentelemetry-ebpf-instrumentation, for OBI 0.14). The ignored test at the
+//! end checks the same configurations against that schema file itself where one is at hand.
 
 mod support;
 
@@ -845,4 +845,77 @@ fn the_glob_model_follows_obis_syntax() {
     assert!(glob("?bi", "obi"));
     assert!(glob("*otelcol-contrib[!/]*", "/bin/otelcol-contrib2"));
     assert!(!glob("*otelcol-contrib[!/]*", "/bin/otelcol-contrib/x"));
+}
+
+// ---- OBI's own schema -------------------------------------------------------------------------
+
+/// The OBI extension schema OBI publishes (`devdocs/config/version-2.0/obi-extension.schema.json`
+/// in open-telemetry/opentelemetry-ebpf-instrumentation, JSON Schema 2020-12), validated with
+/// the `jsonschema` package of the manifest-tools venv. No registry this project reaches carries
+/// the file, so it is not fetched: point MSPACK_OBI_SCHEMA at a copy of the OBI release you
+/// deploy (never commit it).
+#[test]
+#[ignore = "needs MSPACK_OBI_SCHEMA=<obi-extension.schema.json> and scripts/manifest-tools.sh"]
+fn obi_extension_matches_obis_published_schema() {
+    let schema = std::env::var_os("MSPACK_OBI_SCHEMA")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| panic!("MSPACK_OBI_SCHEMA does not name OBI's schema file"));
+    let venv = std::env::var_os("MSPACK_TOOLS_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| support::project_root().join("target/manifest-tools"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} missing: run scripts/manifest-tools.sh",
+        python.display()
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("obi-schema-")
+        .tempdir()
+        .expect("a temp dir");
+    let mut files = Vec::new();
+    for (i, (label, template, values)) in obi_cases().into_iter().enumerate() {
+        let config = obi_config(&documents(template, &values));
+        let file = dir.path().join(format!("{i}.json"));
+        std::fs::write(&file, config.to_string()).expect("write a rendered config");
+        files.push((label, file));
+    }
+    const CHECK: &str = "
+import json, sys
+from jsonschema import Draft202012Validator
+validator = Draft202012Validator(json.load(open(sys.argv[1])))
+failed = 0
+for path in sys.argv[2:]:
+    doc = json.load(open(path))['extensions']['obi']
+    for e in validator.iter_errors(doc):
+        failed += 1
+        print(path, '/'.join(str(p) for p in e.absolute_path), e.message)
+sys.exit(1 if failed else 0)
+";
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(CHECK)
+        .arg(&schema)
+        .args(files.iter().map(|(_, f)| f))
+        .output()
+        .expect("run python");
+    let report = String::from_utf8_lossy(&output.stdout)
+        .replace(&format!("{}/", dir.path().display()), "case ");
+    let labels: Vec<String> = files
+        .iter()
+        .enumerate()
+        .map(|(i, (label, _))| format!("case {i}.json = {label}"))
+        .collect();
+    assert!(
+        output.status.success(),
+        "{report}{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        labels.join("\n")
+    );
+    println!(
+        "{} OBI configurations valid against {}",
+        files.len(),
+        schema.display()
+    );
 }
