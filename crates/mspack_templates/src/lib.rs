@@ -794,6 +794,25 @@ mod tests {
     }
 
     #[test]
+    fn the_collector_of_an_endpoint_is_its_service_and_namespace() {
+        let pair = |s: &str, n: &str| Some((s.to_owned(), n.to_owned()));
+        assert_eq!(
+            collector_of_endpoint("http://otel-collector.observability.svc.cluster.local:4319"),
+            pair("otel-collector", "observability")
+        );
+        assert_eq!(
+            collector_of_endpoint("https://col.food.svc:4318/x"),
+            pair("col", "food")
+        );
+        assert_eq!(collector_of_endpoint("http://$(HOST_IP):4318"), None);
+        assert_eq!(
+            collector_of_endpoint("http://collector.example.com:4318"),
+            None
+        );
+        assert_eq!(collector_of_endpoint("collector.food.svc:4318"), None);
+    }
+
+    #[test]
     fn helm_and_actions_syntax_passes_through() {
         let mut env = environment().unwrap_or_default();
         let source =
@@ -866,6 +885,8 @@ mod tests {
                 vec!["obi_namespaces=kube-system"],
                 "obi_namespaces",
             ),
+            ("otel-config", vec!["obi_port=4318"], "obi_port"),
+            ("otel-config", vec!["obi_propagation=all"], "obi_node_cidrs"),
             (
                 "deployment-strategy",
                 vec!["name=orders", "ext_authz=true", "ext_authz_port=9191"],
