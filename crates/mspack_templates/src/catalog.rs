@@ -19,6 +19,7 @@ const ROUTING: &[&str] = &["virtualservice", "httproute"];
 const PROPAGATION: &[&str] = &["headers", "all", "disabled"];
 
 static NS_LIST: Kind = Kind::Namespace;
+static CIDR_LIST: Kind = Kind::Cidr;
 static CALLER: Kind = Kind::Caller;
 static PATH: Kind = Kind::Path;
 static METHOD: Kind = Kind::Method;
@@ -571,7 +572,7 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
         "environment",
         Kind::LabelValue { optional: false },
         Some("production"),
-        "`deployment.environment.name` of OBI's telemetry"
+        "accepted for compatibility; unused (OBI Config v2 takes only host.* and service.* resource attributes)"
     ),
     value!(
         "sender_namespaces",
@@ -658,8 +659,14 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
     value!(
         "obi_image",
         Kind::Image,
-        Some("docker.io/otel/ebpf-instrument:v0.12.1"),
-        "OBI image"
+        Some("docker.io/otel/ebpf-instrument:v0.14.0"),
+        "OBI image (0.11 or later: the configuration is Config v2)"
+    ),
+    value!(
+        "obi_port",
+        Kind::Port,
+        Some("4319"),
+        "OTLP/HTTP port the Collector opens for OBI alone: OBI has no sidecar, so it sends plaintext, admitted by the NetworkPolicy rather than by mesh identity"
     ),
     value!(
         "obi_namespaces",
@@ -670,8 +677,14 @@ pub static OTEL_CONFIG_VALUES: &[ValueDef] = &[
     value!(
         "obi_propagation",
         Kind::Enum(PROPAGATION),
-        Some("headers"),
-        "OBI context propagation (`headers` is safe behind Envoy; `all` adds TCP options and hostNetwork)"
+        Some("disabled"),
+        "OBI context propagation: anything but `disabled` adds NET_ADMIN and the host network (then name obi_node_cidrs)"
+    ),
+    value!(
+        "obi_node_cidrs",
+        Kind::List(&CIDR_LIST),
+        Some("[]"),
+        "the nodes' address ranges, admitted on obi_port when context propagation puts OBI on the host network"
     ),
     value!(
         "obi_sys_admin",
@@ -703,14 +716,14 @@ pub static OBI_VALUES: &[ValueDef] = &[
     value!(
         "port",
         Kind::Port,
-        Some("4318"),
-        "OTLP/HTTP port of the Collector OBI exports to"
+        Some("4319"),
+        "OTLP/HTTP port of the Collector OBI exports to (otel-config's obi_port)"
     ),
     value!(
         "image",
         Kind::Image,
-        Some("docker.io/otel/ebpf-instrument:v0.12.1"),
-        "OBI image"
+        Some("docker.io/otel/ebpf-instrument:v0.14.0"),
+        "OBI image (0.11 or later: the configuration is Config v2)"
     ),
     value!(
         "cluster_domain",
@@ -722,13 +735,13 @@ pub static OBI_VALUES: &[ValueDef] = &[
         "environment",
         Kind::LabelValue { optional: false },
         Some("production"),
-        "`deployment.environment.name` of OBI's telemetry"
+        "accepted for compatibility; unused (OBI Config v2 takes only host.* and service.* resource attributes)"
     ),
     value!(
         "otlp_endpoint",
         Kind::Url,
         Some("http://otel-collector.observability.svc.{cluster_domain}:{port}"),
-        "OTLP/HTTP endpoint (a node-local agent, e.g. http://$(HOST_IP):4318, when you run one)"
+        "OTLP/HTTP endpoint (a node-local agent, e.g. http://$(HOST_IP):4318, when you run one); an in-cluster `service.namespace.svc` endpoint's namespace and pods are not instrumented"
     ),
     value!(
         "instrument_namespaces",
@@ -739,8 +752,8 @@ pub static OBI_VALUES: &[ValueDef] = &[
     value!(
         "propagation",
         Kind::Enum(PROPAGATION),
-        Some("headers"),
-        "context propagation (`headers` is safe behind Envoy; `all` adds TCP options and hostNetwork)"
+        Some("disabled"),
+        "context propagation: anything but `disabled` adds NET_ADMIN and the host network"
     ),
     value!(
         "sys_admin",

@@ -353,10 +353,11 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
         "deployment-strategy" => derive_deployment(values, &name)?,
         "mesh-istio" => derive_mesh(values, &name, &namespace)?,
         "otel-config" => {
-            check_distinct_ports(
-                values,
-                &["port", "grpc_port", "health_port", "metrics_port"],
-            )?;
+            let mut ports = vec!["port", "grpc_port", "health_port", "metrics_port"];
+            if text(values, "obi") == "true" {
+                ports.push("obi_port");
+            }
+            check_distinct_ports(values, &ports)?;
             let limit = values::quantity(&text(values, "memory_limit")).unwrap_or(0.0);
             let mib = (limit * 0.8 / 1_048_576.0).floor() as u64;
             values.insert("gomemlimit", Value::from(format!("{}MiB", mib.max(1))));
@@ -367,12 +368,26 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
             };
             values.insert("k8sattributes_namespace", Value::from(scoped));
             values.insert("obi_name", Value::from("obi"));
-            let port = text(values, "port");
+            // OBI has no sidecar: it sends plaintext to a port of its own (see obi_port).
+            let port = text(values, "obi_port");
             values.insert(
                 "obi_otlp_endpoint",
                 Value::from(format!(
                     "http://{name}.{namespace}.svc.{cluster_domain}:{port}"
                 )),
+            );
+            if text(values, "obi") == "true" {
+                check_obi_node_cidrs(values)?;
+            }
+            let (own, instrumented) = (
+                text(values, "obi_namespace"),
+                list(values, "obi_namespaces"),
+            );
+            derive_obi(
+                values,
+                &own,
+                &instrumented,
+                Some((name.clone(), namespace.clone())),
             );
         }
         "obi" => {
@@ -391,6 +406,12 @@ fn derive(template: &str, values: &mut Values) -> Result<(), TemplateError> {
                     values.insert(to, v);
                 }
             }
+            let collector = collector_of_endpoint(&text(values, "otlp_endpoint"));
+            let (own, instrumented) = (
+                text(values, "namespace"),
+                list(values, "instrument_namespaces"),
+            );
+            derive_obi(values, &own, &instrumented, collector);
         }
         _ => {}
     }
@@ -432,6 +453,78 @@ fn check_distinct_ports(values: &Values, keys: &[&str]) -> Result<(), TemplateEr
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// Namespaces OBI never instruments: the cluster's and the mesh's own, and the usual platform
+/// add-ons (OBI's built-in exclusions, which an explicit rules list replaces).
+const OBI_SYSTEM_NAMESPACES: [&str; 9] = [
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "istio-system",
+    "cert-manager",
+    "gatekeeper-system",
+    "local-path-storage",
+    "monitoring",
+    "gke-*",
+];
+
+/// OBI's exclusions: the system namespaces, its own namespace and (unless it was named to be
+/// instrumented) the Collector's; the Collector's pods are excluded by label either way.
+fn derive_obi(
+    values: &mut Values,
+    own: &str,
+    instrumented: &[String],
+    collector: Option<(String, String)>,
+) {
+    let mut excluded: Vec<String> = OBI_SYSTEM_NAMESPACES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut push = |ns: &str| {
+        if !ns.is_empty() && !excluded.iter().any(|e| e == ns) {
+            excluded.push(ns.to_owned());
+        }
+    };
+    push(own);
+    let (collector_name, collector_ns) = collector.unzip();
+    if let Some(ns) = &collector_ns
+        && !instrumented.contains(ns)
+    {
+        push(ns);
+    }
+    values.insert("obi_excluded_namespaces", Value::from(excluded));
+    values.insert("obi_collector_name", Value::from(collector_name));
+    values.insert("obi_collector_namespace", Value::from(collector_ns));
+}
+
+/// `(service, namespace)` of an in-cluster endpoint `http(s)://service.namespace.svc[...]`.
+fn collector_of_endpoint(url: &str) -> Option<(String, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let host = rest.split(['/', ':']).next()?;
+    let mut labels = host.split('.');
+    let (service, namespace, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == "svc" && !service.is_empty() && !namespace.is_empty())
+        .then(|| (service.to_owned(), namespace.to_owned()))
+}
+
+/// With context propagation OBI runs on the host network and sends from node addresses, which no
+/// namespace selector matches: the Collector's NetworkPolicy must name them.
+fn check_obi_node_cidrs(values: &Values) -> Result<(), TemplateError> {
+    let propagation = text(values, "obi_propagation");
+    if propagation != "disabled" && list(values, "obi_node_cidrs").is_empty() {
+        return Err(TemplateError::InvalidValue {
+            key: "obi_node_cidrs".into(),
+            value: "[]".into(),
+            reason: format!(
+                "obi_propagation={propagation} puts OBI on the host network, so it sends from \
+                 node addresses: name the nodes' CIDRs (or set obi_propagation=disabled)"
+            ),
+        });
     }
     Ok(())
 }
@@ -701,6 +794,25 @@ mod tests {
     }
 
     #[test]
+    fn the_collector_of_an_endpoint_is_its_service_and_namespace() {
+        let pair = |s: &str, n: &str| Some((s.to_owned(), n.to_owned()));
+        assert_eq!(
+            collector_of_endpoint("http://otel-collector.observability.svc.cluster.local:4319"),
+            pair("otel-collector", "observability")
+        );
+        assert_eq!(
+            collector_of_endpoint("https://col.food.svc:4318/x"),
+            pair("col", "food")
+        );
+        assert_eq!(collector_of_endpoint("http://$(HOST_IP):4318"), None);
+        assert_eq!(
+            collector_of_endpoint("http://collector.example.com:4318"),
+            None
+        );
+        assert_eq!(collector_of_endpoint("collector.food.svc:4318"), None);
+    }
+
+    #[test]
     fn helm_and_actions_syntax_passes_through() {
         let mut env = environment().unwrap_or_default();
         let source =
@@ -773,6 +885,8 @@ mod tests {
                 vec!["obi_namespaces=kube-system"],
                 "obi_namespaces",
             ),
+            ("otel-config", vec!["obi_port=4318"], "obi_port"),
+            ("otel-config", vec!["obi_propagation=all"], "obi_node_cidrs"),
             (
                 "deployment-strategy",
                 vec!["name=orders", "ext_authz=true", "ext_authz_port=9191"],

@@ -60,6 +60,8 @@ pub enum Kind {
     Domain,
     /// An HTTP header name (lowercase token).
     HeaderName,
+    /// An IPv4 or IPv6 CIDR block such as `10.0.0.0/16` (a NetworkPolicy `ipBlock`).
+    Cidr,
     /// One of a fixed set of words.
     Enum(&'static [&'static str]),
     /// A list; each item checked as the inner kind.
@@ -521,6 +523,10 @@ fn check(key: &str, kind: Kind, raw: &RawValue) -> Result<Value, TemplateError> 
             header_name(text).map_err(|r| invalid(key, text, r))?;
             Ok(Value::from(text))
         }
+        Kind::Cidr => {
+            cidr(text).map_err(|r| invalid(key, text, r))?;
+            Ok(Value::from(text))
+        }
         Kind::Enum(words) => {
             if words.contains(&text) {
                 Ok(Value::from(text))
@@ -616,6 +622,19 @@ pub fn dns_label(text: &str, service: bool) -> Result<(), String> {
 
 fn dns_subdomain(text: &str) -> Result<(), String> {
     mspack_model::names::dns1123_subdomain(text)
+}
+
+/// `address/prefix` with an IPv4 (prefix 0-32) or IPv6 (0-128) address.
+fn cidr(text: &str) -> Result<(), String> {
+    let expected = || "expected a CIDR block such as 10.0.0.0/16".to_owned();
+    let (address, prefix) = text.split_once('/').ok_or_else(expected)?;
+    let address: std::net::IpAddr = address.parse().map_err(|_| expected())?;
+    let prefix: u8 = prefix.parse().map_err(|_| expected())?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(format!("the prefix of {address} is at most {max}"));
+    }
+    Ok(())
 }
 
 fn dns_domain(text: &str) -> Result<(), String> {
@@ -858,6 +877,7 @@ fn kind_name(kind: Kind) -> String {
         Kind::HostPort => "host:port".into(),
         Kind::Domain => "DNS domain".into(),
         Kind::HeaderName => "header name".into(),
+        Kind::Cidr => "CIDR block".into(),
         Kind::Enum(words) => words.join("|"),
         Kind::List(inner) => format!("comma-separated list of {}", kind_name(*inner)),
         Kind::ExportTarget => "., * or a namespace".into(),
@@ -881,6 +901,17 @@ mod tests {
         assert!(dns_label("orders-", true).is_err());
         assert!(dns_label(&"a".repeat(64), true).is_err());
         assert!(dns_label("a_b", true).is_err());
+    }
+
+    #[test]
+    fn cidr_blocks_parse() {
+        assert!(cidr("10.0.0.0/16").is_ok());
+        assert!(cidr("192.168.1.7/32").is_ok());
+        assert!(cidr("fd00::/64").is_ok());
+        assert!(cidr("10.0.0.0").is_err());
+        assert!(cidr("10.0.0.0/33").is_err());
+        assert!(cidr("fd00::/129").is_err());
+        assert!(cidr("nodes/8").is_err());
     }
 
     #[test]

@@ -109,6 +109,8 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
             "namespace=food".into(),
             "obi=true".into(),
             "obi_propagation=all".into(),
+            "obi_node_cidrs=10.0.0.0/16,fd00::/64".into(),
+            "obi_port=65534".into(),
             "obi_sys_admin=true".into(),
             "obi_namespaces=food,shop".into(),
             "sender_namespaces=food,shop,billing".into(),
@@ -132,7 +134,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
         "obi",
         "edges",
         vec![
-            "propagation=disabled".into(),
+            "propagation=headers".into(),
             "instrument_namespaces=food,shop,billing".into(),
             "otlp_endpoint=http://$(HOST_IP):4318".into(),
             "namespace=ebpf".into(),
