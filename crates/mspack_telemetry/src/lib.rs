@@ -7,7 +7,7 @@
 //! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_*` (endpoint, headers,
 //! timeout, protocol `http/protobuf` or `http/json`), `OTEL_TRACES_SAMPLER` (e.g.
 //! `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG`), `OTEL_METRIC_EXPORT_INTERVAL`;
-//! `OTEL_SDK_DISABLED=true` keeps the stdout logs and turns every exporter off. The name and
+//! `OTEL_SDK_DISABLED=true` keeps the stdout logs and leaves the no-op providers in place. The name and
 //! version given to [`init`] are only a fallback for when the environment names no service.
 //!
 //! [`Telemetry::shutdown`] flushes and stops the providers in the order tracer, logger, meter,
@@ -25,7 +25,7 @@ mod logs;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{self, Poll};
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,10 @@ use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 use opentelemetry::metrics::Histogram;
 use opentelemetry::propagation::{Extractor, Injector, TextMapCompositePropagator};
-use opentelemetry::trace::{FutureExt, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry::{Context, KeyValue, global};
+use opentelemetry::trace::{
+    FutureExt, Span as _, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
+};
+use opentelemetry::{Context, KeyValue, StringValue, global};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -71,6 +73,12 @@ pub enum TelemetryError {
 /// The installed providers; call [`Telemetry::shutdown`] before the process exits.
 #[derive(Debug)]
 pub struct Telemetry {
+    /// `None` when `OTEL_SDK_DISABLED=true`: the global providers stay OpenTelemetry's no-ops.
+    providers: Option<Providers>,
+}
+
+#[derive(Debug)]
+struct Providers {
     tracer: SdkTracerProvider,
     logger: SdkLoggerProvider,
     meter: SdkMeterProvider,
@@ -111,46 +119,50 @@ pub fn init(fallback_name: &str, fallback_version: &str) -> Result<Telemetry, Te
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
     ]));
-    let resource = resource(fallback_name, fallback_version);
-    let export = !sdk_disabled();
-
-    let mut meter = SdkMeterProvider::builder().with_resource(resource.clone());
-    if export {
-        let exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| exporter_error("metrics", e))?;
-        meter = meter.with_periodic_exporter(exporter);
+    if sdk_disabled() {
+        // As the specification asks: no-op providers (spans, metrics and log records cost
+        // nothing), only the JSON lines on stdout.
+        logs::install_log_subscriber(None)?;
+        return Ok(Telemetry { providers: None });
     }
-    let meter = meter.build();
+    let resource = resource(fallback_name, fallback_version);
+
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| exporter_error("metrics", e))?;
+    let meter = SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_periodic_exporter(exporter)
+        .build();
     global::set_meter_provider(meter.clone());
 
-    let mut logger = SdkLoggerProvider::builder().with_resource(resource.clone());
-    if export {
-        let exporter = opentelemetry_otlp::LogExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| exporter_error("logs", e))?;
-        logger = logger.with_batch_exporter(exporter);
-    }
-    let logger = logger.build();
-    logs::install_log_subscriber(&logger)?;
+    let exporter = opentelemetry_otlp::LogExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| exporter_error("logs", e))?;
+    let logger = SdkLoggerProvider::builder()
+        .with_resource(resource.clone())
+        .with_batch_exporter(exporter)
+        .build();
+    logs::install_log_subscriber(Some(&logger))?;
 
-    let mut tracer = SdkTracerProvider::builder().with_resource(resource);
-    if export {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| exporter_error("traces", e))?;
-        tracer = tracer.with_batch_exporter(exporter);
-    }
-    let tracer = tracer.build();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| exporter_error("traces", e))?;
+    let tracer = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(exporter)
+        .build();
     global::set_tracer_provider(tracer.clone());
 
     Ok(Telemetry {
-        tracer,
-        logger,
-        meter,
+        providers: Some(Providers {
+            tracer,
+            logger,
+            meter,
+        }),
     })
 }
 
@@ -166,11 +178,14 @@ impl Telemetry {
     /// (each bounded by `OTEL_EXPORTER_OTLP_TIMEOUT`); call it from a blocking context
     /// (`tokio::task::spawn_blocking`) inside an async runtime.
     pub fn shutdown(self) -> Result<(), TelemetryError> {
+        let Some(providers) = self.providers else {
+            return Ok(());
+        };
         let mut first_error = None;
         let results = [
-            ("traces", self.tracer.shutdown()),
-            ("logs", self.logger.shutdown()),
-            ("metrics", self.meter.shutdown()),
+            ("traces", providers.tracer.shutdown()),
+            ("logs", providers.logger.shutdown()),
+            ("metrics", providers.meter.shutdown()),
         ];
         for (signal, result) in results {
             if let Err(e) = result
@@ -349,13 +364,13 @@ fn start_request(request: &Request) -> Option<ServerRequest> {
     let tracer = &instruments().tracer;
     let parent = extract_context(request.headers());
     let method = KeyValue::new("http.request.method", method_value(request.method()));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| KeyValue::new("http.route", m.as_str().to_owned()));
+    // Shared (reference-counted) by the span and the metric.
+    let route = request.extensions().get::<MatchedPath>().map(|m| {
+        let text: Arc<str> = Arc::from(m.as_str());
+        KeyValue::new("http.route", StringValue::from(text))
+    });
     let mut attributes = Vec::with_capacity(4);
     attributes.push(method.clone());
-    attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
     attributes.push(KeyValue::new("url.scheme", "http"));
     if let Some(route) = &route {
         attributes.push(route.clone());
@@ -364,11 +379,15 @@ fn start_request(request: &Request) -> Option<ServerRequest> {
         request.method().as_str(),
         route.as_ref().map(|r| r.value.as_str()).as_deref(),
     );
-    let span = tracer
+    let mut span = tracer
         .span_builder(name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
         .start_with_context(tracer, &parent);
+    // Only a sampled span keeps attributes: don't copy the path for one that isn't.
+    if span.is_recording() {
+        span.set_attribute(KeyValue::new("url.path", request.uri().path().to_owned()));
+    }
     Some(ServerRequest {
         started,
         context: parent.with_span(span),

@@ -37,23 +37,28 @@ const NOISY_CRATES: &[&str] = &[
 
 /// `RUST_LOG` (default `info`) for both layers; the OpenTelemetry bridge also drops the
 /// exporter's own dependencies so exporting never logs about itself.
-pub(crate) fn install_log_subscriber(logger: &SdkLoggerProvider) -> Result<(), TelemetryError> {
+/// Without a logger provider (the SDK disabled), only the stdout layer.
+pub(crate) fn install_log_subscriber(
+    logger: Option<&SdkLoggerProvider>,
+) -> Result<(), TelemetryError> {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let mut bridge_filter = filter();
-    for name in NOISY_CRATES {
-        if let Ok(directive) = format!("{name}=off").parse() {
-            bridge_filter = bridge_filter.add_directive(directive);
+    let bridge = logger.map(|logger| {
+        let mut bridge_filter = filter();
+        for name in NOISY_CRATES {
+            if let Ok(directive) = format!("{name}=off").parse() {
+                bridge_filter = bridge_filter.add_directive(directive);
+            }
         }
-    }
-    let bridge = OpenTelemetryTracingBridge::new(logger);
+        tracing_subscriber::Layer::with_filter(
+            OpenTelemetryTracingBridge::new(logger),
+            bridge_filter,
+        )
+    });
     let stdout = tracing_subscriber::fmt::layer()
         .fmt_fields(JsonFields::new())
         .event_format(JsonLines);
     tracing_subscriber::registry()
-        .with(tracing_subscriber::Layer::with_filter(
-            bridge,
-            bridge_filter,
-        ))
+        .with(bridge)
         .with(tracing_subscriber::Layer::with_filter(stdout, filter()))
         .try_init()
         .map_err(|e| TelemetryError::Subscriber(e.to_string()))
