@@ -753,14 +753,6 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
     values.insert("destination_rules", Value::from(destination_rules));
     // Where requests without the A/B header go: the stable version, and with `canary_weight`
     // the canary for that share; each backend sets the A/B header to the version it serves.
-    fn backend(service: &str, subset: &str, variant: &str, weight: u64) -> Value {
-        Value::from(BTreeMap::from([
-            ("service", Value::from(service)),
-            ("subset", Value::from(subset)),
-            ("variant", Value::from(variant)),
-            ("weight", Value::from(weight)),
-        ]))
-    }
     let mut default_backends = Vec::new();
     if canary.is_empty() {
         default_backends.push(backend(name, "", &version, 100));
@@ -829,6 +821,17 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
     };
     values.insert("ext_authz_host", Value::from(host));
     Ok(())
+}
+
+/// Where a route sends: the Service (HTTPRoute) or subset (VirtualService) of a version, the
+/// version the A/B header is set to, and the weight when the route splits.
+fn backend(service: &str, subset: &str, variant: &str, weight: u64) -> Value {
+    Value::from(BTreeMap::from([
+        ("service", Value::from(service)),
+        ("subset", Value::from(subset)),
+        ("variant", Value::from(variant)),
+        ("weight", Value::from(weight)),
+    ]))
 }
 
 fn destination_rule(name: &str, host: &str, subsets: bool) -> Value {
@@ -1002,6 +1005,31 @@ mod tests {
                 "deployment-strategy",
                 vec!["name=orders", "ext_authz=true", "ext_authz_port=9191"],
                 "ext_authz_port",
+            ),
+            // No canary to send a share to.
+            (
+                "mesh-istio",
+                vec!["name=orders", "canary_weight=10"],
+                "canary_weight",
+            ),
+            // `<name>-<version>`, the canary's Service of an HTTPRoute, is no DNS-1035 label.
+            (
+                "deployment-strategy",
+                vec![
+                    "name=orders",
+                    "routing=httproute",
+                    "canary_version=release-candidate-012345678901234567890123456789012345678901",
+                ],
+                "canary_version",
+            ),
+            (
+                "mesh-istio",
+                vec![
+                    "name=orders",
+                    "routing=httproute",
+                    "canary_version=release-candidate-012345678901234567890123456789012345678901",
+                ],
+                "canary_version",
             ),
         ] {
             let values = raw(&pairs);
