@@ -289,6 +289,9 @@ pub fn allow_policies<'w>(ws: &'w Workspace, w: &Workload) -> Vec<&'w Resource> 
 pub struct Caller<'a> {
     pub ns: &'a str,
     pub service_account: Option<&'a str>,
+    /// Without a sidecar (or ztunnel) the caller sends plaintext and has no mesh identity: no
+    /// `principals` (not even `*`) and no `namespaces` match it.
+    pub plaintext: bool,
 }
 
 /// Whether one `from.source` admits the caller.
@@ -297,6 +300,8 @@ fn source_admits(source: &Node, caller: Caller<'_>) -> Admits {
     for (key, _, value) in source.entries() {
         let patterns = || value.items().filter_map(Node::as_str);
         let field = match key {
+            // Both come from the peer certificate, which a plaintext request does not have.
+            "namespaces" | "principals" if caller.plaintext => Admits::No,
             "namespaces" => Admits::from_bool(patterns().any(|p| istio_match(p, caller.ns))),
             "principals" => Admits::any(patterns().map(|p| principal_admits(p, caller))),
             _ => Admits::Unknown,
@@ -406,6 +411,171 @@ pub fn authz_admits<'w>(
     (admits, policies)
 }
 
+/// Whether a workload's pods get a mesh identity (an Istio sidecar, or ambient's ztunnel), the
+/// reason when they do not. `No` only when Istio gives them none whatever the cluster holds
+/// beside the input: `hostNetwork` pods (never injected, never captured by ztunnel), or
+/// injection turned off by the pod's `sidecar.istio.io/inject: "false"` or its Namespace's
+/// `istio-injection: disabled` when the Namespace is in the input and not ambient (or the pod
+/// opts out of ambient). Injection neither asked for nor refused depends on the install:
+/// `Unknown`.
+pub fn mesh_identity(ws: &Workspace, r: &Resource) -> (Admits, &'static str) {
+    let template = r.pod_template();
+    let spec = template.and_then(|t| t.get("spec"));
+    if crate::workloads::has_proxy_container(spec, &["containers", "initContainers"]) {
+        return (Admits::Yes, "");
+    }
+    if spec
+        .and_then(|s| s.get("hostNetwork"))
+        .and_then(Node::as_bool)
+        == Some(true)
+    {
+        return (
+            Admits::No,
+            "it runs with hostNetwork, which Istio never meshes",
+        );
+    }
+    let meta = template.and_then(|t| t.get("metadata"));
+    let pod_label = |key: &str| {
+        meta.and_then(|m| m.path(&["labels", key]))
+            .and_then(Node::as_str)
+    };
+    let redirected = meta
+        .and_then(|m| m.path(&["annotations", crate::workloads::AMBIENT_REDIRECTION]))
+        .and_then(Node::as_str);
+    if redirected == Some("enabled") {
+        return (Admits::Yes, "");
+    }
+    // The label wins over the legacy annotation.
+    let pod_inject = pod_label(crate::workloads::SIDECAR_INJECT).or_else(|| {
+        meta.and_then(|m| m.path(&["annotations", crate::workloads::SIDECAR_INJECT]))
+            .and_then(Node::as_str)
+    });
+    let namespace = ws.find(Kind::Namespace, "", &r.ns);
+    let ns_inject = namespace.and_then(|n| n.label(crate::workloads::INJECTION_LABEL));
+    let ns_revision = namespace
+        .and_then(|n| n.label(crate::workloads::REVISION_LABEL))
+        .filter(|v| !v.is_empty());
+    // Istio's injection policy: either side disabled wins, then either side enabled.
+    let (sidecar, reason) = if pod_inject == Some("false") {
+        (
+            Admits::No,
+            "its pods are labelled `sidecar.istio.io/inject: \"false\"`",
+        )
+    } else if ns_inject == Some("disabled") {
+        (
+            Admits::No,
+            "its Namespace is labelled `istio-injection: disabled`",
+        )
+    } else if pod_inject == Some("true") || ns_inject == Some("enabled") || ns_revision.is_some() {
+        (Admits::Yes, "")
+    } else {
+        (Admits::Unknown, "")
+    };
+    if sidecar == Admits::Yes {
+        return (Admits::Yes, "");
+    }
+    let ambient = match pod_label(crate::workloads::DATAPLANE_MODE_LABEL) {
+        Some("none") => Admits::No,
+        Some("ambient") => Admits::Yes,
+        _ => match namespace {
+            Some(_) => Admits::from_bool(crate::workloads::namespace_in_ambient(ws, &r.ns)),
+            None => Admits::Unknown,
+        },
+    };
+    match (sidecar, ambient) {
+        (_, Admits::Yes) => (Admits::Yes, ""),
+        (Admits::No, Admits::No) => (Admits::No, reason),
+        _ => (Admits::Unknown, ""),
+    }
+}
+
+/// The mTLS mode (`STRICT`, `PERMISSIVE`, `DISABLE`) of the PeerAuthentications in the input
+/// for container port `port` of `w`, with the policy that decides it: the workload's policy
+/// (its `portLevelMtls` for the port, then its `mtls`), then its namespace's, then the root
+/// namespace's; `UNSET` or absent modes inherit. `None` when no policy of the input decides
+/// it (Istio's default is PERMISSIVE, but a mesh-wide policy may be outside the input) or
+/// when policies of one level disagree (Istio takes the oldest).
+pub fn mtls_mode<'w>(
+    ws: &'w Workspace,
+    w: &Workload,
+    port: Option<i64>,
+) -> Option<(String, &'w Resource)> {
+    let mode_of = |node: Option<&Node>| -> Option<String> {
+        node.and_then(|m| m.get("mode"))
+            .and_then(Node::as_str)
+            .map(str::to_ascii_uppercase)
+            .filter(|m| matches!(m.as_str(), "STRICT" | "PERMISSIVE" | "DISABLE"))
+    };
+    let has_selector = |pa: &Resource| {
+        pa.spec_at(&["selector", "matchLabels"])
+            .is_some_and(|m| m.entries().next().is_some())
+    };
+    let workload_level = |pa: &Resource| -> Option<String> {
+        let port_level = port.and_then(|port| {
+            pa.spec_at(&["portLevelMtls"])?
+                .entries()
+                .find(|(key, _, _)| key.trim().parse::<i64>().ok() == Some(port))
+                .and_then(|(_, _, v)| mode_of(Some(v)))
+        });
+        port_level.or_else(|| mode_of(pa.spec_at(&["mtls"])))
+    };
+    let root = ws.root_namespace().to_owned();
+    let in_ns = |ns: &str| {
+        ws.of_kind(Kind::PeerAuthentication)
+            .filter(|pa| pa.ns == ns)
+            .collect::<Vec<_>>()
+    };
+    // One level: the modes its policies decide; agreeing ones decide, disagreeing ones do not.
+    let decide = |policies: Vec<(&'w Resource, Option<String>)>| -> Result<Option<(String, &'w Resource)>, ()> {
+        let decided: Vec<(&'w Resource, String)> = policies
+            .into_iter()
+            .filter_map(|(pa, mode)| mode.map(|m| (pa, m)))
+            .collect();
+        match decided.first() {
+            None => Ok(None),
+            Some((pa, mode)) if decided.iter().all(|(_, m)| m == mode) => {
+                Ok(Some((mode.clone(), *pa)))
+            }
+            Some(_) => Err(()),
+        }
+    };
+    let own = in_ns(&w.ns);
+    let workload: Vec<_> = own
+        .iter()
+        .filter(|pa| has_selector(pa))
+        .filter(|pa| {
+            Selector::read(
+                pa.spec_at(&["selector", "matchLabels"]),
+                Values::OtherAsEmpty,
+            )
+            .matches(&w.labels)
+        })
+        .map(|pa| (*pa, workload_level(pa)))
+        .collect();
+    let namespace: Vec<_> = own
+        .iter()
+        .filter(|pa| !has_selector(pa))
+        .map(|pa| (*pa, mode_of(pa.spec_at(&["mtls"]))))
+        .collect();
+    let mesh: Vec<_> = if root == w.ns {
+        Vec::new()
+    } else {
+        in_ns(&root)
+            .into_iter()
+            .filter(|pa| !has_selector(pa))
+            .map(|pa| (pa, mode_of(pa.spec_at(&["mtls"]))))
+            .collect()
+    };
+    for level in [workload, namespace, mesh] {
+        match decide(level) {
+            Ok(Some(found)) => return Some(found),
+            Ok(None) => {}
+            Err(()) => return None,
+        }
+    }
+    None
+}
+
 /// `Kind ns/name` of each resource, capped (see [`crate::finding::listed`]).
 pub fn display_names(resources: &[&Resource]) -> String {
     crate::finding::listed(
@@ -450,11 +620,48 @@ mod tests {
         assert_eq!(principal_namespace("spiffe-less"), None);
     }
 
+    fn source(yaml: &str) -> mspack_yaml::Node {
+        let parsed = mspack_yaml::parse_file(
+            std::sync::Arc::new(mspack_yaml::SourceFile::new("source.yaml", yaml)),
+            &mspack_yaml::Limits::default(),
+        );
+        match parsed.documents.into_iter().next() {
+            Some(doc) => doc.root,
+            None => panic!("no document in {yaml}"),
+        }
+    }
+
+    #[test]
+    fn plaintext_callers_match_no_principal_or_namespace() {
+        let meshed = Caller {
+            ns: "ebpf",
+            service_account: Some("obi"),
+            plaintext: false,
+        };
+        let plaintext = Caller {
+            plaintext: true,
+            ..meshed
+        };
+        for yaml in [
+            "principals: [\"*\"]",
+            "principals: [cluster.local/ns/ebpf/sa/obi]",
+            "namespaces: [ebpf]",
+        ] {
+            let s = source(yaml);
+            assert_eq!(source_admits(&s, meshed), Admits::Yes, "{yaml}");
+            assert_eq!(source_admits(&s, plaintext), Admits::No, "{yaml}");
+        }
+        // Addresses are not decided either way.
+        let s = source("ipBlocks: [10.0.0.0/16]");
+        assert_eq!(source_admits(&s, plaintext), Admits::Unknown);
+    }
+
     #[test]
     fn principal_patterns() {
         let caller = Caller {
             ns: "orders",
             service_account: Some("api"),
+            plaintext: false,
         };
         assert_eq!(
             principal_admits("cluster.local/ns/orders/sa/*", caller),

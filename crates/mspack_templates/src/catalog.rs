@@ -256,6 +256,12 @@ pub static DEPLOYMENT_STRATEGY_VALUES: &[ValueDef] = &[
         "image of the canary Deployment"
     ),
     value!(
+        "routing",
+        Kind::Enum(ROUTING),
+        Some("virtualservice"),
+        "how mesh-istio routes; `httproute` with a canary adds one Service per version (`<name>-<version>`) for the HTTPRoute's backendRefs"
+    ),
+    value!(
         "ext_authz",
         Kind::Bool,
         Some("false"),
@@ -407,6 +413,12 @@ pub static MESH_ISTIO_VALUES: &[ValueDef] = &[
         Kind::LabelValue { optional: true },
         Some(""),
         "route requests with `<ab_header>: <canary_version>` to this subset (empty: no canary)"
+    ),
+    value!(
+        "canary_weight",
+        Kind::Int { min: 0, max: 100 },
+        Some("0"),
+        "percent of the requests without the A/B header sent to the canary (the rest: stable)"
     ),
     value!(
         "max_connections",

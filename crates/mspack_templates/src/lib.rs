@@ -643,6 +643,16 @@ fn derive_deployment(values: &mut Values, name: &str) -> Result<(), TemplateErro
         ])));
     }
     values.insert("tracks", Value::from(tracks));
+    let services: Vec<Value> = version_services(values, name)?
+        .into_iter()
+        .map(|(service, version)| {
+            Value::from(BTreeMap::from([
+                ("name", Value::from(service)),
+                ("version", Value::from(version)),
+            ]))
+        })
+        .collect();
+    values.insert("version_services", Value::from(services));
     let mut caller_namespaces: Vec<String> = list(values, "callers")
         .iter()
         .filter_map(|c| c.split_once('/').map(|(ns, _)| ns.to_owned()))
@@ -715,45 +725,89 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
     }
     values.insert("stable_subset", Value::from(stable_subset.clone()));
     values.insert("canary_subset", Value::from(canary_subset.clone()));
-    let route =
-        |route_name: &str, writes: bool, header: bool, subset: Option<&str>, variant: &str| {
-            Value::from(BTreeMap::from([
-                ("name", Value::from(route_name)),
-                ("writes", Value::from(writes)),
-                ("header", Value::from(header)),
-                ("subset", Value::from(subset.unwrap_or(""))),
-                ("variant", Value::from(variant)),
-            ]))
-        };
-    let has_writes = !list(values, "non_idempotent_methods").is_empty();
-    let mut routes = Vec::new();
+    let weight: u64 = text(values, "canary_weight").parse().unwrap_or(0).min(100);
+    if weight > 0 && canary.is_empty() {
+        return Err(TemplateError::InvalidValue {
+            key: "canary_weight".into(),
+            value: weight.to_string(),
+            reason: "needs canary_version (there is no canary to send to)".into(),
+        });
+    }
+    let fqdn_of = |service: &str| {
+        format!(
+            "{service}.{namespace}.svc.{}",
+            text(values, "cluster_domain")
+        )
+    };
+    // The traffic policy of every host the routes send to: the Service's, and with an
+    // HTTPRoute canary each version's Service (Gateway API has no subsets).
+    let services = version_services(values, name)?;
+    let mut destination_rules = vec![destination_rule(
+        name,
+        &fqdn_of(name),
+        !canary.is_empty() && services.is_empty(),
+    )];
+    for (service, _) in &services {
+        destination_rules.push(destination_rule(service, &fqdn_of(service), false));
+    }
+    values.insert("destination_rules", Value::from(destination_rules));
+    // Where requests without the A/B header go: the stable version, and with `canary_weight`
+    // the canary for that share; each backend sets the A/B header to the version it serves.
+    let mut default_backends = Vec::new();
     if canary.is_empty() {
-        if has_writes {
-            routes.push(route("writes", true, false, None, &version));
-        }
-        routes.push(route("default", false, false, None, &version));
+        default_backends.push(backend(name, "", &version, 100));
     } else {
-        if has_writes {
-            routes.push(route(
-                "canary-writes",
-                true,
-                true,
-                Some(&canary_subset),
-                &canary,
+        let (stable_service, canary_service) = match services.as_slice() {
+            [stable, canary] => (stable.0.clone(), canary.0.clone()),
+            _ => (name.to_owned(), name.to_owned()),
+        };
+        if weight < 100 {
+            default_backends.push(backend(
+                &stable_service,
+                &stable_subset,
+                &version,
+                100 - weight,
             ));
         }
-        routes.push(route("canary", false, true, Some(&canary_subset), &canary));
-        if has_writes {
-            routes.push(route("writes", true, false, Some(&stable_subset), &version));
+        if weight > 0 {
+            default_backends.push(backend(&canary_service, &canary_subset, &canary, weight));
         }
-        routes.push(route(
-            "default",
-            false,
-            false,
-            Some(&stable_subset),
-            &version,
-        ));
+        values.insert("canary_service", Value::from(canary_service));
     }
+    values.insert("default_backends", Value::from(default_backends.clone()));
+    // A route that matches the A/B header goes to the canary; the others to the default
+    // backends.
+    let canary_backend = backend(
+        &text(values, "canary_service"),
+        &canary_subset,
+        &canary,
+        100,
+    );
+    let route = |route_name: &str, writes: bool, header: bool| {
+        let destinations = if header {
+            vec![canary_backend.clone()]
+        } else {
+            default_backends.clone()
+        };
+        Value::from(BTreeMap::from([
+            ("name", Value::from(route_name)),
+            ("writes", Value::from(writes)),
+            ("header", Value::from(header)),
+            ("destinations", Value::from(destinations)),
+        ]))
+    };
+    let has_writes = !list(values, "non_idempotent_methods").is_empty();
+    let mut routes = Vec::new();
+    if !canary.is_empty() {
+        if has_writes {
+            routes.push(route("canary-writes", true, true));
+        }
+        routes.push(route("canary", false, true));
+    }
+    if has_writes {
+        routes.push(route("writes", true, false));
+    }
+    routes.push(route("default", false, false));
     values.insert("routes", Value::from(routes));
     let provider = format!("{namespace}-{name}-ext-authz");
     values.insert("ext_authz_provider", Value::from(provider));
@@ -767,6 +821,66 @@ fn derive_mesh(values: &mut Values, name: &str, namespace: &str) -> Result<(), T
     };
     values.insert("ext_authz_host", Value::from(host));
     Ok(())
+}
+
+/// Where a route sends: the Service (HTTPRoute) or subset (VirtualService) of a version, the
+/// version the A/B header is set to, and the weight when the route splits.
+fn backend(service: &str, subset: &str, variant: &str, weight: u64) -> Value {
+    Value::from(BTreeMap::from([
+        ("service", Value::from(service)),
+        ("subset", Value::from(subset)),
+        ("variant", Value::from(variant)),
+        ("weight", Value::from(weight)),
+    ]))
+}
+
+fn destination_rule(name: &str, host: &str, subsets: bool) -> Value {
+    Value::from(BTreeMap::from([
+        ("name", Value::from(name)),
+        ("host", Value::from(host)),
+        ("subsets", Value::from(subsets)),
+    ]))
+}
+
+/// With `routing=httproute` and a canary, the Service of each version (stable first) as
+/// (Service name, `version` label): an HTTPRoute's backendRefs name Services, not subsets.
+/// Both templates derive them from the same values, so the route's backends and the
+/// workload's Services agree.
+fn version_services(values: &Values, name: &str) -> Result<Vec<(String, String)>, TemplateError> {
+    let canary = text(values, "canary_version");
+    if canary.is_empty() || text(values, "routing") != "httproute" {
+        return Ok(Vec::new());
+    }
+    let mut services = Vec::new();
+    for (key, version) in [
+        ("version", text(values, "version")),
+        ("canary_version", canary),
+    ] {
+        let subset = subset_name(&version);
+        let service = format!("{name}-{subset}");
+        if subset.is_empty() || service.len() > 63 {
+            return Err(TemplateError::InvalidValue {
+                key: key.into(),
+                value: version,
+                reason: format!(
+                    "gives the Service name `{service}` (routing=httproute routes a canary to \
+                     one Service per version, `<name>-<version>`), not a DNS-1035 label of at \
+                     most 63 characters"
+                ),
+            });
+        }
+        services.push((service, version));
+    }
+    if let [stable, canary] = services.as_slice()
+        && stable.0 == canary.0
+    {
+        return Err(TemplateError::InvalidValue {
+            key: "canary_version".into(),
+            value: canary.1.clone(),
+            reason: format!("gives the same Service name as version ({})", stable.0),
+        });
+    }
+    Ok(services)
 }
 
 /// A label value as a DNS-1123 label: lowercase, other characters as `-`.
@@ -891,6 +1005,31 @@ mod tests {
                 "deployment-strategy",
                 vec!["name=orders", "ext_authz=true", "ext_authz_port=9191"],
                 "ext_authz_port",
+            ),
+            // No canary to send a share to.
+            (
+                "mesh-istio",
+                vec!["name=orders", "canary_weight=10"],
+                "canary_weight",
+            ),
+            // `<name>-<version>`, the canary's Service of an HTTPRoute, is no DNS-1035 label.
+            (
+                "deployment-strategy",
+                vec![
+                    "name=orders",
+                    "routing=httproute",
+                    "canary_version=release-candidate-012345678901234567890123456789012345678901",
+                ],
+                "canary_version",
+            ),
+            (
+                "mesh-istio",
+                vec![
+                    "name=orders",
+                    "routing=httproute",
+                    "canary_version=release-candidate-012345678901234567890123456789012345678901",
+                ],
+                "canary_version",
             ),
         ] {
             let values = raw(&pairs);

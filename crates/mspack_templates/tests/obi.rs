@@ -919,3 +919,86 @@ sys.exit(1 if failed else 0)
         schema.display()
     );
 }
+
+/// MSP405 of the Collector's render with OBI given its exporter endpoint as an env variable
+/// (MSP405 reads env variables; OBI reads it from its configuration file), after `edit`.
+fn msp405_with_obi_as_sender(values: &[&str], edit: impl Fn(String) -> String) -> Vec<String> {
+    let rendered = render("otel-config", &raw(values)).unwrap_or_else(|e| panic!("{e}"));
+    // The endpoint OBI's configuration names (see the_collector_admits_obi_without_a_mesh_identity).
+    let port = values
+        .iter()
+        .find_map(|v| v.strip_prefix("obi_port="))
+        .unwrap_or("4319");
+    let endpoint = format!("http://otel-collector.observability.svc.cluster.local:{port}");
+    assert!(rendered.text.contains(&endpoint), "OBI's endpoint moved");
+    let anchor = "        env:\n        # For a node-local endpoint";
+    assert!(rendered.text.contains(anchor), "OBI's env moved");
+    let text = rendered.text.replace(
+        anchor,
+        &format!(
+            "        env:\n        - name: OTEL_EXPORTER_OTLP_ENDPOINT\n          value: {endpoint}\n        # For a node-local endpoint"
+        ),
+    );
+    let text = edit(text);
+    let options = mspack_templates::lint_options(&rendered.values);
+    let report = mspack_templates::lint_text("otel-config.yaml", &text, Vec::new(), &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule.code == "MSP405")
+        .map(|f| f.message.clone())
+        .collect()
+}
+
+/// OBI has no sidecar (its namespace turns injection off, its pods too, and with context
+/// propagation it is on the host network): MSP405 admits it only through the plaintext port
+/// the Collector opens for it, and reports it when that port is STRICT or admits principals
+/// only.
+#[test]
+fn msp405_admits_obi_through_its_plaintext_port_only() {
+    for values in [
+        &["obi=true"][..],
+        &["obi=true", "obi_propagation=disabled"],
+        &[
+            "obi=true",
+            "obi_propagation=all",
+            "obi_node_cidrs=10.0.0.0/16",
+            "obi_port=4400",
+        ],
+    ] {
+        let port = values
+            .iter()
+            .find_map(|v| v.strip_prefix("obi_port="))
+            .unwrap_or("4319");
+        let clean = msp405_with_obi_as_sender(values, |t| t);
+        assert!(clean.is_empty(), "{values:?}: {clean:#?}");
+
+        let strict = msp405_with_obi_as_sender(values, |t| {
+            assert!(t.contains("mode: PERMISSIVE"));
+            t.replace("mode: PERMISSIVE", "mode: STRICT")
+        });
+        assert!(
+            strict.len() == 1 && strict[0].contains("plaintext") && strict[0].contains("STRICT"),
+            "{values:?}: {strict:#?}"
+        );
+
+        // OBI's service account as a principal: right by name, but OBI presents no certificate.
+        let identity_free =
+            format!("  - to:\n    - operation:\n        ports:\n        - \"{port}\"\n");
+        let by_principal = format!(
+            "  - from:\n    - source:\n        principals:\n        - cluster.local/ns/obi-system/sa/obi\n    to:\n    - operation:\n        ports:\n        - \"{port}\"\n"
+        );
+        let principal_only = msp405_with_obi_as_sender(values, |t| {
+            assert!(
+                t.contains(&identity_free),
+                "{values:?}: the identity-free rule moved"
+            );
+            t.replace(&identity_free, &by_principal)
+        });
+        assert!(
+            principal_only.len() == 1 && principal_only[0].contains("no mesh identity"),
+            "{values:?}: {principal_only:#?}"
+        );
+    }
+}

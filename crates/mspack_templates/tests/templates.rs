@@ -91,6 +91,47 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
             "request_headers_remove=x-b".into(),
         ],
     ));
+    // A canary routed by a GAMMA HTTPRoute: one Service per version, header and weighted rules.
+    let httproute_canary = vec![
+        "name=orders".into(),
+        "namespace=food".into(),
+        "routing=httproute".into(),
+        "version=1.4.0".into(),
+        "canary_version=1.5.0-rc_1".into(),
+        "multicluster=true".into(),
+    ];
+    cases.push((
+        "deployment-strategy",
+        "httproute-canary",
+        httproute_canary.clone(),
+    ));
+    cases.push((
+        "mesh-istio",
+        "httproute-canary",
+        [
+            httproute_canary.clone(),
+            vec![
+                "canary_weight=10".into(),
+                "request_headers_add=x-a:b".into(),
+            ],
+        ]
+        .concat(),
+    ));
+    cases.push((
+        "mesh-istio",
+        "httproute-canary-by-header-only",
+        [httproute_canary, vec!["ab_header=x-track".into()]].concat(),
+    ));
+    cases.push((
+        "mesh-istio",
+        "virtualservice-canary-weight",
+        vec![
+            "name=orders".into(),
+            "canary_version=v2".into(),
+            "canary_weight=25".into(),
+            "request_headers_remove=x-debug".into(),
+        ],
+    ));
     cases.push((
         "deployment-strategy",
         "port-next-to-istio-range",
@@ -351,4 +392,198 @@ fn checkov_kubernetes_checks_pass() {
         failed.join("\n")
     );
     assert!(passed > 0, "checkov ran no checks");
+}
+
+/// The `set` value of `header` in a RequestHeaderModifier among `filters`.
+fn header_set(filters: &Value, header: &str) -> Option<String> {
+    filters
+        .as_array()?
+        .iter()
+        .filter(|f| f["type"] == "RequestHeaderModifier")
+        .flat_map(|f| f["requestHeaderModifier"]["set"].as_array().cloned())
+        .flatten()
+        .find(|s| s["name"] == header)
+        .and_then(|s| s["value"].as_str().map(str::to_owned))
+}
+
+/// Whether every label of `selector` is on `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_object()
+        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// Issue 11: `routing=httproute` with a canary split round-robin over the pods of both versions
+/// and labelled every request `x-variant: v1`. Now the header sends a request to the canary's
+/// Service, the rest is split by weight between the versions' Services, each request carries
+/// the version that serves it, and each Service selects exactly the pods of its Deployment.
+#[test]
+fn httproute_canary_routes_by_header_and_weight_to_the_version_it_labels() {
+    let values = raw(&[
+        "name=orders".into(),
+        "namespace=food".into(),
+        "routing=httproute".into(),
+        "version=1.4.0".into(),
+        "canary_version=1.5.0-rc_1".into(),
+        "canary_weight=10".into(),
+        "ab_header=x-track".into(),
+    ]);
+    let workload = match render("deployment-strategy", &values) {
+        Ok(r) => support::documents(&r.text),
+        Err(e) => panic!("deployment-strategy: {e}"),
+    };
+    let mesh = match render("mesh-istio", &values) {
+        Ok(r) => support::documents(&r.text),
+        Err(e) => panic!("mesh-istio: {e}"),
+    };
+    let of_kind = |docs: &[Value], kind: &str| -> Vec<Value> {
+        docs.iter().filter(|d| d["kind"] == kind).cloned().collect()
+    };
+    let routes = of_kind(&mesh, "HTTPRoute");
+    assert_eq!(routes.len(), 1, "one HTTPRoute");
+    assert!(of_kind(&mesh, "VirtualService").is_empty());
+    let route = &routes[0];
+    assert_eq!(
+        route["spec"]["parentRefs"],
+        serde_json::json!([{"group": "", "kind": "Service", "name": "orders", "port": 8080}])
+    );
+    let services = of_kind(&workload, "Service");
+    let deployments = of_kind(&workload, "Deployment");
+    // The version a backend reaches: the `version` label of the one Deployment whose pods its
+    // Service selects (by the Deployment's own selector and its pods' labels).
+    let version_of = |backend: &Value| -> String {
+        let name = backend["name"].as_str().unwrap_or_default();
+        let service = services
+            .iter()
+            .find(|s| s["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("backend {name} is no Service of the workload"));
+        assert_eq!(service["spec"]["ports"][0]["port"], backend["port"]);
+        let selector = &service["spec"]["selector"];
+        let selected: Vec<&Value> = deployments
+            .iter()
+            .filter(|d| selects(selector, &d["spec"]["template"]["metadata"]["labels"]))
+            .collect();
+        assert_eq!(
+            selected.len(),
+            1,
+            "Service {name} selects the pods of {} Deployments",
+            selected.len()
+        );
+        let deployment = selected[0];
+        assert!(selects(
+            &deployment["spec"]["selector"]["matchLabels"],
+            &deployment["spec"]["template"]["metadata"]["labels"]
+        ));
+        deployment["spec"]["template"]["metadata"]["labels"]["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let rules = route["spec"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(rules.len(), 2, "{rules:#?}");
+    let (by_header, rest): (Vec<&Value>, Vec<&Value>) = rules
+        .iter()
+        .partition(|r| r["matches"][0].get("headers").is_some());
+    // The A/B header selects the canary, and the request says so.
+    let [by_header] = by_header.as_slice() else {
+        panic!("one rule matches the A/B header: {rules:#?}");
+    };
+    assert_eq!(
+        by_header["matches"][0]["headers"],
+        serde_json::json!([{"type": "Exact", "name": "x-track", "value": "1.5.0-rc_1"}])
+    );
+    let backends = by_header["backendRefs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(backends.len(), 1);
+    assert_eq!(version_of(&backends[0]), "1.5.0-rc_1");
+    assert_eq!(
+        header_set(&by_header["filters"], "x-track").as_deref(),
+        Some("1.5.0-rc_1")
+    );
+    // The rest: 90/10 between the versions, each labelled with the version that serves it.
+    let [rest] = rest.as_slice() else {
+        panic!("one default rule: {rules:#?}");
+    };
+    assert!(header_set(&rest["filters"], "x-track").is_none());
+    let mut split: Vec<(String, i64, String)> = rest["backendRefs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|b| {
+            let served = version_of(b);
+            let labelled = header_set(&b["filters"], "x-track").unwrap_or_default();
+            (served, b["weight"].as_i64().unwrap_or(1), labelled)
+        })
+        .collect();
+    split.sort();
+    assert_eq!(
+        split,
+        vec![
+            ("1.4.0".into(), 90, "1.4.0".into()),
+            ("1.5.0-rc_1".into(), 10, "1.5.0-rc_1".into()),
+        ]
+    );
+    // Every host routed to has the Service's traffic policy.
+    let hosts: Vec<String> = of_kind(&mesh, "DestinationRule")
+        .iter()
+        .map(|d| d["spec"]["host"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "orders.food.svc.cluster.local",
+            "orders-1-4-0.food.svc.cluster.local",
+            "orders-1-5-0-rc-1.food.svc.cluster.local"
+        ]
+    );
+}
+
+/// With `canary_weight=0` (the default) the default rule sends everything to the stable
+/// version, like the VirtualService; without a canary the route is the Service's own.
+#[test]
+fn httproute_without_weight_sends_the_rest_to_stable_and_canary_weight_needs_a_canary() {
+    let mesh = |extra: &[&str]| -> Vec<Value> {
+        let mut values: Vec<String> = vec!["name=orders".into(), "routing=httproute".into()];
+        values.extend(extra.iter().map(|s| (*s).to_owned()));
+        match render("mesh-istio", &raw(&values)) {
+            Ok(r) => support::documents(&r.text),
+            Err(e) => panic!("{values:?}: {e}"),
+        }
+    };
+    let rules = |docs: &[Value]| -> Vec<Value> {
+        docs.iter()
+            .find(|d| d["kind"] == "HTTPRoute")
+            .and_then(|r| r["spec"]["rules"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let canary = rules(&mesh(&["canary_version=v2"]));
+    assert_eq!(canary.len(), 2);
+    assert_eq!(
+        canary[1]["backendRefs"],
+        serde_json::json!([{"name": "orders-v1", "port": 8080}])
+    );
+    assert_eq!(
+        header_set(&canary[1]["filters"], "x-variant").as_deref(),
+        Some("v1")
+    );
+    let plain = rules(&mesh(&[]));
+    assert_eq!(plain.len(), 1);
+    assert_eq!(
+        plain[0]["backendRefs"],
+        serde_json::json!([{"name": "orders", "port": 8080}])
+    );
+    let refused = render(
+        "mesh-istio",
+        &raw(&["name=orders".into(), "canary_weight=5".into()]),
+    );
+    assert!(
+        refused.is_err_and(|e| e.to_string().contains("canary_weight")),
+        "a weight without a canary is refused with its key"
+    );
 }

@@ -1,8 +1,8 @@
 use mspack_yaml::Node;
 
 use crate::crossref::{
-    Admits, Caller, authz_admits, containers, display_names, network_admits, pod_spec,
-    target_container_port,
+    Admits, Caller, authz_admits, containers, display_names, mesh_identity, mtls_mode,
+    network_admits, pod_spec, target_container_port,
 };
 use crate::declare_rule;
 use crate::finding::Findings;
@@ -21,9 +21,20 @@ declare_rule! {
     ///   from the sender's namespace to that port (as MSP404 decides it), or
     /// - the Collector pods are in the mesh (a sidecar, injection enabled for them or their
     ///   namespace, or ambient) and the Istio ALLOW AuthorizationPolicies applying to them admit
-    ///   no request from the sender (its namespace and service account) to that port.
+    ///   no request from the sender (its namespace and service account) to that port, or
+    /// - the Collector pods are in the mesh and the sender has no sidecar, hence no mesh
+    ///   identity, and sends plaintext: it runs with `hostNetwork` (OBI's DaemonSet), or its
+    ///   pods say `sidecar.istio.io/inject: "false"` or its Namespace `istio-injection:
+    ///   disabled`, the Namespace being in the input and not ambient. Such a sender is
+    ///   refused when the PeerAuthentications make the Collector's port STRICT (port-level
+    ///   mode, then the workload's, the namespace's, the root namespace's), and is admitted
+    ///   by no ALLOW rule that asks for `principals` or `namespaces` (both come from the mTLS
+    ///   certificate; `principals: ["*"]` too): a rule with only `to.operation.ports`, or one
+    ///   on `ipBlocks` (undecided, never reported), is what admits it.
     ///
-    /// What depends on labels or policies not in the input is never reported.
+    /// What depends on labels or policies not in the input is never reported: a sender whose
+    /// injection is neither asked for nor refused (the install decides) is reported only when
+    /// it is admitted neither with its identity nor without one.
     ///
     /// ## Why it matters
     /// OpenTelemetry SDKs export in the background and drop what they cannot send: a wrong port
@@ -194,9 +205,11 @@ fn check_endpoint(
         })
         .and_then(Node::as_str)
         .unwrap_or("default");
-    let caller = Caller {
+    let (identity, no_identity_reason) = mesh_identity(ws, sender);
+    let caller = |plaintext| Caller {
         ns: &sender.ns,
         service_account: Some(service_account),
+        plaintext,
     };
     for w in ws.select_workloads(Some(&svc.ns), &selector) {
         let Some(collector) = ws.resources.get(w.resource) else {
@@ -224,10 +237,68 @@ fn check_endpoint(
             ));
             return;
         }
-        // AuthorizationPolicies are enforced by the Collector's proxy only.
+        // AuthorizationPolicies (and mTLS) are enforced by the Collector's proxy only.
         let in_mesh = workload_in_mesh(ws, w) || workload_in_ambient(ws, w);
-        let (authz, policies) = authz_admits(ws, w, caller, target);
-        if in_mesh && authz == Admits::No {
+        if !in_mesh {
+            continue;
+        }
+        // A sender without a sidecar sends plaintext, which a STRICT port refuses.
+        if identity == Admits::No
+            && let Some((mode, pa)) = mtls_mode(ws, w, target)
+            && mode == "STRICT"
+        {
+            out.report(
+                sender,
+                value,
+                format!(
+                    "{variable} sends to {} port {port} in plaintext ({} {:?} has no sidecar: \
+                     {no_identity_reason}), but {} makes that port of the Collector {} STRICT \
+                     mTLS; telemetry export fails silently",
+                    svc.display_name(),
+                    sender.kind_name,
+                    sender.name.as_str(),
+                    pa.display_name(),
+                    collector.display_name()
+                ),
+            )
+            .help(
+                "give the Collector a port for senders without a sidecar, PERMISSIVE in a \
+                 PeerAuthentication's `portLevelMtls` (with a selector), or mesh the sender",
+            );
+            return;
+        }
+        let (with_identity, policies) = authz_admits(ws, w, caller(false), target);
+        let (without_identity, _) = authz_admits(ws, w, caller(true), target);
+        let authz = match identity {
+            Admits::Yes => with_identity,
+            Admits::No => without_identity,
+            Admits::Unknown => Admits::any([with_identity, without_identity]),
+        };
+        if authz == Admits::No && identity == Admits::No {
+            out.report(
+                sender,
+                value,
+                format!(
+                    "{variable} sends to {} port {port}, but {} {:?} has no sidecar \
+                     ({no_identity_reason}), hence no mesh identity, and {} allow{} no request \
+                     without one to the Collector {}; telemetry export fails silently",
+                    svc.display_name(),
+                    sender.kind_name,
+                    sender.name.as_str(),
+                    display_names(&policies),
+                    if policies.len() == 1 { "s" } else { "" },
+                    collector.display_name()
+                ),
+            )
+            .help(format!(
+                "principals and namespaces match mTLS identities only: admit the port without \
+                 one (a rule with `to.operation.ports: [\"{}\"]` only, or `from.source.ipBlocks`) \
+                 and keep that port PERMISSIVE, or mesh the sender",
+                target.unwrap_or(port)
+            ));
+            return;
+        }
+        if authz == Admits::No {
             out.report(
                 sender,
                 value,
