@@ -280,6 +280,8 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
         .env("OTEL_BLRP_SCHEDULE_DELAY", "200")
         .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
         .env("OTEL_SERVICE_NAME", "demo")
+        .env("SHUTDOWN_DELAY", "2s")
+        .env("DRAIN_TIMEOUT", "3s")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -344,16 +346,38 @@ fn new_service_builds_tests_serves_problems_and_exports_spans() {
         "no request-duration metric reached /v1/metrics"
     );
 
-    // SIGTERM: drain, flush, exit 0.
+    // SIGTERM: not ready at once while still serving (SHUTDOWN_DELAY), then drain, flush,
+    // exit 0 within the delay + the drain timeout + the flush budget.
+    assert_eq!(http_get(port, "/readyz", "").map(|r| r.0), Some(200));
     let pid = service.0.id().to_string();
+    let signalled = Instant::now();
     let killed = Command::new("kill").args(["-TERM", &pid]).status();
     assert!(killed.is_ok_and(|s| s.success()));
+    let draining = wait_for(Duration::from_secs(1), || {
+        http_get(port, "/readyz", "").filter(|r| r.0 == 503)
+    });
+    let Some((_, headers, body)) = draining else {
+        panic!("/readyz did not answer 503 while draining");
+    };
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/problem+json"),
+        "{headers:?}"
+    );
+    assert!(body.contains("\"status\":503"), "{body}");
+    assert_eq!(http_get(port, "/livez", "").map(|r| r.0), Some(200));
     let exited = wait_for(Duration::from_secs(30), || {
         service.0.try_wait().ok().flatten()
     });
     assert!(
         exited.is_some_and(|s| s.success()),
         "service did not exit 0 after SIGTERM: {exited:?}"
+    );
+    let took = signalled.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(2 + 3 + 5 + 2),
+        "stopped after {took:?}"
     );
     let logs = received
         .lock()

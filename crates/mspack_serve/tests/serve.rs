@@ -142,7 +142,7 @@ async fn on_the_signal_readiness_turns_503_while_serving_then_the_drain_is_bound
                 }
             }),
         )
-        .route("/hang", get(|| std::future::pending::<&'static str>()))
+        .route("/hang", get(std::future::pending::<&'static str>))
         .with_state(readiness.clone());
     let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
         panic!("bind");

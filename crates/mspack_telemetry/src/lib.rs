@@ -525,10 +525,10 @@ async fn tokio_ctrl_c() -> std::io::Result<()> {
 }
 
 /// How long shutdown may take at most before the providers are stopped regardless.
-pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(20);
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use opentelemetry::baggage::BaggageExt;
     use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
@@ -540,7 +540,8 @@ mod tests {
         ]));
     }
 
-    fn remote_context() -> Context {
+    /// A remote, sampled context with trace 4bf92f35... and span 00f067aa..., and baggage.
+    pub(crate) fn remote_context() -> Context {
         let span_context = SpanContext::new(
             TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap_or(TraceId::INVALID),
             SpanId::from_hex("00f067aa0ba902b7").unwrap_or(SpanId::INVALID),

@@ -214,7 +214,6 @@ fn push_escaped(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
     use std::sync::{Arc, Mutex};
 
     /// Collects what the stdout layer writes.
@@ -252,18 +251,9 @@ mod tests {
 
     #[test]
     fn lines_are_json_with_the_fields_and_the_trace_of_the_context() {
-        let span_context = SpanContext::new(
-            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap_or(TraceId::INVALID),
-            SpanId::from_hex("00f067aa0ba902b7").unwrap_or(SpanId::INVALID),
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::default(),
-        );
         let lines = lines_of(|| {
             tracing::info!(id = 7_u64, ok = true, ratio = 0.5, "plain");
-            let _guard = Context::new()
-                .with_remote_span_context(span_context)
-                .attach();
+            let _guard = crate::tests::remote_context().attach();
             let span = tracing::info_span!("job", queue = "a\"b");
             let _entered = span.enter();
             tracing::warn!(error = %"bad\nthing", "quote \" and \\ and \u{1}");

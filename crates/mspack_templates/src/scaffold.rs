@@ -177,18 +177,28 @@ impl FileSet {
 }
 
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
-const PROBLEM_MANIFEST: &str = include_str!("../../mspack_problem/Cargo.toml");
-const PROBLEM_LIB: &str = include_str!("../../mspack_problem/src/lib.rs");
-const TELEMETRY_MANIFEST: &str = include_str!("../../mspack_telemetry/Cargo.toml");
-const TELEMETRY_LIB: &str = include_str!("../../mspack_telemetry/src/lib.rs");
-const TELEMETRY_LOGS: &str = include_str!("../../mspack_telemetry/src/logs.rs");
-/// Every file of a multi-file embedded crate: its path inside the crate and its text. A test
-/// checks that the list is every file on disk (but the relay binary), so they can't drift.
+/// Every file of an embedded crate: its path inside the crate and its text. Tests check that
+/// the lists are every source file on disk (but the relay binary), so they can't drift.
 macro_rules! crate_files {
     ($krate:literal: $($file:literal),+ $(,)?) => {
         &[$(($file, include_str!(concat!("../../", $krate, "/", $file)))),+]
     };
 }
+/// The crates embedded in every service, by name; their manifests are copied whole.
+const BASE_CRATES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "mspack_problem",
+        crate_files!("mspack_problem": "Cargo.toml", "src/lib.rs"),
+    ),
+    (
+        "mspack_telemetry",
+        crate_files!("mspack_telemetry": "Cargo.toml", "src/lib.rs", "src/logs.rs"),
+    ),
+    (
+        "mspack_serve",
+        crate_files!("mspack_serve": "Cargo.toml", "src/lib.rs"),
+    ),
+];
 const EVENTSTORE_FILES: &[(&str, &str)] = crate_files!("mspack_eventstore":
     "Cargo.toml", "src/aggregate.rs", "src/config.rs", "src/error.rs", "src/event.rs",
     "src/lib.rs", "src/memory.rs", "src/migrate.rs", "src/outbox.rs", "src/projection.rs",
@@ -254,7 +264,7 @@ fn reserved_crate_names() -> Vec<String> {
         .iter()
         .chain(SERVICE_DEV_DEPENDENCIES)
         .chain(STORE_DEPENDENCIES)
-        .chain(&["mspack_problem", "mspack_telemetry"])
+        .chain(BASE_CRATES.iter().map(|(name, _)| name))
         .chain(&["std", "core", "alloc", "proc_macro", "test"])
         .map(|s| (*s).to_owned())
         .collect();
@@ -267,16 +277,14 @@ fn reserved_crate_names() -> Vec<String> {
 /// `store` the dependencies of the store's crates (embedded without their dev-dependencies).
 fn embedded_dependencies(store: bool) -> Result<Vec<String>, TemplateError> {
     let mut names = Vec::new();
-    let mut manifests = vec![
-        (
-            PROBLEM_MANIFEST,
-            ["dependencies", "dev-dependencies"].as_slice(),
-        ),
-        (
-            TELEMETRY_MANIFEST,
-            ["dependencies", "dev-dependencies"].as_slice(),
-        ),
-    ];
+    let mut manifests = Vec::new();
+    for (_, files) in BASE_CRATES {
+        for (path, text) in *files {
+            if *path == "Cargo.toml" {
+                manifests.push((text, ["dependencies", "dev-dependencies"].as_slice()));
+            }
+        }
+    }
     if store {
         for (_, files) in STORE_CRATES {
             for (path, text) in *files {
@@ -361,11 +369,11 @@ pub fn plan(spec: &ServiceSpec) -> Result<FileSet, TemplateError> {
     files.add(".dockerignore", render_file(".dockerignore", DOCKERIGNORE)?);
     files.add(".gitignore", render_file(".gitignore", GITIGNORE)?);
     files.add("README.md", render_file("README.md", README)?);
-    files.add("crates/mspack_problem/Cargo.toml", PROBLEM_MANIFEST);
-    files.add("crates/mspack_problem/src/lib.rs", PROBLEM_LIB);
-    files.add("crates/mspack_telemetry/Cargo.toml", TELEMETRY_MANIFEST);
-    files.add("crates/mspack_telemetry/src/lib.rs", TELEMETRY_LIB);
-    files.add("crates/mspack_telemetry/src/logs.rs", TELEMETRY_LOGS);
+    for (krate, crate_files) in BASE_CRATES {
+        for (path, text) in *crate_files {
+            files.add(&format!("crates/{krate}/{path}"), *text);
+        }
+    }
 
     files.add("deploy/00-namespace.yaml", namespace_manifest(spec));
     let mut answers = answers_header(spec);
@@ -580,30 +588,30 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
         out,
         "# Scaffolded by mspack {MSPACK_VERSION}. Dependency versions are the ones mspack tested."
     );
-    let store_members = if store {
-        ", \"crates/mspack_eventstore\", \"crates/mspack_outbox\""
-    } else {
-        ""
-    };
+    let embedded: Vec<&str> = BASE_CRATES
+        .iter()
+        .chain(if store { STORE_CRATES } else { &[] })
+        .map(|(krate, _)| *krate)
+        .collect();
+    let members: String = embedded
+        .iter()
+        .map(|krate| format!(", \"crates/{krate}\""))
+        .collect();
     let _ = write!(
         out,
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\
          rust-version = \"{RUST_VERSION}\"\nlicense = \"Apache-2.0\"\npublish = false\n\n\
          [[bin]]\nname = \"{name}\"\npath = \"src/main.rs\"\n\n\
-         [workspace]\nmembers = [\".\", \"crates/mspack_problem\", \"crates/mspack_telemetry\"{store_members}]\n\
+         [workspace]\nmembers = [\".\"{members}]\n\
          resolver = \"3\"\n\n\
          [workspace.package]\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"Apache-2.0\"\n\n\
          [workspace.lints.rust]\nunsafe_code = \"forbid\"\n\n\
          [workspace.lints.clippy]\nunwrap_used = \"warn\"\n\n\
-         [workspace.dependencies]\n\
-         mspack_problem = {{ path = \"crates/mspack_problem\" }}\n\
-         mspack_telemetry = {{ path = \"crates/mspack_telemetry\" }}\n",
+         [workspace.dependencies]\n",
         name = spec.name
     );
-    if store {
-        for (krate, _) in STORE_CRATES {
-            let _ = writeln!(out, "{krate} = {{ path = \"crates/{krate}\" }}");
-        }
+    for krate in &embedded {
+        let _ = writeln!(out, "{krate} = {{ path = \"crates/{krate}\" }}");
     }
     for name in needed.iter().filter(|n| !n.starts_with("mspack_")) {
         let entry = shared
@@ -611,9 +619,10 @@ fn cargo_manifest(spec: &ServiceSpec) -> Result<String, TemplateError> {
             .ok_or_else(|| internal(format!("no workspace dependency `{name}`")))?;
         let _ = writeln!(out, "{name} = {}", inline(entry));
     }
-    out.push_str(
-        "\n[dependencies]\nmspack_problem.workspace = true\nmspack_telemetry.workspace = true\n",
-    );
+    out.push_str("\n[dependencies]\n");
+    for (krate, _) in BASE_CRATES {
+        let _ = writeln!(out, "{krate}.workspace = true");
+    }
     for name in &dependencies {
         let _ = writeln!(out, "{name}.workspace = true");
     }
@@ -785,7 +794,7 @@ mod tests {
             include_str!("../../mspack_problem/src/lib.rs")
         );
         // Every source file of the embedded crates, so a new module can't be left behind.
-        for krate in ["mspack_problem", "mspack_telemetry"] {
+        for (krate, _) in BASE_CRATES {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("..")
                 .join(krate)
