@@ -236,6 +236,8 @@ const LOCK_PLACEHOLDER: &str = "__service__";
 /// crates are its code), which every locked crate accepts (a test checks the lock against it).
 const RUST_VERSION: &str = "1.94";
 const CARGO_CHEF_VERSION: &str = "0.1.78";
+/// Where the generated Collector exports (a placeholder the service's README names).
+const COLLECTOR_BACKEND: &str = "otel-gateway.observability.svc.cluster.local:4317";
 
 /// Dependencies of the generated package itself.
 const SERVICE_DEPENDENCIES: &[&str] = &[
@@ -453,6 +455,7 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
     otel.insert("sender_namespaces", &spec.namespace);
     // The service exports through its SDK; OBI is a cluster-wide choice, not a per-service one.
     otel.insert("obi", "false");
+    otel.insert("exporter_endpoint", COLLECTOR_BACKEND);
     vec![
         ("deployment-strategy", deployment),
         ("mesh-istio", mesh),
@@ -495,6 +498,7 @@ fn service_context(spec: &ServiceSpec) -> crate::Values {
     values.insert("namespace", Value::from(spec.namespace.clone()));
     values.insert("port", Value::from(spec.port));
     values.insert("nats", Value::from(spec.messaging == Messaging::Nats));
+    values.insert("collector_backend", Value::from(COLLECTOR_BACKEND));
     values.insert(
         "store",
         Value::from(match spec.store {
@@ -1127,6 +1131,17 @@ mod tests {
         let deployment = &plain.files[Path::new("deploy/deployment-strategy.yaml")];
         assert!(!deployment.contains("NATS_URL") && !deployment.contains("DATABASE_URL"));
         assert!(plain.files[Path::new(".mspack/answers.toml")].contains("store = \"none\""));
+    }
+
+    #[test]
+    fn the_readme_applies_the_namespace_first_and_names_the_collectors_backend() {
+        let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        let readme = &files.files[Path::new("README.md")];
+        assert!(readme.contains("kubectl apply -f deploy/ "), "{readme}");
+        assert!(files.files.contains_key(Path::new("deploy/00-namespace.yaml")));
+        let otel = &files.files[Path::new("deploy/otel-config.yaml")];
+        assert!(otel.contains(&format!("endpoint: {COLLECTOR_BACKEND}")), "{otel}");
+        assert!(readme.contains(COLLECTOR_BACKEND) && readme.contains("placeholder"));
     }
 
     #[test]
