@@ -1138,9 +1138,16 @@ mod tests {
         let files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
         let readme = &files.files[Path::new("README.md")];
         assert!(readme.contains("kubectl apply -f deploy/ "), "{readme}");
-        assert!(files.files.contains_key(Path::new("deploy/00-namespace.yaml")));
+        assert!(
+            files
+                .files
+                .contains_key(Path::new("deploy/00-namespace.yaml"))
+        );
         let otel = &files.files[Path::new("deploy/otel-config.yaml")];
-        assert!(otel.contains(&format!("endpoint: {COLLECTOR_BACKEND}")), "{otel}");
+        assert!(
+            otel.contains(&format!("endpoint: {COLLECTOR_BACKEND}")),
+            "{otel}"
+        );
         assert!(readme.contains(COLLECTOR_BACKEND) && readme.contains("placeholder"));
     }
 
