@@ -46,10 +46,10 @@ fn write(service: &Path, path: &str, text: impl AsRef<[u8]>) {
 }
 
 /// The line of the current README that the older template set lacked.
-const ADDED_LINE: &str =
-    "- On SIGTERM the server stops accepting, drains, then flushes traces, logs and metrics.\n";
+const ADDED_LINE: &str = "- `GET /livez`, `GET /readyz` (503 problem while draining), `POST /v1/items`, \
+                          `GET /v1/items/{id}`.\n";
 
-/// What "mspack 0.0.9" generated: the current files with its version, without the SIGTERM line
+/// What "mspack 0.0.9" generated: the current files with its version, without the routes line
 /// of the README, another first line in src/main.rs, no .dockerignore, and two files the
 /// current templates no longer generate.
 fn older(current: &BTreeMap<PathBuf, String>) -> BTreeMap<PathBuf, String> {
