@@ -518,7 +518,8 @@ impl Fast<'_, '_, '_> {
         self.pos_of(j)
     }
 
-    /// A scalar inside a flow collection: quoted, or plain of [`flow_char`]s and inner spaces.
+    /// A scalar inside a flow collection: quoted, or plain of [`flow_char`]s and inner spaces
+    /// (before a letter or digit only: saphyr-parser reads ` -` there as an error).
     fn flow_scalar(&mut self) -> R {
         let start = self.i;
         let c = self.at(start);
@@ -531,7 +532,7 @@ impl Fast<'_, '_, '_> {
         let mut j = start + 1;
         loop {
             let c = self.at(j);
-            if flow_char(c) || (c == b' ' && flow_char(self.at(j + 1))) {
+            if flow_char(c) || (c == b' ' && self.at(j + 1).is_ascii_alphanumeric()) {
                 j += 1;
             } else {
                 break;
