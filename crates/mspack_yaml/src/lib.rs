@@ -14,5 +14,5 @@ pub use compact_str::CompactString;
 pub use load::{
     Limits, ParsedFile, YamlError, YamlErrorKind, parse_file, parse_file_fast, parse_file_saphyr,
 };
-pub use node::{Document, Node, Scalar, Style, Value};
+pub use node::{Document, Node, Scalar, Style, Tag, Value};
 pub use source::{Pos, SourceFile, Span};

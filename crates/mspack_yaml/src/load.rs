@@ -6,7 +6,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
-use crate::node::{Document, Node, Scalar, Style, Value};
+use crate::node::{Document, Node, Scalar, Style, Tag, Value};
 use crate::source::{Pos, SourceFile, Span};
 
 /// Bounds on what one file may cost to load.
@@ -243,7 +243,9 @@ impl<'l> TreeBuilder<'l> {
                     value: Value::Scalar(Scalar {
                         text: CompactString::from(text.as_ref()),
                         style,
-                        tag: tag.map(|t| Box::new(format!("{}{}", t.handle, t.suffix))),
+                        tag: tag.map_or(Tag::None, |t| {
+                            Tag::from_full(&format!("{}{}", t.handle, t.suffix))
+                        }),
                     }),
                 };
                 self.finish(node, anchor, 1);
@@ -305,7 +307,7 @@ impl<'l> TreeBuilder<'l> {
             value: Value::Scalar(Scalar {
                 text: CompactString::from(text),
                 style,
-                tag: None,
+                tag: Tag::None,
             }),
         };
         self.finish(node, 0, 1);
