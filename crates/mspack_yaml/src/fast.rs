@@ -21,6 +21,10 @@ type R<T = ()> = Result<T, Decline>;
 /// Keys longer than this are left to saphyr-parser (YAML limits implicit keys to 1024 characters).
 const MAX_KEY: usize = 1000;
 
+/// Deeper nesting is left to saphyr-parser (and the builder's depth limit): the fast path recurses,
+/// and this bounds its stack whatever [`Limits::max_depth`] says.
+const MAX_NESTING: usize = 256;
+
 /// The documents and warnings of `source`, or `None` where the fast path declines.
 pub(crate) fn parse(
     source: &SourceFile,
@@ -40,6 +44,7 @@ pub(crate) fn parse(
         i: 0,
         line: 1,
         ls: 0,
+        depth: 0,
         builder: &mut builder,
     };
     fast.stream().ok()?;
@@ -54,6 +59,8 @@ struct Fast<'a, 'b, 'l> {
     /// The 1-based line of `i`, and the byte offset where that line starts.
     line: u32,
     ls: usize,
+    /// Open collections, bounded by [`MAX_NESTING`].
+    depth: usize,
     builder: &'b mut TreeBuilder<'l>,
 }
 
@@ -250,6 +257,21 @@ impl Fast<'_, '_, '_> {
     /// A block mapping whose keys are at column `n`; `i` is at its first key. Returns at the
     /// next content after it (or the end), having closed it there.
     fn block_mapping(&mut self, n: usize) -> R {
+        self.nest(|p| p.block_mapping_in(n))
+    }
+
+    /// Run `f` one collection deeper, declining past [`MAX_NESTING`].
+    fn nest(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        if self.depth >= MAX_NESTING {
+            return Err(Decline);
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
+    fn block_mapping_in(&mut self, n: usize) -> R {
         self.builder
             .mapping_start(self.pos(), 0)
             .map_err(|_| Decline)?;
@@ -380,6 +402,10 @@ impl Fast<'_, '_, '_> {
     /// A block sequence whose `-` are at column `m`; `i` is at the first `-`. `indentless`: at
     /// the column of the key it is the value of (saphyr-parser then starts it at its first item).
     fn block_sequence(&mut self, m: usize, indentless: bool) -> R {
+        self.nest(|p| p.block_sequence_in(m, indentless))
+    }
+
+    fn block_sequence_in(&mut self, m: usize, indentless: bool) -> R {
         let start = if indentless {
             let mut j = self.i + 1;
             while self.at(j) == b' ' {
@@ -446,6 +472,10 @@ impl Fast<'_, '_, '_> {
 
     /// A flow mapping or sequence on one line; `i` is at its `{` or `[`.
     fn flow(&mut self) -> R {
+        self.nest(Self::flow_in)
+    }
+
+    fn flow_in(&mut self) -> R {
         let open = self.at(self.i);
         let map = open == b'{';
         let close = if map { b'}' } else { b']' };

@@ -178,6 +178,24 @@ fn yaml_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 #[test]
+fn deep_nesting_declines_whatever_the_limit() {
+    let limits = Limits {
+        max_depth: 1_000_000,
+        ..Limits::default()
+    };
+    let flow = format!("a: {}{}\n", "[".repeat(50_000), "]".repeat(50_000));
+    let block: String = (0..5_000)
+        .map(|d| format!("{}k:\n", " ".repeat(d)))
+        .collect::<String>()
+        + &" ".repeat(5_000)
+        + "k: v\n";
+    for text in [flow, block] {
+        let source = Arc::new(SourceFile::new("deep.yaml", text));
+        assert!(parse_file_fast(source, &limits).is_none());
+    }
+}
+
+#[test]
 fn repository_and_real_world_files_agree() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut files = Vec::new();
