@@ -47,8 +47,9 @@ pub(crate) fn parse(
         depth: 0,
         builder: &mut builder,
     };
-    fast.stream().ok()?;
-    Some(builder.into_parts())
+    let taken = fast.stream().is_ok();
+    let parts = builder.into_parts();
+    taken.then_some(parts)
 }
 
 struct Fast<'a, 'b, 'l> {

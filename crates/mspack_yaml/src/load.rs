@@ -193,6 +193,22 @@ enum Frame {
     },
 }
 
+/// A builder's working stacks, kept between the files a thread parses.
+#[derive(Default)]
+struct Scratch {
+    stack: Vec<Frame>,
+    items: Vec<Node>,
+    entries: Vec<(Node, Node)>,
+    documents: Vec<Document>,
+}
+
+/// Most elements of a stack kept in [`Scratch`].
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 pub(crate) struct TreeBuilder<'l> {
     limits: &'l Limits,
     source: &'l SourceFile,
@@ -209,17 +225,21 @@ pub(crate) struct TreeBuilder<'l> {
 }
 
 impl<'l> TreeBuilder<'l> {
+    /// A builder whose working stacks are this thread's [`Scratch`]: a run of many small files
+    /// allocates nothing per file but its tree, which keeps the trees dense in memory (the rules
+    /// read them many times over).
     pub(crate) fn new(limits: &'l Limits, source: &'l SourceFile) -> Self {
+        let scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         TreeBuilder {
             limits,
             source,
-            stack: Vec::new(),
-            items: Vec::new(),
-            entries: Vec::new(),
+            stack: scratch.stack,
+            items: scratch.items,
+            entries: scratch.entries,
             anchors: HashMap::new(),
             alias_nodes: 0,
             root: None,
-            documents: Vec::new(),
+            documents: scratch.documents,
             warnings: Vec::new(),
         }
     }
@@ -281,8 +301,36 @@ impl<'l> TreeBuilder<'l> {
         Ok(())
     }
 
+    /// The documents (in a vector of their exact size) and warnings; the working stacks go back
+    /// to this thread's [`Scratch`].
     pub(crate) fn into_parts(self) -> (Vec<Document>, Vec<YamlError>) {
-        (self.documents, self.warnings)
+        let TreeBuilder {
+            mut stack,
+            mut items,
+            mut entries,
+            mut documents,
+            warnings,
+            ..
+        } = self;
+        let exact: Vec<Document> = documents.drain(..).collect();
+        stack.clear();
+        items.clear();
+        entries.clear();
+        // A huge file's stacks are not kept for the next one.
+        if documents.capacity() <= SCRATCH_KEEP
+            && items.capacity() <= SCRATCH_KEEP
+            && entries.capacity() <= SCRATCH_KEEP
+        {
+            SCRATCH.with(|s| {
+                *s.borrow_mut() = Scratch {
+                    stack,
+                    items,
+                    entries,
+                    documents,
+                }
+            });
+        }
+        (exact, warnings)
     }
 
     pub(crate) fn document_start(&mut self) {
