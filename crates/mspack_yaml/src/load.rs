@@ -312,7 +312,8 @@ impl<'l> TreeBuilder<'l> {
             warnings,
             ..
         } = self;
-        let exact: Vec<Document> = documents.drain(..).collect();
+        let mut exact = Vec::with_capacity(documents.len());
+        exact.append(&mut documents);
         stack.clear();
         items.clear();
         entries.clear();
