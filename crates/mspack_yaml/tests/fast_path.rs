@@ -232,7 +232,7 @@ impl Rng {
     }
     /// Mostly from `common`, now and then from `odd`.
     fn mostly<'a>(&mut self, common: &[&'a str], odd: &[&'a str]) -> &'a str {
-        if self.below(25) == 0 {
+        if self.below(80) == 0 {
             self.pick(odd)
         } else {
             self.pick(common)
@@ -426,7 +426,7 @@ fn manifest(seed: u64) -> String {
     let docs = 1 + rng.below(3);
     for d in 0..docs {
         if d > 0 || rng.below(3) == 0 {
-            out.push_str(["---\n", "---\n", "--- \n", "---\n\n"][rng.below(4) as usize]);
+            out.push_str(["---\n", "---\n", "---\n", "--- \n", "---\n\n"][rng.below(5) as usize]);
         }
         if rng.below(20) > 0 {
             mapping(&mut rng, &mut out, 0, 0);
