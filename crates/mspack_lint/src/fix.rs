@@ -48,7 +48,7 @@ fn reads_as_plain_string(text: &str) -> bool {
     let plain = mspack_yaml::Scalar {
         text: text.into(),
         style: Style::Plain,
-        tag: None,
+        tag: mspack_yaml::Tag::None,
     };
     plain.is_string()
         && text.trim() == text

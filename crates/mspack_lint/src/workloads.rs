@@ -402,8 +402,18 @@ pub fn namespace_labels(ws: &Workspace, name: &str) -> Option<Labels> {
 
 /// Istio's control-plane test: any `istio` label, or `release: istio`.
 pub fn is_istio_control_plane(resource: &Resource) -> bool {
-    let labels = read_labels(resource.labels());
-    labels.contains_key("istio") || label(&labels, "release") == Some("istio")
+    // As `read_labels` reads them (scalar values only, the last duplicate wins), without
+    // building the map: every Service and workload asks.
+    let mut istio = false;
+    let mut release = None;
+    for (key, _, value) in resource.labels().into_iter().flat_map(Node::entries) {
+        match (key, value.scalar()) {
+            ("istio", Some(_)) => istio = true,
+            ("release", Some(s)) => release = Some(s.text.as_str()),
+            _ => {}
+        }
+    }
+    istio || release == Some("istio")
 }
 
 /// Whether the first `istio-proxy` container among the `lists` (`containers`, `initContainers`)

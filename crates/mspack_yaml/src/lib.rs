@@ -5,11 +5,14 @@
 //! The parser is `saphyr-parser`'s event stream; the tree is built here, iteratively, so nesting
 //! depth and alias expansion are under our control.
 
+mod fast;
 mod load;
 mod node;
 mod source;
 
 pub use compact_str::CompactString;
-pub use load::{Limits, ParsedFile, YamlError, YamlErrorKind, parse_file};
-pub use node::{Document, Node, Scalar, Style, Value};
+pub use load::{
+    Limits, ParsedFile, YamlError, YamlErrorKind, parse_file, parse_file_fast, parse_file_saphyr,
+};
+pub use node::{Document, Node, Scalar, Style, Tag, Value};
 pub use source::{Pos, SourceFile, Span};

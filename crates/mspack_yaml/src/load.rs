@@ -6,7 +6,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle};
 
-use crate::node::{Document, Node, Scalar, Style, Value};
+use crate::node::{Document, Node, Scalar, Style, Tag, Value};
 use crate::source::{Pos, SourceFile, Span};
 
 /// Bounds on what one file may cost to load.
@@ -101,6 +101,42 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             warnings: Vec::new(),
         };
     }
+    if let Some((documents, warnings)) = crate::fast::parse(&source, limits) {
+        return ParsedFile {
+            source,
+            documents,
+            error: None,
+            warnings,
+        };
+    }
+    saphyr(source, limits)
+}
+
+/// [`parse_file`] with saphyr-parser only (no fast path): what the fast path must agree with.
+#[doc(hidden)]
+pub fn parse_file_saphyr(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
+    if source.text.len() > limits.max_bytes || source.invalid_utf8.is_some() {
+        return parse_file(source, limits);
+    }
+    saphyr(source, limits)
+}
+
+/// [`parse_file`]'s fast path alone: `None` where it declines (and saphyr-parser would be used).
+#[doc(hidden)]
+pub fn parse_file_fast(source: Arc<SourceFile>, limits: &Limits) -> Option<ParsedFile> {
+    if source.text.len() > limits.max_bytes || source.invalid_utf8.is_some() {
+        return None;
+    }
+    let (documents, warnings) = crate::fast::parse(&source, limits)?;
+    Some(ParsedFile {
+        source,
+        documents,
+        error: None,
+        warnings,
+    })
+}
+
+fn saphyr(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
     let mut builder = TreeBuilder::new(limits, &source);
     let text = source.text.strip_prefix('\u{feff}').unwrap_or(&source.text);
     let mut parser = Parser::new_from_str(text);
@@ -121,8 +157,7 @@ pub fn parse_file(source: Arc<SourceFile>, limits: &Limits) -> ParsedFile {
             }
         }
     };
-    let documents = builder.documents;
-    let warnings = builder.warnings;
+    let (documents, warnings) = builder.into_parts();
     ParsedFile {
         source,
         documents,
@@ -158,7 +193,23 @@ enum Frame {
     },
 }
 
-struct TreeBuilder<'l> {
+/// A builder's working stacks, kept between the files a thread parses.
+#[derive(Default)]
+struct Scratch {
+    stack: Vec<Frame>,
+    items: Vec<Node>,
+    entries: Vec<(Node, Node)>,
+    documents: Vec<Document>,
+}
+
+/// Most elements of a stack kept in [`Scratch`].
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+pub(crate) struct TreeBuilder<'l> {
     limits: &'l Limits,
     source: &'l SourceFile,
     stack: Vec<Frame>,
@@ -174,17 +225,21 @@ struct TreeBuilder<'l> {
 }
 
 impl<'l> TreeBuilder<'l> {
-    fn new(limits: &'l Limits, source: &'l SourceFile) -> Self {
+    /// A builder whose working stacks are this thread's [`Scratch`]: a run of many small files
+    /// allocates nothing per file but its tree, which keeps the trees dense in memory (the rules
+    /// read them many times over).
+    pub(crate) fn new(limits: &'l Limits, source: &'l SourceFile) -> Self {
+        let scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         TreeBuilder {
             limits,
             source,
-            stack: Vec::new(),
-            items: Vec::new(),
-            entries: Vec::new(),
+            stack: scratch.stack,
+            items: scratch.items,
+            entries: scratch.entries,
             anchors: HashMap::new(),
             alias_nodes: 0,
             root: None,
-            documents: Vec::new(),
+            documents: scratch.documents,
             warnings: Vec::new(),
         }
     }
@@ -193,38 +248,24 @@ impl<'l> TreeBuilder<'l> {
         let at = span(at);
         match event {
             Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
-            Event::DocumentStart(_) => {
-                self.root = None;
-                self.stack.clear();
-                self.items.clear();
-                self.entries.clear();
-            }
-            Event::DocumentEnd => {
-                if let Some(root) = self.root.take() {
-                    let index = self.documents.len();
-                    self.documents.push(Document { index, root });
-                } else {
-                    // An empty document still takes a place, so indices match `---` separators.
-                    let index = self.documents.len();
-                    self.documents.push(Document {
-                        index,
-                        root: Node::null(at),
-                    });
-                }
-            }
+            Event::DocumentStart(_) => self.document_start(),
+            Event::DocumentEnd => self.document_end(at),
             Event::Scalar(text, style, anchor, tag) => {
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
+                };
                 let node = Node {
                     span: scalar_span(self.source, at, style),
                     value: Value::Scalar(Scalar {
                         text: CompactString::from(text.as_ref()),
-                        style: match style {
-                            ScalarStyle::Plain => Style::Plain,
-                            ScalarStyle::SingleQuoted => Style::SingleQuoted,
-                            ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
-                            ScalarStyle::Literal => Style::Literal,
-                            ScalarStyle::Folded => Style::Folded,
-                        },
-                        tag: tag.map(|t| Box::new(format!("{}{}", t.handle, t.suffix))),
+                        style,
+                        tag: tag.map_or(Tag::None, |t| {
+                            Tag::from_full(&format!("{}{}", t.handle, t.suffix))
+                        }),
                     }),
                 };
                 self.finish(node, anchor, 1);
@@ -253,63 +294,133 @@ impl<'l> TreeBuilder<'l> {
                 let count = *count;
                 self.finish(copy, 0, count);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.check_depth(at.start)?;
-                self.stack.push(Frame::Seq {
-                    start: at.start,
-                    anchor,
-                    first: self.items.len(),
-                });
-            }
-            Event::MappingStart(anchor, _) => {
-                self.check_depth(at.start)?;
-                self.stack.push(Frame::Map {
-                    start: at.start,
-                    anchor,
-                    first: self.entries.len(),
-                    key: None,
-                });
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let Some(frame) = self.stack.pop() else {
-                    return Ok(());
-                };
-                let (node, anchor) = match frame {
-                    Frame::Seq {
-                        start,
-                        anchor,
-                        first,
-                    } => {
-                        let items: Vec<Node> = self.items.drain(first..).collect();
-                        (
-                            Node {
-                                span: Span::new(start, at.end),
-                                value: Value::Seq(items),
-                            },
-                            anchor,
-                        )
-                    }
-                    Frame::Map {
-                        start,
-                        anchor,
-                        first,
-                        ..
-                    } => {
-                        let entries: Vec<(Node, Node)> = self.entries.drain(first..).collect();
-                        (
-                            Node {
-                                span: Span::new(start, at.end),
-                                value: Value::Map(apply_merge_keys(self.check_keys(entries))),
-                            },
-                            anchor,
-                        )
-                    }
-                };
-                let count = if anchor > 0 { node.count_nodes() } else { 0 };
-                self.finish(node, anchor, count);
-            }
+            Event::SequenceStart(anchor, _) => self.sequence_start(at.start, anchor)?,
+            Event::MappingStart(anchor, _) => self.mapping_start(at.start, anchor)?,
+            Event::SequenceEnd | Event::MappingEnd => self.collection_end(at.end),
         }
         Ok(())
+    }
+
+    /// The documents (in a vector of their exact size) and warnings; the working stacks go back
+    /// to this thread's [`Scratch`].
+    pub(crate) fn into_parts(self) -> (Vec<Document>, Vec<YamlError>) {
+        let TreeBuilder {
+            mut stack,
+            mut items,
+            mut entries,
+            mut documents,
+            warnings,
+            ..
+        } = self;
+        let mut exact = Vec::with_capacity(documents.len());
+        exact.append(&mut documents);
+        stack.clear();
+        items.clear();
+        entries.clear();
+        // A huge file's stacks are not kept for the next one.
+        if documents.capacity() <= SCRATCH_KEEP
+            && items.capacity() <= SCRATCH_KEEP
+            && entries.capacity() <= SCRATCH_KEEP
+        {
+            SCRATCH.with(|s| {
+                *s.borrow_mut() = Scratch {
+                    stack,
+                    items,
+                    entries,
+                    documents,
+                }
+            });
+        }
+        (exact, warnings)
+    }
+
+    pub(crate) fn document_start(&mut self) {
+        self.root = None;
+        self.stack.clear();
+        self.items.clear();
+        self.entries.clear();
+    }
+
+    /// `at`: where the document ended (the root of an empty document is a null there).
+    pub(crate) fn document_end(&mut self, at: Span) {
+        let root = self.root.take().unwrap_or_else(|| Node::null(at));
+        // An empty document still takes a place, so indices match `---` separators.
+        let index = self.documents.len();
+        self.documents.push(Document { index, root });
+    }
+
+    /// A scalar without anchor or tag whose span is already the scalar's own text.
+    pub(crate) fn plain_scalar(&mut self, text: &str, style: Style, span: Span) {
+        let node = Node {
+            span,
+            value: Value::Scalar(Scalar {
+                text: CompactString::from(text),
+                style,
+                tag: Tag::None,
+            }),
+        };
+        self.finish(node, 0, 1);
+    }
+
+    pub(crate) fn sequence_start(&mut self, start: Pos, anchor: usize) -> Result<(), YamlError> {
+        self.check_depth(start)?;
+        self.stack.push(Frame::Seq {
+            start,
+            anchor,
+            first: self.items.len(),
+        });
+        Ok(())
+    }
+
+    pub(crate) fn mapping_start(&mut self, start: Pos, anchor: usize) -> Result<(), YamlError> {
+        self.check_depth(start)?;
+        self.stack.push(Frame::Map {
+            start,
+            anchor,
+            first: self.entries.len(),
+            key: None,
+        });
+        Ok(())
+    }
+
+    /// Close the innermost open sequence or mapping; its span ends at `end`.
+    pub(crate) fn collection_end(&mut self, end: Pos) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let (node, anchor) = match frame {
+            Frame::Seq {
+                start,
+                anchor,
+                first,
+            } => {
+                let items: Vec<Node> = self.items.drain(first..).collect();
+                (
+                    Node {
+                        span: Span::new(start, end),
+                        value: Value::Seq(items),
+                    },
+                    anchor,
+                )
+            }
+            Frame::Map {
+                start,
+                anchor,
+                first,
+                ..
+            } => {
+                let entries: Vec<(Node, Node)> = self.entries.drain(first..).collect();
+                (
+                    Node {
+                        span: Span::new(start, end),
+                        value: Value::Map(apply_merge_keys(self.check_keys(entries))),
+                    },
+                    anchor,
+                )
+            }
+        };
+        let count = if anchor > 0 { node.count_nodes() } else { 0 };
+        self.finish(node, anchor, count);
     }
 
     /// Record a warning for each key a mapping repeats (Kubernetes refuses such a document).
@@ -389,12 +500,12 @@ impl<'l> TreeBuilder<'l> {
 /// The span of a scalar's own text. The parser's span of a quoted scalar runs on over a comment
 /// after it, and a block scalar's over the blank lines up to the next token (a following `---`
 /// included): edits and underlines must cover the scalar and nothing else.
-fn scalar_span(source: &SourceFile, at: Span, style: ScalarStyle) -> Span {
+fn scalar_span(source: &SourceFile, at: Span, style: Style) -> Span {
     let end = match style {
-        ScalarStyle::Plain => return at,
-        ScalarStyle::SingleQuoted => quoted_end(source, at.start, b'\''),
-        ScalarStyle::DoubleQuoted => quoted_end(source, at.start, b'"'),
-        ScalarStyle::Literal | ScalarStyle::Folded => {
+        Style::Plain => return at,
+        Style::SingleQuoted => quoted_end(source, at.start, b'\''),
+        Style::DoubleQuoted => quoted_end(source, at.start, b'"'),
+        Style::Literal | Style::Folded => {
             let from = source.offset(at.start);
             let content = source.snippet(at).trim_end();
             Some(pos_after(source, at.start, from, from + content.len()))

@@ -339,25 +339,40 @@ fn check_warnings(ws: &Workspace, out: &mut Findings) {
     report(ws, out, true);
 }
 
+/// Every VirtualService's rule-order problems, found once for the two rules that report them:
+/// (resource id, unreachable or else ineffective, span, message).
+struct OrderIssues(Vec<(usize, bool, Span, String)>);
+
+fn order_issues(ws: &Workspace) -> std::sync::Arc<OrderIssues> {
+    ws.shared(|| {
+        OrderIssues(
+            ws.of_kind(Kind::VirtualService)
+                .flat_map(|vs| {
+                    rule_order_issues(vs).into_iter().map(|issue| match issue {
+                        Issue::Unreachable { node, message } => (vs.id, true, node.span, message),
+                        Issue::Ineffective { node, message } => (vs.id, false, node.span, message),
+                    })
+                })
+                .collect(),
+        )
+    })
+}
+
 fn check_unreachable(ws: &Workspace, out: &mut Findings) {
-    for vs in ws.of_kind(Kind::VirtualService) {
-        for issue in rule_order_issues(vs) {
-            if let Issue::Unreachable { node, message } = issue {
-                out.report(vs, node, message).help(
-                    "move the rule without match to the end, and drop or change matches that earlier rules already take",
-                );
-            }
+    for (id, unreachable, span, message) in &order_issues(ws).0 {
+        if let (true, Some(vs)) = (*unreachable, ws.resources.get(*id)) {
+            out.report_span(vs, *span, message.clone()).help(
+                "move the rule without match to the end, and drop or change matches that earlier rules already take",
+            );
         }
     }
 }
 
 fn check_ineffective(ws: &Workspace, out: &mut Findings) {
-    for vs in ws.of_kind(Kind::VirtualService) {
-        for issue in rule_order_issues(vs) {
-            if let Issue::Ineffective { node, message } = issue {
-                out.report(vs, node, message)
-                    .help("put the more specific match first, or remove the duplicate");
-            }
+    for (id, unreachable, span, message) in &order_issues(ws).0 {
+        if let (false, Some(vs)) = (*unreachable, ws.resources.get(*id)) {
+            out.report_span(vs, *span, message.clone())
+                .help("put the more specific match first, or remove the duplicate");
         }
     }
 }

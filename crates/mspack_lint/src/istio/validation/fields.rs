@@ -63,18 +63,21 @@ pub(crate) fn is_snake_of(key: &str, name: &str) -> bool {
 }
 
 /// A field of a message, `None` when absent or null.
+/// The first key spelled `name` wins, else the first spelled in `snake_case`; one pass over the
+/// entries (the two spellings differ in length when `name` has capitals).
 pub(crate) fn field<'a>(node: &'a Node, name: &str) -> Option<&'a Node> {
-    node.get(name)
-        .or_else(|| {
-            if name.bytes().any(|c| c.is_ascii_uppercase()) {
-                node.entries()
-                    .find(|(k, _, _)| is_snake_of(k, name))
-                    .map(|(_, _, v)| v)
-            } else {
-                None
-            }
-        })
-        .filter(|n| !n.is_null())
+    let capitals = name.bytes().filter(u8::is_ascii_uppercase).count();
+    let snake_len = name.len() + capitals;
+    let mut snake = None;
+    for (key, _, value) in node.entries() {
+        if key == name {
+            return Some(value).filter(|n| !n.is_null());
+        }
+        if capitals > 0 && snake.is_none() && key.len() == snake_len && is_snake_of(key, name) {
+            snake = Some(value);
+        }
+    }
+    snake.filter(|n| !n.is_null())
 }
 
 /// A string field; empty when absent.
