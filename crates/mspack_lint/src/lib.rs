@@ -28,6 +28,7 @@ pub mod input;
 pub mod istio;
 pub mod mesh;
 pub mod output;
+mod pod_security;
 pub mod refs;
 pub mod resource;
 pub mod rule;

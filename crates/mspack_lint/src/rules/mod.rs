@@ -59,8 +59,14 @@ pub mod duplicate_ports;
 pub mod network_policy_blocks;
 mod network_policy_routes;
 pub mod otlp_endpoint;
+// Kubernetes workload hygiene (MSP2xx), off by default.
+pub mod capabilities;
+pub mod host_namespaces;
+pub mod privileged_container;
 pub mod requests_above_limits;
+pub mod run_as_root;
 pub mod target_port;
+pub mod writable_root_fs;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -72,6 +78,11 @@ pub static ALL: &[&Rule] = &[
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
+    &privileged_container::PRIVILEGED_CONTAINER,
+    &run_as_root::RUN_AS_ROOT,
+    &writable_root_fs::WRITABLE_ROOT_FILESYSTEM,
+    &capabilities::CAPABILITIES_NOT_DROPPED,
+    &host_namespaces::HOST_NAMESPACES,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,

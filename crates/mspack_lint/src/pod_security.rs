@@ -1,0 +1,96 @@
+//! Helpers of the MSP2xx workload-hygiene rules: the security context a container runs with
+//! (container fields over pod fields), and what Istio itself injects or installs, which these
+//! rules understand rather than report.
+
+use mspack_yaml::Node;
+
+use crate::crossref::{Container, containers, pod_spec};
+use crate::resource::{Kind, Resource};
+use crate::workspace::Workspace;
+
+/// Containers that Istio's injector adds or rewrites (`istio-proxy`, `istio-init`,
+/// `istio-validation`): their security context comes from Istio's injection template, which
+/// needs NET_ADMIN/NET_RAW and root for `istio-init`. A container of that name in a manifest is
+/// a customisation that the injector merges into its own.
+pub const ISTIO_CONTAINERS: [&str; 3] = ["istio-proxy", "istio-init", "istio-validation"];
+
+/// Pods that Istio's own charts make and that need host access or extra privileges by design:
+/// the CNI node agent and the ambient ztunnel (recognised by their names or `app`/`k8s-app`
+/// labels), and anything labelled `app.kubernetes.io/part-of: istio`.
+pub fn is_istio_workload(r: &Resource) -> bool {
+    const NAMES: [&str; 2] = ["istio-cni-node", "ztunnel"];
+    if r.kind == Kind::DaemonSet && NAMES.contains(&r.name.as_str()) {
+        return true;
+    }
+    let template_labels = r
+        .pod_template()
+        .and_then(|t| t.path(&["metadata", "labels"]));
+    [r.labels(), template_labels]
+        .into_iter()
+        .flatten()
+        .any(|labels| {
+            let label = |key: &str| labels.get(key).and_then(Node::as_str);
+            label("app.kubernetes.io/part-of") == Some("istio")
+                || ["app", "k8s-app"]
+                    .iter()
+                    .any(|k| label(k).is_some_and(|v| NAMES.contains(&v)))
+        })
+}
+
+/// Whether the pod runs on Windows (`spec.os.name: windows`), where the Linux security-context
+/// fields (privilege escalation, read-only root, capabilities) cannot be set.
+pub fn is_windows(r: &Resource) -> bool {
+    pod_spec(r)
+        .and_then(|s| s.path(&["os", "name"]))
+        .and_then(Node::as_str)
+        == Some("windows")
+}
+
+/// Every workload of the input with a pod template, except Istio's own.
+pub fn workloads(ws: &Workspace) -> impl Iterator<Item = &Resource> {
+    Kind::WORKLOADS
+        .iter()
+        .flat_map(|kind| ws.of_kind(*kind))
+        .filter(|r| !is_istio_workload(r))
+}
+
+/// The containers of a workload that the MSP2xx rules check: all but Istio's.
+pub fn checked_containers(r: &Resource) -> impl Iterator<Item = Container<'_>> {
+    containers(r).filter(|c| !ISTIO_CONTAINERS.contains(&c.name))
+}
+
+/// A field of the container's `securityContext`.
+pub fn container_field<'a>(c: &Container<'a>, key: &str) -> Option<&'a Node> {
+    c.node
+        .path(&["securityContext", key])
+        .filter(|n| !n.is_null())
+}
+
+/// A field that a container may set and otherwise inherits from the pod's `securityContext`
+/// (`runAsNonRoot`, `runAsUser`): the container's value wins.
+pub fn effective_field<'a>(r: &'a Resource, c: &Container<'a>, key: &str) -> Option<&'a Node> {
+    container_field(c, key).or_else(|| {
+        pod_spec(r)
+            .and_then(|s| s.path(&["securityContext", key]))
+            .filter(|n| !n.is_null())
+    })
+}
+
+/// Where to point when a container lacks a field: its `name`, or the container itself.
+pub fn container_anchor<'a>(c: &Container<'a>) -> &'a Node {
+    c.node.get("name").unwrap_or(c.node)
+}
+
+/// "container", "init container" or "ephemeral container", followed by the quoted name.
+pub fn describe(c: &Container<'_>) -> String {
+    let word = match c.list {
+        "initContainers" => "init container",
+        "ephemeralContainers" => "ephemeral container",
+        _ => "container",
+    };
+    if c.name.is_empty() {
+        format!("unnamed {word}")
+    } else {
+        format!("{word} {:?}", c.name)
+    }
+}

@@ -1,0 +1,114 @@
+use crate::declare_rule;
+use crate::finding::Findings;
+use crate::pod_security::{
+    checked_containers, container_anchor, container_field, describe, is_windows, workloads,
+};
+use crate::workspace::Workspace;
+
+declare_rule! {
+    /// ## What it checks
+    /// Every container, init container and ephemeral container of Pods and of the pod templates
+    /// of Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs,
+    /// CronJobs and Argo Rollouts whose `securityContext.readOnlyRootFilesystem` is not `true`
+    /// (absent counts). Windows pods (`spec.os.name: windows`), where the field cannot be set,
+    /// are not checked.
+    ///
+    /// The same ground is covered by kube-linter's `no-read-only-root-fs` check and Polaris'
+    /// `notReadOnlyRootFilesystem`.
+    ///
+    /// Istio is understood, not reported: the `istio-proxy`, `istio-init` and
+    /// `istio-validation` containers get their security context from Istio's injection
+    /// template, and the pods of Istio's own charts (the `istio-cni-node` and `ztunnel`
+    /// DaemonSets, anything labelled `app.kubernetes.io/part-of: istio`) are not checked.
+    ///
+    /// Off by default (a hygiene check that most published manifests fail); enable the MSP2xx
+    /// rules with `--select MSP2`.
+    ///
+    /// ## Why it matters
+    /// A writable root filesystem lets an attacker who gets code execution in the container
+    /// drop tools and binaries, or alter the application, and it hides state that a restart
+    /// loses. With a read-only root, the writable places are the volumes you mount on purpose.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: orders, namespace: food}
+    /// spec:
+    ///   selector: {matchLabels: {app: orders}}
+    ///   template:
+    ///     metadata: {labels: {app: orders}}
+    ///     spec:
+    ///       containers:
+    ///       - name: orders
+    ///         image: food/orders:1.0
+    ///         securityContext: {readOnlyRootFilesystem: false}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: orders, namespace: food}
+    /// spec:
+    ///   selector: {matchLabels: {app: orders}}
+    ///   template:
+    ///     metadata: {labels: {app: orders}}
+    ///     spec:
+    ///       containers:
+    ///       - name: orders
+    ///         image: food/orders:1.0
+    ///         securityContext: {readOnlyRootFilesystem: true}
+    ///         volumeMounts: [{name: tmp, mountPath: /tmp}]
+    ///       volumes: [{name: tmp, emptyDir: {}}]
+    /// ```
+    /// Set `readOnlyRootFilesystem: true` and mount an `emptyDir` where the process must write.
+    pub static WRITABLE_ROOT_FILESYSTEM = Rule {
+        code: "MSP203",
+        name: "writable-root-filesystem",
+        severity: Warning,
+        summary: "a container's root filesystem is writable: readOnlyRootFilesystem is not true",
+        mirrors: None,
+        enabled_by_default: false,
+        check: check,
+    };
+}
+
+fn check(ws: &Workspace, out: &mut Findings) {
+    for workload in workloads(ws) {
+        if is_windows(workload) {
+            continue;
+        }
+        for c in checked_containers(workload) {
+            let help = "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir \
+                        where the process writes";
+            match container_field(&c, "readOnlyRootFilesystem") {
+                Some(node) if node.as_bool() == Some(true) => {}
+                Some(node) => {
+                    out.report(
+                        workload,
+                        node,
+                        format!(
+                            "{} sets readOnlyRootFilesystem: {}; its root filesystem is writable",
+                            describe(&c),
+                            node.as_str().unwrap_or("?")
+                        ),
+                    )
+                    .help(help);
+                }
+                None => {
+                    out.report(
+                        workload,
+                        container_anchor(&c),
+                        format!(
+                            "{} does not set securityContext.readOnlyRootFilesystem: true; its \
+                             root filesystem is writable",
+                            describe(&c)
+                        ),
+                    )
+                    .help(help);
+                }
+            }
+        }
+    }
+}
