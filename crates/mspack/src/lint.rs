@@ -46,6 +46,10 @@ pub struct LintArgs {
     /// Only run these rules (comma-separated codes, names, code prefixes or Istio analyzers)
     #[arg(long, value_delimiter = ',')]
     select: Vec<String>,
+    /// Also run these rules, on top of --select or the default set (e.g. `MSP2`, the workload
+    /// hygiene rules, which are off by default)
+    #[arg(long, value_delimiter = ',')]
+    extend_select: Vec<String>,
     /// Never report these rules (comma-separated codes, names, code prefixes or Istio analyzers)
     #[arg(long, value_delimiter = ',')]
     ignore: Vec<String>,
@@ -110,6 +114,9 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         }
     }
     options.select.extend(args.select.iter().cloned());
+    options
+        .extend_select
+        .extend(args.extend_select.iter().cloned());
     options.ignore.extend(args.ignore.iter().cloned());
     if let Some(path) = args.mesh_config {
         options.mesh_config = Some(path);

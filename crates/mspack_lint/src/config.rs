@@ -6,6 +6,7 @@
 //! [lint]
 //! ignore = ["MSP102"]                      # codes, names or analyzers never reported
 //! select = ["IST", "MSP101"]               # only these (default: every rule on by default)
+//! extend-select = ["MSP2"]                  # these too, on top of `select` or the default set
 //! fail-on = "warning"                      # info | warning | error
 //! crds = ["istio/crd-all.gen.yaml"]         # CRDs to validate custom resources against
 //! [lint.per-file-ignores]
@@ -49,6 +50,9 @@ pub struct LintOptions {
     pub crds: Vec<PathBuf>,
     /// Rule selectors: only these rules run (empty: the default set).
     pub select: Vec<String>,
+    /// Rule selectors run in addition to `select` (or the default set), e.g. rules that are off
+    /// by default.
+    pub extend_select: Vec<String>,
     /// Rule selectors never reported.
     pub ignore: Vec<String>,
     /// (glob, selectors) pairs; globs match the path as given, or relative to `base_dir`.
@@ -74,6 +78,7 @@ impl Default for LintOptions {
             mesh_networks: None,
             crds: Vec::new(),
             select: Vec::new(),
+            extend_select: Vec::new(),
             ignore: Vec::new(),
             per_file_ignores: Vec::new(),
             base_dir: None,
@@ -133,6 +138,8 @@ pub struct LintSection {
     pub ignore: Vec<String>,
     #[serde(default)]
     pub select: Vec<String>,
+    #[serde(default)]
+    pub extend_select: Vec<String>,
     pub fail_on: Option<String>,
     #[serde(default)]
     pub crds: Vec<PathBuf>,
@@ -221,6 +228,9 @@ impl ConfigFile {
         };
         options.ignore.extend(self.lint.ignore.iter().cloned());
         options.select.extend(self.lint.select.iter().cloned());
+        options
+            .extend_select
+            .extend(self.lint.extend_select.iter().cloned());
         options.crds.extend(self.lint.crds.iter().map(relative));
         options.per_file_ignores.extend(
             self.lint

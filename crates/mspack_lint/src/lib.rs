@@ -101,9 +101,15 @@ pub static ALWAYS_REPORTED: &[&Rule] = &[
     &rules::invalid_resource::INVALID_RESOURCE,
 ];
 
-/// The rules a run uses: the default set (or `select`) minus `ignore`, plus [`ALWAYS_REPORTED`].
+/// The rules a run uses: the default set (or `select`) and `extend_select`, minus `ignore`, plus
+/// [`ALWAYS_REPORTED`].
 pub fn selected_rules(options: &LintOptions) -> Result<Vec<&'static Rule>, LintError> {
-    for token in options.select.iter().chain(&options.ignore) {
+    for token in options
+        .select
+        .iter()
+        .chain(&options.extend_select)
+        .chain(&options.ignore)
+    {
         if !rules::ALL.iter().any(|r| r.matches_selector(token)) {
             return Err(LintError::UnknownSelector(token.clone()));
         }
@@ -117,7 +123,8 @@ pub fn selected_rules(options: &LintOptions) -> Result<Vec<&'static Rule>, LintE
                     r.enabled_by_default
                 } else {
                     options.select.iter().any(|t| r.matches_selector(t))
-                }) && !options.ignore.iter().any(|t| r.matches_selector(t)))
+                } || options.extend_select.iter().any(|t| r.matches_selector(t)))
+                    && !options.ignore.iter().any(|t| r.matches_selector(t)))
         })
         .collect())
 }

@@ -128,6 +128,33 @@ fn the_rules_are_off_by_default_and_msp2_selects_them_all() {
 }
 
 #[test]
+fn extend_select_adds_msp2_to_the_default_rules_instead_of_replacing_them() {
+    let rules = |select: &[&str], extend: &[&str]| {
+        let options = LintOptions {
+            select: select.iter().map(|s| s.to_string()).collect(),
+            extend_select: extend.iter().map(|s| s.to_string()).collect(),
+            ..LintOptions::default()
+        };
+        let selected = mspack_lint::selected_rules(&options).unwrap_or_else(|e| panic!("{e}"));
+        selected.iter().map(|r| r.code).collect::<Vec<_>>()
+    };
+    let default = rules(&[], &[]);
+    let extended = rules(&[], &["MSP2"]);
+    assert!(default.contains(&"MSP101") && !default.contains(&"MSP201"));
+    assert!(extended.contains(&"MSP101") && extended.contains(&"MSP201"));
+    assert_eq!(extended.len(), default.len() + 5);
+    // With --select, extend-select adds to the selection.
+    let both = rules(&["MSP101"], &["MSP205"]);
+    assert!(both.contains(&"MSP101") && both.contains(&"MSP205") && !both.contains(&"MSP102"));
+    // An unknown selector is an error there too.
+    let options = LintOptions {
+        extend_select: vec!["MSP299".into()],
+        ..LintOptions::default()
+    };
+    assert!(mspack_lint::selected_rules(&options).is_err());
+}
+
+#[test]
 fn istio_injected_containers_are_not_reported() {
     let yaml = pod("  initContainers:
   - name: istio-init
