@@ -463,10 +463,13 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
     ]
 }
 
-/// Each file was linted with its companion; this lints the whole `deploy/` folder at once.
+/// Each file was linted with its companion; this lints the whole `deploy/` folder at once, with
+/// the workload hygiene rules (MSP2xx, off by default for users' files) too: what mspack writes
+/// for a service runs unprivileged, non-root, read-only, without capabilities.
 fn lint_deploy_together(files: &FileSet, multicluster: bool) -> Result<(), TemplateError> {
     let options = mspack_lint::LintOptions {
         multicluster,
+        extend_select: vec!["MSP2".to_owned()],
         ..mspack_lint::LintOptions::default()
     };
     let deploy: Vec<(String, &String)> = files
@@ -1131,6 +1134,27 @@ mod tests {
         let deployment = &plain.files[Path::new("deploy/deployment-strategy.yaml")];
         assert!(!deployment.contains("NATS_URL") && !deployment.contains("DATABASE_URL"));
         assert!(plain.files[Path::new(".mspack/answers.toml")].contains("store = \"none\""));
+    }
+
+    #[test]
+    fn the_deploy_gate_refuses_an_unhardened_workload() {
+        let mut files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(lint_deploy_together(&files, false).is_ok());
+        let path = PathBuf::from("deploy/deployment-strategy.yaml");
+        let hardened = files.files[&path].clone();
+        assert!(hardened.contains("readOnlyRootFilesystem: true"));
+        files.files.insert(
+            path,
+            hardened.replacen(
+                "readOnlyRootFilesystem: true",
+                "readOnlyRootFilesystem: false",
+                1,
+            ),
+        );
+        let err = lint_deploy_together(&files, false)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("MSP203")));
     }
 
     #[test]
