@@ -61,6 +61,8 @@ mod network_policy_routes;
 pub mod otlp_endpoint;
 pub mod requests_above_limits;
 pub mod target_port;
+// OpenTelemetry Collector configurations (MSP3xx).
+pub mod otel_undefined_component;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -72,6 +74,8 @@ pub static ALL: &[&Rule] = &[
     &short_host_name::SHORT_HOST_NAME,
     &missing_export_to::MISSING_EXPORT_TO,
     &missing_global_label::MISSING_GLOBAL_LABEL,
+    // OpenTelemetry Collector configurations (MSP3xx).
+    &otel_undefined_component::OTEL_UNDEFINED_COMPONENT,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
