@@ -63,6 +63,7 @@ pub mod requests_above_limits;
 pub mod target_port;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod otel_undefined_component;
+pub mod otel_unused_component;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -76,6 +77,7 @@ pub static ALL: &[&Rule] = &[
     &missing_global_label::MISSING_GLOBAL_LABEL,
     // OpenTelemetry Collector configurations (MSP3xx).
     &otel_undefined_component::OTEL_UNDEFINED_COMPONENT,
+    &otel_unused_component::OTEL_UNUSED_COMPONENT,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
