@@ -62,6 +62,7 @@ pub mod otlp_endpoint;
 pub mod requests_above_limits;
 pub mod target_port;
 // OpenTelemetry Collector configurations (MSP3xx).
+pub mod otel_insecure_exporter;
 pub mod otel_memory_limiter_order;
 pub mod otel_undefined_component;
 pub mod otel_unused_component;
@@ -80,6 +81,7 @@ pub static ALL: &[&Rule] = &[
     &otel_undefined_component::OTEL_UNDEFINED_COMPONENT,
     &otel_unused_component::OTEL_UNUSED_COMPONENT,
     &otel_memory_limiter_order::OTEL_MEMORY_LIMITER_NOT_FIRST,
+    &otel_insecure_exporter::OTEL_INSECURE_EXPORTER,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
