@@ -97,3 +97,36 @@ fn substitutions_do_not_confuse_the_reading() {
     assert!(findings(text).is_empty(), "{:?}", findings(text));
     assert!(findings(&configmap("|", text)).is_empty());
 }
+
+/// A Collector configuration with every component kind, connectors and substitutions.
+const FULL: &str = "extensions:\n  health_check: {endpoint: \"${env:MY_POD_IP}:13133\"}\nreceivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: ${env:MY_POD_IP}:4317\nprocessors:\n  memory_limiter: {check_interval: 1s}\n  batch: {}\nexporters:\n  otlp:\n    endpoint: otlp.vendor.example.com:4317\n    tls: {insecure: true}\nconnectors:\n  spanmetrics: {}\nservice:\n  extensions: [health_check]\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [batch, memory_limiter]\n      exporters: [otlp, spanmetrics]\n    metrics:\n      receivers: [spanmetrics]\n      exporters: [otlp]\n";
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Cutting the configuration anywhere and splicing YAML punctuation in never panics, standalone
+    /// or embedded in any block style.
+    #[test]
+    fn mangled_configs_never_panic(
+        cut in 0usize..FULL.len(),
+        len in 0usize..40,
+        insert in "[\\[\\]{}:|>\\-\n #$'\"é\t]{0,6}",
+        header in proptest::sample::select(vec!["|", "|-", ">", "|2", "\"x\""]),
+    ) {
+        let start = (0..=cut).rev().find(|&i| FULL.is_char_boundary(i)).unwrap_or(0);
+        let end = (start + len).min(FULL.len());
+        let end = (end..=FULL.len()).find(|&i| FULL.is_char_boundary(i)).unwrap_or(FULL.len());
+        let text = format!("{}{}{}", &FULL[..start], insert, &FULL[end..]);
+        findings(&text);
+        findings(&configmap(header, &text));
+    }
+}
+
+#[test]
+fn the_mangled_base_is_read_as_a_config() {
+    assert_eq!(findings(FULL), ["14:21 MSP304", "22:27 MSP303"]);
+    assert_eq!(
+        findings(&configmap("|", FULL)),
+        ["19:25 MSP304", "27:31 MSP303"]
+    );
+}
