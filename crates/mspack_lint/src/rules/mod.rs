@@ -67,6 +67,11 @@ pub mod requests_above_limits;
 pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
+// OpenTelemetry Collector configurations (MSP3xx).
+pub mod otel_insecure_exporter;
+pub mod otel_memory_limiter_order;
+pub mod otel_undefined_component;
+pub mod otel_unused_component;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -83,6 +88,11 @@ pub static ALL: &[&Rule] = &[
     &writable_root_fs::WRITABLE_ROOT_FILESYSTEM,
     &capabilities::CAPABILITIES_NOT_DROPPED,
     &host_namespaces::HOST_NAMESPACES,
+    // OpenTelemetry Collector configurations (MSP3xx).
+    &otel_undefined_component::OTEL_UNDEFINED_COMPONENT,
+    &otel_unused_component::OTEL_UNUSED_COMPONENT,
+    &otel_memory_limiter_order::OTEL_MEMORY_LIMITER_NOT_FIRST,
+    &otel_insecure_exporter::OTEL_INSECURE_EXPORTER,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
