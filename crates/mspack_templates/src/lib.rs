@@ -202,7 +202,11 @@ pub fn shared_values(template: &Template, raw: &RawValues) -> RawValues {
 
 /// Lint options matching the values: cluster domain and multicluster mode.
 pub fn lint_options(values: &Values) -> LintOptions {
-    let mut options = LintOptions::default();
+    // What mspack renders is also held to the workload hygiene rules (off by default for users).
+    let mut options = LintOptions {
+        extend_select: vec!["MSP2".to_owned()],
+        ..LintOptions::default()
+    };
     if let Some(domain) = values.text("cluster_domain") {
         options.cluster_domain = domain.to_owned();
     }
@@ -1169,6 +1173,29 @@ mod tests {
             .map(|r| r.text)
             .unwrap_or_default();
         assert!(many.contains("kind: ClusterRole\n") && !many.contains("filter:"));
+    }
+
+    #[test]
+    fn the_render_gate_holds_renders_to_the_workload_hygiene_rules() {
+        let Ok(obi) = render("obi", &raw(&[])) else {
+            panic!("obi renders");
+        };
+        let options = lint_options(&obi.values);
+        let codes = |text: &str| -> Vec<String> {
+            let report = lint_text("obi.yaml", text, Vec::new(), &options);
+            report
+                .map(|r| r.findings.iter().map(|f| f.code().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(codes(&obi.text), Vec::<String>::new());
+        // OBI's privileges are declared, not hidden: without its annotation the gate refuses it.
+        let undeclared = obi
+            .text
+            .replace("mspack.io/ignore: MSP202,MSP204,MSP205", "");
+        let found = codes(&undeclared);
+        for code in ["MSP202", "MSP204", "MSP205"] {
+            assert!(found.iter().any(|c| c == code), "{code}: {found:?}");
+        }
     }
 
     #[test]
