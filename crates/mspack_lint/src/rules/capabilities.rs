@@ -30,7 +30,7 @@ declare_rule! {
     /// DaemonSets, anything labelled `app.kubernetes.io/part-of: istio`).
     ///
     /// Off by default (a hygiene check that most published manifests fail); enable the MSP2xx
-    /// rules with `--select MSP2`.
+    /// rules with `--extend-select MSP2` (on top of the default set) or `--select MSP2` (alone).
     ///
     /// ## Why it matters
     /// Capabilities are slices of root's power. The default set lets a compromised process

@@ -18,7 +18,7 @@ declare_rule! {
     /// DaemonSet, anything labelled `app.kubernetes.io/part-of: istio`) are not checked.
     ///
     /// Off by default (a hygiene check; node agents legitimately need it); enable the MSP2xx
-    /// rules with `--select MSP2`.
+    /// rules with `--extend-select MSP2` (on top of the default set) or `--select MSP2` (alone).
     ///
     /// ## Why it matters
     /// `hostNetwork` puts the pod on the node's network stack: it can bind the node's ports,

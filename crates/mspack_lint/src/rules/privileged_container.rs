@@ -23,7 +23,7 @@ declare_rule! {
     /// DaemonSets, anything labelled `app.kubernetes.io/part-of: istio`) need their privileges.
     ///
     /// Off by default (a hygiene check that most published manifests fail); enable the MSP2xx
-    /// rules with `--select MSP2`.
+    /// rules with `--extend-select MSP2` (on top of the default set) or `--select MSP2` (alone).
     ///
     /// ## Why it matters
     /// A privileged container has every capability and the host's devices: escaping it is

@@ -27,7 +27,7 @@ declare_rule! {
     /// `app.kubernetes.io/part-of: istio`) are not checked.
     ///
     /// Off by default (a hygiene check that most published manifests fail); enable the MSP2xx
-    /// rules with `--select MSP2`.
+    /// rules with `--extend-select MSP2` (on top of the default set) or `--select MSP2` (alone).
     ///
     /// ## Why it matters
     /// Without either field the container runs as the image's user, which is root for most

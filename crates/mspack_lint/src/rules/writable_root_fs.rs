@@ -22,7 +22,7 @@ declare_rule! {
     /// DaemonSets, anything labelled `app.kubernetes.io/part-of: istio`) are not checked.
     ///
     /// Off by default (a hygiene check that most published manifests fail); enable the MSP2xx
-    /// rules with `--select MSP2`.
+    /// rules with `--extend-select MSP2` (on top of the default set) or `--select MSP2` (alone).
     ///
     /// ## Why it matters
     /// A writable root filesystem lets an attacker who gets code execution in the container
