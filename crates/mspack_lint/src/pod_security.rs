@@ -5,6 +5,7 @@
 use mspack_yaml::Node;
 
 use crate::crossref::{Container, containers, pod_spec};
+use crate::finding::Findings;
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -92,5 +93,44 @@ pub fn describe(c: &Container<'_>) -> String {
         format!("unnamed {word}")
     } else {
         format!("{word} {:?}", c.name)
+    }
+}
+
+/// Report a container whose `securityContext.<field>` is not `want`: at the field when it is set
+/// to something else, at the container's name when it is missing. `consequence` ends both
+/// messages ("...; <consequence>").
+pub fn report_unless_set(
+    out: &mut Findings,
+    workload: &Resource,
+    c: &Container<'_>,
+    (field, want): (&str, bool),
+    consequence: &str,
+    help: &str,
+) {
+    match container_field(c, field) {
+        Some(node) if node.as_bool() == Some(want) => {}
+        Some(node) => {
+            out.report(
+                workload,
+                node,
+                format!(
+                    "{} sets {field}: {}; {consequence}",
+                    describe(c),
+                    node.as_str().unwrap_or("?")
+                ),
+            )
+            .help(help);
+        }
+        None => {
+            out.report(
+                workload,
+                container_anchor(c),
+                format!(
+                    "{} does not set securityContext.{field}: {want}; {consequence}",
+                    describe(c)
+                ),
+            )
+            .help(help);
+        }
     }
 }

@@ -1,7 +1,7 @@
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_windows, workloads,
+    checked_containers, container_field, describe, is_windows, report_unless_set, workloads,
 };
 use crate::workspace::Workspace;
 
@@ -95,35 +95,14 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 .help("remove `privileged: true`; add only the capabilities the process needs");
                 continue;
             }
-            let escalation = container_field(&c, "allowPrivilegeEscalation");
-            match escalation.map(|n| (n, n.as_bool())) {
-                Some((_, Some(false))) => {}
-                Some((node, _)) => {
-                    out.report(
-                        workload,
-                        node,
-                        format!(
-                            "{} sets allowPrivilegeEscalation: {}; its processes may gain more \
-                             privileges than their parent",
-                            describe(&c),
-                            node.as_str().unwrap_or("?")
-                        ),
-                    )
-                    .help("set `securityContext.allowPrivilegeEscalation: false`");
-                }
-                None => {
-                    out.report(
-                        workload,
-                        container_anchor(&c),
-                        format!(
-                            "{} does not set securityContext.allowPrivilegeEscalation: false; \
-                             its processes may gain more privileges than their parent",
-                            describe(&c)
-                        ),
-                    )
-                    .help("set `securityContext.allowPrivilegeEscalation: false`");
-                }
-            }
+            report_unless_set(
+                out,
+                workload,
+                &c,
+                ("allowPrivilegeEscalation", false),
+                "its processes may gain more privileges than their parent",
+                "set `securityContext.allowPrivilegeEscalation: false`",
+            );
         }
     }
 }

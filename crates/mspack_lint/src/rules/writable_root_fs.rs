@@ -1,8 +1,6 @@
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_windows, workloads,
-};
+use crate::pod_security::{checked_containers, is_windows, report_unless_set, workloads};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -80,35 +78,15 @@ fn check(ws: &Workspace, out: &mut Findings) {
             continue;
         }
         for c in checked_containers(workload) {
-            let help = "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir \
-                        where the process writes";
-            match container_field(&c, "readOnlyRootFilesystem") {
-                Some(node) if node.as_bool() == Some(true) => {}
-                Some(node) => {
-                    out.report(
-                        workload,
-                        node,
-                        format!(
-                            "{} sets readOnlyRootFilesystem: {}; its root filesystem is writable",
-                            describe(&c),
-                            node.as_str().unwrap_or("?")
-                        ),
-                    )
-                    .help(help);
-                }
-                None => {
-                    out.report(
-                        workload,
-                        container_anchor(&c),
-                        format!(
-                            "{} does not set securityContext.readOnlyRootFilesystem: true; its \
-                             root filesystem is writable",
-                            describe(&c)
-                        ),
-                    )
-                    .help(help);
-                }
-            }
+            report_unless_set(
+                out,
+                workload,
+                &c,
+                ("readOnlyRootFilesystem", true),
+                "its root filesystem is writable",
+                "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir where \
+                 the process writes",
+            );
         }
     }
 }
