@@ -181,10 +181,8 @@ fn own_values(template: &Template, raw: &RawValues) -> Result<RawValues, Templat
         |key: &str| companion.is_some_and(|c| c.values.iter().any(|d| d.key == key));
     let mut own = RawValues::new();
     for key in raw.keys() {
-        if template.values.iter().any(|d| d.key == key) {
-            own.copy_from(raw, key);
-        } else if !known_to_companion(key) {
-            // Reported by `resolve`, with the closest key of this template.
+        // A key neither template knows stays, for `resolve` to report with the closest key.
+        if template.values.iter().any(|d| d.key == key) || !known_to_companion(key) {
             own.copy_from(raw, key);
         }
     }
