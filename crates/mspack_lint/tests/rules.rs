@@ -206,3 +206,20 @@ fn selecting_one_rule_of_a_pass_reports_only_that_rule() {
         assert!(others.is_empty(), "{}: also reported {others:?}", rule.id());
     });
 }
+
+/// Istio's retired or never-emitted codes (CODES.md: deprecated/unused) are not reused by any
+/// rule, so a user's suppression or CI filter for them never silently matches something new.
+#[test]
+fn no_rule_emits_a_retired_istio_code() {
+    for retired in ["IST0001", "IST0143", "IST0168"] {
+        let users: Vec<String> = ALL
+            .iter()
+            .filter(|r| r.code == retired)
+            .map(|r| r.id())
+            .collect();
+        assert!(
+            users.is_empty(),
+            "{retired} is retired but used by {users:?}"
+        );
+    }
+}

@@ -45,6 +45,7 @@ pub mod gateway_conflicting;
 pub mod gateway_ingress_port;
 pub mod gateway_secret;
 pub mod k8sgateway_crd_version;
+pub mod k8sgateway_precheck;
 pub mod sidecar_selector;
 pub mod telemetry_default_selector;
 pub mod telemetry_lightstep;
@@ -128,6 +129,8 @@ pub static ALL: &[&Rule] = &[
     &dr_pod_not_selected::SUBSET_SELECTS_NO_PODS,
     &dr_pod_not_selected::UNKNOWN_DESTINATION_RULE_HOST,
     &k8sgateway_crd_version::CRD_VERSION_BELOW_MINIMUM,
+    &k8sgateway_precheck::UNSUPPORTED_GATEWAY_API_VERSION,
+    &k8sgateway_precheck::FUTURE_UNSUPPORTED_GATEWAY_API_VERSION,
     // virtualservice.* analyzers and VirtualService schema validation
     &vs_destination_host::DESTINATION_HOST_NOT_FOUND,
     &vs_destination_host::DESTINATION_PORT_REQUIRED,
