@@ -239,12 +239,16 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         stdout.write_all(render(&report, format, color).as_bytes())
     };
     let _ = stdout.flush();
-    Ok(if report.unloadable > 0 {
+    let code = if report.unloadable > 0 {
         // Everything else was reported; a file that could not be read or parsed is an I/O error.
         ExitCode::from(crate::EXIT_USAGE)
     } else if report.fails(fail_on) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    // The process ends next: the operating system reclaims the trees at once, where freeing
+    // them node by node costs up to a tenth of a large run.
+    std::mem::forget(report);
+    Ok(code)
 }

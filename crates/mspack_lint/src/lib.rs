@@ -66,6 +66,32 @@ pub struct Report {
     pub unloadable: usize,
     /// Wall time of each phase (`parse`, `model`, `rules`, `report`), for `MSPACK_TIMINGS`.
     pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// The parsed trees the findings were computed from, freed when the report is dropped.
+    retained: Retained,
+}
+
+/// The workspace a report was computed from. Freeing a large tree (millions of small
+/// allocations) takes a noticeable share of a run, so dropping it hands the work to a
+/// background thread; a process that exits right after the report can skip it entirely with
+/// `std::mem::forget(report)`, leaving the memory to the operating system.
+struct Retained(Option<Workspace>);
+
+impl Drop for Retained {
+    fn drop(&mut self) {
+        let Some(workspace) = self.0.take() else {
+            return;
+        };
+        // If no thread can be started, the workspace is dropped here when the closure is.
+        let _ = std::thread::Builder::new()
+            .name("mspack-free".into())
+            .spawn(move || drop(workspace));
+    }
+}
+
+impl std::fmt::Debug for Retained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Retained")
+    }
 }
 
 impl Report {
@@ -276,15 +302,9 @@ pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, Lint
         resources: workspace.resources.iter().filter(|r| !r.assumed).count(),
         unloadable: workspace.unloadable(),
         timings: Vec::new(),
+        retained: Retained(None),
     };
-    // Freeing a large tree takes a noticeable share of a run; nothing waits for it.
-    if std::thread::Builder::new()
-        .name("mspack-free".into())
-        .spawn(move || drop(workspace))
-        .is_err()
-    {
-        lap("free");
-    }
+    report.retained = Retained(Some(workspace));
     report.timings = timings;
     Ok(report)
 }
