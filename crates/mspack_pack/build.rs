@@ -1,4 +1,4 @@
-//! Embed `pack/` and the two wrapper scripts: writes a table of (installed path, bytes) into
+//! Embed `pack/`, the two wrapper scripts and the helper they source: writes a table of (installed path, bytes) into
 //! OUT_DIR, with `rerun-if-changed` on every file and folder so edits rebuild.
 
 use std::fmt::Write as _;
@@ -46,6 +46,7 @@ fn main() {
     }
     for script in [
         "scripts/scaffold-microservice.sh",
+        "scripts/find-mspack.sh",
         "validators/mesh-validator.sh",
     ] {
         add(script, &root.join(script));

@@ -8,7 +8,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use mspack_lint::baseline::Baseline;
 use mspack_lint::output::{Format, render, write_json};
-use mspack_lint::{ConfigFile, LintOptions, Severity, fix::apply_fixes, lint_inputs, load_inputs};
+use mspack_lint::{
+    ConfigFile, LintOptions, Multicluster, Severity, fix::apply_fixes, lint_inputs, load_inputs,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -23,6 +25,27 @@ enum SeverityArg {
     Info,
     Warning,
     Error,
+}
+
+/// `--multicluster MODE` (also used by `mspack new`).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MulticlusterArg {
+    /// One cluster
+    Off,
+    /// Ambient multicluster: a Service is local to its cluster unless labelled istio.io/global
+    Ambient,
+    /// Sidecar multi-primary or primary-remote: every Service is mesh-wide already
+    Sidecar,
+}
+
+impl From<MulticlusterArg> for Multicluster {
+    fn from(mode: MulticlusterArg) -> Multicluster {
+        match mode {
+            MulticlusterArg::Off => Multicluster::Off,
+            MulticlusterArg::Ambient => Multicluster::Ambient,
+            MulticlusterArg::Sidecar => Multicluster::Sidecar,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -65,9 +88,10 @@ pub struct LintArgs {
     /// CRDs (YAML, e.g. Istio's crd-all.gen.yaml, or a JSON schema bundle) to validate custom resources against; repeatable
     #[arg(long, value_name = "FILE")]
     crds: Vec<PathBuf>,
-    /// Treat the mesh as multicluster (enables MSP103)
-    #[arg(long)]
-    multicluster: bool,
+    /// How the mesh spans clusters: ambient (Services need istio.io/global: MSP103) or sidecar
+    /// (Services are mesh-wide already)
+    #[arg(long, value_enum, value_name = "MODE")]
+    multicluster: Option<MulticlusterArg>,
     /// Do not assume Istio's default ingress gateway (Pod and Service in the root namespace)
     #[arg(long)]
     no_istio_defaults: bool,
@@ -128,8 +152,8 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     if args.no_istio_defaults {
         options.istio_defaults = false;
     }
-    if args.multicluster {
-        options.multicluster = true;
+    if let Some(mode) = args.multicluster {
+        options.multicluster = mode.into();
     }
     if let Some(domain) = args.cluster_domain {
         if domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') {

@@ -31,9 +31,10 @@ pub struct NewArgs {
     /// HTTP port (1-65535, not Istio's 15000-15090)
     #[arg(long)]
     port: Option<u16>,
-    /// Label the Service for a multicluster mesh (istio.io/global)
-    #[arg(long)]
-    multicluster: bool,
+    /// How the mesh spans clusters: ambient labels the Service istio.io/global (ambient
+    /// Services are cluster-local without it); sidecar needs no label (mesh-wide already)
+    #[arg(long, value_enum, value_name = "MODE")]
+    multicluster: Option<crate::lint::MulticlusterArg>,
     /// Asynchronous messaging: `nats` publishes the service's events through a transactional
     /// outbox and consumes commands through an inbox, so it needs a store (`--store`, default
     /// sqlite with nats). Default: none, or nats with --store
@@ -93,7 +94,7 @@ pub fn run(args: NewArgs) -> Result<ExitCode> {
         &args.name,
         Some(&namespace),
         port,
-        args.multicluster,
+        args.multicluster.map(Into::into).unwrap_or_default(),
         messaging,
     )?;
     if let Some(store) = args.store {

@@ -349,11 +349,30 @@ fn config_cluster_domain_and_multicluster_reach_the_rules() {
             "--cluster-domain",
             "cluster.local",
             "--multicluster",
+            "ambient",
             "routed.yaml",
         ])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("MSP103"));
+    // Issue 15: a sidecar multicluster mesh is mesh-wide already; the label would do nothing.
+    lint_in(dir.path())
+        .args([
+            "--cluster-domain",
+            "cluster.local",
+            "--multicluster",
+            "sidecar",
+            "routed.yaml",
+        ])
+        .assert()
+        .code(0);
+    // The mode is named, never guessed: `true` in the config is refused with both choices.
+    write(dir.path(), ".mspack.toml", "[mesh]\nmulticluster = true\n");
+    lint_in(dir.path())
+        .arg("routed.yaml")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ambient").and(predicate::str::contains("sidecar")));
 }
 
 #[test]
@@ -416,7 +435,14 @@ spec:
 ";
     let path = write(dir.path(), "svc.yaml", text);
     lint_in(dir.path())
-        .args(["--multicluster", "--select", "MSP103", "--fix", "svc.yaml"])
+        .args([
+            "--multicluster",
+            "ambient",
+            "--select",
+            "MSP103",
+            "--fix",
+            "svc.yaml",
+        ])
         .assert()
         .code(0)
         .stderr(predicate::str::contains("fixed 2 findings in 1 file"));

@@ -189,6 +189,7 @@ fn new_writes_into_output_and_the_deploy_folder_lints_clean() {
             "--output",
             "svc/payments",
             "--multicluster",
+            "ambient",
         ])
         .assert()
         .success();
@@ -199,7 +200,45 @@ fn new_writes_into_output_and_the_deploy_folder_lints_clean() {
     assert!(text.contains("istio.io/global: \"true\""));
     mspack()
         .current_dir(dir.path())
-        .args(["lint", "--no-config", "--color=never", "--multicluster"])
+        .args([
+            "lint",
+            "--no-config",
+            "--color=never",
+            "--multicluster",
+            "ambient",
+        ])
+        .arg(&deploy)
+        .assert()
+        .success();
+}
+
+/// Issue 15: `istio.io/global` is read by ambient multicluster only. A service for a sidecar
+/// multicluster mesh gets no label (its Services are mesh-wide already), and its deploy/ lints
+/// clean in that mode; the recorded answers name the mode.
+#[test]
+fn new_for_a_sidecar_multicluster_mesh_writes_no_global_label() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mspack()
+        .current_dir(dir.path())
+        .args(["new", "payments", "--multicluster", "sidecar"])
+        .assert()
+        .success();
+    let deploy = dir.path().join("payments/deploy");
+    let text = std::fs::read_to_string(deploy.join("deployment-strategy.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!text.contains("istio.io/global"), "{text}");
+    let answers = std::fs::read_to_string(dir.path().join("payments/.mspack/answers.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(answers.contains("multicluster = \"sidecar\""), "{answers}");
+    mspack()
+        .current_dir(dir.path())
+        .args([
+            "lint",
+            "--no-config",
+            "--color=never",
+            "--multicluster",
+            "sidecar",
+        ])
         .arg(&deploy)
         .assert()
         .success();

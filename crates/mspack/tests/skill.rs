@@ -159,3 +159,93 @@ fn scaffold_wrapper_runs_mspack_new() {
         "--dry-run writes nothing"
     );
 }
+
+/// Issue 15: `--agent all` installs into every agent's folder and the shared `.agents/skills`,
+/// each copy carries the binary that installed it, and the wrapper scripts run from each
+/// installed folder with no mspack on PATH (they find their own folder and its bin/mspack).
+/// A bin/mspack of another version is refused; `skill list` reports every copy as current.
+#[test]
+fn install_for_every_agent_carries_the_binary_and_the_wrappers_run_from_each_folder() {
+    let home = tempdir();
+    let work = tempdir();
+    mspack()
+        .env("HOME", home.path())
+        .current_dir(work.path())
+        .args(["skill", "install", "--agent", "all"])
+        .assert()
+        .code(0);
+    let folders = [
+        ".agents/skills",
+        ".claude/skills",
+        ".cursor/skills",
+        ".copilot/skills",
+        ".gemini/skills",
+        ".codeium/windsurf/skills",
+    ];
+    let short = work.path().join("short.yaml");
+    std::fs::write(
+        &short,
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: orders, namespace: food}\nspec: {host: orders, exportTo: [\".\"]}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let bare_path = "/usr/bin:/bin";
+    for folder in folders {
+        let skill = home.path().join(folder).join("microservices-pack");
+        assert!(skill.join("SKILL.md").is_file(), "{folder}");
+        let version = std::fs::read_to_string(skill.join("bin/VERSION")).unwrap_or_default();
+        assert_eq!(version.trim(), env!("CARGO_PKG_VERSION"), "{folder}");
+        let lint = std::process::Command::new("bash")
+            .arg(skill.join("validators/mesh-validator.sh"))
+            .arg(&short)
+            .env("PATH", bare_path)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            lint.status.code(),
+            Some(1),
+            "{folder}: {}",
+            String::from_utf8_lossy(&lint.stderr)
+        );
+        assert!(String::from_utf8_lossy(&lint.stdout).contains("MSP101"));
+        let new = std::process::Command::new("bash")
+            .arg(skill.join("scripts/scaffold-microservice.sh"))
+            .args(["orders", "--dry-run"])
+            .current_dir(work.path())
+            .env("PATH", bare_path)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            new.status.code(),
+            Some(0),
+            "{folder}: {}",
+            String::from_utf8_lossy(&new.stderr)
+        );
+    }
+    mspack()
+        .env("HOME", home.path())
+        .current_dir(work.path())
+        .args(["skill", "list"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("agents   user"))
+        .stdout(predicate::str::contains("windsurf user"))
+        .stdout(predicate::str::contains("current").count(6));
+
+    // The version check: a skill written for another mspack refuses to run this one.
+    let claude = home.path().join(".claude/skills/microservices-pack");
+    std::fs::write(claude.join("bin/VERSION"), "0.0.0-other\n").unwrap_or_else(|e| panic!("{e}"));
+    let refused = std::process::Command::new("bash")
+        .arg(claude.join("validators/mesh-validator.sh"))
+        .arg(&short)
+        .env("PATH", bare_path)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("written for mspack 0.0.0-other"));
+    mspack()
+        .env("HOME", home.path())
+        .current_dir(work.path())
+        .args(["skill", "list"])
+        .assert()
+        .stdout(predicate::str::contains("changed by you"));
+}

@@ -16,7 +16,7 @@
 //! cluster-domain = "cluster.local"
 //! root-namespace = "istio-system"
 //! default-namespace = "default"            # namespace of resources that name none (default: unknown)
-//! multicluster = false
+//! multicluster = "off"                    # off | ambient | sidecar (how the mesh spans clusters)
 //! istio-defaults = true                    # assume Istio's default ingress gateway Pod/Service
 //! mesh-config = "istio/mesh.yaml"          # Istio MeshConfig, relative to the config file
 //! mesh-networks = "istio/networks.yaml"
@@ -29,6 +29,77 @@ use serde::Deserialize;
 
 use crate::finding::Severity;
 
+/// How an Istio mesh spans clusters. The mode decides what makes a Service visible to the other
+/// clusters, so it must be said, not guessed: `multicluster = true` is refused with a message
+/// that names the two modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "MulticlusterSetting")]
+pub enum Multicluster {
+    /// One cluster.
+    #[default]
+    Off,
+    /// Ambient multicluster: a Service is local to its cluster unless it carries the label
+    /// `istio.io/global: "true"` (MSP103 checks that routed Services do).
+    Ambient,
+    /// Sidecar multi-primary or primary-remote: every Service is already mesh-wide (endpoints of
+    /// the same namespace/name in all clusters are merged); `meshConfig.serviceSettings` with
+    /// `clusterLocal: true` is what keeps one local, and the `istio.io/global` label does nothing.
+    Sidecar,
+}
+
+impl Multicluster {
+    /// The mode from its name (`off`, `ambient`, `sidecar`), or a message naming the choices.
+    pub fn parse(text: &str) -> Result<Multicluster, String> {
+        match text {
+            "off" | "false" => Ok(Multicluster::Off),
+            "ambient" => Ok(Multicluster::Ambient),
+            "sidecar" => Ok(Multicluster::Sidecar),
+            "true" => Err(
+                "multicluster must name the mesh's mode: \"ambient\" (a Service is local to its \
+                 cluster unless labelled istio.io/global) or \"sidecar\" (every Service is \
+                 already mesh-wide)"
+                    .to_owned(),
+            ),
+            other => Err(format!(
+                "unknown multicluster mode {other:?}: expected \"off\", \"ambient\" or \"sidecar\""
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Multicluster::Off => "off",
+            Multicluster::Ambient => "ambient",
+            Multicluster::Sidecar => "sidecar",
+        }
+    }
+
+    pub fn is_multicluster(self) -> bool {
+        self != Multicluster::Off
+    }
+}
+
+/// What `.mspack.toml` may write for `multicluster`: a mode name, or `false`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MulticlusterSetting {
+    Flag(bool),
+    Mode(String),
+}
+
+impl TryFrom<MulticlusterSetting> for Multicluster {
+    type Error = String;
+
+    fn try_from(setting: MulticlusterSetting) -> Result<Multicluster, String> {
+        match setting {
+            MulticlusterSetting::Flag(flag) => {
+                Multicluster::parse(if flag { "true" } else { "off" })
+            }
+            MulticlusterSetting::Mode(mode) => Multicluster::parse(&mode),
+        }
+    }
+}
+
 /// Everything a lint run needs besides its input files.
 #[derive(Clone, Debug)]
 pub struct LintOptions {
@@ -38,7 +109,8 @@ pub struct LintOptions {
     /// unknown namespace, not counted among the set's namespaces (a kustomize base gets its
     /// namespace from the kustomization); `istioctl analyze` uses `default`.
     pub default_namespace: Option<String>,
-    pub multicluster: bool,
+    /// How the mesh spans clusters: what makes a Service reachable from the other clusters.
+    pub multicluster: Multicluster,
     /// Assume Istio's default ingress gateway (Pod and Service in the root namespace), as
     /// `istioctl analyze` does when it reads files only.
     pub istio_defaults: bool,
@@ -72,7 +144,7 @@ impl Default for LintOptions {
             cluster_domain: "cluster.local".into(),
             root_namespace: "istio-system".into(),
             default_namespace: None,
-            multicluster: false,
+            multicluster: Multicluster::Off,
             istio_defaults: true,
             mesh_config: None,
             mesh_networks: None,
@@ -153,7 +225,7 @@ pub struct MeshSection {
     pub cluster_domain: Option<String>,
     pub root_namespace: Option<String>,
     pub default_namespace: Option<String>,
-    pub multicluster: Option<bool>,
+    pub multicluster: Option<Multicluster>,
     pub istio_defaults: Option<bool>,
     pub mesh_config: Option<PathBuf>,
     pub mesh_networks: Option<PathBuf>,
@@ -275,14 +347,33 @@ mod tests {
     fn config_file_sections_are_applied() {
         let config = ConfigFile::parse(
             "[lint]\nignore = [\"MSP102\"]\n[lint.per-file-ignores]\n\"a/*.yaml\" = [\"MSP101\"]\n\
-             [mesh]\ncluster-domain = \"corp.local\"\nmulticluster = true\n",
+             [mesh]\ncluster-domain = \"corp.local\"\nmulticluster = \"ambient\"\n",
         );
         let mut options = LintOptions::default();
         config.as_ref().map(|c| c.apply(&mut options)).ok();
         assert_eq!(options.ignore, vec!["MSP102"]);
         assert_eq!(options.cluster_domain, "corp.local");
-        assert!(options.multicluster);
+        assert_eq!(options.multicluster, Multicluster::Ambient);
         assert_eq!(options.per_file_ignores.len(), 1);
+    }
+
+    /// Issue 15: `istio.io/global` means something in ambient multicluster only, so the mode
+    /// must be named; `true` is refused with the two choices, `false` still means off.
+    #[test]
+    fn the_multicluster_mode_is_named_not_guessed() {
+        let mode = |toml: &str| {
+            ConfigFile::parse(&format!("[mesh]\nmulticluster = {toml}\n")).map(|c| {
+                let mut options = LintOptions::default();
+                c.apply(&mut options);
+                options.multicluster
+            })
+        };
+        assert_eq!(mode("\"sidecar\"").ok(), Some(Multicluster::Sidecar));
+        assert_eq!(mode("\"ambient\"").ok(), Some(Multicluster::Ambient));
+        assert_eq!(mode("false").ok(), Some(Multicluster::Off));
+        let err = mode("true").err().unwrap_or_default();
+        assert!(err.contains("ambient") && err.contains("sidecar"), "{err}");
+        assert!(mode("\"multi\"").is_err());
     }
 
     #[test]

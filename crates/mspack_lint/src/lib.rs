@@ -44,7 +44,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-pub use config::{ConfigFile, LintOptions};
+pub use config::{ConfigFile, LintOptions, Multicluster};
 pub use finding::{Applicability, Edit, Finding, Findings, Fix, Severity};
 pub use input::{InputError, Inputs, Unreadable, load_inputs};
 pub use istio::validation::retry_on_policy_is_valid;

@@ -3,7 +3,7 @@
 //! - `tests/fixtures/<rule id>/bad.yaml` gives the snapshotted findings, `good.yaml` none;
 //! - the rule's documented Example fires it and its Fix does not.
 //!
-//! A fixture folder may hold a `.mspack.toml` (e.g. `multicluster = true`) and `mesh.yaml`
+//! A fixture folder may hold a `.mspack.toml` (e.g. `multicluster = "ambient"`) and `mesh.yaml`
 //! (a MeshConfig); both apply to the fixtures and to the doc examples.
 
 use std::collections::HashSet;

@@ -198,7 +198,7 @@ proptest! {
     #[test]
     fn rules_never_panic_on_oddly_shaped_resources(docs in prop::collection::vec(document(), 1..8)) {
         let text = docs.join("---\n");
-        let options = LintOptions { select: vec!["ALL".into()], multicluster: true, ..LintOptions::default() };
+        let options = LintOptions { select: vec!["ALL".into()], multicluster: mspack_lint::Multicluster::Ambient, ..LintOptions::default() };
         let report = lint_sources(vec![Arc::new(SourceFile::new("fuzz.yaml", text))], &options);
         prop_assert!(report.is_ok());
     }

@@ -12,8 +12,15 @@
 //! examples/worked-example.yaml              the food-delivery system, lint-clean
 //! templates/*.yaml                          `mspack render` output with default values
 //! scripts/scaffold-microservice.sh          wrapper over `mspack new`
+//! scripts/find-mspack.sh                    sourced by the wrappers: which `mspack` to run
 //! validators/mesh-validator.sh              wrapper over `mspack lint`
+//! bin/VERSION                               the mspack version the skill was written for
+//! bin/mspack                                that mspack (the binary that installed the skill)
 //! ```
+//!
+//! The wrappers find the skill folder from their own path, so they work from every agent's
+//! folder, and run `bin/mspack` after checking that its `--version` is `bin/VERSION`: the agent
+//! runs the version the skill was written for, not whatever `mspack` is on `PATH`.
 //!
 //! Installing never loses a user's work: every file mspack writes is recorded with its SHA-256 in
 //! `.mspack-manifest.json` inside the skill folder. A later install or uninstall touches a file
@@ -69,11 +76,22 @@ impl PackFile {
     }
 }
 
-/// Every file of the pack, sorted by path.
+/// Where an installed skill keeps the binary that installed it.
+pub const BINARY: &str = "bin/mspack";
+
+/// The version the pack was written for, as `mspack --version` prints it after `mspack `.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Every file of the pack, sorted by path (the binary is not among them: see
+/// [`plan_install_with_binary`]).
 pub fn files() -> Vec<PackFile> {
     let mut files: Vec<PackFile> = EMBEDDED
         .iter()
         .map(|(path, contents)| PackFile { path, contents })
+        .chain([PackFile {
+            path: "bin/VERSION",
+            contents: concat!(env!("CARGO_PKG_VERSION"), "\n").as_bytes(),
+        }])
         .collect();
     files.sort_by_key(|f| f.path);
     files
@@ -87,6 +105,9 @@ pub fn file(path: &str) -> Option<PackFile> {
 /// Coding agents whose skills folder mspack knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Agent {
+    /// The shared `.agents/skills` folder of the Agent Skills convention, read by Gemini CLI,
+    /// Copilot, Warp and others besides their own folders.
+    Shared,
     Claude,
     Cursor,
     Copilot,
@@ -95,7 +116,8 @@ pub enum Agent {
 }
 
 impl Agent {
-    pub const ALL: [Agent; 5] = [
+    pub const ALL: [Agent; 6] = [
+        Agent::Shared,
         Agent::Claude,
         Agent::Cursor,
         Agent::Copilot,
@@ -109,6 +131,7 @@ impl Agent {
 
     pub fn name(self) -> &'static str {
         match self {
+            Agent::Shared => "agents",
             Agent::Claude => "claude",
             Agent::Cursor => "cursor",
             Agent::Copilot => "copilot",
@@ -120,6 +143,8 @@ impl Agent {
     /// The agent's skills folder: per user (under `home`) or per project (under `project`).
     pub fn skills_dir(self, project_scope: bool, home: &Path, project: &Path) -> PathBuf {
         let (base, rel) = match (self, project_scope) {
+            (Agent::Shared, false) => (home, ".agents/skills"),
+            (Agent::Shared, true) => (project, ".agents/skills"),
             (Agent::Claude, false) => (home, ".claude/skills"),
             (Agent::Claude, true) => (project, ".claude/skills"),
             (Agent::Cursor, false) => (home, ".cursor/skills"),
@@ -186,6 +211,14 @@ fn read_manifest(dir: &Path) -> Result<Manifest, PackError> {
     }
 }
 
+/// The mspack version that installed the skill in `dir` (from its manifest), if any did.
+pub fn installed_version(dir: &Path) -> Result<Option<String>, PackError> {
+    if !dir.join(MANIFEST).is_file() {
+        return Ok(None);
+    }
+    Ok(Some(read_manifest(dir)?.version))
+}
+
 /// What an install does to one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -204,46 +237,86 @@ pub enum Action {
 pub struct InstallPlan {
     pub dir: PathBuf,
     pub steps: Vec<(PackFile, Action)>,
+    /// The binary to install as [`BINARY`] (the one running the install), and what that does.
+    pub binary: Option<(Vec<u8>, Action)>,
 }
 
 impl InstallPlan {
     pub fn conflicts(&self) -> Vec<&'static str> {
         self.steps
             .iter()
+            .map(|(f, a)| (f.path, *a))
+            .chain(self.binary.as_ref().map(|(_, a)| (BINARY, *a)))
             .filter(|(_, a)| *a == Action::Conflict)
-            .map(|(f, _)| f.path)
+            .map(|(path, _)| path)
             .collect()
     }
 
     pub fn count(&self, action: Action) -> usize {
         self.steps.iter().filter(|(_, a)| *a == action).count()
+            + usize::from(self.binary.as_ref().is_some_and(|(_, a)| *a == action))
+    }
+
+    /// Every step as (path inside the skill folder, action), the binary last.
+    pub fn actions(&self) -> Vec<(&'static str, Action)> {
+        self.steps
+            .iter()
+            .map(|(f, a)| (f.path, *a))
+            .chain(self.binary.as_ref().map(|(_, a)| (BINARY, *a)))
+            .collect()
     }
 }
 
-/// Decide, file by file, what installing into `dir` would do. Reads, never writes.
+/// Decide, file by file, what installing the pack alone into `dir` would do. Reads, never
+/// writes.
 pub fn plan_install(dir: &Path) -> Result<InstallPlan, PackError> {
+    plan_install_with_binary(dir, None)
+}
+
+/// [`plan_install`], plus `binary` (the bytes of the running `mspack`) as [`BINARY`].
+pub fn plan_install_with_binary(
+    dir: &Path,
+    binary: Option<Vec<u8>>,
+) -> Result<InstallPlan, PackError> {
     let manifest = read_manifest(dir)?;
     let mut steps = Vec::new();
     for file in files() {
-        let path = dir.join(file.path);
-        let action = match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Action::Create,
-            Err(source) => return Err(PackError::Io { path, source }),
-            Ok(existing) if existing == file.contents => Action::Unchanged,
-            Ok(existing) => {
-                let ours = manifest.files.get(file.path);
-                if ours.is_some_and(|hash| *hash == sha256(&existing)) {
-                    Action::Update
-                } else {
-                    Action::Conflict
-                }
-            }
-        };
-        steps.push((file, action));
+        steps.push((file, plan_file(dir, &manifest, file.path, file.contents)?));
     }
+    let binary = match binary {
+        Some(bytes) => {
+            let action = plan_file(dir, &manifest, BINARY, &bytes)?;
+            Some((bytes, action))
+        }
+        None => None,
+    };
     Ok(InstallPlan {
         dir: dir.to_path_buf(),
         steps,
+        binary,
+    })
+}
+
+/// What writing `contents` to `rel` inside `dir` does, given what mspack wrote before.
+fn plan_file(
+    dir: &Path,
+    manifest: &Manifest,
+    rel: &str,
+    contents: &[u8],
+) -> Result<Action, PackError> {
+    let path = dir.join(rel);
+    Ok(match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Action::Create,
+        Err(source) => return Err(PackError::Io { path, source }),
+        Ok(existing) if existing == contents => Action::Unchanged,
+        Ok(existing) => {
+            let ours = manifest.files.get(rel);
+            if ours.is_some_and(|hash| *hash == sha256(&existing)) {
+                Action::Update
+            } else {
+                Action::Conflict
+            }
+        }
     })
 }
 
@@ -265,6 +338,12 @@ pub fn install(plan: &InstallPlan, force: bool) -> Result<(), PackError> {
         manifest
             .files
             .insert(file.path.to_string(), sha256(file.contents));
+    }
+    if let Some((bytes, action)) = &plan.binary {
+        if *action != Action::Unchanged {
+            write_file(&plan.dir.join(BINARY), bytes, true)?;
+        }
+        manifest.files.insert(BINARY.to_string(), sha256(bytes));
     }
     let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     write_file(&plan.dir.join(MANIFEST), &text, false)

@@ -39,9 +39,13 @@ fn text(file: &PackFile) -> &'static str {
 }
 
 /// Lint `yaml` as one file; the codes of the findings (with their messages, for failures).
-fn lint(name: &str, yaml: &str, multicluster: bool) -> Vec<(String, String)> {
+fn lint(name: &str, yaml: &str, ambient_multicluster: bool) -> Vec<(String, String)> {
     let options = LintOptions {
-        multicluster,
+        multicluster: if ambient_multicluster {
+            mspack_lint::Multicluster::Ambient
+        } else {
+            mspack_lint::Multicluster::Off
+        },
         crds: shared_crds().into_iter().collect(),
         ..LintOptions::default()
     };
@@ -320,5 +324,54 @@ fn the_skill_has_front_matter_an_agent_can_match() {
     assert!(
         skill.lines().count() <= 450,
         "SKILL.md stays short; details go in references/"
+    );
+}
+
+/// Issue 15: the references say `istio.io/global` matters in ambient multicluster only. Checked
+/// against the render and the linter: `multicluster=sidecar` writes no label and MSP103 stays
+/// silent on it in sidecar mode; `multicluster=ambient` writes the label, and without it MSP103
+/// reports the routed Service.
+#[test]
+fn the_global_label_is_demanded_only_where_ambient_multicluster_reads_it() {
+    use mspack_lint::Multicluster;
+    use mspack_templates::{RawValues, render};
+    let rendered = |mode: &str| {
+        let mut values = RawValues::new();
+        values.insert("name", "delivery");
+        values.insert("multicluster", mode);
+        render("deployment-strategy", &values)
+            .unwrap_or_else(|e| panic!("render with multicluster={mode}: {e}"))
+            .text
+    };
+    let route = "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: \
+                 {name: delivery, namespace: delivery}\nspec:\n  host: \
+                 delivery.delivery.svc.cluster.local\n  exportTo: [\".\"]\n";
+    let msp103 = |yaml: &str, mode: Multicluster| {
+        let options = LintOptions {
+            multicluster: mode,
+            select: vec!["MSP103".into()],
+            ..LintOptions::default()
+        };
+        let source = Arc::new(SourceFile::new("svc.yaml", yaml));
+        lint_sources(vec![source], &options)
+            .map(|r| r.findings.len())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let sidecar = rendered("sidecar");
+    assert!(!sidecar.contains("istio.io/global"), "{sidecar}");
+    assert_eq!(
+        msp103(&format!("{sidecar}{route}"), Multicluster::Sidecar),
+        0
+    );
+    let ambient = rendered("ambient");
+    assert!(ambient.contains("istio.io/global: \"true\""));
+    assert_eq!(
+        msp103(&format!("{ambient}{route}"), Multicluster::Ambient),
+        0
+    );
+    assert_eq!(
+        msp103(&format!("{sidecar}{route}"), Multicluster::Ambient),
+        1,
+        "ambient multicluster needs the label on the routed Service"
     );
 }

@@ -17,6 +17,8 @@ pub struct Template {
 const PULL_POLICIES: &[&str] = &["IfNotPresent", "Always", "Never"];
 const ROUTING: &[&str] = &["virtualservice", "httproute"];
 const PROPAGATION: &[&str] = &["headers", "all", "disabled"];
+/// `off`, or how the mesh spans clusters (`mspack_lint::Multicluster`).
+const MULTICLUSTER: &[&str] = &["off", "ambient", "sidecar"];
 
 static NS_LIST: Kind = Kind::Namespace;
 static CIDR_LIST: Kind = Kind::Cidr;
@@ -203,9 +205,11 @@ pub static DEPLOYMENT_STRATEGY_VALUES: &[ValueDef] = &[
     ),
     value!(
         "multicluster",
-        Kind::Bool,
-        Some("false"),
-        "label the Service `istio.io/global: \"true\"` (ambient multicluster)"
+        Kind::Enum(MULTICLUSTER),
+        Some("off"),
+        "how the mesh spans clusters: ambient labels the Service `istio.io/global: \"true\"` \
+         (ambient makes Services global only with it); sidecar needs no label (Services are \
+         mesh-wide already)"
     ),
     value!(
         "otel_exporter_endpoint",
@@ -344,9 +348,9 @@ pub static MESH_ISTIO_VALUES: &[ValueDef] = &[
     ),
     value!(
         "multicluster",
-        Kind::Bool,
-        Some("false"),
-        "the mesh spans clusters (lint with multicluster rules on)"
+        Kind::Enum(MULTICLUSTER),
+        Some("off"),
+        "how the mesh spans clusters (off, ambient, sidecar): the mode the renders are linted in"
     ),
     value!(
         "routing",

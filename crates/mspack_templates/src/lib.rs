@@ -22,6 +22,7 @@ pub mod scaffold;
 pub mod update;
 pub mod values;
 
+use mspack_lint::Multicluster;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -208,7 +209,10 @@ pub fn lint_options(values: &Values) -> LintOptions {
     if let Some(domain) = values.text("cluster_domain") {
         options.cluster_domain = domain.to_owned();
     }
-    options.multicluster = values.text("multicluster") == Some("true");
+    options.multicluster = values
+        .text("multicluster")
+        .and_then(|m| Multicluster::parse(m).ok())
+        .unwrap_or_default();
     options
 }
 

@@ -9,6 +9,7 @@
 //! embeds every source file of `mspack_eventstore` and `mspack_outbox` (their manifests without
 //! `[dev-dependencies]`; not the relay binary: the service runs the relay in-process).
 
+use mspack_lint::Multicluster;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,7 +64,8 @@ pub struct ServiceSpec {
     pub name: String,
     pub namespace: String,
     pub port: u16,
-    pub multicluster: bool,
+    /// How the mesh spans clusters; `Ambient` labels the Service `istio.io/global`.
+    pub multicluster: Multicluster,
     pub messaging: Messaging,
     /// `Store::Sqlite` by default with `Messaging::Nats` (events leave through the outbox,
     /// never by a direct publish); see [`ServiceSpec::with_store`].
@@ -76,7 +78,7 @@ impl ServiceSpec {
         name: &str,
         namespace: Option<&str>,
         port_number: u16,
-        multicluster: bool,
+        multicluster: Multicluster,
         messaging: Messaging,
     ) -> Result<ServiceSpec, TemplateError> {
         let invalid = |key: &str, value: &str, reason: String| TemplateError::InvalidValue {
@@ -419,7 +421,7 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
         raw.insert("name", &spec.name);
         raw.insert("namespace", &spec.namespace);
         raw.insert("port", spec.port.to_string());
-        raw.insert("multicluster", spec.multicluster.to_string());
+        raw.insert("multicluster", spec.multicluster.name());
     }
     deployment.insert("image", format!("{}:0.1.0", spec.name));
     deployment.insert(
@@ -466,7 +468,7 @@ fn deploy_values(spec: &ServiceSpec) -> Vec<(&'static str, RawValues)> {
 /// Each file was linted with its companion; this lints the whole `deploy/` folder at once, with
 /// the workload hygiene rules (MSP2xx, off by default for users' files) too: what mspack writes
 /// for a service runs unprivileged, non-root, read-only, without capabilities.
-fn lint_deploy_together(files: &FileSet, multicluster: bool) -> Result<(), TemplateError> {
+fn lint_deploy_together(files: &FileSet, multicluster: Multicluster) -> Result<(), TemplateError> {
     let options = mspack_lint::LintOptions {
         multicluster,
         extend_select: vec!["MSP2".to_owned()],
@@ -535,7 +537,7 @@ fn answers_header(spec: &ServiceSpec) -> String {
         toml_string(&spec.name),
         toml_string(&spec.namespace),
         spec.port,
-        spec.multicluster,
+        toml_string(spec.multicluster.name()),
         toml_string(spec.messaging.as_str()),
         toml_string(spec.store.as_str()),
     )
@@ -742,14 +744,14 @@ mod tests {
     use super::*;
 
     fn spec(name: &str) -> ServiceSpec {
-        ServiceSpec::new(name, Some("food"), 8080, false, Messaging::None)
+        ServiceSpec::new(name, Some("food"), 8080, Multicluster::Off, Messaging::None)
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
     fn invalid_names_are_refused_with_the_key() {
         for bad in ["Orders", "9lives", "a_b", "-x", ""] {
-            let err = ServiceSpec::new(bad, None, 8080, false, Messaging::None)
+            let err = ServiceSpec::new(bad, None, 8080, Multicluster::Off, Messaging::None)
                 .err()
                 .map(|e| e.to_string());
             assert!(
@@ -757,7 +759,7 @@ mod tests {
                 "{bad}: {err:?}"
             );
         }
-        let err = ServiceSpec::new("orders", None, 15020, false, Messaging::None)
+        let err = ServiceSpec::new("orders", None, 15020, Multicluster::Off, Messaging::None)
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("`port`")));
@@ -849,15 +851,17 @@ mod tests {
             "async-nats",
             "std",
         ] {
-            let err = ServiceSpec::new(taken, None, 8080, false, Messaging::None)
+            let err = ServiceSpec::new(taken, None, 8080, Multicluster::Off, Messaging::None)
                 .err()
                 .unwrap_or_else(|| panic!("{taken} accepted"));
             assert!(err.to_string().contains("crate"), "{taken}: {err}");
         }
-        assert!(ServiceSpec::new("tokio-svc", None, 8080, false, Messaging::None).is_ok());
+        assert!(
+            ServiceSpec::new("tokio-svc", None, 8080, Multicluster::Off, Messaging::None).is_ok()
+        );
         for len in [51, 64, 80] {
             let name = "a".repeat(len);
-            let err = ServiceSpec::new(&name, None, 8080, false, Messaging::None)
+            let err = ServiceSpec::new(&name, None, 8080, Multicluster::Off, Messaging::None)
                 .err()
                 .unwrap_or_else(|| panic!("{len} accepted"));
             let text = err.to_string();
@@ -1005,9 +1009,15 @@ mod tests {
     }
 
     fn store_spec(store: Store) -> ServiceSpec {
-        ServiceSpec::new("orders", Some("food"), 8080, false, Messaging::Nats)
-            .and_then(|s| s.with_store(store))
-            .unwrap_or_else(|e| panic!("{e}"))
+        ServiceSpec::new(
+            "orders",
+            Some("food"),
+            8080,
+            Multicluster::Off,
+            Messaging::Nats,
+        )
+        .and_then(|s| s.with_store(store))
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Relative paths of the files under `dir` (recursively), `/`-separated.
@@ -1067,7 +1077,7 @@ mod tests {
 
     #[test]
     fn nats_implies_a_store_and_a_store_implies_nats() {
-        let nats = ServiceSpec::new("orders", None, 8080, false, Messaging::Nats)
+        let nats = ServiceSpec::new("orders", None, 8080, Multicluster::Off, Messaging::Nats)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(nats.store, Store::Sqlite);
         let err = nats.with_store(Store::None).err().map(|e| e.to_string());
@@ -1139,7 +1149,7 @@ mod tests {
     #[test]
     fn the_deploy_gate_refuses_an_unhardened_workload() {
         let mut files = plan(&spec("orders")).unwrap_or_else(|e| panic!("{e}"));
-        assert!(lint_deploy_together(&files, false).is_ok());
+        assert!(lint_deploy_together(&files, Multicluster::Off).is_ok());
         let path = PathBuf::from("deploy/deployment-strategy.yaml");
         let hardened = files.files[&path].clone();
         assert!(hardened.contains("readOnlyRootFilesystem: true"));
@@ -1151,7 +1161,7 @@ mod tests {
                 1,
             ),
         );
-        let err = lint_deploy_together(&files, false)
+        let err = lint_deploy_together(&files, Multicluster::Off)
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("MSP203")));

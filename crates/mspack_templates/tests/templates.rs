@@ -31,7 +31,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
         "ext_authz=true".into(),
         "ext_authz_port=65535".into(),
         "callers=shop/web,billing/api".into(),
-        "multicluster=true".into(),
+        "multicluster=ambient".into(),
         "cluster_domain=corp.example".into(),
     ];
     cases.push((
@@ -98,7 +98,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<String>)> {
         "routing=httproute".into(),
         "version=1.4.0".into(),
         "canary_version=1.5.0-rc_1".into(),
-        "multicluster=true".into(),
+        "multicluster=ambient".into(),
     ];
     cases.push((
         "deployment-strategy",

@@ -15,16 +15,20 @@ pub const GLOBAL_LABEL: &str = "istio.io/global";
 
 declare_rule! {
     /// ## What it checks
-    /// In multicluster mode (`--multicluster`, or `[mesh] multicluster = true` in `.mspack.toml`),
-    /// every Service that the mesh routes to (a VirtualService destination or a DestinationRule
-    /// host resolves to it, wildcards included, or a Gateway API route's `backendRefs` names it)
-    /// and lacks the label `istio.io/global: "true"`.
-    /// Without multicluster mode the rule is silent.
+    /// In an ambient multicluster mesh (`--multicluster ambient`, or `[mesh] multicluster =
+    /// "ambient"` in `.mspack.toml`), every Service that the mesh routes to (a VirtualService
+    /// destination or a DestinationRule host resolves to it, wildcards included, or a Gateway
+    /// API route's `backendRefs` names it) and lacks the label `istio.io/global: "true"`.
+    ///
+    /// The rule is silent in one cluster and in a sidecar multicluster mesh (`--multicluster
+    /// sidecar`): there every Service is already mesh-wide (Istio merges the endpoints of the
+    /// same namespace/name from all clusters), the label has no effect, and what keeps a Service
+    /// local is `meshConfig.serviceSettings` with `clusterLocal: true`.
     ///
     /// ## Why it matters
-    /// In a multicluster (ambient) mesh a Service is local to its cluster unless it is marked
-    /// global: clients in the other clusters get no endpoints for it, and failover you designed
-    /// for never happens. The label must be the string `"true"` (Kubernetes rejects an unquoted
+    /// In ambient multicluster a Service is local to its cluster unless it is marked global:
+    /// clients in the other clusters get no endpoints for it, and failover you designed for
+    /// never happens. The label must be the string `"true"` (Kubernetes rejects an unquoted
     /// boolean label value).
     ///
     /// ## Example
@@ -65,14 +69,15 @@ declare_rule! {
         code: "MSP103",
         name: "missing-global-label",
         severity: Warning,
-        summary: "in multicluster mode, a routed Service lacks the label istio.io/global: \"true\"",
+        summary: "in ambient multicluster, a routed Service lacks the label istio.io/global: \"true\"",
         mirrors: None,
         check: check,
     };
 }
 
 fn check(ws: &Workspace, out: &mut Findings) {
-    if !ws.options.multicluster {
+    // The label is read by ambient multicluster only; sidecar meshes are mesh-wide already.
+    if ws.options.multicluster != crate::config::Multicluster::Ambient {
         return;
     }
     let domain = ws.cluster_domain();

@@ -5,6 +5,7 @@
 
 use crate::TemplateError;
 use crate::scaffold::{Messaging, ServiceSpec, Store};
+use mspack_lint::Multicluster;
 
 /// Where `mspack new` records its inputs, relative to the service directory.
 pub const ANSWERS_PATH: &str = ".mspack/answers.toml";
@@ -113,11 +114,18 @@ pub fn spec_from_answers(text: &str) -> Result<Answers, TemplateError> {
             Some(other) => Err(bad(format!("`inputs.{key}` is {other}, not a string"))),
         }
     };
-    let boolean = |key: &str| -> Result<bool, TemplateError> {
-        match inputs.get(key) {
-            None => Ok(false),
-            Some(toml::Value::Boolean(b)) => Ok(*b),
-            Some(other) => Err(bad(format!("`inputs.{key}` is {other}, not true or false"))),
+    // A mode name since the mode became explicit; before, `true` meant the label, which is
+    // what ambient multicluster reads.
+    let multicluster = match inputs.get("multicluster") {
+        None | Some(toml::Value::Boolean(false)) => Multicluster::Off,
+        Some(toml::Value::Boolean(true)) => Multicluster::Ambient,
+        Some(toml::Value::String(mode)) => {
+            Multicluster::parse(mode).map_err(|e| bad(format!("`inputs.multicluster`: {e}")))?
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "`inputs.multicluster` is {other}, not off, ambient or sidecar"
+            )));
         }
     };
     let name =
@@ -139,8 +147,8 @@ pub fn spec_from_answers(text: &str) -> Result<Answers, TemplateError> {
         }
     };
     let invalid = |e: TemplateError| bad(format!("the recorded inputs are not valid: {e}"));
-    let mut spec = ServiceSpec::new(name, namespace, port, boolean("multicluster")?, messaging)
-        .map_err(invalid)?;
+    let mut spec =
+        ServiceSpec::new(name, namespace, port, multicluster, messaging).map_err(invalid)?;
     // Recorded since `--store`; before it, nats meant the (then) only variant, now SQLite.
     match string("store")? {
         None | Some("none") => {}
@@ -203,7 +211,7 @@ mod tests {
         assert_eq!(answers.spec.namespace, "orders");
         assert_eq!(answers.spec.port, 9000);
         assert_eq!(answers.spec.messaging, Messaging::Nats);
-        assert!(!answers.spec.multicluster);
+        assert_eq!(answers.spec.multicluster, Multicluster::Off);
         assert_eq!(answers.mspack_version.text, "0.0.9");
     }
 
@@ -258,9 +266,15 @@ mod tests {
 
     #[test]
     fn what_new_records_reads_back() {
-        let spec = ServiceSpec::new("pay-api", Some("shop"), 9001, true, Messaging::Nats)
-            .and_then(|s| s.with_store(Store::Postgres))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let spec = ServiceSpec::new(
+            "pay-api",
+            Some("shop"),
+            9001,
+            Multicluster::Ambient,
+            Messaging::Nats,
+        )
+        .and_then(|s| s.with_store(Store::Postgres))
+        .unwrap_or_else(|e| panic!("{e}"));
         let files = crate::scaffold::plan(&spec).unwrap_or_else(|e| panic!("{e}"));
         let text = &files.files[std::path::Path::new(ANSWERS_PATH)];
         let back = spec_from_answers(text).unwrap_or_else(|e| panic!("{e}"));
@@ -272,7 +286,10 @@ mod tests {
             ),
             ("pay-api", "shop", 9001)
         );
-        assert!(back.spec.multicluster && back.spec.messaging == Messaging::Nats);
+        assert!(
+            back.spec.multicluster == Multicluster::Ambient
+                && back.spec.messaging == Messaging::Nats
+        );
         assert_eq!(back.spec.store, Store::Postgres);
         assert_eq!(back.mspack_version.text, crate::MSPACK_VERSION);
     }

@@ -140,7 +140,7 @@ mod tests {
             "orders",
             None,
             8080,
-            false,
+            mspack_lint::Multicluster::Off,
             crate::scaffold::Messaging::None,
         )
         .unwrap_or_else(|e| panic!("{e}"));
