@@ -4,16 +4,65 @@
 //!
 //! A configuration is a mapping with `receivers`, `exporters` and `service.pipelines` (all three
 //! mappings); anything else is never read as one. An embedded string is parsed on its own and its
-//! spans are mapped back into the file: exactly for a literal block scalar (`|`, `|-`, `|+`)
-//! whose lines are found verbatim at one indentation, else every span is the data entry's key.
+//! spans are mapped back into the file ([`embedded`]).
+//!
+//! The workloads that run a ConfigMap's configuration are those mounting the ConfigMap in the
+//! same namespace; the Collector version is read from their image tag, or from an
+//! `OpenTelemetryCollector`'s `spec.image`.
 
+pub mod components;
+pub mod embedded;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use mspack_yaml::{Limits, Node, Pos, SourceFile, Span, Style, Value, parse_file};
+use mspack_yaml::{Limits, Node, SourceFile, Span, parse_file};
 
+use crate::crossref::{containers, pod_spec};
 use crate::finding::{Finding, Findings};
-use crate::resource::Resource;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
+use embedded::parse_embedded;
+
+/// A Collector release, `0.<minor>.<patch>` (the Collector's distributions are still 0.x).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+impl Version {
+    /// The version in an image reference's tag (`otel/opentelemetry-collector-contrib:0.140.1`,
+    /// `...:v0.140.1-amd64`); `None` without a tag or with a tag that is no version.
+    pub fn of_image(image: &str) -> Option<Version> {
+        let image = image.split('@').next()?;
+        let (repo, tag) = image.rsplit_once(':')?;
+        if tag.contains('/') || repo.is_empty() {
+            return None;
+        }
+        let tag = tag.strip_prefix('v').unwrap_or(tag);
+        let mut parts = tag.splitn(3, '.');
+        let number = |s: Option<&str>| -> Option<u32> {
+            let digits: String = s?.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        };
+        let major = number(parts.next())?;
+        let minor = number(parts.next())?;
+        let patch = number(parts.next()).unwrap_or(0);
+        Some(Version(major, minor, patch))
+    }
+}
+
+/// Whether an image is a Collector's (`otel/opentelemetry-collector-contrib`, `otelcol-k8s`...).
+fn is_collector_image(image: &str) -> bool {
+    let repo = image.split(['@']).next().unwrap_or(image);
+    let repo = repo.rsplit_once(':').map_or(repo, |(r, t)| if t.contains('/') { repo } else { r });
+    let name = repo.rsplit('/').next().unwrap_or(repo);
+    name.contains("otelcol") || name.contains("opentelemetry-collector")
+}
 
 /// One Collector configuration and where it is.
 pub struct CollectorConfig {
@@ -22,6 +71,10 @@ pub struct CollectorConfig {
     pub resource: Option<usize>,
     /// The configuration, its spans in `file`.
     pub root: Node,
+    /// The workloads running it: those mounting the ConfigMap, or the `OpenTelemetryCollector`.
+    pub runners: Vec<usize>,
+    /// The Collector version its runners' image names, when all that name one agree.
+    pub version: Option<Version>,
 }
 
 impl CollectorConfig {
@@ -107,6 +160,54 @@ fn may_hold_config(text: &str) -> bool {
     text.contains("receivers") && text.contains("exporters") && text.contains("pipelines")
 }
 
+/// Workloads by the `(namespace, name)` of the ConfigMaps their pods mount as volumes.
+fn mounts(ws: &Workspace) -> HashMap<(&str, &str), Vec<usize>> {
+    let mut by_configmap: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for kind in Kind::WORKLOADS {
+        for r in ws.of_kind(*kind) {
+            let volumes = pod_spec(r).and_then(|s| s.get("volumes"));
+            for volume in volumes.into_iter().flat_map(Node::items) {
+                let direct = volume.path(&["configMap", "name"]);
+                let projected = volume
+                    .path(&["projected", "sources"])
+                    .into_iter()
+                    .flat_map(Node::items)
+                    .filter_map(|s| s.path(&["configMap", "name"]));
+                for name in direct.into_iter().chain(projected).filter_map(Node::as_str) {
+                    let ids = by_configmap.entry((r.ns.as_str(), name)).or_default();
+                    if !ids.contains(&r.id) {
+                        ids.push(r.id);
+                    }
+                }
+            }
+        }
+    }
+    by_configmap
+}
+
+/// The Collector version the runners' images agree on.
+fn runners_version(ws: &Workspace, runners: &[usize]) -> Option<Version> {
+    let mut found = None;
+    for r in runners.iter().filter_map(|id| ws.resources.get(*id)) {
+        let images: Vec<&str> = if r.kind_name == "OpenTelemetryCollector" {
+            r.spec().and_then(|s| s.get("image")).and_then(Node::as_str).into_iter().collect()
+        } else {
+            containers(r)
+                .filter_map(|c| c.node.get("image").and_then(Node::as_str))
+                .filter(|i| is_collector_image(i))
+                .collect()
+        };
+        for image in images {
+            let v = Version::of_image(image)?;
+            if found.is_some_and(|f| f != v) {
+                return None;
+            }
+            found = Some(v);
+        }
+    }
+    found
+}
+
 fn find(ws: &Workspace) -> Vec<CollectorConfig> {
     let mut configs = Vec::new();
     // Standalone files: documents that are no Kubernetes object are not kept by the workspace.
@@ -125,10 +226,13 @@ fn find(ws: &Workspace) -> Vec<CollectorConfig> {
                     file: source.clone(),
                     resource: None,
                     root,
+                    runners: Vec::new(),
+                    version: None,
                 });
             }
         }
     }
+    let mut mounted = None;
     for r in &ws.resources {
         if r.assumed {
             continue;
@@ -136,10 +240,18 @@ fn find(ws: &Workspace) -> Vec<CollectorConfig> {
         if r.kind_name == "ConfigMap" && r.group.is_empty() {
             for (_, key, value) in r.root.get("data").into_iter().flat_map(Node::entries) {
                 if let Some(root) = embedded(r, key, value) {
+                    let runners = mounted
+                        .get_or_insert_with(|| mounts(ws))
+                        .get(&(r.ns.as_str(), r.name.as_str()))
+                        .cloned()
+                        .unwrap_or_default();
+                    let version = runners_version(ws, &runners);
                     configs.push(CollectorConfig {
                         file: r.file.clone(),
                         resource: Some(r.id),
                         root,
+                        runners,
+                        version,
                     });
                 }
             }
@@ -153,10 +265,14 @@ fn find(ws: &Workspace) -> Vec<CollectorConfig> {
                 embedded(r, key, value)
             };
             if let Some(root) = root {
+                let runners = vec![r.id];
+                let version = runners_version(ws, &runners);
                 configs.push(CollectorConfig {
                     file: r.file.clone(),
                     resource: Some(r.id),
                     root,
+                    runners,
+                    version,
                 });
             }
         }
@@ -164,108 +280,8 @@ fn find(ws: &Workspace) -> Vec<CollectorConfig> {
     configs
 }
 
-/// A configuration written as a string scalar, its spans mapped into the resource's file.
+
+/// A Collector configuration written as a string in `r`, its spans mapped into `r`'s file.
 fn embedded(r: &Resource, key: &Node, value: &Node) -> Option<Node> {
-    let scalar = value.scalar()?;
-    let text = scalar.text.as_str();
-    if !may_hold_config(text) {
-        return None;
-    }
-    let inner = Arc::new(SourceFile::new(r.file.path.clone(), text));
-    let parsed = parse_file(inner, &Limits::default());
-    if parsed.error.is_some() {
-        return None;
-    }
-    let mut root = parsed.documents.into_iter().next()?.root;
-    if !is_collector(&root) {
-        return None;
-    }
-    match literal_offset(&r.file, key, value, text) {
-        Some((line, indent)) => shift(&mut root, line, indent),
-        None => flatten(&mut root, key.span),
-    }
-    Some(root)
-}
-
-/// For a literal block scalar whose lines are in the file verbatim at one indentation: the line
-/// before its content (its header's line, the key's) and that indentation.
-fn literal_offset(file: &SourceFile, key: &Node, value: &Node, text: &str) -> Option<(u32, u32)> {
-    if value.scalar()?.style != Style::Literal {
-        return None;
-    }
-    let header_line = key.span.end.line;
-    let after_key: String = file
-        .line_text(header_line)?
-        .chars()
-        .skip(key.span.end.col.checked_sub(1)? as usize)
-        .collect();
-    let header = after_key.trim_start().strip_prefix(':')?.trim();
-    // `|`, `|-`, `|+` only: an explicit indentation indicator is not worth the risk.
-    let header = header.trim_end();
-    let header = header.split(" #").next().unwrap_or(header).trim_end();
-    if !matches!(header, "|" | "|-" | "|+") {
-        return None;
-    }
-    let lines: Vec<&str> = text.split('\n').collect();
-    let first = lines.iter().position(|l| !l.trim().is_empty())?;
-    let first_file = file.line_text(
-        header_line
-            .saturating_add(1)
-            .saturating_add(u32::try_from(first).ok()?),
-    )?;
-    let indent = first_file.len() - first_file.trim_start_matches(' ').len();
-    for (i, line) in lines.iter().enumerate() {
-        let line = line.trim_end_matches('\r');
-        let n = header_line
-            .saturating_add(1)
-            .saturating_add(u32::try_from(i).ok()?);
-        let Some(in_file) = file.line_text(n) else {
-            // The scalar's trailing newline: no line of its own.
-            if line.is_empty() && i + 1 == lines.len() {
-                continue;
-            }
-            return None;
-        };
-        if line.trim().is_empty() {
-            if !in_file.trim().is_empty() && i + 1 != lines.len() {
-                return None;
-            }
-            continue;
-        }
-        let rest = in_file.get(indent..)?;
-        if !in_file.get(..indent)?.bytes().all(|b| b == b' ') || rest != line {
-            return None;
-        }
-    }
-    Some((header_line, u32::try_from(indent).ok()?))
-}
-
-fn shift_pos(pos: &mut Pos, line: u32, indent: u32) {
-    pos.line = pos.line.saturating_add(line);
-    pos.col = pos.col.saturating_add(indent);
-}
-
-fn shift(node: &mut Node, line: u32, indent: u32) {
-    shift_pos(&mut node.span.start, line, indent);
-    shift_pos(&mut node.span.end, line, indent);
-    match &mut node.value {
-        Value::Scalar(_) => {}
-        Value::Seq(items) => items.iter_mut().for_each(|n| shift(n, line, indent)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-            shift(k, line, indent);
-            shift(v, line, indent);
-        }),
-    }
-}
-
-fn flatten(node: &mut Node, span: Span) {
-    node.span = span;
-    match &mut node.value {
-        Value::Scalar(_) => {}
-        Value::Seq(items) => items.iter_mut().for_each(|n| flatten(n, span)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
-            flatten(k, span);
-            flatten(v, span);
-        }),
-    }
+    parse_embedded(&r.file, key, value, may_hold_config, is_collector)
 }
