@@ -160,8 +160,9 @@ fn may_hold_config(text: &str) -> bool {
     text.contains("receivers") && text.contains("exporters") && text.contains("pipelines")
 }
 
-/// Workloads by the `(namespace, name)` of the ConfigMaps their pods mount as volumes.
-fn mounts(ws: &Workspace) -> HashMap<(&str, &str), Vec<usize>> {
+/// Workloads by the `(namespace, name)` of the ConfigMaps their pods mount as volumes (directly
+/// or projected).
+pub fn configmap_mounts(ws: &Workspace) -> HashMap<(&str, &str), Vec<usize>> {
     let mut by_configmap: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for kind in Kind::WORKLOADS {
         for r in ws.of_kind(*kind) {
@@ -241,7 +242,7 @@ fn find(ws: &Workspace) -> Vec<CollectorConfig> {
             for (_, key, value) in r.root.get("data").into_iter().flat_map(Node::entries) {
                 if let Some(root) = embedded(r, key, value) {
                     let runners = mounted
-                        .get_or_insert_with(|| mounts(ws))
+                        .get_or_insert_with(|| configmap_mounts(ws))
                         .get(&(r.ns.as_str(), r.name.as_str()))
                         .cloned()
                         .unwrap_or_default();

@@ -68,6 +68,8 @@ pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
 // OpenTelemetry Collector configurations (MSP3xx).
+pub mod obi_missing_capability;
+pub mod obi_unknown_key;
 pub mod otel_env_no_default;
 pub mod otel_exporter_no_retry;
 pub mod otel_insecure_exporter;
@@ -103,6 +105,8 @@ pub static ALL: &[&Rule] = &[
     &otel_exporter_no_retry::OTEL_EXPORTER_NO_RETRY,
     &otel_env_no_default::OTEL_ENV_NO_DEFAULT,
     &otel_retired_component::OTEL_RETIRED_COMPONENT,
+    &obi_unknown_key::OBI_UNKNOWN_KEY,
+    &obi_missing_capability::OBI_MISSING_CAPABILITY,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
