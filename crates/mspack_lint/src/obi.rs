@@ -139,7 +139,10 @@ const FILTER_MAP: Keys = Any;
 const SIGNAL_FILTERS: Keys = Closed(&[("traces", FILTER_MAP), ("metrics", FILTER_MAP)]);
 const PROTOCOL: Keys = Closed(&[("enabled", SIGNALS), ("filters", SIGNAL_FILTERS)]);
 const CACHE: Keys = Closed(&[("ttl", Any), ("size", Any)]);
-const PARSER: Keys = Closed(&[("buffer_size", Any), ("prepared_statements_cache_size", Any)]);
+const PARSER: Keys = Closed(&[
+    ("buffer_size", Any),
+    ("prepared_statements_cache_size", Any),
+]);
 const RUNTIME: Keys = Closed(&[("enabled", Any), ("filter", FILTER_MAP)]);
 
 const HTTP: Keys = Closed(&[
@@ -351,11 +354,7 @@ const CAPTURE: Keys = Closed(&[
 const DAEMON: Keys = Closed(&[
     (
         "logging",
-        Closed(&[
-            ("level", Any),
-            ("format", Any),
-            ("debug_trace_output", Any),
-        ]),
+        Closed(&[("level", Any), ("format", Any), ("debug_trace_output", Any)]),
     ),
     ("profiling", Closed(&[("port", Any)])),
     ("shutdown", Closed(&[("timeout", Any)])),

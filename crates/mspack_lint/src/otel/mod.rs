@@ -59,7 +59,9 @@ impl Version {
 /// Whether an image is a Collector's (`otel/opentelemetry-collector-contrib`, `otelcol-k8s`...).
 fn is_collector_image(image: &str) -> bool {
     let repo = image.split(['@']).next().unwrap_or(image);
-    let repo = repo.rsplit_once(':').map_or(repo, |(r, t)| if t.contains('/') { repo } else { r });
+    let repo = repo
+        .rsplit_once(':')
+        .map_or(repo, |(r, t)| if t.contains('/') { repo } else { r });
     let name = repo.rsplit('/').next().unwrap_or(repo);
     name.contains("otelcol") || name.contains("opentelemetry-collector")
 }
@@ -191,7 +193,11 @@ fn runners_version(ws: &Workspace, runners: &[usize]) -> Option<Version> {
     let mut found = None;
     for r in runners.iter().filter_map(|id| ws.resources.get(*id)) {
         let images: Vec<&str> = if r.kind_name == "OpenTelemetryCollector" {
-            r.spec().and_then(|s| s.get("image")).and_then(Node::as_str).into_iter().collect()
+            r.spec()
+                .and_then(|s| s.get("image"))
+                .and_then(Node::as_str)
+                .into_iter()
+                .collect()
         } else {
             containers(r)
                 .filter_map(|c| c.node.get("image").and_then(Node::as_str))
@@ -281,8 +287,36 @@ fn find(ws: &Workspace) -> Vec<CollectorConfig> {
     configs
 }
 
-
 /// A Collector configuration written as a string in `r`, its spans mapped into `r`'s file.
 fn embedded(r: &Resource, key: &Node, value: &Node) -> Option<Node> {
     parse_embedded(&r.file, key, value, may_hold_config, is_collector)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Version, is_collector_image};
+
+    #[test]
+    fn versions_from_image_tags() {
+        let v = Version::of_image;
+        assert_eq!(
+            v("otel/opentelemetry-collector-contrib:0.140.1"),
+            Some(Version(0, 140, 1))
+        );
+        assert_eq!(
+            v("ghcr.io/x/otelcol-k8s:v0.144.0-amd64@sha256:ab"),
+            Some(Version(0, 144, 0))
+        );
+        assert_eq!(v("registry:5000/otelcol:0.99"), Some(Version(0, 99, 0)));
+        assert_eq!(v("registry:5000/otelcol"), None);
+        assert_eq!(v("otelcol:latest"), None);
+        assert_eq!(v(":1.2.3"), None);
+        assert!(is_collector_image(
+            "otel/opentelemetry-collector-contrib:0.140.1"
+        ));
+        assert!(is_collector_image("registry:5000/otelcol-k8s"));
+        assert!(!is_collector_image(
+            "docker.io/otel/ebpf-instrument:v0.14.0"
+        ));
+    }
 }

@@ -292,7 +292,11 @@ fn check_config(ws: &Workspace, config: &ObiConfig, out: &mut Findings) {
                 .map(|(cap, whys)| format!("{cap} ({})", whys.join(", ")))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let names = missing.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ");
+            let names = missing
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", ");
             let anchor = c
                 .node
                 .path(&["securityContext", "capabilities", "add"])

@@ -99,9 +99,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
                      it with `queue_size`",
                 ),
             ] {
-                let Some(enabled) = exporter
-                    .path(&[setting, "enabled"])
-                    .filter(|n| is_false(n))
+                let Some(enabled) = exporter.path(&[setting, "enabled"]).filter(|n| is_false(n))
                 else {
                     continue;
                 };
