@@ -169,13 +169,15 @@ fn new_rules_point_into_the_embedding_file() {
         found.sort();
         found
     };
+    // Standalone: nothing runs it, so its environment is not judged.
     assert_eq!(
         sorted(SEVERAL),
-        ["4:3 MSP309", "5:28 MSP308", "8:27 MSP305", "8:48 MSP306"]
+        ["4:3 MSP309", "8:27 MSP305", "8:48 MSP306"]
     );
+    let run = deployment("otel/opentelemetry-collector-contrib:0.140.1", &[]);
     // In a ConfigMap's literal block: 5 lines down, 4 columns right.
     assert_eq!(
-        sorted(&configmap("|", SEVERAL)),
+        sorted(&(configmap("|", SEVERAL) + &run)),
         ["10:32 MSP308", "13:31 MSP305", "13:52 MSP306", "9:7 MSP309"]
     );
     // A quoted configuration: everything at the data key, but the env reference is still found
@@ -183,7 +185,7 @@ fn new_rules_point_into_the_embedding_file() {
     let quoted = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: o}}\ndata:\n  config.yaml: {:?}\n",
         SEVERAL
-    );
+    ) + &run;
     let codes = sorted(&quoted);
     assert_eq!(codes.len(), 4, "{codes:?}");
     assert!(codes.iter().all(|f| f.starts_with("5:")), "{codes:?}");

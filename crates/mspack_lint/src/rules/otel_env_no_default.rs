@@ -14,17 +14,22 @@ declare_rule! {
     /// `data`, or an `OpenTelemetryCollector`'s `spec.config`, as MSP301 finds them). It reports,
     /// at its exact position inside the string:
     /// - an environment reference without a default, `${env:NAME}` or `${NAME}` (a default is
-    ///   written `${env:NAME:-value}`), unless the workloads running the configuration set
-    ///   `NAME` in every container's `env` (the Deployments, DaemonSets... mounting the
-    ///   ConfigMap, or the `OpenTelemetryCollector`'s `spec.env`). A workload with `envFrom`
-    ///   may set anything: its configuration is not checked. A configuration nobody in the input
-    ///   runs (a standalone file, an unmounted ConfigMap) has every such reference reported.
+    ///   written `${env:NAME:-value}`), that the workloads running the configuration do not set
+    ///   in every container's `env` (the Deployments, DaemonSets... mounting the ConfigMap, or
+    ///   the `OpenTelemetryCollector`'s `spec.env`). A workload with `envFrom` may set anything:
+    ///   its configuration is not checked; nor is one nobody in the input runs (a standalone
+    ///   file, an unmounted ConfigMap), whose environment comes from elsewhere (Compose, a
+    ///   systemd unit).
     /// - the bare `$NAME` form, which Collectors no longer expand (refused by default from
     ///   v0.104.0, unsupported from v0.107.0). Only upper-case names are read as such, so that
     ///   regular expressions (`^/api$`) and replacement groups (`$1`) are not.
     ///
     /// `$${...}` is an escaped literal and other providers (`${file:...}`, `${http:...}`) are
     /// not environment references.
+    ///
+    /// Off by default: which variables a pod gets is often decided outside the manifests a run
+    /// sees (`envFrom`, admission webhooks, Helm values), and a name shared by several
+    /// ConfigMaps in a set of unrelated examples makes the running workload ambiguous.
     ///
     /// ## Why it matters
     /// An unset variable expands to the empty string: an exporter endpoint, a header token or a
@@ -33,36 +38,76 @@ declare_rule! {
     ///
     /// ## Example
     /// ```yaml
-    /// receivers:
-    ///   otlp:
-    ///     protocols:
-    ///       grpc:
-    ///         endpoint: localhost:4317
-    /// exporters:
-    ///   otlp:
-    ///     endpoint: ${env:BACKEND_ENDPOINT}
-    /// service:
-    ///   pipelines:
-    ///     traces:
-    ///       receivers: [otlp]
-    ///       exporters: [otlp]
+    /// apiVersion: v1
+    /// kind: ConfigMap
+    /// metadata: {name: otel-collector, namespace: observability}
+    /// data:
+    ///   config.yaml: |
+    ///     receivers:
+    ///       otlp:
+    ///         protocols:
+    ///           grpc: {endpoint: "${env:MY_POD_IP}:4317"}
+    ///     exporters:
+    ///       otlp:
+    ///         endpoint: ${env:BACKEND_ENDPOINT}
+    ///     service:
+    ///       pipelines:
+    ///         traces: {receivers: [otlp], exporters: [otlp]}
+    /// ---
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: otel-collector, namespace: observability}
+    /// spec:
+    ///   selector: {matchLabels: {app: otel-collector}}
+    ///   template:
+    ///     metadata: {labels: {app: otel-collector}}
+    ///     spec:
+    ///       containers:
+    ///       - name: otelcol
+    ///         image: otel/opentelemetry-collector-contrib:0.140.1
+    ///         env:
+    ///         - name: MY_POD_IP
+    ///           valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    ///       volumes:
+    ///       - name: config
+    ///         configMap: {name: otel-collector}
     /// ```
     ///
     /// ## Fix
     /// ```yaml
-    /// receivers:
-    ///   otlp:
-    ///     protocols:
-    ///       grpc:
-    ///         endpoint: localhost:4317
-    /// exporters:
-    ///   otlp:
-    ///     endpoint: ${env:BACKEND_ENDPOINT:-tempo.observability.svc:4317}
-    /// service:
-    ///   pipelines:
-    ///     traces:
-    ///       receivers: [otlp]
-    ///       exporters: [otlp]
+    /// apiVersion: v1
+    /// kind: ConfigMap
+    /// metadata: {name: otel-collector, namespace: observability}
+    /// data:
+    ///   config.yaml: |
+    ///     receivers:
+    ///       otlp:
+    ///         protocols:
+    ///           grpc: {endpoint: "${env:MY_POD_IP}:4317"}
+    ///     exporters:
+    ///       otlp:
+    ///         endpoint: ${env:BACKEND_ENDPOINT:-tempo.observability.svc:4317}
+    ///     service:
+    ///       pipelines:
+    ///         traces: {receivers: [otlp], exporters: [otlp]}
+    /// ---
+    /// apiVersion: apps/v1
+    /// kind: Deployment
+    /// metadata: {name: otel-collector, namespace: observability}
+    /// spec:
+    ///   selector: {matchLabels: {app: otel-collector}}
+    ///   template:
+    ///     metadata: {labels: {app: otel-collector}}
+    ///     spec:
+    ///       containers:
+    ///       - name: otelcol
+    ///         image: otel/opentelemetry-collector-contrib:0.140.1
+    ///         env:
+    ///         - name: MY_POD_IP
+    ///           valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    ///       volumes:
+    ///       - name: config
+    ///         configMap: {name: otel-collector}
     /// ```
     pub static OTEL_ENV_NO_DEFAULT = Rule {
         code: "MSP308",
@@ -242,7 +287,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
             }
             let mut cursor = node.span.start;
             for reference in references(text) {
-                if !reference.bare && set.contains(reference.name) {
+                if !reference.bare && (config.runners.is_empty() || set.contains(reference.name)) {
                     continue;
                 }
                 let span = locate(&config.file, node.span, &mut cursor, reference.text)
@@ -258,15 +303,10 @@ fn check(ws: &Workspace, out: &mut Findings) {
                         format!("write `${{env:{name}}}`, with a default if it may be unset"),
                     )
                 } else {
-                    let runs = if config.runners.is_empty() {
-                        "nothing in the input runs this configuration to set it".to_owned()
-                    } else {
-                        format!("not every container running this configuration sets `{name}`")
-                    };
                     (
                         format!(
-                            "`{}` has no default and {runs}: unset, it expands to an empty \
-                             string",
+                            "`{}` has no default and not every container running this \
+                             configuration sets `{name}`: unset, it expands to an empty string",
                             reference.text
                         ),
                         format!(

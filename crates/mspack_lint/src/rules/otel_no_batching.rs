@@ -2,7 +2,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::otel::components::type_of;
+use crate::otel::components::{Signal, type_of};
 use crate::otel::{CollectorConfig, Version, collector_configs, substituted};
 use crate::workspace::Workspace;
 
@@ -11,7 +11,7 @@ declare_rule! {
     /// Every OpenTelemetry Collector configuration in the input (standalone, in a ConfigMap's
     /// `data`, or an `OpenTelemetryCollector`'s `spec.config`, as MSP301 finds them). It reports
     /// an OTLP or Zipkin exporter (`otlp`, `otlp_grpc`, `otlphttp`, `otlp_http`, `zipkin`) listed
-    /// in a pipeline that batches neither with a processor (`batch`, or `queuebatch` from
+    /// in a `traces`, `metrics` or `logs` pipeline that batches neither with a processor (`batch`, or `queuebatch` from
     /// v0.158.0) nor in the exporter (`sending_queue.batch`, with the queue and the batch not
     /// turned off), at the exporter's entry in the pipeline.
     ///
@@ -105,6 +105,10 @@ fn check(ws: &Workspace, out: &mut Findings) {
 
 fn check_config(ws: &Workspace, config: &CollectorConfig, out: &mut Findings) {
     for (pipeline_id, pipeline) in config.pipelines() {
+        // The batch processor takes traces, metrics and logs only (not profiles).
+        if Signal::of_pipeline(pipeline_id).is_none() {
+            continue;
+        }
         if CollectorConfig::listed(pipeline, "processors").any(|(id, _)| is_batch_processor(id)) {
             continue;
         }
