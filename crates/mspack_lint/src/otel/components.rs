@@ -4,8 +4,9 @@
 //!
 //! Restated from each component's `metadata.yaml` (`status.stability`, per signal or per
 //! `<from>_to_<to>` pair for connectors) in open-telemetry/opentelemetry-collector and
-//! opentelemetry-collector-contrib, and from their changelogs. A type missing from these tables
-//! is unknown: the rules say nothing about it.
+//! opentelemetry-collector-contrib, and from their changelogs; recent releases renamed some types
+//! (`span_metrics`, `file_log`, `k8s_objects`, `k8s_attributes`), which are listed under both
+//! names. A type missing from these tables is unknown: the rules say nothing about it.
 
 use super::Version;
 
@@ -90,6 +91,7 @@ const RECEIVERS: &[(&str, &[Signal])] = &[
     ("awsecscontainermetrics", M),
     ("awscontainerinsightreceiver", M),
     ("filelog", L),
+    ("file_log", L),
     ("journald", L),
     ("syslog", L),
     ("fluentforward", L),
@@ -98,6 +100,7 @@ const RECEIVERS: &[(&str, &[Signal])] = &[
     ("windowseventlog", L),
     ("k8s_events", L),
     ("k8sobjects", L),
+    ("k8s_objects", L),
     ("loki", L),
     ("webhookevent", L),
     ("splunk_hec", ML),
@@ -110,6 +113,7 @@ const PROCESSORS: &[(&str, &[Signal])] = &[
     ("attributes", TML),
     ("resource", TML),
     ("k8sattributes", TML),
+    ("k8s_attributes", TML),
     ("resourcedetection", TML),
     ("filter", TML),
     ("transform", TML),
