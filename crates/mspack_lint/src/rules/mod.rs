@@ -72,6 +72,7 @@ pub mod obi_missing_capability;
 pub mod obi_unknown_key;
 pub mod otel_env_no_default;
 pub mod otel_exporter_no_retry;
+pub mod otel_host_network_listener;
 pub mod otel_insecure_exporter;
 pub mod otel_memory_limiter_order;
 pub mod otel_no_batching;
@@ -107,6 +108,7 @@ pub static ALL: &[&Rule] = &[
     &otel_retired_component::OTEL_RETIRED_COMPONENT,
     &obi_unknown_key::OBI_UNKNOWN_KEY,
     &obi_missing_capability::OBI_MISSING_CAPABILITY,
+    &otel_host_network_listener::OTEL_HOST_NETWORK_LISTENER,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
