@@ -1,6 +1,7 @@
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::obi::{OBI_KEYS, UnknownKey, obi_configs, unknown_keys};
+use crate::obi::obi_configs;
+use crate::obi::schema::{OBI_KEYS, UnknownKey, unknown_keys};
 use crate::workspace::Workspace;
 
 declare_rule! {
