@@ -283,3 +283,47 @@ fn obi_findings_point_into_the_configmap() {
     let text = configmap("|", obi);
     assert_eq!(findings(&text), ["11:11 MSP310"]);
 }
+
+/// A Collector ConfigMap with its Deployment, and an OBI ConfigMap with its DaemonSet: every
+/// MSP3xx rule has something to read.
+fn everything() -> String {
+    let obi = "file_format: '1.0'\nextensions:\n  obi:\n    version: '2.0'\n    capture:\n      policy: {default_action: exclude}\n      rules:\n      - action: include\n        match: {kubernetes: {namespace_glob: ['*']}}\n      engine:\n        propagation: {context_propagation: all}\n      network:\n        capture: {enabled: true, source: tc}\n";
+    let daemonset = "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: obi, namespace: o}\nspec:\n  template:\n    spec:\n      hostNetwork: true\n      containers:\n      - name: obi\n        securityContext: {capabilities: {drop: [ALL], add: [BPF]}}\n        volumeMounts: [{name: conf, mountPath: /c}]\n      volumes:\n      - name: conf\n        projected: {sources: [{configMap: {name: obi}}]}\n";
+    configmap("|", FULL)
+        + &deployment(
+            "otel/opentelemetry-collector-contrib:0.140.1",
+            &["MY_POD_IP"],
+        )
+        + "---\n"
+        + &configmap("|", obi).replace("name: c,", "name: obi,")
+        + daemonset
+}
+
+#[test]
+fn everything_is_read() {
+    let found: Vec<String> = findings_with_help(&everything())
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(found.iter().any(|f| f.ends_with("MSP311")), "{found:?}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Mangling a file with Collector and OBI configurations and their workloads never panics.
+    #[test]
+    fn mangled_workloads_and_obi_never_panic(
+        cut in 0usize..2000,
+        len in 0usize..40,
+        insert in "[\\[\\]{}:|>\\-\n #$'\"é\t]{0,6}",
+    ) {
+        let base = everything();
+        let cut = cut.min(base.len());
+        let start = (0..=cut).rev().find(|&i| base.is_char_boundary(i)).unwrap_or(0);
+        let end = (start + len).min(base.len());
+        let end = (end..=base.len()).find(|&i| base.is_char_boundary(i)).unwrap_or(base.len());
+        let text = format!("{}{}{}", &base[..start], insert, &base[end..]);
+        findings_with_help(&text);
+    }
+}
