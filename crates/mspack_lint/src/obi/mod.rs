@@ -4,6 +4,9 @@
 //! `data` (spans mapped as for Collector configurations), with the workloads mounting that
 //! ConfigMap, and the key tree OBI's schema allows under `extensions.obi`.
 //!
+//! A Config v1 file (top-level `ebpf`, `discovery`, `network`...) has no marker of its own: it is
+//! read only in a ConfigMap that an OBI container (image `.../ebpf-instrument`) mounts.
+//!
 //! The key tree is in [`schema`].
 
 pub mod schema;
@@ -12,6 +15,7 @@ use std::sync::Arc;
 
 use mspack_yaml::{Limits, Node, SourceFile, Span, parse_file};
 
+use crate::crossref::containers;
 use crate::finding::{Finding, Findings};
 use crate::otel::configmap_mounts;
 use crate::otel::embedded::parse_embedded;
@@ -26,6 +30,8 @@ pub struct ObiConfig {
     pub root: Node,
     /// The workloads mounting the ConfigMap.
     pub runners: Vec<usize>,
+    /// A Config v1 file (keys at the top level), not Config v2.
+    pub v1: bool,
 }
 
 impl ObiConfig {
@@ -74,6 +80,39 @@ fn may_hold_obi(text: &str) -> bool {
     text.contains("extensions") && text.contains("obi")
 }
 
+fn may_hold_v1(text: &str) -> bool {
+    text.contains("ebpf") || text.contains("discovery") || text.contains("network")
+}
+
+/// A Config v1 document: a mapping with one of OBI's own top-level sections.
+fn is_v1(root: &Node) -> bool {
+    ["ebpf", "discovery", "network", "otel_traces_export"]
+        .iter()
+        .any(|k| root.get(k).and_then(Node::as_map).is_some())
+        && root.get("extensions").is_none()
+}
+
+/// Whether an image is OBI's (`otel/ebpf-instrument`, `.../ebpf-instrument:v0.11.0`).
+pub fn is_obi_image(image: &str) -> bool {
+    let name = image.split(['@']).next().unwrap_or(image);
+    let name = name.rsplit('/').next().unwrap_or(name);
+    name.split(':').next() == Some("ebpf-instrument")
+}
+
+/// Whether one of the runners has an OBI container.
+fn runs_obi(ws: &Workspace, runners: &[usize]) -> bool {
+    runners
+        .iter()
+        .filter_map(|id| ws.resources.get(*id))
+        .flat_map(containers)
+        .any(|c| {
+            c.node
+                .get("image")
+                .and_then(Node::as_str)
+                .is_some_and(is_obi_image)
+        })
+}
+
 fn find(ws: &Workspace) -> Vec<ObiConfig> {
     let mut configs = Vec::new();
     for source in &ws.sources {
@@ -91,6 +130,7 @@ fn find(ws: &Workspace) -> Vec<ObiConfig> {
                 resource: None,
                 root,
                 runners: Vec::new(),
+                v1: false,
             });
         }
     }
@@ -100,19 +140,26 @@ fn find(ws: &Workspace) -> Vec<ObiConfig> {
             continue;
         }
         for (_, key, value) in r.root.get("data").into_iter().flat_map(Node::entries) {
-            let Some(root) = parse_embedded(&r.file, key, value, may_hold_obi, is_obi) else {
+            let v2 = parse_embedded(&r.file, key, value, may_hold_obi, is_obi);
+            let v1 = || parse_embedded(&r.file, key, value, may_hold_v1, is_v1);
+            let Some((root, v1)) = v2.map(|root| (root, false)).or_else(|| Some((v1()?, true)))
+            else {
                 continue;
             };
-            let runners = mounted
+            let runners: Vec<usize> = mounted
                 .get_or_insert_with(|| configmap_mounts(ws))
                 .get(&(r.ns.as_str(), r.name.as_str()))
                 .cloned()
                 .unwrap_or_default();
+            if v1 && !runs_obi(ws, &runners) {
+                continue;
+            }
             configs.push(ObiConfig {
                 file: r.file.clone(),
                 resource: Some(r.id),
                 root,
                 runners,
+                v1,
             });
         }
     }

@@ -2,10 +2,10 @@ use std::collections::BTreeSet;
 
 use mspack_yaml::Node;
 
-use crate::crossref::{containers, pod_spec};
+use crate::crossref::{Container, containers, pod_spec};
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::obi::{ObiConfig, obi_configs};
+use crate::obi::{ObiConfig, is_obi_image, obi_configs};
 use crate::resource::Resource;
 use crate::workspace::Workspace;
 
@@ -13,7 +13,7 @@ declare_rule! {
     /// ## What it checks
     /// Every OpenTelemetry eBPF Instrumentation (OBI) Config v2 document in a ConfigMap's `data`
     /// (a mapping with `extensions.obi`) and the containers that mount that ConfigMap (the OBI
-    /// DaemonSet). It reports a container that does not get a Linux capability the
+    /// DaemonSet's; those with an OBI image, `.../ebpf-instrument`, when there are any). It reports a container that does not get a Linux capability the
     /// configuration's features need, at its `capabilities.add` (or its name):
     /// - always `BPF`, to load eBPF programs;
     /// - application observability (on unless `capture.policy.default_action: exclude` with no
@@ -23,6 +23,13 @@ declare_rule! {
     ///   `disabled`): `NET_ADMIN`;
     /// - network capture (`capture.network.capture.enabled: true`): `NET_RAW` with the default
     ///   `socket_filter` source, `PERFMON` and `NET_ADMIN` with `source: tc`.
+    ///
+    /// A Config v1 file (top-level `ebpf`, `discovery`, `network`) in a ConfigMap that an OBI
+    /// container (image `.../ebpf-instrument`) mounts is read the same way: application
+    /// observability unless it is a network-only agent (no `discovery`, `network.enable: true`),
+    /// `ebpf.context_propagation`, `network.enable` and `network.source`, each overridden by the
+    /// container's `OTEL_EBPF_BPF_CONTEXT_PROPAGATION`, `OTEL_EBPF_NETWORK_METRICS` and
+    /// `OTEL_EBPF_NETWORK_SOURCE`.
     ///
     /// These are the capabilities OBI's own start-up check asks for (OBI's security
     /// documentation lists the same). A `privileged` container, or one adding `SYS_ADMIN` or
@@ -140,8 +147,8 @@ const RUNTIME_DEFAULT: [&str; 14] = [
     "AUDIT_WRITE",
 ];
 
-/// The capabilities the configuration needs, each with the feature that needs it.
-fn needed(obi: &Node) -> Vec<(&'static str, String)> {
+/// The capabilities a Config v2 file needs, each with the feature that needs it.
+fn needed_v2(obi: &Node) -> Vec<(&'static str, String)> {
     let text = |path: &[&str]| obi.path(path).and_then(Node::as_str);
     let mut out = vec![("BPF", "loading eBPF programs".to_owned())];
     let rules = obi.path(&["capture", "rules"]);
@@ -173,6 +180,59 @@ fn needed(obi: &Node) -> Vec<(&'static str, String)> {
         .is_some_and(|s| s.eq_ignore_ascii_case("true"));
     if enabled {
         match network.and_then(|n| n.get("source")).and_then(Node::as_str) {
+            Some("tc") => {
+                out.push(("PERFMON", "network capture with `source: tc`".to_owned()));
+                out.push(("NET_ADMIN", "network capture with `source: tc`".to_owned()));
+            }
+            _ => out.push(("NET_RAW", "network capture (socket filters)".to_owned())),
+        }
+    }
+    out
+}
+
+/// A literal `env` value of the container.
+fn env_value<'a>(container: &'a Node, name: &str) -> Option<&'a str> {
+    container
+        .get("env")
+        .into_iter()
+        .flat_map(Node::items)
+        .filter(|e| e.get("name").and_then(Node::as_str) == Some(name))
+        .find_map(|e| e.get("value").and_then(Node::as_str))
+}
+
+/// The capabilities a Config v1 file needs, its settings overridden by the container's
+/// `OTEL_EBPF_*` variables as OBI reads them.
+fn needed_v1(root: &Node, container: &Node) -> Vec<(&'static str, String)> {
+    let setting = |env: &str, path: &[&str]| -> Option<String> {
+        env_value(container, env)
+            .or_else(|| root.path(path).and_then(Node::as_str))
+            .map(str::to_owned)
+    };
+    let mut out = vec![("BPF", "loading eBPF programs".to_owned())];
+    let network = setting("OTEL_EBPF_NETWORK_METRICS", &["network", "enable"])
+        .is_some_and(|s| s.eq_ignore_ascii_case("true"));
+    // A network-only agent has no `discovery` section.
+    if root.get("discovery").is_some() || !network {
+        for cap in [
+            "CHECKPOINT_RESTORE",
+            "DAC_READ_SEARCH",
+            "SYS_PTRACE",
+            "PERFMON",
+            "NET_RAW",
+        ] {
+            out.push((cap, "application observability".to_owned()));
+        }
+    }
+    if let Some(mode) = setting(
+        "OTEL_EBPF_BPF_CONTEXT_PROPAGATION",
+        &["ebpf", "context_propagation"],
+    )
+    .filter(|m| !m.eq_ignore_ascii_case("disabled"))
+    {
+        out.push(("NET_ADMIN", format!("context propagation `{mode}`")));
+    }
+    if network {
+        match setting("OTEL_EBPF_NETWORK_SOURCE", &["network", "source"]).as_deref() {
             Some("tc") => {
                 out.push(("PERFMON", "network capture with `source: tc`".to_owned()));
                 out.push(("NET_ADMIN", "network capture with `source: tc`".to_owned()));
@@ -253,26 +313,46 @@ fn check(ws: &Workspace, out: &mut Findings) {
 }
 
 fn check_config(ws: &Workspace, config: &ObiConfig, out: &mut Findings) {
-    let Some(obi) = config.obi() else { return };
+    let v2 = config.obi();
+    if v2.is_none() && !config.v1 {
+        return;
+    }
     let Some(configmap) = config.resource.and_then(|id| ws.resources.get(id)) else {
         return;
     };
-    let needs = needed(obi);
     for runner in config.runners.iter().filter_map(|id| ws.resources.get(*id)) {
         let volumes = config_volumes(runner, &configmap.name);
-        for c in containers(runner).filter(|c| c.list == "containers") {
-            let mounts = c
-                .node
-                .get("volumeMounts")
-                .into_iter()
-                .flat_map(Node::items)
-                .filter_map(|m| m.get("name").and_then(Node::as_str))
-                .any(|m| volumes.contains(&m));
-            if !mounts {
-                continue;
-            }
+        let mounting: Vec<_> = containers(runner)
+            .filter(|c| c.list == "containers")
+            .filter(|c| {
+                c.node
+                    .get("volumeMounts")
+                    .into_iter()
+                    .flat_map(Node::items)
+                    .filter_map(|m| m.get("name").and_then(Node::as_str))
+                    .any(|m| volumes.contains(&m))
+            })
+            .collect();
+        // OBI's own containers when the image says so; a Config v1 file is only read by them.
+        let runs_obi = |c: &Container<'_>| {
+            c.node
+                .get("image")
+                .and_then(Node::as_str)
+                .is_some_and(is_obi_image)
+        };
+        let obi_containers: Vec<_> = mounting.iter().filter(|c| runs_obi(c)).collect();
+        let checked: Vec<_> = if !obi_containers.is_empty() || config.v1 {
+            obi_containers
+        } else {
+            mounting.iter().collect()
+        };
+        for c in checked {
             let Some(caps) = granted(c.node) else {
                 continue;
+            };
+            let needs = match v2 {
+                Some(obi) => needed_v2(obi),
+                None => needed_v1(&config.root, c.node),
             };
             let mut missing: Vec<(&str, Vec<&str>)> = Vec::new();
             for (cap, why) in &needs {
