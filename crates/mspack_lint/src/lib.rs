@@ -27,6 +27,7 @@ pub mod hosts;
 pub mod input;
 pub mod istio;
 pub mod mesh;
+pub mod obi;
 pub mod otel;
 pub mod output;
 mod pod_security;

@@ -201,9 +201,10 @@ pub fn shared_values(template: &Template, raw: &RawValues) -> RawValues {
 
 /// Lint options matching the values: cluster domain and multicluster mode.
 pub fn lint_options(values: &Values) -> LintOptions {
-    // What mspack renders is also held to the workload hygiene rules (off by default for users).
+    // What mspack renders is also held to the workload hygiene rules and to every Collector/OBI
+    // rule (some of each are off by default for users).
     let mut options = LintOptions {
-        extend_select: vec!["MSP2".to_owned()],
+        extend_select: vec!["MSP2".to_owned(), "MSP3".to_owned()],
         ..LintOptions::default()
     };
     if let Some(domain) = values.text("cluster_domain") {

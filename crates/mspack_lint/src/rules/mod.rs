@@ -69,8 +69,16 @@ pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
 // OpenTelemetry Collector configurations (MSP3xx).
+pub mod obi_missing_capability;
+pub mod obi_unknown_key;
+pub mod otel_env_no_default;
+pub mod otel_exporter_no_retry;
+pub mod otel_host_network_listener;
 pub mod otel_insecure_exporter;
 pub mod otel_memory_limiter_order;
+pub mod otel_no_batching;
+pub mod otel_retired_component;
+pub mod otel_signal_mismatch;
 pub mod otel_undefined_component;
 pub mod otel_unused_component;
 
@@ -94,6 +102,14 @@ pub static ALL: &[&Rule] = &[
     &otel_unused_component::OTEL_UNUSED_COMPONENT,
     &otel_memory_limiter_order::OTEL_MEMORY_LIMITER_NOT_FIRST,
     &otel_insecure_exporter::OTEL_INSECURE_EXPORTER,
+    &otel_signal_mismatch::OTEL_SIGNAL_MISMATCH,
+    &otel_no_batching::OTEL_NO_BATCHING,
+    &otel_exporter_no_retry::OTEL_EXPORTER_NO_RETRY,
+    &otel_env_no_default::OTEL_ENV_NO_DEFAULT,
+    &otel_retired_component::OTEL_RETIRED_COMPONENT,
+    &obi_unknown_key::OBI_UNKNOWN_KEY,
+    &obi_missing_capability::OBI_MISSING_CAPABILITY,
+    &otel_host_network_listener::OTEL_HOST_NETWORK_LISTENER,
     &requests_above_limits::REQUESTS_ABOVE_LIMITS,
     &duplicate_ports::DUPLICATE_PORTS,
     &target_port::TARGET_PORT_NOT_EXPOSED,
