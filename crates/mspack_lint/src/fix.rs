@@ -65,14 +65,25 @@ fn reads_as_plain_string(text: &str) -> bool {
 /// indentation of the existing keys for block mappings, `key: value, ` after `{` for flow ones.
 /// `lines` are the entry's lines relative to the mapping's indentation (first line `key: ...`).
 pub fn insert_entry(file: &SourceFile, map: &Node, lines: &[String]) -> Option<Edit> {
+    insert_entry_at(file, map, 0, lines)
+}
+
+/// [`insert_entry`] before the mapping's entry number `index` (block mappings; a flow mapping
+/// always takes the entry first). `None` when the mapping has no such entry, or is a flow
+/// mapping and the entry takes more than one line.
+pub fn insert_entry_at(
+    file: &SourceFile,
+    map: &Node,
+    index: usize,
+    lines: &[String],
+) -> Option<Edit> {
     let entries = map.as_map()?;
     let key = lines.first()?.split_once(':')?.0.trim().to_string();
     let intent = Intent::InsertEntry {
         at: map.span.start,
         key,
     };
-    let opening = file.snippet(Span::new(map.span.start, map.span.end));
-    if opening.starts_with('{') {
+    if is_flow(file, map) {
         if lines.len() != 1 {
             return None;
         }
@@ -87,16 +98,24 @@ pub fn insert_entry(file: &SourceFile, map: &Node, lines: &[String]) -> Option<E
             intent,
         });
     }
+    let (next_key, _) = entries.get(index)?;
+    let at = above_comments(file, next_key.span.start);
+    // The keys of a block mapping share a column: the one of its first key (the entry may
+    // follow `- ` on the line of a sequence item).
     let (first_key, _) = entries.first()?;
-    let at = first_key.span.start;
-    let indent = " ".repeat((at.col as usize).saturating_sub(1));
+    let indent = " ".repeat((first_key.span.start.col as usize).saturating_sub(1));
+    let newline = if file.text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let mut text = String::new();
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
             text.push_str(&indent);
         }
         text.push_str(line);
-        text.push('\n');
+        text.push_str(newline);
     }
     text.push_str(&indent);
     Some(Edit {
@@ -104,6 +123,45 @@ pub fn insert_entry(file: &SourceFile, map: &Node, lines: &[String]) -> Option<E
         replacement: text,
         intent,
     })
+}
+
+/// Where to insert before the key at `at`: above the comment lines right over it at its
+/// indentation (they describe that key), when the key starts its line.
+fn above_comments(file: &SourceFile, at: Pos) -> Pos {
+    let lines: Vec<&str> = file.text.split('\n').collect();
+    let indent = (at.col as usize).saturating_sub(1);
+    let Some(own) = lines.get((at.line as usize).saturating_sub(1)) else {
+        return at;
+    };
+    if own
+        .get(..indent)
+        .is_none_or(|lead| !lead.chars().all(|c| c == ' '))
+    {
+        return at;
+    }
+    let mut line = at.line;
+    while line > 1 {
+        let Some(above) = lines.get(line as usize - 2) else {
+            break;
+        };
+        let is_comment = above
+            .get(..indent)
+            .is_some_and(|lead| lead.chars().all(|c| c == ' '))
+            && above
+                .get(indent..)
+                .is_some_and(|rest| rest.starts_with('#'));
+        if !is_comment {
+            break;
+        }
+        line -= 1;
+    }
+    Pos { line, col: at.col }
+}
+
+/// Whether a mapping or sequence is written in flow style (`{...}`, `[...]`).
+pub fn is_flow(file: &SourceFile, node: &Node) -> bool {
+    file.snippet(Span::new(node.span.start, node.span.end))
+        .starts_with(['{', '['])
 }
 
 /// What applying fixes did.
@@ -188,10 +246,19 @@ pub fn apply_edits<'e>(file: &SourceFile, edits: &[&'e Edit]) -> (String, Vec<&'
     let mut out = String::with_capacity(file.text.len());
     let mut cursor = 0;
     let mut applied = Vec::new();
+    let mut last_insert: Option<usize> = None;
     for (range, edit) in ranges {
+        // Two insertions at one point would both land there, in an order no fix chose (two
+        // entries added to one mapping): the second waits for the next round.
+        if range.is_empty() && last_insert == Some(range.start) {
+            continue;
+        }
         let Some(kept) = file.text.get(cursor..range.start) else {
             continue;
         };
+        if range.is_empty() {
+            last_insert = Some(range.start);
+        }
         out.push_str(kept);
         out.push_str(&edit.replacement);
         cursor = range.end;

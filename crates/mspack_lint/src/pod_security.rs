@@ -5,7 +5,8 @@
 use mspack_yaml::Node;
 
 use crate::crossref::{Container, containers, pod_spec};
-use crate::finding::Findings;
+use crate::finding::{Applicability, Findings, Fix};
+use crate::fix::{insert_entry_at, is_flow};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -122,15 +123,110 @@ pub fn report_unless_set(
             .help(help);
         }
         None => {
-            out.report(
+            let finding = out
+                .report(
+                    workload,
+                    container_anchor(c),
+                    format!(
+                        "{} does not set securityContext.{field}: {want}; {consequence}",
+                        describe(c)
+                    ),
+                )
+                .help(help);
+            if let Some(fix) = security_fix(
                 workload,
-                container_anchor(c),
-                format!(
-                    "{} does not set securityContext.{field}: {want}; {consequence}",
-                    describe(c)
-                ),
-            )
-            .help(help);
+                c,
+                &["securityContext"],
+                &format!("{field}: {want}"),
+            ) {
+                finding.fix(fix);
+            }
         }
     }
+}
+
+/// Whether the workload runs to completion: a Job, a CronJob, or a Pod whose `restartPolicy` is
+/// `Never` or `OnFailure`. Health probes do not apply to it.
+pub fn runs_to_completion(r: &Resource) -> bool {
+    match r.kind {
+        Kind::Job | Kind::CronJob => true,
+        Kind::Pod => matches!(
+            pod_spec(r)
+                .and_then(|s| s.get("restartPolicy"))
+                .and_then(Node::as_str),
+            Some("Never" | "OnFailure")
+        ),
+        _ => false,
+    }
+}
+
+/// Resources of another kind than the ones [`Kind`] knows (`PodDisruptionBudget`,
+/// `HorizontalPodAutoscaler`, `LimitRange`), by API group and kind name, skipping assumed ones.
+pub fn others<'w>(
+    ws: &'w Workspace,
+    group: &'static str,
+    kind: &'static str,
+) -> impl Iterator<Item = &'w Resource> {
+    ws.of_kind(Kind::Other)
+        .filter(move |r| r.group == group && r.kind_name == kind && !r.assumed)
+}
+
+/// A machine-applicable fix that writes `leaf` (`key: value`, one line) into the mapping at
+/// `path` below the container (`["securityContext"]`, `["securityContext", "capabilities"]`),
+/// adding the mappings of the path that are missing. The entry goes first in an existing
+/// mapping; a new `securityContext` goes after the container's `name`. `None` (no fix) when a
+/// mapping of the path is null or not a mapping or is written in flow style, or the layout
+/// leaves no safe place.
+pub fn security_fix(
+    workload: &Resource,
+    c: &Container<'_>,
+    path: &[&str],
+    leaf: &str,
+) -> Option<Fix> {
+    let file = &workload.file;
+    let mut map = c.node;
+    let mut depth = 0;
+    while let Some(key) = path.get(depth) {
+        match map.get(key) {
+            Some(next) if next.as_map().is_some() => {
+                map = next;
+                depth += 1;
+            }
+            Some(_) => return None,
+            None => break,
+        }
+    }
+    let missing = &path[depth..];
+    // A flow mapping (`{name: a, image: b}`) is left as written: the entry would make a long
+    // line of it, or a mix of styles; the help says what to add.
+    if is_flow(file, map) {
+        return None;
+    }
+    let mut lines: Vec<String> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, key)| format!("{}{key}:", "  ".repeat(i)))
+        .collect();
+    lines.push(format!("{}{leaf}", "  ".repeat(missing.len())));
+    let index = if depth == 0 {
+        let first_is_name = map
+            .as_map()
+            .and_then(|e| e.first())
+            .is_some_and(|(k, _)| k.as_str() == Some("name"));
+        usize::from(first_is_name)
+    } else {
+        0
+    };
+    let edit = insert_entry_at(file, map, index, &lines)?;
+    let shown = path
+        .iter()
+        .chain(leaf.split(':').next().as_slice())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(".");
+    Some(Fix {
+        message: format!("set `{shown}`"),
+        applicability: Applicability::MachineApplicable,
+        edits: vec![edit],
+    })
 }

@@ -3,7 +3,8 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_windows, workloads,
+    checked_containers, container_anchor, container_field, describe, is_windows, security_fix,
+    workloads,
 };
 use crate::workspace::Workspace;
 
@@ -109,16 +110,31 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 .flat_map(Node::items)
                 .any(|n| capability(n).as_deref() == Some("ALL"));
             if !drops_all {
-                out.report(
-                    workload,
-                    drop.unwrap_or_else(|| container_anchor(&c)),
-                    format!(
-                        "{} does not drop ALL capabilities; it keeps the runtime's default set \
+                let fix = drop
+                    .is_none()
+                    .then(|| {
+                        security_fix(
+                            workload,
+                            &c,
+                            &["securityContext", "capabilities"],
+                            "drop: [ALL]",
+                        )
+                    })
+                    .flatten();
+                let finding = out
+                    .report(
+                        workload,
+                        drop.unwrap_or_else(|| container_anchor(&c)),
+                        format!(
+                            "{} does not drop ALL capabilities; it keeps the runtime's default set \
                          (NET_RAW, CHOWN, SETUID, ...)",
-                        describe(&c)
-                    ),
-                )
-                .help("add `securityContext.capabilities.drop: [ALL]`");
+                            describe(&c)
+                        ),
+                    )
+                    .help("add `securityContext.capabilities.drop: [ALL]`");
+                if let Some(fix) = fix {
+                    finding.fix(fix);
+                }
             }
             let added = caps.and_then(|n| n.get("add"));
             for item in added.into_iter().flat_map(Node::items) {
