@@ -113,8 +113,11 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 out.report(
                     pdb,
                     node,
-                    "maxUnavailable is 0: no pod it selects can ever be evicted, so node drains \
-                     and upgrades wait forever",
+                    format!(
+                        "maxUnavailable {}: no pod it selects can ever be evicted, so node \
+                         drains and upgrades wait forever",
+                        node.as_str().unwrap_or("0")
+                    ),
                 )
                 .help(HELP);
             }
