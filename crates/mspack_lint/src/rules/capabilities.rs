@@ -73,6 +73,11 @@ declare_rule! {
     ///           capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
     /// ```
     /// Drop `ALL` and add back only `NET_BIND_SERVICE` if the process binds a port below 1024.
+    ///
+    /// `mspack lint --fix` adds `capabilities: {drop: [ALL]}` (block style) to a container that
+    /// has no `drop` list, creating `securityContext` and `capabilities` where absent and
+    /// keeping comments and the rest of the file; a `drop` list without `ALL`, and mappings
+    /// written in flow style (`{...}`), are left as written.
     pub static CAPABILITIES_NOT_DROPPED = Rule {
         code: "MSP204",
         name: "capabilities-not-dropped",
