@@ -146,12 +146,13 @@ const POINTER_SUFFIXES: [&str; 6] = ["_FILE", "_PATH", "_DIR", "_NAME", "_REF", 
 pub fn is_plain_secret(name: &str, value: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     let value = value.trim();
-    CREDENTIAL_WORDS.iter().any(|w| upper.contains(w))
-        && !POINTER_SUFFIXES.iter().any(|s| upper.ends_with(s))
-        && !value.is_empty()
-        && !value.starts_with('/')
-        && !(value.starts_with("$(") && value.ends_with(')'))
-        && !["true", "false"].contains(&value.to_ascii_lowercase().as_str())
+    let names_credential = CREDENTIAL_WORDS.iter().any(|w| upper.contains(w))
+        && !POINTER_SUFFIXES.iter().any(|s| upper.ends_with(s));
+    let is_reference = value.is_empty()
+        || value.starts_with('/')
+        || (value.starts_with("$(") && value.ends_with(')'))
+        || ["true", "false"].contains(&value.to_ascii_lowercase().as_str());
+    names_credential && !is_reference
 }
 
 fn env_entries<'a>(
@@ -186,10 +187,10 @@ fn check_secrets(ws: &Workspace, out: &mut Findings) {
                         describe(&c)
                     ),
                 )
-                .help(format!(
-                    "move the value into a Secret and read it with \
-                     `valueFrom.secretKeyRef`, or mount the Secret as a file"
-                ));
+                .help(
+                    "move the value into a Secret and read it with `valueFrom.secretKeyRef`, \
+                     or mount the Secret as a file",
+                );
             }
         }
     }

@@ -105,9 +105,9 @@ fn check(ws: &Workspace, out: &mut Findings) {
             let missing: Vec<&str> = REQUIRED
                 .iter()
                 .filter(|(_, section, resource, limit_counts)| {
-                    !set(section, resource)
-                        && !(*limit_counts && set("limits", resource))
-                        && !defaults.contains(&(*section, *resource))
+                    let from_limit = *limit_counts && set("limits", resource);
+                    let defaulted = defaults.contains(&(*section, *resource));
+                    !(set(section, resource) || from_limit || defaulted)
                 })
                 .map(|(label, ..)| *label)
                 .collect();
