@@ -10,7 +10,8 @@ use crate::workspace::Workspace;
 declare_rule! {
     /// ## What it checks
     /// PodDisruptionBudgets that allow no voluntary eviction:
-    /// - `maxUnavailable` of `0` or `"0%"` (whatever it selects);
+    /// - `maxUnavailable` of `0` or `"0%"`, or `minAvailable` of `"100%"` (whatever it
+    ///   selects);
     /// - `minAvailable` at least the number of pods it selects in the input: the `replicas`
     ///   (default 1) of the Deployments, StatefulSets, ReplicaSets, ReplicationControllers and
     ///   Argo Rollouts of its namespace that its selector selects, and one per selected Pod. A
@@ -127,6 +128,19 @@ fn check(ws: &Workspace, out: &mut Findings) {
             continue;
         };
         let Some(min) = amount(node) else { continue };
+        if matches!(min, Amount::Percent(p) if p >= 100) {
+            out.report(
+                pdb,
+                node,
+                format!(
+                    "minAvailable {}: every pod it selects must stay available, so none can be \
+                     evicted and node drains and upgrades wait forever",
+                    node.as_str().unwrap_or("100%")
+                ),
+            )
+            .help(HELP);
+            continue;
+        }
         let Some((pods, names)) = selected_pods(ws, pdb) else {
             continue;
         };
