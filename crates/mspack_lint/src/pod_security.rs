@@ -230,3 +230,27 @@ pub fn security_fix(
         edits: vec![edit],
     })
 }
+
+/// The probes of a container (`livenessProbe`, `readinessProbe`, `startupProbe`) with a port:
+/// `(probe, port node)` for each `httpGet`, `tcpSocket` or `grpc` handler.
+pub fn probe_ports<'a>(c: &Container<'a>) -> impl Iterator<Item = (&'static str, &'a Node)> {
+    const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
+    const HANDLERS: [&str; 3] = ["httpGet", "tcpSocket", "grpc"];
+    let node = c.node;
+    PROBES.into_iter().flat_map(move |probe| {
+        HANDLERS
+            .into_iter()
+            .filter_map(move |handler| node.path(&[probe, handler, "port"]).map(|p| (probe, p)))
+    })
+}
+
+/// The `containerPort` of the container's port named `name`.
+pub fn named_container_port(c: &Container<'_>, name: &str) -> Option<i64> {
+    c.node
+        .get("ports")
+        .into_iter()
+        .flat_map(Node::items)
+        .find(|p| p.get("name").and_then(Node::as_str) == Some(name))
+        .and_then(|p| p.get("containerPort"))
+        .and_then(crate::resource::port_number)
+}

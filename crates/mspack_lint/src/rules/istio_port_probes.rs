@@ -1,8 +1,8 @@
-use mspack_yaml::Node;
-
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::{checked_containers, describe, workloads};
+use crate::pod_security::{
+    checked_containers, describe, named_container_port, probe_ports, workloads,
+};
 use crate::resource::port_number;
 use crate::workspace::Workspace;
 
@@ -87,47 +87,30 @@ const ISTIO_PORTS: [(i64, &str); 10] = [
     (15090, "Envoy's metrics port"),
 ];
 
-const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
-const HANDLERS: [&str; 3] = ["httpGet", "tcpSocket", "grpc"];
-
 fn check(ws: &Workspace, out: &mut Findings) {
     for workload in workloads(ws) {
         for c in checked_containers(workload) {
-            for probe in PROBES {
-                for handler in HANDLERS {
-                    let Some(port) = c.node.path(&[probe, handler, "port"]) else {
-                        continue;
-                    };
-                    let number = port_number(port).or_else(|| named_port(c.node, port));
-                    let Some((n, what)) =
-                        number.and_then(|n| ISTIO_PORTS.iter().find(|(p, _)| *p == n))
-                    else {
-                        continue;
-                    };
-                    out.report(
-                        workload,
-                        port,
-                        format!(
-                            "{probe} of {} targets port {n}, {what}: in a meshed pod it \
-                             belongs to Istio, so the probe does not test the application",
-                            describe(&c)
-                        ),
-                    )
-                    .help("probe the port the application listens on");
-                }
+            for (probe, port) in probe_ports(&c) {
+                let number = port_number(port).or_else(|| {
+                    port.as_str()
+                        .and_then(|name| named_container_port(&c, name))
+                });
+                let Some((n, what)) =
+                    number.and_then(|n| ISTIO_PORTS.iter().find(|(p, _)| *p == n))
+                else {
+                    continue;
+                };
+                out.report(
+                    workload,
+                    port,
+                    format!(
+                        "{probe} of {} targets port {n}, {what}: in a meshed pod it belongs to \
+                         Istio, so the probe does not test the application",
+                        describe(&c)
+                    ),
+                )
+                .help("probe the port the application listens on");
             }
         }
     }
-}
-
-/// The `containerPort` of the container's port named by `port`.
-fn named_port(container: &Node, port: &Node) -> Option<i64> {
-    let name = port.as_str()?;
-    container
-        .get("ports")
-        .into_iter()
-        .flat_map(Node::items)
-        .find(|p| p.get("name").and_then(Node::as_str) == Some(name))
-        .and_then(|p| p.get("containerPort"))
-        .and_then(port_number)
 }

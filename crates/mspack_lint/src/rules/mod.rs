@@ -67,7 +67,7 @@ pub mod requests_above_limits;
 pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
-// MSP206-217: more workload hygiene (resources, probes, images, env, selectors, budgets).
+// MSP206-218: more workload hygiene (resources, probes, images, env, selectors, budgets).
 pub mod dangling_service;
 pub mod env_vars;
 pub mod host_path;
@@ -76,6 +76,7 @@ pub mod istio_port_probes;
 pub mod mismatching_selector;
 pub mod missing_probes;
 pub mod pdb_blocks_eviction;
+pub mod probe_port;
 pub mod resources_unset;
 pub mod seccomp;
 // OpenTelemetry Collector configurations (MSP3xx).
@@ -111,6 +112,7 @@ pub static ALL: &[&Rule] = &[
     &dangling_service::DANGLING_SERVICE,
     &pdb_blocks_eviction::PDB_BLOCKS_EVICTION,
     &istio_port_probes::PROBE_ON_ISTIO_PORT,
+    &probe_port::PROBE_PORT_NOT_FOUND,
     // OpenTelemetry Collector configurations (MSP3xx).
     &otel_undefined_component::OTEL_UNDEFINED_COMPONENT,
     &otel_unused_component::OTEL_UNUSED_COMPONENT,
