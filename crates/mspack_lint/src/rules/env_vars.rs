@@ -18,8 +18,8 @@ declare_rule! {
     /// `_NAME`, `_REF`, `_KEY_REF`), values that are a path, a `$(VAR)` reference or a
     /// boolean, and every `valueFrom`.
     ///
-    /// kube-linter's `env-var-secret` covers the same ground (it looks for `secret` in the
-    /// name only).
+    /// kube-linter's `env-var-secret` (which looks for `secret` in the name only) and Polaris'
+    /// `sensitiveContainerEnvVar` cover the same ground.
     ///
     /// Off by default; enable the MSP2xx rules with `--extend-select MSP2` (on top of the
     /// default set) or `--select MSP2` (alone).

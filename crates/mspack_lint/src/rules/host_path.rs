@@ -14,8 +14,8 @@ declare_rule! {
     /// (`/`, `/boot`, `/dev`, `/etc`, `/lib`, `/proc`, `/sys`, `/usr`, `/var/run`, `/run`) or
     /// the container runtime's socket.
     ///
-    /// kube-linter's `sensitive-host-mounts`, `docker-sock` and `writable-host-mount`, and
-    /// Polaris' `hostPathSet`, cover the same ground.
+    /// kube-linter's `sensitive-host-mounts`, `docker-sock` and `writable-host-mount` cover
+    /// the same ground (they report only the sensitive paths, or writable mounts).
     ///
     /// Istio is understood, not reported: the pods of Istio's own charts (the `istio-cni-node`
     /// DaemonSet, which installs the CNI plugin into the host's `/opt/cni/bin`, the `ztunnel`

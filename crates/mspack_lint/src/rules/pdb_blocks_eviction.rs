@@ -20,7 +20,9 @@ declare_rule! {
     ///   one pod is one pod). Not decided when the budget selects a DaemonSet, a Job or a
     ///   workload whose replica count is not a number, or selects nothing in the input.
     ///
-    /// kube-linter's `pdb-min-available` and `pdb-max-unavailable` cover the same ground.
+    /// kube-linter's `pdb-min-available` and `pdb-max-unavailable` (which compare each
+    /// workload alone) and Polaris' `pdbMinAvailableGreaterThanOrEqualToHPAMinReplicas` cover
+    /// the same ground.
     ///
     /// Off by default; enable the MSP2xx rules with `--extend-select MSP2` (on top of the
     /// default set) or `--select MSP2` (alone).

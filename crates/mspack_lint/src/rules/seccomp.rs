@@ -15,13 +15,15 @@ declare_rule! {
     /// seccomp profile: neither the container's nor the pod's `securityContext.seccompProfile.type`
     /// is `RuntimeDefault` or `Localhost`. A type set to anything else (`Unconfined`) is
     /// reported where it is written; when neither the pod nor any container sets a profile, the
-    /// pod is reported once, at its `securityContext` (or its `spec` when it has none). Windows pods (`spec.os.name: windows`) are not
-    /// checked. The `seccomp.security.alpha.kubernetes.io` annotations, ignored since
-    /// Kubernetes 1.27, do not count.
+    /// pod is reported once, at its `securityContext` (or its `spec` when it has none). Windows
+    /// pods (`spec.os.name: windows`) are not checked. The
+    /// `seccomp.security.alpha.kubernetes.io` annotations, ignored since Kubernetes 1.27, do
+    /// not count.
     ///
-    /// The Pod Security Standards' `restricted` profile requires the same; Checkov's
-    /// CKV_K8S_31 and kube-score's seccomp check cover it (kube-linter and Polaris have no
-    /// default check for it).
+    /// The Pod Security Standards' `restricted` profile requires the same; kubeaudit's
+    /// `seccomp` auditor and Checkov's CKV_K8S_31 check it. Polaris' `linuxHardening` accepts
+    /// a seccomp profile or AppArmor, SELinux or dropped capabilities instead; kube-linter has
+    /// no seccomp check.
     ///
     /// Istio is understood, not reported: the injected containers get their security context
     /// from the injection template, and Istio's own pods are not checked.
