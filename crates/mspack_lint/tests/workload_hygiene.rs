@@ -266,3 +266,25 @@ spec:
     let found = lint_files(&[("p.yaml", &yaml.replace("MIN", "3"))], &select);
     assert!(found.is_empty(), "{found:?}");
 }
+
+#[test]
+fn a_container_whose_first_key_is_not_its_name_gets_the_context_first() {
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: ns}
+spec:
+  containers:
+  - image: x:1
+    name: app
+";
+    let (fixed, left) = fix(yaml);
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        fixed.contains("  - securityContext:\n      capabilities:\n"),
+        "{fixed}"
+    );
+    assert!(
+        fixed.ends_with("    image: x:1\n    name: app\n"),
+        "{fixed}"
+    );
+}
