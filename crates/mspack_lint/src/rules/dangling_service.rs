@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource};
@@ -90,6 +92,14 @@ fn directory(r: &Resource) -> &str {
 
 fn check(ws: &Workspace, out: &mut Findings) {
     let real = |i: usize| ws.resources.get(i).filter(|r| !r.assumed);
+    // Where workloads are: namespaces, and (namespace, directory) for the directory test of
+    // Services that name no namespace. Built once: Services times workloads would be quadratic.
+    let mut namespaces: HashSet<&str> = HashSet::new();
+    let mut directories: HashSet<(&str, &str)> = HashSet::new();
+    for r in ws.workloads().iter().filter_map(|w| real(w.resource)) {
+        namespaces.insert(r.ns.as_str());
+        directories.insert((r.ns.as_str(), directory(r)));
+    }
     for svc in ws.of_kind(Kind::Service).filter(|s| !s.assumed) {
         let Some(node) = svc.spec_at(&["selector"]).filter(|n| !n.is_null()) else {
             continue;
@@ -104,13 +114,11 @@ fn check(ws: &Workspace, out: &mut Findings) {
         let ns = svc.ns.as_str();
         // Workloads that can be the Service's: of its namespace, and beside it when the
         // namespace is not written.
-        let candidate = |r: &Resource| svc.namespace.is_some() || directory(r) == directory(svc);
-        let has_workloads = ws
-            .workloads()
-            .iter()
-            .filter(|w| w.ns == ns)
-            .filter_map(|w| real(w.resource))
-            .any(candidate);
+        let has_workloads = if svc.namespace.is_some() {
+            namespaces.contains(ns)
+        } else {
+            directories.contains(&(ns, directory(svc)))
+        };
         if !has_workloads
             || ws
                 .select_workloads(Some(ns), &selector)

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use mspack_yaml::Node;
 
 use crate::declare_rule;
@@ -109,7 +111,23 @@ fn amount(node: &Node) -> Option<Amount> {
     }
 }
 
+/// The `minReplicas` (node, if written) of the HorizontalPodAutoscalers of the input, by the
+/// namespace, kind and name of the workload they scale.
+type Autoscaled<'w> = HashMap<(&'w str, &'w str, &'w str), Option<&'w Node>>;
+
+fn autoscaled(ws: &Workspace) -> Autoscaled<'_> {
+    let mut out = Autoscaled::new();
+    for h in others(ws, "autoscaling", "HorizontalPodAutoscaler") {
+        let target = |key: &str| h.spec_at(&["scaleTargetRef", key]).and_then(Node::as_str);
+        if let (Some(kind), Some(name)) = (target("kind"), target("name")) {
+            out.insert((h.ns.as_str(), kind, name), h.spec_at(&["minReplicas"]));
+        }
+    }
+    out
+}
+
 fn check(ws: &Workspace, out: &mut Findings) {
+    let autoscaled = autoscaled(ws);
     for pdb in others(ws, "policy", "PodDisruptionBudget") {
         if let Some(node) = pdb.spec_at(&["maxUnavailable"]).filter(|n| !n.is_null()) {
             if matches!(amount(node), Some(Amount::Count(0) | Amount::Percent(0))) {
@@ -143,7 +161,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
             .help(HELP);
             continue;
         }
-        let Some((pods, names)) = selected_pods(ws, pdb) else {
+        let Some((pods, names)) = selected_pods(ws, &autoscaled, pdb) else {
             continue;
         };
         let needed = match min {
@@ -169,7 +187,11 @@ fn check(ws: &Workspace, out: &mut Findings) {
 
 /// The number of pods the budget's selector selects in the input, and the workloads, or `None`
 /// when it cannot be told.
-fn selected_pods(ws: &Workspace, pdb: &Resource) -> Option<(i64, String)> {
+fn selected_pods(
+    ws: &Workspace,
+    autoscaled: &Autoscaled<'_>,
+    pdb: &Resource,
+) -> Option<(i64, String)> {
     let selector = Selector::parse(pdb.spec_at(&["selector"]));
     if selector.is_invalid() {
         return None;
@@ -181,7 +203,7 @@ fn selected_pods(ws: &Workspace, pdb: &Resource) -> Option<(i64, String)> {
         if r.assumed {
             continue;
         }
-        total = total.saturating_add(replicas(ws, r)?);
+        total = total.saturating_add(replicas(autoscaled, r)?);
         names.push(r.display_name());
     }
     (!names.is_empty()).then(|| (total, crate::finding::listed(&names)))
@@ -189,7 +211,7 @@ fn selected_pods(ws: &Workspace, pdb: &Resource) -> Option<(i64, String)> {
 
 /// Pods a workload runs at its smallest: `minReplicas` of an HPA that scales it, else
 /// `replicas` (default 1); `None` for kinds without a fixed count.
-fn replicas(ws: &Workspace, r: &Resource) -> Option<i64> {
+fn replicas(autoscaled: &Autoscaled<'_>, r: &Resource) -> Option<i64> {
     match r.kind {
         Kind::Pod => return Some(1),
         Kind::Deployment
@@ -199,17 +221,9 @@ fn replicas(ws: &Workspace, r: &Resource) -> Option<i64> {
         | Kind::Rollout => {}
         _ => return None,
     }
-    let hpa = others(ws, "autoscaling", "HorizontalPodAutoscaler").find(|h| {
-        h.ns == r.ns
-            && h.spec_at(&["scaleTargetRef", "kind"])
-                .and_then(Node::as_str)
-                == Some(r.kind_name.as_str())
-            && h.spec_at(&["scaleTargetRef", "name"])
-                .and_then(Node::as_str)
-                == Some(r.name.as_str())
-    });
+    let hpa = autoscaled.get(&(r.ns.as_str(), r.kind_name.as_str(), r.name.as_str()));
     let count = match hpa {
-        Some(h) => h.spec_at(&["minReplicas"]),
+        Some(min) => *min,
         None => r.spec_at(&["replicas"]),
     };
     match count.filter(|n| !n.is_null()) {

@@ -90,8 +90,9 @@ const REQUIRED: [(&str, &str, &str, bool); 3] = [
 ];
 
 fn check(ws: &Workspace, out: &mut Findings) {
+    let ranges: Vec<&Resource> = others(ws, "", "LimitRange").collect();
     for workload in workloads(ws) {
-        let defaults = limit_range_defaults(ws, workload);
+        let defaults = limit_range_defaults(&ranges, workload);
         for c in checked_containers(workload) {
             if c.list == "ephemeralContainers" {
                 continue;
@@ -147,9 +148,12 @@ fn consequence(missing: &[&str]) -> &'static str {
 
 /// `(section, resource)` pairs that a LimitRange of the workload's namespace gives containers by
 /// default: `default` sets the limit (and the request), `defaultRequest` the request.
-fn limit_range_defaults(ws: &Workspace, workload: &Resource) -> Vec<(&'static str, &'static str)> {
+fn limit_range_defaults(
+    ranges: &[&Resource],
+    workload: &Resource,
+) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
-    let ranges = others(ws, "", "LimitRange").filter(|r| r.ns == workload.ns);
+    let ranges = ranges.iter().filter(|r| r.ns == workload.ns);
     for item in ranges.flat_map(|r| r.spec_at(&["limits"]).into_iter().flat_map(Node::items)) {
         if item.get("type").and_then(Node::as_str) != Some("Container") {
             continue;
