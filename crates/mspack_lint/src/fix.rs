@@ -104,11 +104,14 @@ pub fn insert_entry_at(
     // follow `- ` on the line of a sequence item).
     let (first_key, _) = entries.first()?;
     let indent = " ".repeat((first_key.span.start.col as usize).saturating_sub(1));
-    let newline = if file.text.contains("\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    };
+    // The line ending of the line the entry goes before (the file's own, in practice).
+    let from = file.byte_range(Span::point(at)).start;
+    let crlf = file
+        .text
+        .get(from..)
+        .and_then(|rest| rest.find('\n').and_then(|i| rest.get(..i)))
+        .is_some_and(|line| line.ends_with('\r'));
+    let newline = if crlf { "\r\n" } else { "\n" };
     let mut text = String::new();
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
@@ -128,32 +131,35 @@ pub fn insert_entry_at(
 /// Where to insert before the key at `at`: above the comment lines right over it at its
 /// indentation (they describe that key), when the key starts its line.
 fn above_comments(file: &SourceFile, at: Pos) -> Pos {
-    let lines: Vec<&str> = file.text.split('\n').collect();
-    let indent = (at.col as usize).saturating_sub(1);
-    let Some(own) = lines.get((at.line as usize).saturating_sub(1)) else {
+    let text = file.text.as_str();
+    let offset = file.byte_range(Span::point(at)).start;
+    let Some(before) = text.get(..offset) else {
         return at;
     };
-    if own
-        .get(..indent)
-        .is_none_or(|lead| !lead.chars().all(|c| c == ' '))
+    let mut start = before.rfind('\n').map_or(0, |i| i + 1);
+    let indent = offset - start;
+    if !before
+        .get(start..)
+        .is_some_and(|lead| lead.bytes().all(|b| b == b' '))
     {
         return at;
     }
     let mut line = at.line;
-    while line > 1 {
-        let Some(above) = lines.get(line as usize - 2) else {
-            break;
-        };
-        let is_comment = above
-            .get(..indent)
-            .is_some_and(|lead| lead.chars().all(|c| c == ' '))
-            && above
-                .get(indent..)
-                .is_some_and(|rest| rest.starts_with('#'));
+    while start > 0 && line > 1 {
+        let end = start - 1;
+        let prev_start = text
+            .get(..end)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let prev = text.get(prev_start..end).unwrap_or("").as_bytes();
+        let is_comment = prev.len() > indent
+            && prev[..indent].iter().all(|b| *b == b' ')
+            && prev[indent] == b'#';
         if !is_comment {
             break;
         }
         line -= 1;
+        start = prev_start;
     }
     Pos { line, col: at.col }
 }
