@@ -174,7 +174,8 @@ pub fn others<'w>(
 /// A machine-applicable fix that writes `leaf` (`key: value`, one line) into the mapping at
 /// `path` below the container (`["securityContext"]`, `["securityContext", "capabilities"]`),
 /// adding the mappings of the path that are missing. The entry goes first in an existing
-/// mapping; a new `securityContext` goes after the container's `name`. `None` (no fix) when a
+/// mapping; a new `securityContext` goes after the container's `name` (before it, when it is
+/// last), never before the first entry, whose line starts the sequence item. `None` (no fix) when a
 /// mapping of the path is null or not a mapping or is written in flow style, or the layout
 /// leaves no safe place.
 pub fn security_fix(
@@ -208,12 +209,18 @@ pub fn security_fix(
         .map(|(i, key)| format!("{}{key}:", "  ".repeat(i)))
         .collect();
     lines.push(format!("{}{leaf}", "  ".repeat(missing.len())));
+    // In the container, after its `name` (before it when it is last), never before the first
+    // entry, which shares the line of the sequence's `- `: the item's first line stays as
+    // written. Inside `securityContext`
+    // or `capabilities`, first.
     let index = if depth == 0 {
-        let first_is_name = map
-            .as_map()
-            .and_then(|e| e.first())
-            .is_some_and(|(k, _)| k.as_str() == Some("name"));
-        usize::from(first_is_name)
+        let entries = map.as_map()?;
+        entries
+            .iter()
+            .position(|(k, _)| k.as_str() == Some("name"))
+            .map_or(1, |i| i + 1)
+            .min(entries.len().saturating_sub(1))
+            .max(1)
     } else {
         0
     };

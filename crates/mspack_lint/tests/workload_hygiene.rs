@@ -36,6 +36,12 @@ const FIX_CODES: [&str; 3] = ["MSP201", "MSP203", "MSP204"];
 
 /// The text after `--fix` rounds (as the CLI runs them), and the findings left.
 fn fix(yaml: &str) -> (String, Vec<String>) {
+    let (text, left, _) = fix_counting(yaml);
+    (text, left)
+}
+
+/// [`fix`], with the number of findings left that still carry a fix.
+fn fix_counting(yaml: &str) -> (String, Vec<String>, usize) {
     let mut text = yaml.to_string();
     for _ in 0..4 {
         let source = Arc::new(SourceFile::new("fix.yaml", text.clone()));
@@ -54,7 +60,10 @@ fn fix(yaml: &str) -> (String, Vec<String>) {
         text = next;
     }
     let left = lint_files(&[("fix.yaml", &text)], &options(&FIX_CODES));
-    (text, left)
+    let source = Arc::new(SourceFile::new("fix.yaml", text.clone()));
+    let report = lint_sources(vec![source], &options(&FIX_CODES)).unwrap_or_else(|e| panic!("{e}"));
+    let fixable = report.findings.iter().filter(|f| f.fix.is_some()).count();
+    (text, left, fixable)
 }
 
 /// Whether `original`'s lines all appear, in order and unchanged, in `fixed`, and what else
@@ -268,7 +277,7 @@ spec:
 }
 
 #[test]
-fn a_container_whose_first_key_is_not_its_name_gets_the_context_first() {
+fn the_first_line_of_a_container_stays_as_written() {
     let yaml = "apiVersion: v1
 kind: Pod
 metadata: {name: p, namespace: ns}
@@ -276,15 +285,66 @@ spec:
   containers:
   - image: x:1
     name: app
+  - image: x:1
+    name: app2
+    ports: [{containerPort: 80}]
+  - name: alone
 ";
     let (fixed, left) = fix(yaml);
-    assert!(left.is_empty(), "{left:?}");
+    // `alone` has no place but before its only entry: left as written.
+    assert_eq!(left.len(), 3, "{left:?}");
     assert!(
-        fixed.contains("  - securityContext:\n      capabilities:\n"),
+        fixed.contains("  - image: x:1\n    securityContext:\n      capabilities:\n"),
         "{fixed}"
     );
     assert!(
-        fixed.ends_with("    image: x:1\n    name: app\n"),
+        fixed.contains("      allowPrivilegeEscalation: false\n    name: app\n"),
         "{fixed}"
     );
+    assert!(
+        fixed.contains("    name: app2\n    securityContext:\n"),
+        "{fixed}"
+    );
+    assert!(fixed.ends_with("  - name: alone\n"), "{fixed}");
+    added_lines(yaml, &fixed);
+}
+
+#[test]
+fn fixes_on_the_realworld_corpus_keep_every_line_and_reach_a_fixpoint() {
+    let dir = std::env::var_os("MSPACK_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("corpus/realworld");
+    let mut stack = vec![dir];
+    let mut fixed_files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                continue;
+            }
+            let Ok(yaml) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let (fixed, _, fixable) = fix_counting(&yaml);
+            assert_eq!(
+                fixable,
+                0,
+                "{}: fixes left after the rounds",
+                path.display()
+            );
+            added_lines(&yaml, &fixed);
+            if fixed != yaml {
+                fixed_files += 1;
+            }
+        }
+    }
+    println!("{fixed_files} corpus files fixed");
 }
