@@ -225,14 +225,8 @@ pub fn security_fix(
         0
     };
     let edit = insert_entry_at(file, map, index, &lines)?;
-    let shown = path
-        .iter()
-        .chain(leaf.split(':').next().as_slice())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(".");
     Some(Fix {
-        message: format!("set `{shown}`"),
+        message: format!("set `{}.{leaf}`", path.join(".")),
         applicability: Applicability::MachineApplicable,
         edits: vec![edit],
     })
