@@ -12,6 +12,9 @@ use mspack_lint::{
     ConfigFile, LintOptions, Multicluster, Severity, fix::apply_fixes, lint_inputs, load_inputs,
 };
 
+/// Rounds of `--fix` (each applies what does not collide, then lints again).
+const MAX_FIX_ROUNDS: usize = 4;
+
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
     Text,
@@ -178,24 +181,35 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     let inputs = load_inputs(&args.paths, &options.limits)?;
     let mut report = lint_inputs(inputs, &options)?;
     if args.fix {
-        let outcome = apply_fixes(&report.findings).context("writing fixes")?;
-        if outcome.refused > 0 {
-            eprintln!(
-                "left {} fix{} unapplied: the edited file would not parse to the same documents with only the intended change",
-                outcome.refused,
-                if outcome.refused == 1 { "" } else { "es" }
-            );
-        }
-        if outcome.edits > 0 {
-            eprintln!(
-                "fixed {} finding{} in {} file{}",
-                outcome.edits,
-                if outcome.edits == 1 { "" } else { "s" },
-                outcome.files,
-                if outcome.files == 1 { "" } else { "s" }
-            );
+        // A fix can make room for another (two entries added to one new mapping): a few
+        // rounds, each on the re-linted files, until nothing more applies.
+        let (mut edits, mut files, mut refused) = (0, 0, 0);
+        for _ in 0..MAX_FIX_ROUNDS {
+            let outcome = apply_fixes(&report.findings).context("writing fixes")?;
+            refused = outcome.refused;
+            if outcome.edits == 0 {
+                break;
+            }
+            edits += outcome.edits;
+            files = files.max(outcome.files);
             let inputs = load_inputs(&args.paths, &options.limits)?;
             report = lint_inputs(inputs, &options)?;
+        }
+        if refused > 0 {
+            eprintln!(
+                "left {} fix{} unapplied: the edited file would not parse to the same documents with only the intended change",
+                refused,
+                if refused == 1 { "" } else { "es" }
+            );
+        }
+        if edits > 0 {
+            eprintln!(
+                "fixed {} finding{} in {} file{}",
+                edits,
+                if edits == 1 { "" } else { "s" },
+                files,
+                if files == 1 { "" } else { "s" }
+            );
         }
     }
 

@@ -212,6 +212,37 @@ fn fix_rewrites_the_host_and_keeps_comments_and_layout() {
 }
 
 #[test]
+fn fix_adds_security_settings_over_rounds_until_none_collide() {
+    let dir = tempdir();
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: food}
+spec:
+  containers:
+  - name: app   # the app
+    image: food/app:1.0
+";
+    let path = write(dir.path(), "pod.yaml", yaml);
+    // Both fixes create `securityContext` at one point: the second is applied in a second round.
+    lint_in(dir.path())
+        .args(["--select", "MSP201,MSP203", "--fix", "pod.yaml"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("fixed 2 findings in 1 file"))
+        .stdout(predicate::str::contains("no findings"));
+    let fixed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        fixed,
+        yaml.replace(
+            "# the app\n",
+            "# the app\n    securityContext:\n      readOnlyRootFilesystem: true\n      \
+             allowPrivilegeEscalation: false\n"
+        ),
+        "{fixed}"
+    );
+}
+
+#[test]
 fn stdin_is_linted_with_dash() {
     let dir = tempdir();
     lint_in(dir.path())

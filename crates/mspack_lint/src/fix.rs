@@ -65,14 +65,25 @@ fn reads_as_plain_string(text: &str) -> bool {
 /// indentation of the existing keys for block mappings, `key: value, ` after `{` for flow ones.
 /// `lines` are the entry's lines relative to the mapping's indentation (first line `key: ...`).
 pub fn insert_entry(file: &SourceFile, map: &Node, lines: &[String]) -> Option<Edit> {
+    insert_entry_at(file, map, 0, lines)
+}
+
+/// [`insert_entry`] before the mapping's entry number `index` (block mappings; a flow mapping
+/// always takes the entry first). `None` when the mapping has no such entry, or is a flow
+/// mapping and the entry takes more than one line.
+pub fn insert_entry_at(
+    file: &SourceFile,
+    map: &Node,
+    index: usize,
+    lines: &[String],
+) -> Option<Edit> {
     let entries = map.as_map()?;
     let key = lines.first()?.split_once(':')?.0.trim().to_string();
     let intent = Intent::InsertEntry {
         at: map.span.start,
         key,
     };
-    let opening = file.snippet(Span::new(map.span.start, map.span.end));
-    if opening.starts_with('{') {
+    if is_flow(file, map) {
         if lines.len() != 1 {
             return None;
         }
@@ -87,16 +98,27 @@ pub fn insert_entry(file: &SourceFile, map: &Node, lines: &[String]) -> Option<E
             intent,
         });
     }
+    let (next_key, _) = entries.get(index)?;
+    let at = above_comments(file, next_key.span.start);
+    // The keys of a block mapping share a column: the one of its first key (the entry may
+    // follow `- ` on the line of a sequence item).
     let (first_key, _) = entries.first()?;
-    let at = first_key.span.start;
-    let indent = " ".repeat((at.col as usize).saturating_sub(1));
+    let indent = " ".repeat((first_key.span.start.col as usize).saturating_sub(1));
+    // The line ending of the line the entry goes before (the file's own, in practice).
+    let from = file.byte_range(Span::point(at)).start;
+    let crlf = file
+        .text
+        .get(from..)
+        .and_then(|rest| rest.find('\n').and_then(|i| rest.get(..i)))
+        .is_some_and(|line| line.ends_with('\r'));
+    let newline = if crlf { "\r\n" } else { "\n" };
     let mut text = String::new();
     for (i, line) in lines.iter().enumerate() {
         if i > 0 {
             text.push_str(&indent);
         }
         text.push_str(line);
-        text.push('\n');
+        text.push_str(newline);
     }
     text.push_str(&indent);
     Some(Edit {
@@ -104,6 +126,48 @@ pub fn insert_entry(file: &SourceFile, map: &Node, lines: &[String]) -> Option<E
         replacement: text,
         intent,
     })
+}
+
+/// Where to insert before the key at `at`: above the comment lines right over it at its
+/// indentation (they describe that key), when the key starts its line.
+fn above_comments(file: &SourceFile, at: Pos) -> Pos {
+    let text = file.text.as_str();
+    let offset = file.byte_range(Span::point(at)).start;
+    let Some(before) = text.get(..offset) else {
+        return at;
+    };
+    let mut start = before.rfind('\n').map_or(0, |i| i + 1);
+    let indent = offset - start;
+    if !before
+        .get(start..)
+        .is_some_and(|lead| lead.bytes().all(|b| b == b' '))
+    {
+        return at;
+    }
+    let mut line = at.line;
+    while start > 0 && line > 1 {
+        let end = start - 1;
+        let prev_start = text
+            .get(..end)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        let prev = text.get(prev_start..end).unwrap_or("").as_bytes();
+        let is_comment = prev.len() > indent
+            && prev[..indent].iter().all(|b| *b == b' ')
+            && prev[indent] == b'#';
+        if !is_comment {
+            break;
+        }
+        line -= 1;
+        start = prev_start;
+    }
+    Pos { line, col: at.col }
+}
+
+/// Whether a mapping or sequence is written in flow style (`{...}`, `[...]`).
+pub fn is_flow(file: &SourceFile, node: &Node) -> bool {
+    file.snippet(Span::new(node.span.start, node.span.end))
+        .starts_with(['{', '['])
 }
 
 /// What applying fixes did.
@@ -154,11 +218,18 @@ fn fixes_by_file(findings: &[Finding]) -> BTreeMap<&str, (&SourceFile, Vec<&Fix>
     by_file
 }
 
-/// The text of `file` with the fixes that keep its documents intact applied: each fix is first
-/// checked alone, then the accepted ones together. Returns the text, the number of edits applied
-/// and the number of fixes refused.
+/// The text of `file` with the fixes that keep its documents intact applied: all together when
+/// they are, else each fix is checked alone, then the accepted ones together. Returns the text,
+/// the number of edits applied and the number of fixes refused.
 pub fn fixed_text(file: &SourceFile, fixes: &[&Fix]) -> (String, usize, usize) {
     let before = reparse(&file.path, file.text.clone());
+    // Usually every fix is sound: one check of them all together, instead of one re-parse of
+    // the file per fix (quadratic for a file with many findings).
+    let all: Vec<&Edit> = fixes.iter().flat_map(|f| f.edits.iter()).collect();
+    let (text, applied) = apply_edits(file, &all);
+    if !applied.is_empty() && keeps_documents(&before, &text, &applied) {
+        return (text, applied.len(), 0);
+    }
     let accepted: Vec<&Fix> = fixes
         .iter()
         .copied()
@@ -188,10 +259,19 @@ pub fn apply_edits<'e>(file: &SourceFile, edits: &[&'e Edit]) -> (String, Vec<&'
     let mut out = String::with_capacity(file.text.len());
     let mut cursor = 0;
     let mut applied = Vec::new();
+    let mut last_insert: Option<usize> = None;
     for (range, edit) in ranges {
+        // Two insertions at one point would both land there, in an order no fix chose (two
+        // entries added to one mapping): the second waits for the next round.
+        if range.is_empty() && last_insert == Some(range.start) {
+            continue;
+        }
         let Some(kept) = file.text.get(cursor..range.start) else {
             continue;
         };
+        if range.is_empty() {
+            last_insert = Some(range.start);
+        }
         out.push_str(kept);
         out.push_str(&edit.replacement);
         cursor = range.end;

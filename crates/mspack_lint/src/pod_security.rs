@@ -5,7 +5,8 @@
 use mspack_yaml::Node;
 
 use crate::crossref::{Container, containers, pod_spec};
-use crate::finding::Findings;
+use crate::finding::{Applicability, Findings, Fix};
+use crate::fix::{insert_entry_at, is_flow};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -122,15 +123,135 @@ pub fn report_unless_set(
             .help(help);
         }
         None => {
-            out.report(
+            let finding = out
+                .report(
+                    workload,
+                    container_anchor(c),
+                    format!(
+                        "{} does not set securityContext.{field}: {want}; {consequence}",
+                        describe(c)
+                    ),
+                )
+                .help(help);
+            if let Some(fix) = security_fix(
                 workload,
-                container_anchor(c),
-                format!(
-                    "{} does not set securityContext.{field}: {want}; {consequence}",
-                    describe(c)
-                ),
-            )
-            .help(help);
+                c,
+                &["securityContext"],
+                &format!("{field}: {want}"),
+            ) {
+                finding.fix(fix);
+            }
         }
     }
+}
+
+/// Whether the workload runs to completion: a Job, a CronJob, or a Pod whose `restartPolicy` is
+/// `Never` or `OnFailure`. Health probes do not apply to it.
+pub fn runs_to_completion(r: &Resource) -> bool {
+    match r.kind {
+        Kind::Job | Kind::CronJob => true,
+        Kind::Pod => matches!(
+            pod_spec(r)
+                .and_then(|s| s.get("restartPolicy"))
+                .and_then(Node::as_str),
+            Some("Never" | "OnFailure")
+        ),
+        _ => false,
+    }
+}
+
+/// Resources of another kind than the ones [`Kind`] knows (`PodDisruptionBudget`,
+/// `HorizontalPodAutoscaler`, `LimitRange`), by API group and kind name, skipping assumed ones.
+pub fn others<'w>(
+    ws: &'w Workspace,
+    group: &'static str,
+    kind: &'static str,
+) -> impl Iterator<Item = &'w Resource> {
+    ws.of_kind(Kind::Other)
+        .filter(move |r| r.group == group && r.kind_name == kind && !r.assumed)
+}
+
+/// A machine-applicable fix that writes `leaf` (`key: value`, one line) into the mapping at
+/// `path` below the container (`["securityContext"]`, `["securityContext", "capabilities"]`),
+/// adding the mappings of the path that are missing. The entry goes first in an existing
+/// mapping; a new `securityContext` goes after the container's `name` (before it, when it is
+/// last), never before the first entry, whose line starts the sequence item. `None` (no fix) when a
+/// mapping of the path is null or not a mapping or is written in flow style, or the layout
+/// leaves no safe place.
+pub fn security_fix(
+    workload: &Resource,
+    c: &Container<'_>,
+    path: &[&str],
+    leaf: &str,
+) -> Option<Fix> {
+    let file = &workload.file;
+    let mut map = c.node;
+    let mut depth = 0;
+    while let Some(key) = path.get(depth) {
+        match map.get(key) {
+            Some(next) if next.as_map().is_some() => {
+                map = next;
+                depth += 1;
+            }
+            Some(_) => return None,
+            None => break,
+        }
+    }
+    let missing = &path[depth..];
+    // A flow mapping (`{name: a, image: b}`) is left as written: the entry would make a long
+    // line of it, or a mix of styles; the help says what to add.
+    if is_flow(file, map) {
+        return None;
+    }
+    let mut lines: Vec<String> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, key)| format!("{}{key}:", "  ".repeat(i)))
+        .collect();
+    lines.push(format!("{}{leaf}", "  ".repeat(missing.len())));
+    // In the container, after its `name` (before it when it is last), never before the first
+    // entry, which shares the line of the sequence's `- `: the item's first line stays as
+    // written. Inside `securityContext`
+    // or `capabilities`, first.
+    let index = if depth == 0 {
+        let entries = map.as_map()?;
+        entries
+            .iter()
+            .position(|(k, _)| k.as_str() == Some("name"))
+            .map_or(1, |i| i + 1)
+            .min(entries.len().saturating_sub(1))
+            .max(1)
+    } else {
+        0
+    };
+    let edit = insert_entry_at(file, map, index, &lines)?;
+    Some(Fix {
+        message: format!("set `{}.{leaf}`", path.join(".")),
+        applicability: Applicability::MachineApplicable,
+        edits: vec![edit],
+    })
+}
+
+/// The probes of a container (`livenessProbe`, `readinessProbe`, `startupProbe`) with a port:
+/// `(probe, port node)` for each `httpGet`, `tcpSocket` or `grpc` handler.
+pub fn probe_ports<'a>(c: &Container<'a>) -> impl Iterator<Item = (&'static str, &'a Node)> {
+    const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
+    const HANDLERS: [&str; 3] = ["httpGet", "tcpSocket", "grpc"];
+    let node = c.node;
+    PROBES.into_iter().flat_map(move |probe| {
+        HANDLERS
+            .into_iter()
+            .filter_map(move |handler| node.path(&[probe, handler, "port"]).map(|p| (probe, p)))
+    })
+}
+
+/// The `containerPort` of the container's port named `name`.
+pub fn named_container_port(c: &Container<'_>, name: &str) -> Option<i64> {
+    c.node
+        .get("ports")
+        .into_iter()
+        .flat_map(Node::items)
+        .find(|p| p.get("name").and_then(Node::as_str) == Some(name))
+        .and_then(|p| p.get("containerPort"))
+        .and_then(crate::resource::port_number)
 }

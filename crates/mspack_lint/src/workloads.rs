@@ -134,6 +134,11 @@ impl Selector {
         &self.labels
     }
 
+    /// Whether the API server would reject the selector (it then matches nothing).
+    pub fn is_invalid(&self) -> bool {
+        self.invalid
+    }
+
     /// Whether the selector selects everything (no labels, no expressions).
     pub fn is_empty(&self) -> bool {
         !self.invalid && self.labels.is_empty() && self.expressions.is_empty()

@@ -3,7 +3,8 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_windows, workloads,
+    checked_containers, container_anchor, container_field, describe, is_windows, security_fix,
+    workloads,
 };
 use crate::workspace::Workspace;
 
@@ -72,6 +73,11 @@ declare_rule! {
     ///           capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
     /// ```
     /// Drop `ALL` and add back only `NET_BIND_SERVICE` if the process binds a port below 1024.
+    ///
+    /// `mspack lint --fix` adds `capabilities: {drop: [ALL]}` (block style) to a container that
+    /// has no `drop` list, creating `securityContext` and `capabilities` where absent and
+    /// keeping comments and the rest of the file; a `drop` list without `ALL`, and mappings
+    /// written in flow style (`{...}`), are left as written.
     pub static CAPABILITIES_NOT_DROPPED = Rule {
         code: "MSP204",
         name: "capabilities-not-dropped",
@@ -109,16 +115,31 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 .flat_map(Node::items)
                 .any(|n| capability(n).as_deref() == Some("ALL"));
             if !drops_all {
-                out.report(
-                    workload,
-                    drop.unwrap_or_else(|| container_anchor(&c)),
-                    format!(
-                        "{} does not drop ALL capabilities; it keeps the runtime's default set \
+                let fix = drop
+                    .is_none()
+                    .then(|| {
+                        security_fix(
+                            workload,
+                            &c,
+                            &["securityContext", "capabilities"],
+                            "drop: [ALL]",
+                        )
+                    })
+                    .flatten();
+                let finding = out
+                    .report(
+                        workload,
+                        drop.unwrap_or_else(|| container_anchor(&c)),
+                        format!(
+                            "{} does not drop ALL capabilities; it keeps the runtime's default set \
                          (NET_RAW, CHOWN, SETUID, ...)",
-                        describe(&c)
-                    ),
-                )
-                .help("add `securityContext.capabilities.drop: [ALL]`");
+                            describe(&c)
+                        ),
+                    )
+                    .help("add `securityContext.capabilities.drop: [ALL]`");
+                if let Some(fix) = fix {
+                    finding.fix(fix);
+                }
             }
             let added = caps.and_then(|n| n.get("add"));
             for item in added.into_iter().flat_map(Node::items) {

@@ -68,6 +68,18 @@ pub mod requests_above_limits;
 pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
+// MSP206-218: more workload hygiene (resources, probes, images, env, selectors, budgets).
+pub mod dangling_service;
+pub mod env_vars;
+pub mod host_path;
+pub mod image_tag;
+pub mod istio_port_probes;
+pub mod mismatching_selector;
+pub mod missing_probes;
+pub mod pdb_blocks_eviction;
+pub mod probe_port;
+pub mod resources_unset;
+pub mod seccomp;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod obi_missing_capability;
 pub mod obi_unknown_key;
@@ -97,6 +109,19 @@ pub static ALL: &[&Rule] = &[
     &writable_root_fs::WRITABLE_ROOT_FILESYSTEM,
     &capabilities::CAPABILITIES_NOT_DROPPED,
     &host_namespaces::HOST_NAMESPACES,
+    &resources_unset::RESOURCES_NOT_SET,
+    &missing_probes::MISSING_READINESS_PROBE,
+    &missing_probes::MISSING_LIVENESS_PROBE,
+    &image_tag::IMAGE_NOT_PINNED,
+    &host_path::HOST_PATH_VOLUME,
+    &seccomp::SECCOMP_PROFILE_NOT_SET,
+    &env_vars::ENV_VAR_SECRET,
+    &env_vars::DUPLICATE_ENV_VAR,
+    &mismatching_selector::MISMATCHING_SELECTOR,
+    &dangling_service::DANGLING_SERVICE,
+    &pdb_blocks_eviction::PDB_BLOCKS_EVICTION,
+    &istio_port_probes::PROBE_ON_ISTIO_PORT,
+    &probe_port::PROBE_PORT_NOT_FOUND,
     // OpenTelemetry Collector configurations (MSP3xx).
     &otel_undefined_component::OTEL_UNDEFINED_COMPONENT,
     &otel_unused_component::OTEL_UNUSED_COMPONENT,

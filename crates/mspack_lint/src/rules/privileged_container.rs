@@ -64,6 +64,11 @@ declare_rule! {
     /// ```
     /// Remove `privileged: true` (add only the capabilities the process needs) and set
     /// `allowPrivilegeEscalation: false`.
+    ///
+    /// `mspack lint --fix` adds `allowPrivilegeEscalation: false` to a container that does not
+    /// set it (in its `securityContext`, created after the container's `name` when absent),
+    /// keeping comments and the rest of the file; a container or `securityContext` written in
+    /// flow style (`{...}`) is left as written.
     pub static PRIVILEGED_CONTAINER = Rule {
         code: "MSP201",
         name: "privileged-container",

@@ -61,6 +61,12 @@ declare_rule! {
     ///       volumes: [{name: tmp, emptyDir: {}}]
     /// ```
     /// Set `readOnlyRootFilesystem: true` and mount an `emptyDir` where the process must write.
+    ///
+    /// `mspack lint --fix` adds `readOnlyRootFilesystem: true` to a container that does not set
+    /// it (in its `securityContext`, created after the container's `name` when absent), keeping
+    /// comments and the rest of the file; a container or `securityContext` written in flow
+    /// style (`{...}`) is left as written. Check that the process writes only to mounted
+    /// volumes before applying it.
     pub static WRITABLE_ROOT_FILESYSTEM = Rule {
         code: "MSP203",
         name: "writable-root-filesystem",
