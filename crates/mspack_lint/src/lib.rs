@@ -22,6 +22,7 @@ mod comments;
 pub mod config;
 pub mod crossref;
 pub mod finding;
+pub mod gateway_api;
 pub mod fix;
 pub mod hosts;
 pub mod input;

@@ -67,6 +67,8 @@ pub mod requests_above_limits;
 pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
+// Kiali's validations that files decide (KIAxxxx).
+pub mod kiali_gateway_api;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod otel_insecure_exporter;
 pub mod otel_memory_limiter_order;
@@ -171,4 +173,8 @@ pub static ALL: &[&Rule] = &[
     &injection_image::PROXY_IMAGE_MISMATCH,
     &k8sgateway_selector::INEFFECTIVE_SELECTOR,
     &conditions::NEGATIVE_CONDITION_STATUS,
+    // Kiali's validations that files decide.
+    &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
+    &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
+    &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,
 ];
