@@ -68,8 +68,11 @@ pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
 // Kiali's validations that files decide (KIAxxxx).
+pub mod kiali_authorization;
+pub mod kiali_destination_rule;
 pub mod kiali_gateway_api;
 pub mod kiali_mtls;
+pub mod kiali_virtual_service;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod otel_insecure_exporter;
 pub mod otel_memory_limiter_order;
@@ -175,12 +178,17 @@ pub static ALL: &[&Rule] = &[
     &k8sgateway_selector::INEFFECTIVE_SELECTOR,
     &conditions::NEGATIVE_CONDITION_STATUS,
     // Kiali's validations that files decide.
+    &kiali_authorization::WRONG_METHOD,
+    &kiali_destination_rule::MULTIPLE_DESTINATION_RULES,
     &kiali_mtls::DR_DISABLES_NAMESPACE_STRICT,
     &kiali_mtls::DR_DISABLES_MESH_STRICT,
     &kiali_mtls::MESH_STRICT_WITHOUT_MTLS_DR,
     &kiali_mtls::STRICT_WITHOUT_MTLS_DR,
+    &kiali_destination_rule::SUBSET_WITHOUT_LABELS,
     &kiali_mtls::PA_DISABLES_NAMESPACE_MTLS,
     &kiali_mtls::PA_DISABLES_MESH_MTLS,
+    &kiali_virtual_service::SINGLE_WEIGHT,
+    &kiali_virtual_service::REPEATED_DESTINATION,
     &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
     &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
     &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,
