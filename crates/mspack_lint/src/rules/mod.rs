@@ -72,6 +72,8 @@ pub mod kiali_authorization;
 pub mod kiali_destination_rule;
 pub mod kiali_gateway_api;
 pub mod kiali_mtls;
+pub mod kiali_service_entry;
+pub mod kiali_sidecar;
 pub mod kiali_virtual_service;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod otel_insecure_exporter;
@@ -188,7 +190,9 @@ pub static ALL: &[&Rule] = &[
     &kiali_mtls::PA_DISABLES_NAMESPACE_MTLS,
     &kiali_mtls::PA_DISABLES_MESH_MTLS,
     &kiali_virtual_service::SINGLE_WEIGHT,
+    &kiali_sidecar::GLOBAL_SIDECAR_SELECTOR,
     &kiali_virtual_service::REPEATED_DESTINATION,
+    &kiali_service_entry::DUPLICATE_SERVICE_ENTRY,
     &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
     &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
     &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,

@@ -149,7 +149,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
 
 /// Istio's visibility scopes of a ServiceEntry: `*` when exported everywhere, else its
 /// `exportTo` entries with `.` read as its own namespace.
-fn scopes(se: &Resource) -> BTreeSet<&str> {
+pub(crate) fn scopes(se: &Resource) -> BTreeSet<&str> {
     let export_to = se.export_to().unwrap_or_default();
     if export_to.is_empty() || export_to.contains(&"*") {
         return BTreeSet::from(["*"]);
