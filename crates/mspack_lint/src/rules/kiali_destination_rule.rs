@@ -74,7 +74,9 @@ declare_rule! {
     /// ## What it checks
     /// Every subset of a DestinationRule without `labels` (or with empty ones). When another
     /// subset of the same rule has labels, the finding is information only, as in Kiali.
-    /// Kiali: KIA0209 (`destinationrules.nodest.subsetnolabels`).
+    /// Kiali: KIA0209 (`destinationrules.nodest.subsetnolabels`). Off by default: Istio's own
+    /// egress-gateway and TLS-origination examples use label-less subsets on purpose, to give
+    /// one port or one route its own traffic policy.
     ///
     /// ## Why it matters
     /// A subset selects its endpoints by labels; one without labels is every endpoint of the
@@ -109,6 +111,7 @@ declare_rule! {
         severity: Warning,
         summary: "a DestinationRule subset has no labels and selects every endpoint of its host",
         mirrors: Some("destinationrules.NoDestinationChecker"),
+        enabled_by_default: false,
         check: check_subset_labels,
     };
 }

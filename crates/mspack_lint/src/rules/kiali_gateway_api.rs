@@ -163,7 +163,8 @@ declare_rule! {
     /// ## What it checks
     /// Every `spec.from[].namespace` of a ReferenceGrant, against the namespaces of the analysed
     /// set (Namespace objects and the namespaces of its resources). It runs only when the set
-    /// has Namespace objects. Kiali: KIA1601
+    /// has Namespace objects. Off by default: a grant is often kept with the Services it
+    /// exposes, apart from the namespaces of the routes it admits. Kiali: KIA1601
     /// (`k8sreferencegrants.from.namespacenotfound`).
     ///
     /// ## Why it matters
@@ -208,6 +209,7 @@ declare_rule! {
         severity: Warning,
         summary: "a ReferenceGrant admits references from a namespace that does not exist",
         mirrors: Some("k8sreferencegrants.NamespaceChecker"),
+        enabled_by_default: false,
         context: &[Kind::Namespace],
         check: check_grants,
     };

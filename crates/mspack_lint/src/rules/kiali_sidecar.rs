@@ -10,6 +10,8 @@ declare_rule! {
     /// ## What it checks
     /// A Sidecar in the mesh root namespace (`istio-system`, or the mesh config's
     /// `rootNamespace`) with a `workloadSelector`. Kiali: KIA1006 (`sidecar.global.selector`).
+    /// Off by default: a selector for a workload that does live in the root namespace is
+    /// intended, and files rarely hold that namespace's workloads to tell.
     ///
     /// ## Why it matters
     /// A Sidecar in the root namespace is the mesh-wide default only without a selector. With
@@ -44,6 +46,7 @@ declare_rule! {
         severity: Warning,
         summary: "a Sidecar in the mesh root namespace has a workload selector, so it is no mesh-wide default",
         mirrors: Some("sidecars.GlobalChecker"),
+        enabled_by_default: false,
         check: check,
     };
 }

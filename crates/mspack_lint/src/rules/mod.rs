@@ -68,6 +68,7 @@ pub mod run_as_root;
 pub mod target_port;
 pub mod writable_root_fs;
 // Kiali's validations that files decide (KIAxxxx).
+pub mod kiali_ambient;
 pub mod kiali_authorization;
 pub mod kiali_destination_rule;
 pub mod kiali_gateway_api;
@@ -181,6 +182,8 @@ pub static ALL: &[&Rule] = &[
     &conditions::NEGATIVE_CONDITION_STATUS,
     // Kiali's validations that files decide.
     &kiali_authorization::WRONG_METHOD,
+    &kiali_ambient::L7_POLICY_WITHOUT_WAYPOINT,
+    &kiali_ambient::L7_POLICY_WITHOUT_TARGET_REFS,
     &kiali_destination_rule::MULTIPLE_DESTINATION_RULES,
     &kiali_mtls::DR_DISABLES_NAMESPACE_STRICT,
     &kiali_mtls::DR_DISABLES_MESH_STRICT,
@@ -193,6 +196,7 @@ pub static ALL: &[&Rule] = &[
     &kiali_sidecar::GLOBAL_SIDECAR_SELECTOR,
     &kiali_virtual_service::REPEATED_DESTINATION,
     &kiali_service_entry::DUPLICATE_SERVICE_ENTRY,
+    &kiali_ambient::WAYPOINT_NOT_FOUND,
     &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
     &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
     &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,

@@ -1,0 +1,428 @@
+//! Kiali's ambient checks that files decide: L7 AuthorizationPolicies in ambient namespaces
+//! (`AmbientPolicyChecker`), and `istio.io/use-waypoint` naming a waypoint that does not exist
+//! (`ambient.AmbientWorkloadChecker`). A namespace is ambient when its Namespace object in the
+//! input says so (`istio.io/dataplane-mode: ambient`).
+
+use mspack_yaml::Node;
+
+use crate::declare_rule;
+use crate::finding::Findings;
+use crate::resource::{Kind, Resource};
+use crate::workloads::{Selector, Values, namespace_in_ambient, namespace_labels};
+use crate::workspace::Workspace;
+
+/// Label enrolling a Namespace, Service or workload to a waypoint (`none` opts out).
+const USE_WAYPOINT: &str = "istio.io/use-waypoint";
+/// Label naming the namespace of that waypoint, when it is not the object's own.
+const USE_WAYPOINT_NAMESPACE: &str = "istio.io/use-waypoint-namespace";
+/// The GatewayClass of Istio's waypoints.
+const WAYPOINT_CLASS: &str = "istio-waypoint";
+
+/// `when` keys that only a proxy terminating HTTP can evaluate (Kiali's list).
+const L7_CONDITION_PREFIXES: [&str; 5] = [
+    "request.headers",
+    "request.auth.claims",
+    "request.auth.principal",
+    "request.auth.audiences",
+    "request.auth.presenter",
+];
+
+/// The first L7 attribute an AuthorizationPolicy uses, as a phrase, if any.
+fn l7_attribute(ap: &Resource) -> Option<String> {
+    for rule in ap.spec_at(&["rules"]).into_iter().flat_map(Node::items) {
+        for when in rule.get("when").into_iter().flat_map(Node::items) {
+            if let Some(key) = when.get("key").and_then(Node::as_str)
+                && L7_CONDITION_PREFIXES.iter().any(|p| key.starts_with(p))
+            {
+                return Some(format!("the condition `{key}`"));
+            }
+        }
+        for op in rule
+            .get("to")
+            .into_iter()
+            .flat_map(Node::items)
+            .filter_map(|t| t.get("operation"))
+        {
+            for key in ["methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"] {
+                if op.get(key).is_some_and(|v| v.items().next().is_some()) {
+                    return Some(format!("`operation.{key}`"));
+                }
+            }
+        }
+        for source in rule
+            .get("from")
+            .into_iter()
+            .flat_map(Node::items)
+            .filter_map(|f| f.get("source"))
+        {
+            for key in ["requestPrincipals", "notRequestPrincipals"] {
+                if source.get(key).is_some_and(|v| v.items().next().is_some()) {
+                    return Some(format!("`source.{key}`"));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `targetRef` and `targetRefs[]` of a policy.
+fn target_refs(policy: &Resource) -> Vec<&Node> {
+    let single = policy.spec_at(&["targetRef"]).filter(|n| !n.is_null());
+    single
+        .into_iter()
+        .chain(policy.spec_at(&["targetRefs"]).into_iter().flat_map(Node::items))
+        .collect()
+}
+
+/// The `kind` of a target reference.
+fn kind_of(r: &Node) -> &str {
+    r.get("kind").and_then(Node::as_str).unwrap_or("")
+}
+
+/// Whether labels enroll to a waypoint: set and not `none`.
+fn enrolls(value: Option<&str>) -> Option<bool> {
+    value.map(|v| !v.is_empty() && v != "none")
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// An AuthorizationPolicy in an ambient namespace (its Namespace object labelled
+    /// `istio.io/dataplane-mode: ambient`) that uses L7 attributes (`operation.methods`,
+    /// `paths`, `hosts` or their `not` forms, `source.requestPrincipals`, or a `when` on
+    /// `request.headers` or `request.auth.*`) and is bound by `selector` (or to the whole
+    /// namespace) instead of `targetRefs`. Kiali: KIA0110 (`authorizationpolicy.ambient.l7notargetrefs`).
+    ///
+    /// ## Why it matters
+    /// In ambient mode the pods have no sidecar: ztunnel enforces selector-bound policies and
+    /// can only read L4 attributes, so the L7 rules never match (an ALLOW policy denies the
+    /// traffic, a DENY policy lets it through), and waypoints apply only policies attached to a
+    /// Service or Gateway by `targetRefs`.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: readers, namespace: shop}
+    /// spec:
+    ///   selector:
+    ///     matchLabels: {app: catalog}
+    ///   rules:
+    ///   - to:
+    ///     - operation: {methods: ["GET"]}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: readers, namespace: shop}
+    /// spec:
+    ///   targetRefs:
+    ///   - {kind: Service, group: "", name: catalog}
+    ///   rules:
+    ///   - to:
+    ///     - operation: {methods: ["GET"]}
+    /// ```
+    pub static L7_POLICY_WITHOUT_TARGET_REFS = Rule {
+        code: "KIA0110",
+        name: "ambient-l7-policy-without-target-refs",
+        severity: Warning,
+        summary: "an L7 AuthorizationPolicy in an ambient namespace is bound by selector, which waypoints ignore",
+        mirrors: Some("AmbientPolicyChecker.AuthorizationPolicy"),
+        check: check_target_refs,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// An AuthorizationPolicy in an ambient namespace (its Namespace object labelled
+    /// `istio.io/dataplane-mode: ambient`) that uses L7 attributes (as KIA0110 reads them),
+    /// where nothing it applies to is enrolled to a waypoint with `istio.io/use-waypoint`: the
+    /// Services its `targetRefs` name (when they are in the input), or else the namespace and
+    /// the workloads its selector picks in the input. A policy attached to a Gateway (the
+    /// waypoint itself) is fine. Kiali: KIA0109 (`authorizationpolicy.ambient.l7nowaypoint`).
+    ///
+    /// ## Why it matters
+    /// Only a waypoint proxy terminates HTTP in ambient mode. Without one on the path, the L7
+    /// rules are never evaluated: the policy either blocks everything it covers or protects
+    /// nothing, depending on its action.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata: {name: catalog, namespace: shop}
+    /// spec:
+    ///   selector: {app: catalog}
+    ///   ports:
+    ///   - {port: 8080}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: readers, namespace: shop}
+    /// spec:
+    ///   targetRefs:
+    ///   - {kind: Service, group: "", name: catalog}
+    ///   rules:
+    ///   - to:
+    ///     - operation: {methods: ["GET"]}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata: {name: catalog, namespace: shop}
+    /// spec:
+    ///   selector: {app: catalog}
+    ///   ports:
+    ///   - {port: 8080}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: readers, namespace: shop}
+    /// spec:
+    ///   targetRefs:
+    ///   - {kind: Service, group: "", name: catalog}
+    ///   rules:
+    ///   - to:
+    ///     - operation: {methods: ["GET"]}
+    /// ```
+    pub static L7_POLICY_WITHOUT_WAYPOINT = Rule {
+        code: "KIA0109",
+        name: "ambient-l7-policy-without-waypoint",
+        severity: Warning,
+        summary: "an L7 AuthorizationPolicy in an ambient namespace applies to nothing enrolled to a waypoint",
+        mirrors: Some("AmbientPolicyChecker.AuthorizationPolicy"),
+        check: check_enrollment,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// Every `istio.io/use-waypoint` label (on a Namespace, a Service or a workload's pod
+    /// template) naming a waypoint, other than `none`: a Gateway API Gateway of that name must
+    /// be in the waypoint's namespace (the `istio.io/use-waypoint-namespace` label, else the
+    /// object's own). It runs only when the input holds at least one waypoint (a Gateway of
+    /// class `istio-waypoint`), so waypoints created by `istioctl waypoint apply` outside the
+    /// files are not reported missing; waypoint namespaces the input does not touch are not
+    /// looked in. Kiali: KIA1313 (`workload.ambient.waypointnotfound`).
+    ///
+    /// ## Why it matters
+    /// Traffic to an object enrolled to a missing waypoint is not redirected through any L7
+    /// proxy: its L7 policies, routes and telemetry silently stop applying.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: gateway.networking.k8s.io/v1
+    /// kind: Gateway
+    /// metadata: {name: waypoint, namespace: shop}
+    /// spec:
+    ///   gatewayClassName: istio-waypoint
+    ///   listeners:
+    ///   - {name: mesh, port: 15008, protocol: HBONE}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata:
+    ///   name: catalog
+    ///   namespace: shop
+    ///   labels: {istio.io/use-waypoint: waypiont}
+    /// spec:
+    ///   selector: {app: catalog}
+    ///   ports:
+    ///   - {port: 8080}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: gateway.networking.k8s.io/v1
+    /// kind: Gateway
+    /// metadata: {name: waypoint, namespace: shop}
+    /// spec:
+    ///   gatewayClassName: istio-waypoint
+    ///   listeners:
+    ///   - {name: mesh, port: 15008, protocol: HBONE}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata:
+    ///   name: catalog
+    ///   namespace: shop
+    ///   labels: {istio.io/use-waypoint: waypoint}
+    /// spec:
+    ///   selector: {app: catalog}
+    ///   ports:
+    ///   - {port: 8080}
+    /// ```
+    pub static WAYPOINT_NOT_FOUND = Rule {
+        code: "KIA1313",
+        name: "waypoint-not-found",
+        severity: Error,
+        summary: "an istio.io/use-waypoint label names a waypoint that does not exist",
+        mirrors: Some("ambient.AmbientWorkloadChecker"),
+        context: &[Kind::K8sGateway],
+        check: check_waypoints,
+    };
+}
+
+fn ambient_l7_policies(ws: &Workspace) -> impl Iterator<Item = (&Resource, String)> {
+    ws.of_kind(Kind::AuthorizationPolicy)
+        .filter(|ap| namespace_in_ambient(ws, &ap.ns))
+        .filter_map(|ap| l7_attribute(ap).map(|what| (ap, what)))
+}
+
+fn check_target_refs(ws: &Workspace, out: &mut Findings) {
+    for (ap, what) in ambient_l7_policies(ws) {
+        if !target_refs(ap).is_empty() {
+            continue;
+        }
+        let anchor = ap
+            .spec_at(&["selector"])
+            .unwrap_or_else(|| ap.spec_anchor(&["rules"]));
+        out.report(
+            ap,
+            anchor,
+            format!(
+                "namespace {:?} is ambient and this policy uses {what}, but it is not attached with `targetRefs`: ztunnel cannot evaluate L7 rules and waypoints ignore policies bound by selector or namespace",
+                ap.ns.as_str()
+            ),
+        )
+        .help("attach the policy with `targetRefs` to the Service (or the waypoint Gateway) whose waypoint should enforce it");
+    }
+}
+
+fn check_enrollment(ws: &Workspace, out: &mut Findings) {
+    for (ap, what) in ambient_l7_policies(ws) {
+        let ns_enrolled = enrolls(
+            namespace_labels(ws, &ap.ns)
+                .as_ref()
+                .and_then(|l| l.get(USE_WAYPOINT))
+                .map(String::as_str),
+        );
+        let refs = target_refs(ap);
+        if refs.iter().any(|r| kind_of(r) == "Gateway") {
+            continue;
+        }
+        let services: Vec<&Resource> = refs
+            .iter()
+            .filter(|r| kind_of(r) == "Service")
+            .filter_map(|r| r.get("name").and_then(Node::as_str))
+            .filter_map(|name| ws.find(Kind::Service, &ap.ns, name))
+            .collect();
+        let unenrolled: Option<String> = if !services.is_empty() {
+            services
+                .iter()
+                .find(|svc| {
+                    enrolls(svc.label(USE_WAYPOINT)).or(ns_enrolled) != Some(true)
+                })
+                .map(|svc| svc.display_name())
+        } else if !refs.is_empty() {
+            // Targets the input does not hold: nothing to decide.
+            None
+        } else if ns_enrolled == Some(true) {
+            None
+        } else {
+            let selector = Selector::read(ap.spec_at(&["selector", "matchLabels"]), Values::OtherAsEmpty);
+            let selected: Vec<_> = ws.select_workloads(Some(&ap.ns), &selector).collect();
+            if selected
+                .iter()
+                .any(|w| enrolls(w.labels.get(USE_WAYPOINT).map(String::as_str)) == Some(true))
+            {
+                None
+            } else {
+                Some(format!("namespace {:?}", ap.ns.as_str()))
+            }
+        };
+        let Some(target) = unenrolled else { continue };
+        let anchor = ap
+            .spec_at(&["targetRefs"])
+            .or_else(|| ap.spec_at(&["selector"]))
+            .unwrap_or_else(|| ap.spec_anchor(&["rules"]));
+        out.report(
+            ap,
+            anchor,
+            format!(
+                "this policy uses {what} in ambient namespace {:?}, but {target} is not enrolled to a waypoint (`istio.io/use-waypoint`): no proxy evaluates its L7 rules",
+                ap.ns.as_str()
+            ),
+        )
+        .help(format!(
+            "deploy a waypoint and label {target} with `istio.io/use-waypoint: <waypoint name>`"
+        ));
+    }
+}
+
+fn check_waypoints(ws: &Workspace, out: &mut Findings) {
+    let is_waypoint = |gw: &Resource| {
+        gw.spec_at(&["gatewayClassName"]).and_then(Node::as_str) == Some(WAYPOINT_CLASS)
+    };
+    if !ws.of_kind(Kind::K8sGateway).any(is_waypoint) {
+        return;
+    }
+    let labelled = ws
+        .resources
+        .iter()
+        .filter(|r| !r.assumed)
+        .filter_map(|r| {
+            let labels = match r.kind {
+                Kind::Namespace | Kind::Service => r.labels(),
+                _ if Kind::WORKLOADS.contains(&r.kind) => r
+                    .pod_template()
+                    .and_then(|t| t.path(&["metadata", "labels"])),
+                _ => None,
+            }?;
+            Some((r, labels))
+        });
+    for (r, labels) in labelled {
+        let Some(node) = labels.get(USE_WAYPOINT) else {
+            continue;
+        };
+        let Some(name) = node.as_str() else { continue };
+        if enrolls(Some(name)) != Some(true) {
+            continue;
+        }
+        let own_ns = if r.kind == Kind::Namespace { &r.name } else { &r.ns };
+        let ns = labels
+            .get(USE_WAYPOINT_NAMESPACE)
+            .and_then(Node::as_str)
+            .unwrap_or(own_ns);
+        if !ws.namespaces().contains(ns) {
+            continue;
+        }
+        if ws.find(Kind::K8sGateway, ns, name).is_none() {
+            out.report(
+                r,
+                node,
+                format!("`istio.io/use-waypoint` names waypoint {ns}/{name}, but there is no Gateway {ns}/{name}; traffic bypasses any waypoint"),
+            )
+            .help(format!(
+                "name an existing waypoint, or deploy one (a Gateway {ns}/{name} of class `istio-waypoint`)"
+            ));
+        }
+    }
+}
