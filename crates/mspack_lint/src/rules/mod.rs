@@ -73,6 +73,7 @@ pub mod kiali_authorization;
 pub mod kiali_destination_rule;
 pub mod kiali_gateway_api;
 pub mod kiali_mtls;
+pub mod kiali_peer_authentication;
 pub mod kiali_service_entry;
 pub mod kiali_sidecar;
 pub mod kiali_virtual_service;
@@ -181,6 +182,8 @@ pub static ALL: &[&Rule] = &[
     &k8sgateway_selector::INEFFECTIVE_SELECTOR,
     &conditions::NEGATIVE_CONDITION_STATUS,
     // Kiali's validations that files decide.
+    &kiali_peer_authentication::MULTIPLE_NAMESPACE_PEER_AUTHENTICATIONS,
+    &kiali_peer_authentication::MULTIPLE_WORKLOAD_PEER_AUTHENTICATIONS,
     &kiali_authorization::WRONG_METHOD,
     &kiali_ambient::L7_POLICY_WITHOUT_WAYPOINT,
     &kiali_ambient::L7_POLICY_WITHOUT_TARGET_REFS,
