@@ -72,6 +72,7 @@ pub mod kiali_ambient;
 pub mod kiali_authorization;
 pub mod kiali_destination_rule;
 pub mod kiali_gateway_api;
+pub mod kiali_k8s_gateway;
 pub mod kiali_mtls;
 pub mod kiali_peer_authentication;
 pub mod kiali_service_entry;
@@ -190,17 +191,19 @@ pub static ALL: &[&Rule] = &[
     &kiali_destination_rule::MULTIPLE_DESTINATION_RULES,
     &kiali_mtls::DR_DISABLES_NAMESPACE_STRICT,
     &kiali_mtls::DR_DISABLES_MESH_STRICT,
+    &kiali_destination_rule::SUBSET_WITHOUT_LABELS,
     &kiali_mtls::MESH_STRICT_WITHOUT_MTLS_DR,
     &kiali_mtls::STRICT_WITHOUT_MTLS_DR,
-    &kiali_destination_rule::SUBSET_WITHOUT_LABELS,
     &kiali_mtls::PA_DISABLES_NAMESPACE_MTLS,
     &kiali_mtls::PA_DISABLES_MESH_MTLS,
-    &kiali_virtual_service::SINGLE_WEIGHT,
     &kiali_sidecar::GLOBAL_SIDECAR_SELECTOR,
+    &kiali_virtual_service::SINGLE_WEIGHT,
     &kiali_virtual_service::REPEATED_DESTINATION,
     &kiali_service_entry::DUPLICATE_SERVICE_ENTRY,
     &kiali_ambient::WAYPOINT_NOT_FOUND,
     &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
     &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
+    &kiali_k8s_gateway::DUPLICATE_ADDRESS,
+    &kiali_k8s_gateway::DUPLICATE_LISTENER,
     &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,
 ];
