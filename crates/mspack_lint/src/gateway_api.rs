@@ -5,8 +5,8 @@
 
 use mspack_yaml::Node;
 
-use crate::resource::{Kind, Resource};
 use crate::crossref::{Admits, namespace_selected};
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 /// The API group of Gateway API resources.
@@ -132,7 +132,11 @@ pub fn service_reference_granted(
 /// Whether a Gateway's listeners admit routes from namespace `route_ns`
 /// (`allowedRoutes.namespaces.from`: `Same` by default, `All`, or `Selector` over the
 /// Namespace's labels). `None` when a `Selector` decides and the Namespace is not in the input.
-pub fn gateway_admits_namespace(ws: &Workspace, gateway: &Resource, route_ns: &str) -> Option<bool> {
+pub fn gateway_admits_namespace(
+    ws: &Workspace,
+    gateway: &Resource,
+    route_ns: &str,
+) -> Option<bool> {
     if gateway.ns == route_ns {
         return Some(true);
     }

@@ -43,7 +43,14 @@ fn l7_attribute(ap: &Resource) -> Option<String> {
             .flat_map(Node::items)
             .filter_map(|t| t.get("operation"))
         {
-            for key in ["methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"] {
+            for key in [
+                "methods",
+                "notMethods",
+                "paths",
+                "notPaths",
+                "hosts",
+                "notHosts",
+            ] {
                 if op.get(key).is_some_and(|v| v.items().next().is_some()) {
                     return Some(format!("`operation.{key}`"));
                 }
@@ -70,7 +77,12 @@ fn target_refs(policy: &Resource) -> Vec<&Node> {
     let single = policy.spec_at(&["targetRef"]).filter(|n| !n.is_null());
     single
         .into_iter()
-        .chain(policy.spec_at(&["targetRefs"]).into_iter().flat_map(Node::items))
+        .chain(
+            policy
+                .spec_at(&["targetRefs"])
+                .into_iter()
+                .flat_map(Node::items),
+        )
         .collect()
 }
 
@@ -337,9 +349,7 @@ fn check_enrollment(ws: &Workspace, out: &mut Findings) {
         let unenrolled: Option<String> = if !services.is_empty() {
             services
                 .iter()
-                .find(|svc| {
-                    enrolls(svc.label(USE_WAYPOINT)).or(ns_enrolled) != Some(true)
-                })
+                .find(|svc| enrolls(svc.label(USE_WAYPOINT)).or(ns_enrolled) != Some(true))
                 .map(|svc| svc.display_name())
         } else if !refs.is_empty() {
             // Targets the input does not hold: nothing to decide.
@@ -347,7 +357,10 @@ fn check_enrollment(ws: &Workspace, out: &mut Findings) {
         } else if ns_enrolled == Some(true) {
             None
         } else {
-            let selector = Selector::read(ap.spec_at(&["selector", "matchLabels"]), Values::OtherAsEmpty);
+            let selector = Selector::read(
+                ap.spec_at(&["selector", "matchLabels"]),
+                Values::OtherAsEmpty,
+            );
             let selected: Vec<_> = ws.select_workloads(Some(&ap.ns), &selector).collect();
             if selected
                 .iter()
@@ -384,20 +397,16 @@ fn check_waypoints(ws: &Workspace, out: &mut Findings) {
     if !ws.of_kind(Kind::K8sGateway).any(is_waypoint) {
         return;
     }
-    let labelled = ws
-        .resources
-        .iter()
-        .filter(|r| !r.assumed)
-        .filter_map(|r| {
-            let labels = match r.kind {
-                Kind::Namespace | Kind::Service => r.labels(),
-                _ if Kind::WORKLOADS.contains(&r.kind) => r
-                    .pod_template()
-                    .and_then(|t| t.path(&["metadata", "labels"])),
-                _ => None,
-            }?;
-            Some((r, labels))
-        });
+    let labelled = ws.resources.iter().filter(|r| !r.assumed).filter_map(|r| {
+        let labels = match r.kind {
+            Kind::Namespace | Kind::Service => r.labels(),
+            _ if Kind::WORKLOADS.contains(&r.kind) => r
+                .pod_template()
+                .and_then(|t| t.path(&["metadata", "labels"])),
+            _ => None,
+        }?;
+        Some((r, labels))
+    });
     for (r, labels) in labelled {
         let Some(node) = labels.get(USE_WAYPOINT) else {
             continue;
@@ -406,12 +415,16 @@ fn check_waypoints(ws: &Workspace, out: &mut Findings) {
         if enrolls(Some(name)) != Some(true) {
             continue;
         }
-        let own_ns = if r.kind == Kind::Namespace { &r.name } else { &r.ns };
+        let own_ns = if r.kind == Kind::Namespace {
+            &r.name
+        } else {
+            &r.ns
+        };
         let ns = labels
             .get(USE_WAYPOINT_NAMESPACE)
             .and_then(Node::as_str)
             .unwrap_or(own_ns);
-        if !ws.namespaces().contains(ns) {
+        if ns != own_ns.as_str() && !ws.namespaces().contains(ns) {
             continue;
         }
         if ws.find(Kind::K8sGateway, ns, name).is_none() {

@@ -84,14 +84,20 @@ fn check(ws: &Workspace, out: &mut Findings) {
         for op in operations {
             for key in ["methods", "notMethods"] {
                 for node in op.get(key).into_iter().flat_map(Node::items) {
-                    let Some(method) = node.as_str() else { continue };
+                    let Some(method) = node.as_str() else {
+                        continue;
+                    };
                     if !known_method(method) {
                         out.report(
                             ap,
                             node,
-                            format!("{method:?} in `{key}` is not an HTTP method: no request matches it"),
+                            format!(
+                                "{method:?} in `{key}` is not an HTTP method: no request matches it"
+                            ),
                         )
-                        .help("use HTTP methods (GET, POST, ...) or `*`; match gRPC calls by `paths`");
+                        .help(
+                            "use HTTP methods (GET, POST, ...) or `*`; match gRPC calls by `paths`",
+                        );
                     } else if method.trim() != method.trim().to_ascii_uppercase() {
                         out.report(
                             ap,
@@ -118,7 +124,15 @@ mod tests {
         for ok in ["GET", "get", "*", "PO*", "*CH", " DELETE "] {
             assert!(known_method(ok), "{ok}");
         }
-        for bad in ["", "READ", "*X", "Z*", "**", "GET*POST", "grpc.Health/Check"] {
+        for bad in [
+            "",
+            "READ",
+            "*X",
+            "Z*",
+            "**",
+            "GET*POST",
+            "grpc.Health/Check",
+        ] {
             assert!(!known_method(bad), "{bad}");
         }
     }

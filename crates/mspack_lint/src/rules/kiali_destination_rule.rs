@@ -188,7 +188,10 @@ fn check_subset_labels(ws: &Workspace, out: &mut Findings) {
             .into_iter()
             .flat_map(Node::items)
             .collect();
-        let has_labels = |s: &Node| s.get("labels").is_some_and(|l| l.entries().next().is_some());
+        let has_labels = |s: &Node| {
+            s.get("labels")
+                .is_some_and(|l| l.entries().next().is_some())
+        };
         let any_labelled = subsets.iter().any(|s| has_labels(s));
         for subset in subsets.iter().filter(|s| !has_labels(s)) {
             let name = subset.get("name").and_then(Node::as_str).unwrap_or("");

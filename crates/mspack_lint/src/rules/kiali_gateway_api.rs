@@ -19,8 +19,8 @@ declare_rule! {
     /// names a Gateway API `Gateway` (the default group and kind): the Gateway must be in the
     /// analysed set, and when it is in another namespace one of its listeners must admit routes
     /// from the route's namespace (`allowedRoutes.namespaces.from: All`, or `Selector` matching
-    /// the Namespace; the default, `Same`, admits none). A Gateway in a namespace the set does
-    /// not touch is not looked for, nor is a `Selector` decided without the Namespace object.
+    /// the Namespace; the default, `Same`, admits none). A Gateway in another namespace that
+    /// the set does not touch is not looked for, nor is a `Selector` decided without the Namespace object.
     /// Kiali: KIA1401 (`k8sroutes.nok8sgateway`).
     ///
     /// ## Why it matters
@@ -91,8 +91,8 @@ declare_rule! {
     /// bare Service name (a dotted DNS name is never a Service name), and the Service must be in
     /// the analysed set. A backend in another namespace also needs a ReferenceGrant in that
     /// namespace admitting the route's kind from the route's namespace; that is decided when the
-    /// Service is in the set, so the namespace is modelled. Services in namespaces the set does
-    /// not touch are not looked for. Kiali: KIA1402 (`k8sroutes.nohost.namenotfound`); unlike
+    /// Service is in the set, so the namespace is modelled. Services in other namespaces that
+    /// the set does not touch are not looked for. Kiali: KIA1402 (`k8sroutes.nohost.namenotfound`); unlike
     /// Kiali, a cross-namespace `parentRefs` Service needs no grant (the Gateway API does not
     /// ask for one).
     ///
@@ -221,7 +221,9 @@ fn check_parents(ws: &Workspace, out: &mut Findings) {
             for parent in parent_refs(route).into_iter().filter(|p| p.is_gateway()) {
                 let target = full_name(parent.namespace, parent.name);
                 match ws.find(Kind::K8sGateway, parent.namespace, parent.name) {
-                    None if ws.namespaces().contains(parent.namespace) => {
+                    None if parent.namespace == route.ns.as_str()
+                        || ws.namespaces().contains(parent.namespace) =>
+                    {
                         out.report(
                             route,
                             parent.name_node,
@@ -278,11 +280,13 @@ fn check_backends(ws: &Workspace, out: &mut Findings) {
                 }
                 let target = full_name(r.namespace, r.name);
                 let Some(_) = ws.find(Kind::Service, r.namespace, r.name) else {
-                    if ws.namespaces().contains(r.namespace) {
+                    if r.namespace == route.ns.as_str() || ws.namespaces().contains(r.namespace) {
                         out.report(
                             route,
                             r.name_node,
-                            format!("{what} names Service {target}, which is not in the analysed set"),
+                            format!(
+                                "{what} names Service {target}, which is not in the analysed set"
+                            ),
                         )
                         .help(format!("name an existing Service, or add Service {target}"));
                     }
@@ -290,7 +294,13 @@ fn check_backends(ws: &Workspace, out: &mut Findings) {
                 };
                 if !is_parent
                     && r.cross_namespace
-                    && !service_reference_granted(ws, &route.kind_name, &route.ns, r.namespace, r.name)
+                    && !service_reference_granted(
+                        ws,
+                        &route.kind_name,
+                        &route.ns,
+                        r.namespace,
+                        r.name,
+                    )
                 {
                     out.report(
                         route,

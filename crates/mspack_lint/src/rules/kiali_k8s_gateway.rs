@@ -185,7 +185,9 @@ fn check_addresses(ws: &Workspace, out: &mut Findings) {
                         other.display_name()
                     ),
                 )
-                .help("give each Gateway its own address, or merge their listeners into one Gateway");
+                .help(
+                    "give each Gateway its own address, or merge their listeners into one Gateway",
+                );
             }
             seen.push((gw, kind, value.to_string()));
         }

@@ -55,7 +55,10 @@ fn pa_mode(pa: &Resource) -> Option<(String, &Node)> {
 }
 
 /// Selector-less PeerAuthentications of namespace `ns` with their mode.
-fn ns_pas<'w>(ws: &'w Workspace, ns: &'w str) -> impl Iterator<Item = (&'w Resource, String, &'w Node)> {
+fn ns_pas<'w>(
+    ws: &'w Workspace,
+    ns: &'w str,
+) -> impl Iterator<Item = (&'w Resource, String, &'w Node)> {
     ws.of_kind(Kind::PeerAuthentication)
         .filter(move |pa| pa.ns == ns)
         .filter_map(|pa| pa_mode(pa).map(|(mode, node)| (pa, mode, node)))
@@ -78,8 +81,8 @@ declare_rule! {
     /// ## What it checks
     /// A namespace-wide DestinationRule (host `*.<its namespace>.svc.cluster.local`) whose
     /// `trafficPolicy.tls.mode` is `DISABLE`, while a selector-less PeerAuthentication of the
-    /// same namespace sets `mtls.mode: STRICT` (and none before it sets `PERMISSIVE`). Kiali:
-    /// KIA0207 (`destinationrules.mtls.policymtlsenabled`).
+    /// same namespace sets `mtls.mode: STRICT` (and none before it sets `PERMISSIVE`).
+    /// Kiali: KIA0207 (`destinationrules.mtls.policymtlsenabled`).
     ///
     /// ## Why it matters
     /// The DestinationRule makes every client of the namespace's services send plain text, and
@@ -464,7 +467,10 @@ fn check_dr_mesh_disable(ws: &Workspace, out: &mut Findings) {
 
 fn check_pa_namespace_disable(ws: &Workspace, out: &mut Findings) {
     let root = ws.root_namespace();
-    for pa in ws.of_kind(Kind::PeerAuthentication).filter(|pa| pa.ns != root) {
+    for pa in ws
+        .of_kind(Kind::PeerAuthentication)
+        .filter(|pa| pa.ns != root)
+    {
         let Some((mode, node)) = pa_mode(pa) else {
             continue;
         };
@@ -472,7 +478,10 @@ fn check_pa_namespace_disable(ws: &Workspace, out: &mut Findings) {
             continue;
         }
         let ns_drs: Vec<_> = scoped_drs(ws, Scope::Namespace, &pa.ns).collect();
-        let culprit = match ns_drs.iter().find(|(_, m, _)| is_mutual(m) || m == "DISABLE") {
+        let culprit = match ns_drs
+            .iter()
+            .find(|(_, m, _)| is_mutual(m) || m == "DISABLE")
+        {
             Some((dr, m, _)) if is_mutual(m) => Some(*dr),
             Some(_) => None,
             None => scoped_drs(ws, Scope::Mesh, "")

@@ -10,7 +10,10 @@ use crate::workloads::{Selections, Selector, Values, by_namespace, namespace_phr
 use crate::workspace::Workspace;
 
 fn selector_of(pa: &Resource) -> Selector {
-    Selector::read(pa.spec_at(&["selector", "matchLabels"]), Values::OtherAsEmpty)
+    Selector::read(
+        pa.spec_at(&["selector", "matchLabels"]),
+        Values::OtherAsEmpty,
+    )
 }
 
 declare_rule! {
@@ -61,8 +64,8 @@ declare_rule! {
 declare_rule! {
     /// ## What it checks
     /// Workloads of the input selected by more than one PeerAuthentication of their namespace
-    /// (by `selector.matchLabels`). Each of those PeerAuthentications is reported. Kiali:
-    /// KIA0003 (`generic.multimatch.selector`); for Sidecars the same check is IST0110.
+    /// (by `selector.matchLabels`). Each of those PeerAuthentications is reported.
+    /// Kiali: KIA0003 (`generic.multimatch.selector`); for Sidecars the same check is IST0110.
     ///
     /// ## Why it matters
     /// Istio applies one workload-level PeerAuthentication per workload, the oldest, with its

@@ -143,9 +143,8 @@ fn check_repeated(ws: &Workspace, out: &mut Findings) {
             }
             let mut seen: HashMap<(String, &str), &Node> = HashMap::new();
             for d in &route {
-                let host = canonical_host(d.host(), &vs.ns, domain, |ns| {
-                    ws.namespaces().contains(ns)
-                });
+                let host =
+                    canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
                 let subset = d.subset();
                 let key = (host, subset);
                 if let Some(first) = seen.get(&key) {
