@@ -71,6 +71,7 @@ pub mod writable_root_fs;
 pub mod kiali_ambient;
 pub mod kiali_authorization;
 pub mod kiali_destination_rule;
+pub mod kiali_export_to;
 pub mod kiali_gateway_api;
 pub mod kiali_k8s_gateway;
 pub mod kiali_mtls;
@@ -185,6 +186,7 @@ pub static ALL: &[&Rule] = &[
     // Kiali's validations that files decide.
     &kiali_peer_authentication::MULTIPLE_NAMESPACE_PEER_AUTHENTICATIONS,
     &kiali_peer_authentication::MULTIPLE_WORKLOAD_PEER_AUTHENTICATIONS,
+    &kiali_export_to::EXPORT_TO_NAMESPACE_NOT_FOUND,
     &kiali_authorization::WRONG_METHOD,
     &kiali_ambient::L7_POLICY_WITHOUT_WAYPOINT,
     &kiali_ambient::L7_POLICY_WITHOUT_TARGET_REFS,
@@ -196,6 +198,7 @@ pub static ALL: &[&Rule] = &[
     &kiali_mtls::STRICT_WITHOUT_MTLS_DR,
     &kiali_mtls::PA_DISABLES_NAMESPACE_MTLS,
     &kiali_mtls::PA_DISABLES_MESH_MTLS,
+    &kiali_sidecar::EGRESS_HOST_NOT_FOUND,
     &kiali_sidecar::GLOBAL_SIDECAR_SELECTOR,
     &kiali_virtual_service::SINGLE_WEIGHT,
     &kiali_virtual_service::REPEATED_DESTINATION,
