@@ -19,8 +19,9 @@ declare_rule! {
     /// names a Gateway API `Gateway` (the default group and kind): the Gateway must be in the
     /// analysed set, and when it is in another namespace one of its listeners must admit routes
     /// from the route's namespace (`allowedRoutes.namespaces.from: All`, or `Selector` matching
-    /// the Namespace; the default, `Same`, admits none). A Gateway in another namespace that
-    /// the set does not touch is not looked for, nor is a `Selector` decided without the Namespace object.
+    /// the Namespace; the default, `Same`, admits none). A Gateway is looked for only in a
+    /// namespace where the set has Gateway API Gateways (elsewhere it may be deployed apart from
+    /// the routes), and a `Selector` is not decided without the Namespace object.
     /// Kiali: KIA1401 (`k8sroutes.nok8sgateway`).
     ///
     /// ## Why it matters
@@ -91,10 +92,10 @@ declare_rule! {
     /// bare Service name (a dotted DNS name is never a Service name), and the Service must be in
     /// the analysed set. A backend in another namespace also needs a ReferenceGrant in that
     /// namespace admitting the route's kind from the route's namespace; that is decided when the
-    /// Service is in the set, so the namespace is modelled. Services in other namespaces that
-    /// the set does not touch are not looked for. Kiali: KIA1402 (`k8sroutes.nohost.namenotfound`); unlike
-    /// Kiali, a cross-namespace `parentRefs` Service needs no grant (the Gateway API does not
-    /// ask for one).
+    /// Service is in the set, so the namespace is modelled. A Service is looked for only in a
+    /// namespace where the set has Services.
+    /// Kiali: KIA1402 (`k8sroutes.nohost.namenotfound`); unlike Kiali, a cross-namespace
+    /// `parentRefs` Service needs no grant (the Gateway API does not ask for one).
     ///
     /// ## Why it matters
     /// A backend that cannot be resolved is dropped from the route: requests that would go to it
@@ -221,9 +222,7 @@ fn check_parents(ws: &Workspace, out: &mut Findings) {
             for parent in parent_refs(route).into_iter().filter(|p| p.is_gateway()) {
                 let target = full_name(parent.namespace, parent.name);
                 match ws.find(Kind::K8sGateway, parent.namespace, parent.name) {
-                    None if parent.namespace == route.ns.as_str()
-                        || ws.namespaces().contains(parent.namespace) =>
-                    {
+                    None if ws.input_has_in(Kind::K8sGateway, parent.namespace) => {
                         out.report(
                             route,
                             parent.name_node,
@@ -280,7 +279,7 @@ fn check_backends(ws: &Workspace, out: &mut Findings) {
                 }
                 let target = full_name(r.namespace, r.name);
                 let Some(_) = ws.find(Kind::Service, r.namespace, r.name) else {
-                    if r.namespace == route.ns.as_str() || ws.namespaces().contains(r.namespace) {
+                    if ws.input_has_in(Kind::Service, r.namespace) {
                         out.report(
                             route,
                             r.name_node,

@@ -12,10 +12,11 @@ use crate::workspace::Workspace;
 declare_rule! {
     /// ## What it checks
     /// Every `egress[].hosts` entry of a Sidecar whose host is a cluster FQDN
-    /// (`name.namespace.svc.cluster.local`) of a namespace the analysed set touches: some
-    /// Service, or ServiceEntry visible from the Sidecar's namespace, must declare that host.
-    /// Wildcards (`ns/*`, `*/*`, `*.example.com`), external names and hosts of namespaces the
-    /// set does not touch are not checked; short names are MSP101's. Kiali: KIA1004
+    /// (`name.namespace.svc.cluster.local`) of a namespace whose Services are in the analysed
+    /// set (it has at least one): some Service, or ServiceEntry visible from the Sidecar's
+    /// namespace, must declare that host. Wildcards (`ns/*`, `*/*`, `*.example.com`), external
+    /// names and hosts of namespaces without Services in the set are not checked; short names
+    /// are MSP101's. Kiali: KIA1004
     /// (`sidecar.egress.servicenotfound`).
     ///
     /// ## Why it matters
@@ -122,7 +123,7 @@ fn check_egress(ws: &Workspace, out: &mut Findings) {
             let Some((_, host_ns)) = split_fqdn(r.host, domain) else {
                 continue;
             };
-            if !ws.namespaces().contains(host_ns) {
+            if !ws.input_has_in(Kind::Service, host_ns) {
                 continue;
             }
             if ws.hosts().lookup(&sidecar.ns, &[], r.host, domain).is_none() {
