@@ -1,5 +1,5 @@
-//! Kiali's ambient checks that files decide: L7 AuthorizationPolicies in ambient namespaces
-//! (`AmbientPolicyChecker`), and `istio.io/use-waypoint` naming a waypoint that does not exist
+//! Kiali's ambient checks that files decide: L7 AuthorizationPolicies, RequestAuthentications
+//! and WasmPlugins in ambient namespaces (`AmbientPolicyChecker`), and `istio.io/use-waypoint` naming a waypoint that does not exist
 //! (`ambient.AmbientWorkloadChecker`). A namespace is ambient when its Namespace object in the
 //! input says so (`istio.io/dataplane-mode: ambient`).
 
@@ -236,6 +236,217 @@ declare_rule! {
 
 declare_rule! {
     /// ## What it checks
+    /// A RequestAuthentication in an ambient namespace (its Namespace object labelled
+    /// `istio.io/dataplane-mode: ambient`) bound by `selector` (or to the whole namespace)
+    /// instead of `targetRefs`. Kiali: KIA1115 (`requestauthentication.ambient.l7notargetrefs`).
+    ///
+    /// ## Why it matters
+    /// JWT validation needs a proxy that terminates HTTP. In ambient mode that is a waypoint,
+    /// and waypoints apply only RequestAuthentications attached by `targetRefs`; ztunnel
+    /// ignores them. Tokens go unchecked, and AuthorizationPolicies on `requestPrincipals`
+    /// never see a principal.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: RequestAuthentication
+    /// metadata: {name: jwt, namespace: shop}
+    /// spec:
+    ///   selector:
+    ///     matchLabels: {app: catalog}
+    ///   jwtRules:
+    ///   - {issuer: "https://auth.example.com"}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: RequestAuthentication
+    /// metadata: {name: jwt, namespace: shop}
+    /// spec:
+    ///   targetRefs:
+    ///   - {kind: Service, group: "", name: catalog}
+    ///   jwtRules:
+    ///   - {issuer: "https://auth.example.com"}
+    /// ```
+    pub static JWT_WITHOUT_TARGET_REFS = Rule {
+        code: "KIA1115",
+        name: "ambient-request-authentication-without-target-refs",
+        severity: Warning,
+        summary: "a RequestAuthentication in an ambient namespace is bound by selector, which waypoints ignore",
+        mirrors: Some("AmbientPolicyChecker.RequestAuthentication"),
+        check: check_ra_target_refs,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// A RequestAuthentication in an ambient namespace where nothing it applies to is enrolled
+    /// to a waypoint (read as for KIA0109: the Services of its `targetRefs` when the input has
+    /// them, else the namespace and the workloads its selector picks). Kiali: KIA1110
+    /// (`requestauthentication.ambient.l7nowaypoint`).
+    ///
+    /// ## Why it matters
+    /// Without a waypoint no proxy on the path validates JWTs: requests with bad or no tokens
+    /// are not rejected, and policies on `requestPrincipals` never match.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: RequestAuthentication
+    /// metadata: {name: jwt, namespace: shop}
+    /// spec:
+    ///   jwtRules:
+    ///   - {issuer: "https://auth.example.com"}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: RequestAuthentication
+    /// metadata: {name: jwt, namespace: shop}
+    /// spec:
+    ///   jwtRules:
+    ///   - {issuer: "https://auth.example.com"}
+    /// ```
+    pub static JWT_WITHOUT_WAYPOINT = Rule {
+        code: "KIA1110",
+        name: "ambient-request-authentication-without-waypoint",
+        severity: Warning,
+        summary: "a RequestAuthentication in an ambient namespace applies to nothing enrolled to a waypoint",
+        mirrors: Some("AmbientPolicyChecker.RequestAuthentication"),
+        check: check_ra_enrollment,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// A WasmPlugin in an ambient namespace (its Namespace object labelled
+    /// `istio.io/dataplane-mode: ambient`) bound by `selector` (or to the whole namespace)
+    /// instead of `targetRefs`. Kiali: KIA1116 (`wasmplugin.ambient.l7notargetrefs`).
+    ///
+    /// ## Why it matters
+    /// A Wasm filter runs in an Envoy proxy. Ambient pods have none; waypoints load only the
+    /// WasmPlugins attached to them or their Services by `targetRefs`. The filter (often
+    /// authentication or header rewriting) silently never runs.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: extensions.istio.io/v1alpha1
+    /// kind: WasmPlugin
+    /// metadata: {name: basic-auth, namespace: shop}
+    /// spec:
+    ///   selector:
+    ///     matchLabels: {app: catalog}
+    ///   url: oci://ghcr.io/example/basic-auth:1.0
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: extensions.istio.io/v1alpha1
+    /// kind: WasmPlugin
+    /// metadata: {name: basic-auth, namespace: shop}
+    /// spec:
+    ///   targetRefs:
+    ///   - {kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}
+    ///   url: oci://ghcr.io/example/basic-auth:1.0
+    /// ```
+    pub static WASM_WITHOUT_TARGET_REFS = Rule {
+        code: "KIA1116",
+        name: "ambient-wasm-plugin-without-target-refs",
+        severity: Warning,
+        summary: "a WasmPlugin in an ambient namespace is bound by selector, which waypoints ignore",
+        mirrors: Some("AmbientPolicyChecker.WasmPlugin"),
+        check: check_wasm_target_refs,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// A WasmPlugin in an ambient namespace where nothing it applies to is enrolled to a
+    /// waypoint (read as for KIA0109). A WasmPlugin attached to a Gateway is fine.
+    /// Kiali: KIA1111 (`wasmplugin.ambient.l7nowaypoint`).
+    ///
+    /// ## Why it matters
+    /// Without a waypoint there is no Envoy on the path to load the filter: it never runs.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient}
+    /// ---
+    /// apiVersion: extensions.istio.io/v1alpha1
+    /// kind: WasmPlugin
+    /// metadata: {name: basic-auth, namespace: shop}
+    /// spec:
+    ///   url: oci://ghcr.io/example/basic-auth:1.0
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: extensions.istio.io/v1alpha1
+    /// kind: WasmPlugin
+    /// metadata: {name: basic-auth, namespace: shop}
+    /// spec:
+    ///   url: oci://ghcr.io/example/basic-auth:1.0
+    /// ```
+    pub static WASM_WITHOUT_WAYPOINT = Rule {
+        code: "KIA1111",
+        name: "ambient-wasm-plugin-without-waypoint",
+        severity: Warning,
+        summary: "a WasmPlugin in an ambient namespace applies to nothing enrolled to a waypoint",
+        mirrors: Some("AmbientPolicyChecker.WasmPlugin"),
+        check: check_wasm_enrollment,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
     /// Every `istio.io/use-waypoint` label (on a Namespace, a Service or a workload's pod
     /// template) naming a waypoint, other than `none`: a Gateway API Gateway of that name must
     /// be in the waypoint's namespace (the `istio.io/use-waypoint-namespace` label, else the
@@ -302,34 +513,69 @@ declare_rule! {
     };
 }
 
-fn ambient_l7_policies(ws: &Workspace) -> impl Iterator<Item = (&Resource, String)> {
-    ws.of_kind(Kind::AuthorizationPolicy)
-        .filter(|ap| namespace_in_ambient(ws, &ap.ns))
-        .filter_map(|ap| l7_attribute(ap).map(|what| (ap, what)))
+/// Resources of `kind` in ambient namespaces that need an L7 proxy, with what makes them L7:
+/// AuthorizationPolicies using L7 attributes, every RequestAuthentication and WasmPlugin.
+fn ambient_l7_policies(ws: &Workspace, kind: Kind) -> impl Iterator<Item = (&Resource, String)> {
+    ws.of_kind(kind)
+        .filter(|r| namespace_in_ambient(ws, &r.ns))
+        .filter_map(move |r| {
+            match kind {
+                Kind::AuthorizationPolicy => l7_attribute(r).map(|what| format!("uses {what}")),
+                Kind::RequestAuthentication => Some("validates JWTs".to_string()),
+                _ => Some("runs a Wasm filter".to_string()),
+            }
+            .map(|what| (r, what))
+        })
 }
 
 fn check_target_refs(ws: &Workspace, out: &mut Findings) {
-    for (ap, what) in ambient_l7_policies(ws) {
+    check_target_refs_of(ws, Kind::AuthorizationPolicy, out);
+}
+
+fn check_ra_target_refs(ws: &Workspace, out: &mut Findings) {
+    check_target_refs_of(ws, Kind::RequestAuthentication, out);
+}
+
+fn check_wasm_target_refs(ws: &Workspace, out: &mut Findings) {
+    check_target_refs_of(ws, Kind::WasmPlugin, out);
+}
+
+fn check_enrollment(ws: &Workspace, out: &mut Findings) {
+    check_enrollment_of(ws, Kind::AuthorizationPolicy, out);
+}
+
+fn check_ra_enrollment(ws: &Workspace, out: &mut Findings) {
+    check_enrollment_of(ws, Kind::RequestAuthentication, out);
+}
+
+fn check_wasm_enrollment(ws: &Workspace, out: &mut Findings) {
+    check_enrollment_of(ws, Kind::WasmPlugin, out);
+}
+
+fn check_target_refs_of(ws: &Workspace, kind: Kind, out: &mut Findings) {
+    for (ap, what) in ambient_l7_policies(ws, kind) {
         if !target_refs(ap).is_empty() {
             continue;
         }
-        let anchor = ap
-            .spec_at(&["selector"])
-            .unwrap_or_else(|| ap.spec_anchor(&["rules"]));
+        let anchor = ap.spec_at(&["selector"]).unwrap_or_else(|| ap.anchor());
         out.report(
             ap,
             anchor,
             format!(
-                "namespace {:?} is ambient and this policy uses {what}, but it is not attached with `targetRefs`: ztunnel cannot evaluate L7 rules and waypoints ignore policies bound by selector or namespace",
-                ap.ns.as_str()
+                "namespace {:?} is ambient and this {} {what}, but it is not attached with `targetRefs`: ztunnel works at L4 only and waypoints ignore resources bound by selector or namespace",
+                ap.ns.as_str(),
+                ap.kind_name
             ),
         )
-        .help("attach the policy with `targetRefs` to the Service (or the waypoint Gateway) whose waypoint should enforce it");
+        .help(format!(
+            "attach the {} with `targetRefs` to the Service (or the waypoint Gateway) whose waypoint should apply it",
+            ap.kind_name
+        ));
     }
 }
 
-fn check_enrollment(ws: &Workspace, out: &mut Findings) {
-    for (ap, what) in ambient_l7_policies(ws) {
+fn check_enrollment_of(ws: &Workspace, kind: Kind, out: &mut Findings) {
+    for (ap, what) in ambient_l7_policies(ws, kind) {
         let ns_enrolled = enrolls(
             namespace_labels(ws, &ap.ns)
                 .as_ref()
@@ -375,12 +621,13 @@ fn check_enrollment(ws: &Workspace, out: &mut Findings) {
         let anchor = ap
             .spec_at(&["targetRefs"])
             .or_else(|| ap.spec_at(&["selector"]))
-            .unwrap_or_else(|| ap.spec_anchor(&["rules"]));
+            .unwrap_or_else(|| ap.anchor());
         out.report(
             ap,
             anchor,
             format!(
-                "this policy uses {what} in ambient namespace {:?}, but {target} is not enrolled to a waypoint (`istio.io/use-waypoint`): no proxy evaluates its L7 rules",
+                "this {} {what} in ambient namespace {:?}, but {target} is not enrolled to a waypoint (`istio.io/use-waypoint`): no proxy applies it",
+                ap.kind_name,
                 ap.ns.as_str()
             ),
         )

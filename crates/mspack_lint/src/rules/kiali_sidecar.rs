@@ -126,7 +126,11 @@ fn check_egress(ws: &Workspace, out: &mut Findings) {
             if !ws.input_has_in(Kind::Service, host_ns) {
                 continue;
             }
-            if ws.hosts().lookup(&sidecar.ns, &[], r.host, domain).is_none() {
+            if ws
+                .hosts()
+                .lookup(&sidecar.ns, &[], r.host, domain)
+                .is_none()
+            {
                 out.report(
                     sidecar,
                     r.node,
