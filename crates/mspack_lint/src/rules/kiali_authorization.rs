@@ -1,11 +1,16 @@
-//! Kiali's `authorization.NamespaceMethodChecker`, its method half: `to.operation.methods` must
-//! be HTTP methods (the namespace half is IST0101's `authz.AuthorizationPoliciesAnalyzer`).
+//! Kiali's AuthorizationPolicy checks that files decide: `to.operation.methods` must be HTTP
+//! methods (`authorization.NamespaceMethodChecker`; its namespace half is IST0101's
+//! `authz.AuthorizationPoliciesAnalyzer`), and peer-identity fields need mTLS
+//! (`authorization.MtlsEnabledChecker`).
 
 use mspack_yaml::Node;
 
+use crate::crossref::mtls_mode;
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
+use crate::rules::kiali_mtls::{Scope, scoped_drs};
+use crate::workloads::{Selector, Values, Workload};
 use crate::workspace::Workspace;
 
 /// The methods Go's `net/http` names, which Kiali accepts.
@@ -56,6 +61,164 @@ declare_rule! {
         mirrors: Some("authorization.NamespaceMethodChecker"),
         check: check,
     };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// An AuthorizationPolicy that matches on the peer's identity (`source.principals`,
+    /// `notPrincipals`, `namespaces`, `notNamespaces`, or a `when` on `source.principal`,
+    /// `source.namespace` or `connection.sni`) where the PeerAuthentications of the input turn
+    /// mTLS off (`DISABLE`) for what it applies to: a workload of the input it selects (its
+    /// workload-level policy, else its namespace's, else the mesh root namespace's), or, with
+    /// no such workload in the input, a workload carrying the labels its selector asks for. Where no PeerAuthentication of the input
+    /// decides, nothing is reported. Kiali: KIA0105 (`authorizationpolicy.mtls.needstobeenabled`).
+    ///
+    /// ## Why it matters
+    /// Peer identities come from the mTLS certificate. Without mTLS a request has no principal
+    /// and no source namespace: an ALLOW rule on them never matches, so the workload refuses
+    /// every request the rule was meant to admit, a DENY rule on them never fires, and one on
+    /// `notPrincipals` or `notNamespaces` matches every request.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: security.istio.io/v1
+    /// kind: PeerAuthentication
+    /// metadata: {name: default, namespace: shop}
+    /// spec:
+    ///   mtls: {mode: DISABLE}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: from-frontend, namespace: shop}
+    /// spec:
+    ///   rules:
+    ///   - from:
+    ///     - source: {namespaces: [frontend]}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: security.istio.io/v1
+    /// kind: PeerAuthentication
+    /// metadata: {name: default, namespace: shop}
+    /// spec:
+    ///   mtls: {mode: STRICT}
+    /// ---
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: from-frontend, namespace: shop}
+    /// spec:
+    ///   rules:
+    ///   - from:
+    ///     - source: {namespaces: [frontend]}
+    /// ```
+    pub static NEEDS_MTLS = Rule {
+        code: "KIA0105",
+        name: "authorization-policy-needs-mtls",
+        severity: Error,
+        summary: "an AuthorizationPolicy matches peer identities where mTLS is disabled",
+        mirrors: Some("authorization.MtlsEnabledChecker"),
+        check: check_mtls,
+    };
+}
+
+/// `when` keys whose values come from the peer certificate.
+const MTLS_KEYS: [&str; 3] = ["source.namespace", "source.principal", "connection.sni"];
+
+/// The first field of `ap` that needs the peer's mTLS identity, with a phrase for it.
+fn identity_field(ap: &Resource) -> Option<(&Node, String)> {
+    for rule in ap.spec_at(&["rules"]).into_iter().flat_map(Node::items) {
+        for source in rule
+            .get("from")
+            .into_iter()
+            .flat_map(Node::items)
+            .filter_map(|f| f.get("source"))
+        {
+            for key in ["principals", "notPrincipals", "namespaces", "notNamespaces"] {
+                if let Some(node) = source.get(key).filter(|v| v.items().next().is_some()) {
+                    return Some((node, format!("`source.{key}`")));
+                }
+            }
+        }
+        for when in rule.get("when").into_iter().flat_map(Node::items) {
+            if let Some(key) = when.get("key").and_then(Node::as_str)
+                && MTLS_KEYS.contains(&key)
+            {
+                return Some((when, format!("the condition `{key}`")));
+            }
+        }
+    }
+    None
+}
+
+fn check_mtls(ws: &Workspace, out: &mut Findings) {
+    for ap in ws.of_kind(Kind::AuthorizationPolicy) {
+        if ap.spec_at(&["targetRef"]).is_some() || ap.spec_at(&["targetRefs"]).is_some() {
+            continue;
+        }
+        let Some((node, what)) = identity_field(ap) else {
+            continue;
+        };
+        let selector = Selector::read(
+            ap.spec_at(&["selector", "matchLabels"]),
+            Values::OtherAsEmpty,
+        );
+        let selected: Vec<&Workload> = ws.select_workloads(Some(&ap.ns), &selector).collect();
+        // No selected workload in the input: a workload carrying exactly the selector's labels.
+        let namespace_only = Workload {
+            resource: usize::MAX,
+            ns: ap.ns.to_string(),
+            labels: selector.labels().clone(),
+            is_pod: false,
+        };
+        let targets: Vec<&Workload> = if selected.is_empty() {
+            vec![&namespace_only]
+        } else {
+            selected
+        };
+        let modes: Vec<Option<(String, &Resource)>> =
+            targets.iter().map(|w| mtls_mode(ws, w, None)).collect();
+        let server_off = modes
+            .iter()
+            .flatten()
+            .find(|(mode, _)| mode == "DISABLE")
+            .map(|(_, pa)| *pa);
+        // Clients of the namespace told to send plain text, where servers do not insist on mTLS.
+        let client_off = || {
+            let wide = scoped_drs(ws, Scope::Namespace, &ap.ns)
+                .next()
+                .or_else(|| scoped_drs(ws, Scope::Mesh, "").next());
+            wide.filter(|(_, mode, _)| mode == "DISABLE")
+                .filter(|_| !modes.iter().flatten().any(|(m, _)| m == "STRICT"))
+                .map(|(dr, _, _)| dr)
+        };
+        if let Some(pa) = server_off.or_else(client_off) {
+            let outcome = if what.contains("`source.not") {
+                "it matches every request"
+            } else {
+                "it never matches"
+            };
+            out.report(
+                ap,
+                node,
+                format!(
+                    "this policy matches on {what}, but {} turns mTLS off for what it applies to: requests carry no peer identity, so {outcome}",
+                    pa.display_name()
+                ),
+            )
+            .help(if pa.kind == Kind::DestinationRule {
+                format!(
+                    "set `tls.mode: ISTIO_MUTUAL` in {} (or drop its TLS settings so auto mTLS applies)",
+                    pa.display_name()
+                )
+            } else {
+                format!(
+                    "enable mTLS (PERMISSIVE or STRICT) in {}, or match on something other than the peer's identity",
+                    pa.display_name()
+                )
+            });
+        }
+    }
 }
 
 /// Whether Kiali accepts `method` (case aside).

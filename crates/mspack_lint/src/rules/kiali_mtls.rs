@@ -11,19 +11,19 @@ use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 /// The TLS mode of a DestinationRule's `trafficPolicy.tls`, upper-cased.
-fn dr_tls_mode(dr: &Resource) -> Option<(String, &Node)> {
+pub(crate) fn dr_tls_mode(dr: &Resource) -> Option<(String, &Node)> {
     let node = dr.spec_at(&["trafficPolicy", "tls", "mode"])?;
     Some((node.as_str()?.to_ascii_uppercase(), node))
 }
 
 /// Mesh-wide (`*.local`) or namespace-wide (`*.<ns>.svc.<domain>` of its own namespace).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Scope {
+pub(crate) enum Scope {
     Mesh,
     Namespace,
 }
 
-fn dr_scope(ws: &Workspace, dr: &Resource) -> Option<Scope> {
+pub(crate) fn dr_scope(ws: &Workspace, dr: &Resource) -> Option<Scope> {
     let host = dr.spec_at(&["host"]).and_then(Node::as_str)?;
     if host == "*.local" {
         Some(Scope::Mesh)
@@ -35,7 +35,7 @@ fn dr_scope(ws: &Workspace, dr: &Resource) -> Option<Scope> {
 }
 
 /// DestinationRules of one scope (a namespace-wide one for namespace `ns`) with their TLS mode.
-fn scoped_drs<'w>(
+pub(crate) fn scoped_drs<'w>(
     ws: &'w Workspace,
     scope: Scope,
     ns: &'w str,
