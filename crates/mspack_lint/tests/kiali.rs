@@ -121,6 +121,19 @@ spec:
 }
 
 #[test]
+fn trust_domains_are_not_guessed_without_a_mesh_config() {
+    let yaml = "apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: from-frontend, namespace: shop}
+spec:
+  rules:
+  - from:
+    - source: {principals: [\"prod.example.com/ns/frontend/sa/web\"]}
+";
+    assert!(lint(yaml, &["KIA0108"]).is_empty());
+}
+
+#[test]
 fn gateway_api_references_outside_the_set_are_not_reported() {
     let yaml = "apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

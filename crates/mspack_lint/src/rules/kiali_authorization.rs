@@ -122,6 +122,105 @@ declare_rule! {
     };
 }
 
+declare_rule! {
+    /// ## What it checks
+    /// Every `source.principals` and `notPrincipals` entry of an AuthorizationPolicy of the form
+    /// `<trust domain>/ns/<namespace>/sa/<account>` (without wildcards), against the trust
+    /// domains of the mesh config: its `trustDomain` (`cluster.local` when unset) and
+    /// `trustDomainAliases`; `cluster.local` itself always stands for the local trust domain.
+    /// It runs only when a mesh config is given (`--mesh-config`), since the trust domain is
+    /// set at install time. Kiali: KIA0108 (`authorizationpolicy.source.principalforeign`).
+    ///
+    /// ## Why it matters
+    /// A principal of a trust domain the mesh does not know never matches a peer: an ALLOW
+    /// rule on it admits nobody and a DENY rule blocks nothing. A typo in the trust domain, or
+    /// a mesh installed with a custom trust domain, silently turns such rules off.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: from-frontend, namespace: shop}
+    /// spec:
+    ///   rules:
+    ///   - from:
+    ///     - source: {principals: ["prod.example.com/ns/frontend/sa/web"]}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: from-frontend, namespace: shop}
+    /// spec:
+    ///   rules:
+    ///   - from:
+    ///     - source: {principals: ["example.com/ns/frontend/sa/web"]}
+    /// ```
+    pub static FOREIGN_TRUST_DOMAIN = Rule {
+        code: "KIA0108",
+        name: "authorization-policy-foreign-trust-domain",
+        severity: Warning,
+        summary: "an AuthorizationPolicy principal names a trust domain the mesh does not know",
+        mirrors: Some("authorization.PrincipalsChecker"),
+        check: check_trust_domains,
+    };
+}
+
+fn check_trust_domains(ws: &Workspace, out: &mut Findings) {
+    if ws.mesh.file.is_none() {
+        return;
+    }
+    let own = ws
+        .mesh
+        .get("trustDomain")
+        .and_then(Node::as_str)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("cluster.local");
+    let mut known = vec![own, "cluster.local"];
+    known.extend(
+        ws.mesh
+            .get("trustDomainAliases")
+            .into_iter()
+            .flat_map(Node::items)
+            .filter_map(Node::as_str),
+    );
+    for ap in ws.of_kind(Kind::AuthorizationPolicy) {
+        let sources = ap
+            .spec_at(&["rules"])
+            .into_iter()
+            .flat_map(Node::items)
+            .flat_map(|r| r.get("from").into_iter().flat_map(Node::items))
+            .filter_map(|f| f.get("source"));
+        for source in sources {
+            for key in ["principals", "notPrincipals"] {
+                for node in source.get(key).into_iter().flat_map(Node::items) {
+                    let Some(principal) = node.as_str() else { continue };
+                    if principal.contains('*') {
+                        continue;
+                    }
+                    let Some((domain, _)) = principal.split_once("/ns/") else {
+                        continue;
+                    };
+                    if domain.is_empty() || known.contains(&domain) {
+                        continue;
+                    }
+                    out.report(
+                        ap,
+                        node,
+                        format!(
+                            "principal {principal:?} is of trust domain {domain:?}, which the mesh config does not know (trust domain {own:?}): no peer carries it"
+                        ),
+                    )
+                    .help(format!(
+                        "write the mesh's trust domain ({own:?}), or add {domain:?} to `trustDomainAliases` if it is a former or federated trust domain"
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// `when` keys whose values come from the peer certificate.
 const MTLS_KEYS: [&str; 3] = ["source.namespace", "source.principal", "connection.sni"];
 

@@ -189,6 +189,7 @@ pub static ALL: &[&Rule] = &[
     &kiali_export_to::EXPORT_TO_NAMESPACE_NOT_FOUND,
     &kiali_authorization::WRONG_METHOD,
     &kiali_authorization::NEEDS_MTLS,
+    &kiali_authorization::FOREIGN_TRUST_DOMAIN,
     &kiali_ambient::L7_POLICY_WITHOUT_WAYPOINT,
     &kiali_ambient::L7_POLICY_WITHOUT_TARGET_REFS,
     &kiali_destination_rule::MULTIPLE_DESTINATION_RULES,
