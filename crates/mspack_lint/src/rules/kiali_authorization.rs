@@ -195,7 +195,9 @@ fn check_trust_domains(ws: &Workspace, out: &mut Findings) {
         for source in sources {
             for key in ["principals", "notPrincipals"] {
                 for node in source.get(key).into_iter().flat_map(Node::items) {
-                    let Some(principal) = node.as_str() else { continue };
+                    let Some(principal) = node.as_str() else {
+                        continue;
+                    };
                     if principal.contains('*') {
                         continue;
                     }

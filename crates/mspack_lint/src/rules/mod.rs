@@ -79,6 +79,7 @@ pub mod kiali_peer_authentication;
 pub mod kiali_service_entry;
 pub mod kiali_sidecar;
 pub mod kiali_virtual_service;
+pub mod kiali_workload_group;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod otel_insecure_exporter;
 pub mod otel_memory_limiter_order;
@@ -215,4 +216,5 @@ pub static ALL: &[&Rule] = &[
     &kiali_k8s_gateway::DUPLICATE_ADDRESS,
     &kiali_k8s_gateway::DUPLICATE_LISTENER,
     &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,
+    &kiali_workload_group::DUPLICATE_WORKLOAD_GROUP_LABELS,
 ];
