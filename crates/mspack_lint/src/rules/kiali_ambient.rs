@@ -1,6 +1,6 @@
-//! Kiali's ambient checks that files decide: L7 AuthorizationPolicies, RequestAuthentications
-//! and WasmPlugins in ambient namespaces (`AmbientPolicyChecker`), and `istio.io/use-waypoint` naming a waypoint that does not exist
-//! (`ambient.AmbientWorkloadChecker`). A namespace is ambient when its Namespace object in the
+//! Kiali's ambient policy checks that files decide (`AmbientPolicyChecker`): L7
+//! AuthorizationPolicies, RequestAuthentications and WasmPlugins in ambient namespaces that no
+//! waypoint applies. A namespace is ambient when its Namespace object in the
 //! input says so (`istio.io/dataplane-mode: ambient`).
 
 use mspack_yaml::Node;
@@ -12,11 +12,7 @@ use crate::workloads::{Selector, Values, namespace_in_ambient, namespace_labels}
 use crate::workspace::Workspace;
 
 /// Label enrolling a Namespace, Service or workload to a waypoint (`none` opts out).
-const USE_WAYPOINT: &str = "istio.io/use-waypoint";
-/// Label naming the namespace of that waypoint, when it is not the object's own.
-const USE_WAYPOINT_NAMESPACE: &str = "istio.io/use-waypoint-namespace";
-/// The GatewayClass of Istio's waypoints.
-const WAYPOINT_CLASS: &str = "istio-waypoint";
+pub(crate) const USE_WAYPOINT: &str = "istio.io/use-waypoint";
 
 /// `when` keys that only a proxy terminating HTTP can evaluate (Kiali's list).
 const L7_CONDITION_PREFIXES: [&str; 5] = [
@@ -92,7 +88,7 @@ fn kind_of(r: &Node) -> &str {
 }
 
 /// Whether labels enroll to a waypoint: set and not `none`.
-fn enrolls(value: Option<&str>) -> Option<bool> {
+pub(crate) fn enrolls(value: Option<&str>) -> Option<bool> {
     value.map(|v| !v.is_empty() && v != "none")
 }
 
@@ -445,74 +441,6 @@ declare_rule! {
     };
 }
 
-declare_rule! {
-    /// ## What it checks
-    /// Every `istio.io/use-waypoint` label (on a Namespace, a Service or a workload's pod
-    /// template) naming a waypoint, other than `none`: a Gateway API Gateway of that name must
-    /// be in the waypoint's namespace (the `istio.io/use-waypoint-namespace` label, else the
-    /// object's own). It runs only when the input holds at least one waypoint (a Gateway of
-    /// class `istio-waypoint`), so waypoints created by `istioctl waypoint apply` outside the
-    /// files are not reported missing; waypoint namespaces the input does not touch are not
-    /// looked in. Kiali: KIA1313 (`workload.ambient.waypointnotfound`).
-    ///
-    /// ## Why it matters
-    /// Traffic to an object enrolled to a missing waypoint is not redirected through any L7
-    /// proxy: its L7 policies, routes and telemetry silently stop applying.
-    ///
-    /// ## Example
-    /// ```yaml
-    /// apiVersion: gateway.networking.k8s.io/v1
-    /// kind: Gateway
-    /// metadata: {name: waypoint, namespace: shop}
-    /// spec:
-    ///   gatewayClassName: istio-waypoint
-    ///   listeners:
-    ///   - {name: mesh, port: 15008, protocol: HBONE}
-    /// ---
-    /// apiVersion: v1
-    /// kind: Service
-    /// metadata:
-    ///   name: catalog
-    ///   namespace: shop
-    ///   labels: {istio.io/use-waypoint: waypiont}
-    /// spec:
-    ///   selector: {app: catalog}
-    ///   ports:
-    ///   - {port: 8080}
-    /// ```
-    ///
-    /// ## Fix
-    /// ```yaml
-    /// apiVersion: gateway.networking.k8s.io/v1
-    /// kind: Gateway
-    /// metadata: {name: waypoint, namespace: shop}
-    /// spec:
-    ///   gatewayClassName: istio-waypoint
-    ///   listeners:
-    ///   - {name: mesh, port: 15008, protocol: HBONE}
-    /// ---
-    /// apiVersion: v1
-    /// kind: Service
-    /// metadata:
-    ///   name: catalog
-    ///   namespace: shop
-    ///   labels: {istio.io/use-waypoint: waypoint}
-    /// spec:
-    ///   selector: {app: catalog}
-    ///   ports:
-    ///   - {port: 8080}
-    /// ```
-    pub static WAYPOINT_NOT_FOUND = Rule {
-        code: "KIA1313",
-        name: "waypoint-not-found",
-        severity: Error,
-        summary: "an istio.io/use-waypoint label names a waypoint that does not exist",
-        mirrors: Some("ambient.AmbientWorkloadChecker"),
-        context: &[Kind::K8sGateway],
-        check: check_waypoints,
-    };
-}
-
 /// Resources of `kind` in ambient namespaces that need an L7 proxy, with what makes them L7:
 /// AuthorizationPolicies using L7 attributes, every RequestAuthentication and WasmPlugin.
 fn ambient_l7_policies(ws: &Workspace, kind: Kind) -> impl Iterator<Item = (&Resource, String)> {
@@ -634,55 +562,5 @@ fn check_enrollment_of(ws: &Workspace, kind: Kind, out: &mut Findings) {
         .help(format!(
             "deploy a waypoint and label {target} with `istio.io/use-waypoint: <waypoint name>`"
         ));
-    }
-}
-
-fn check_waypoints(ws: &Workspace, out: &mut Findings) {
-    let is_waypoint = |gw: &Resource| {
-        gw.spec_at(&["gatewayClassName"]).and_then(Node::as_str) == Some(WAYPOINT_CLASS)
-    };
-    if !ws.of_kind(Kind::K8sGateway).any(is_waypoint) {
-        return;
-    }
-    let labelled = ws.resources.iter().filter(|r| !r.assumed).filter_map(|r| {
-        let labels = match r.kind {
-            Kind::Namespace | Kind::Service => r.labels(),
-            _ if Kind::WORKLOADS.contains(&r.kind) => r
-                .pod_template()
-                .and_then(|t| t.path(&["metadata", "labels"])),
-            _ => None,
-        }?;
-        Some((r, labels))
-    });
-    for (r, labels) in labelled {
-        let Some(node) = labels.get(USE_WAYPOINT) else {
-            continue;
-        };
-        let Some(name) = node.as_str() else { continue };
-        if enrolls(Some(name)) != Some(true) {
-            continue;
-        }
-        let own_ns = if r.kind == Kind::Namespace {
-            &r.name
-        } else {
-            &r.ns
-        };
-        let ns = labels
-            .get(USE_WAYPOINT_NAMESPACE)
-            .and_then(Node::as_str)
-            .unwrap_or(own_ns);
-        if ns != own_ns.as_str() && !ws.namespaces().contains(ns) {
-            continue;
-        }
-        if ws.find(Kind::K8sGateway, ns, name).is_none() {
-            out.report(
-                r,
-                node,
-                format!("`istio.io/use-waypoint` names waypoint {ns}/{name}, but there is no Gateway {ns}/{name}; traffic bypasses any waypoint"),
-            )
-            .help(format!(
-                "name an existing waypoint, or deploy one (a Gateway {ns}/{name} of class `istio-waypoint`)"
-            ));
-        }
     }
 }

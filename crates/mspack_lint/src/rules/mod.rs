@@ -69,6 +69,7 @@ pub mod target_port;
 pub mod writable_root_fs;
 // Kiali's validations that files decide (KIAxxxx).
 pub mod kiali_ambient;
+pub mod kiali_ambient_workload;
 pub mod kiali_authorization;
 pub mod kiali_destination_rule;
 pub mod kiali_export_to;
@@ -210,7 +211,8 @@ pub static ALL: &[&Rule] = &[
     &kiali_ambient::JWT_WITHOUT_TARGET_REFS,
     &kiali_ambient::WASM_WITHOUT_TARGET_REFS,
     &kiali_service_entry::DUPLICATE_SERVICE_ENTRY,
-    &kiali_ambient::WAYPOINT_NOT_FOUND,
+    &kiali_ambient_workload::SIDECAR_AND_AMBIENT,
+    &kiali_ambient_workload::WAYPOINT_NOT_FOUND,
     &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
     &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
     &kiali_k8s_gateway::DUPLICATE_ADDRESS,
