@@ -6,7 +6,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::{Findings, Severity};
-use crate::hosts::canonical_host;
+use crate::hosts::{canonical_host, host_matches, split_fqdn};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -19,7 +19,9 @@ declare_rule! {
     /// `ISTIO_MUTUAL` are meant to sit under specific ones and are left out. Kiali: KIA0201
     /// (`destinationrules.multimatch`). Kiali also pairs DestinationRules across namespaces and
     /// a wildcard host with the hosts it covers; Istio does not merge those (it picks one by
-    /// namespace, and the most specific host), so those pairs are not reported.
+    /// namespace, and the most specific host), so those pairs are not reported. As in Kiali, a
+    /// DestinationRule exported to its own namespace only, whose default Sidecar does not
+    /// import the host, affects no proxy and is left out.
     ///
     /// ## Why it matters
     /// Istio merges the DestinationRules of one namespace for a host: only the first one's
@@ -125,6 +127,38 @@ fn is_non_local_mtls(ws: &Workspace, dr: &Resource, host: &str) -> bool {
         .is_some_and(|m| m.eq_ignore_ascii_case("ISTIO_MUTUAL"))
 }
 
+/// Whether the proxies of `ns` import cluster host `fqdn` (Kiali's import scope): true unless
+/// the namespace has a Sidecar without a workload selector whose egress hosts leave it out.
+/// Hosts that are not cluster FQDNs are taken as imported.
+fn imported(ws: &Workspace, ns: &str, fqdn: &str) -> bool {
+    let Some((_, host_ns)) = split_fqdn(fqdn, ws.cluster_domain()) else {
+        return true;
+    };
+    let default_sidecar = ws
+        .of_kind(Kind::Sidecar)
+        .find(|s| s.ns == ns && s.spec_at(&["workloadSelector"]).is_none_or(Node::is_null));
+    let Some(sidecar) = default_sidecar else {
+        return true;
+    };
+    let hosts: Vec<&str> = sidecar
+        .spec_at(&["egress"])
+        .into_iter()
+        .flat_map(Node::items)
+        .flat_map(|e| e.get("hosts").into_iter().flat_map(Node::items))
+        .filter_map(Node::as_str)
+        .collect();
+    if hosts.is_empty() {
+        return true;
+    }
+    hosts.iter().any(|h| {
+        let Some((from, dns)) = h.split_once('/') else {
+            return false;
+        };
+        let ns_ok = from == "*" || (from == "." && host_ns == ns) || from == host_ns;
+        ns_ok && host_matches(dns, fqdn)
+    })
+}
+
 /// Subset names a DestinationRule declares; `None` when it declares none (all subsets).
 fn subset_names(dr: &Resource) -> Option<Vec<&str>> {
     let names: Vec<&str> = dr
@@ -150,6 +184,13 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
             continue;
         }
         let host = canonical_host(written, &dr.ns, domain, |ns| ws.namespaces().contains(ns));
+        // Visible to its own namespace only, whose proxies do not import the host: no effect.
+        let own_only = dr
+            .export_to()
+            .is_some_and(|e| e.iter().all(|x| *x == "." || *x == dr.ns.as_str()));
+        if own_only && !imported(ws, &dr.ns, &host) {
+            continue;
+        }
         let subsets = subset_names(dr);
         let clash = seen.iter().find_map(|(other, other_host, other_subsets)| {
             if other.ns != dr.ns || !host.eq_ignore_ascii_case(other_host) {
