@@ -400,6 +400,117 @@ declare_rule! {
     };
 }
 
+declare_rule! {
+    /// ## What it checks
+    /// Where the mesh config sets `enableAutoMtls: false`: a DestinationRule for a host that a
+    /// mesh-wide (`*.local`) or namespace-wide (`*.<namespace>.svc.cluster.local` of the host's
+    /// namespace) DestinationRule puts on `ISTIO_MUTUAL`, while it sets no TLS itself (no
+    /// `trafficPolicy.tls`, no port-level `tls`). With auto mTLS on (Istio's default) clients
+    /// still upgrade to mTLS and nothing is reported. Kiali: KIA0204
+    /// (`destinationrules.trafficpolicy.notlssettings`).
+    ///
+    /// ## Why it matters
+    /// Istio applies only the most specific DestinationRule for a host; the wide rule's TLS
+    /// settings are not merged in. Without auto mTLS, clients of this host send plain text:
+    /// STRICT servers refuse it, and PERMISSIVE ones lose the peer identity policies rely on.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: DestinationRule
+    /// metadata: {name: mtls, namespace: istio-system}
+    /// spec:
+    ///   host: "*.local"
+    ///   trafficPolicy:
+    ///     tls: {mode: ISTIO_MUTUAL}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: DestinationRule
+    /// metadata: {name: reviews, namespace: shop}
+    /// spec:
+    ///   host: reviews
+    ///   trafficPolicy:
+    ///     loadBalancer: {simple: LEAST_REQUEST}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: networking.istio.io/v1
+    /// kind: DestinationRule
+    /// metadata: {name: mtls, namespace: istio-system}
+    /// spec:
+    ///   host: "*.local"
+    ///   trafficPolicy:
+    ///     tls: {mode: ISTIO_MUTUAL}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: DestinationRule
+    /// metadata: {name: reviews, namespace: shop}
+    /// spec:
+    ///   host: reviews
+    ///   trafficPolicy:
+    ///     loadBalancer: {simple: LEAST_REQUEST}
+    ///     tls: {mode: ISTIO_MUTUAL}
+    /// ```
+    pub static MTLS_OVERRIDDEN = Rule {
+        code: "KIA0204",
+        name: "destination-rule-overrides-mtls",
+        severity: Warning,
+        summary: "with auto mTLS off, a DestinationRule without TLS settings overrides a mesh- or namespace-wide mTLS DestinationRule",
+        mirrors: Some("destinationrules.TrafficPolicyChecker"),
+        check: check_overridden,
+    };
+}
+
+fn check_overridden(ws: &Workspace, out: &mut Findings) {
+    if !auto_mtls_off(ws) {
+        return;
+    }
+    let domain = ws.cluster_domain();
+    let mesh = scoped_drs(ws, Scope::Mesh, "").find(|(_, m, _)| m == "ISTIO_MUTUAL");
+    for dr in ws.of_kind(Kind::DestinationRule) {
+        if dr_scope(ws, dr).is_some() {
+            continue;
+        }
+        let Some(node) = dr.spec_at(&["host"]) else {
+            continue;
+        };
+        let Some(written) = node.as_str() else {
+            continue;
+        };
+        let host = crate::hosts::canonical_host(written, &dr.ns, domain, |ns| {
+            ws.namespaces().contains(ns)
+        });
+        let host_ns = crate::hosts::split_fqdn(&host, domain).map(|(_, ns)| ns);
+        let wide = host_ns
+            .and_then(|ns| scoped_drs(ws, Scope::Namespace, ns).next())
+            .map(|(w, m, _)| (w, m))
+            .or_else(|| mesh.as_ref().map(|(w, m, _)| (*w, m.clone())));
+        let Some((wide, mode)) = wide else { continue };
+        if mode != "ISTIO_MUTUAL" {
+            continue;
+        }
+        let own_tls = dr.spec_at(&["trafficPolicy", "tls"]).is_some()
+            || dr
+                .spec_at(&["trafficPolicy", "portLevelSettings"])
+                .into_iter()
+                .flat_map(Node::items)
+                .any(|p| p.get("tls").is_some());
+        if own_tls {
+            continue;
+        }
+        out.report(
+            dr,
+            node,
+            format!(
+                "this DestinationRule replaces {} for host {written:?} and sets no TLS: with auto mTLS off, clients of the host send plain text",
+                wide.display_name()
+            ),
+        )
+        .help("add `trafficPolicy.tls.mode: ISTIO_MUTUAL` to this DestinationRule");
+    }
+}
+
 fn check_dr_namespace_disable(ws: &Workspace, out: &mut Findings) {
     for (dr, mode, node) in ws
         .of_kind(Kind::DestinationRule)

@@ -195,6 +195,7 @@ pub static ALL: &[&Rule] = &[
     &kiali_ambient::L7_POLICY_WITHOUT_WAYPOINT,
     &kiali_ambient::L7_POLICY_WITHOUT_TARGET_REFS,
     &kiali_destination_rule::MULTIPLE_DESTINATION_RULES,
+    &kiali_mtls::MTLS_OVERRIDDEN,
     &kiali_mtls::DR_DISABLES_NAMESPACE_STRICT,
     &kiali_mtls::DR_DISABLES_MESH_STRICT,
     &kiali_destination_rule::SUBSET_WITHOUT_LABELS,
