@@ -69,6 +69,7 @@ pub mod target_port;
 pub mod writable_root_fs;
 // Kiali's validations that files decide (KIAxxxx).
 pub mod kiali_ambient;
+pub mod kiali_ambient_routing;
 pub mod kiali_ambient_workload;
 pub mod kiali_authorization;
 pub mod kiali_destination_rule;
@@ -199,6 +200,8 @@ pub static ALL: &[&Rule] = &[
     &kiali_mtls::DR_DISABLES_NAMESPACE_STRICT,
     &kiali_mtls::DR_DISABLES_MESH_STRICT,
     &kiali_destination_rule::SUBSET_WITHOUT_LABELS,
+    &kiali_ambient_routing::DR_SERVICE_NOT_CAPTURED,
+    &kiali_ambient_routing::DR_NOT_IN_SERVICE_NAMESPACE,
     &kiali_mtls::MESH_STRICT_WITHOUT_MTLS_DR,
     &kiali_mtls::STRICT_WITHOUT_MTLS_DR,
     &kiali_mtls::PA_DISABLES_NAMESPACE_MTLS,
@@ -209,6 +212,8 @@ pub static ALL: &[&Rule] = &[
     &kiali_virtual_service::REPEATED_DESTINATION,
     &kiali_ambient::JWT_WITHOUT_WAYPOINT,
     &kiali_ambient::WASM_WITHOUT_WAYPOINT,
+    &kiali_ambient_routing::VS_SERVICE_NOT_CAPTURED,
+    &kiali_ambient_routing::VS_NOT_IN_SERVICE_NAMESPACE,
     &kiali_ambient::JWT_WITHOUT_TARGET_REFS,
     &kiali_ambient::WASM_WITHOUT_TARGET_REFS,
     &kiali_service_entry::DUPLICATE_SERVICE_ENTRY,
