@@ -78,6 +78,7 @@ pub mod kiali_gateway_api;
 pub mod kiali_k8s_gateway;
 pub mod kiali_mtls;
 pub mod kiali_peer_authentication;
+pub mod kiali_selector;
 pub mod kiali_service_entry;
 pub mod kiali_sidecar;
 pub mod kiali_virtual_service;
@@ -189,6 +190,7 @@ pub static ALL: &[&Rule] = &[
     // Kiali's validations that files decide.
     &kiali_peer_authentication::MULTIPLE_NAMESPACE_PEER_AUTHENTICATIONS,
     &kiali_peer_authentication::MULTIPLE_WORKLOAD_PEER_AUTHENTICATIONS,
+    &kiali_selector::SELECTOR_NO_WORKLOAD,
     &kiali_export_to::EXPORT_TO_NAMESPACE_NOT_FOUND,
     &kiali_authorization::WRONG_METHOD,
     &kiali_authorization::NEEDS_MTLS,
