@@ -90,7 +90,10 @@ fn check(ws: &Workspace, out: &mut Findings) {
                 continue;
             }
             let any = Selector::default();
-            if ws.select_workloads(Some(&policy.ns), &any).next().is_none() {
+            let modelled = ws
+                .select_workloads(Some(&policy.ns), &any)
+                .any(|w| ws.resources.get(w.resource).is_some_and(|r| !r.assumed));
+            if !modelled {
                 continue;
             }
             if ws
