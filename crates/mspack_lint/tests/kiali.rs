@@ -176,3 +176,30 @@ spec:
         ["KIA1401 HTTPRoute shop"]
     );
 }
+
+/// docs/kiali.md maps every Kiali code once, and every KIA rule is a bold code there.
+#[test]
+fn the_kiali_mapping_names_every_kia_rule() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/kiali.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| KIA")).collect();
+    let mut codes: Vec<&str> = rows
+        .iter()
+        .filter_map(|l| l.split('|').nth(1))
+        .map(str::trim)
+        .collect();
+    let total = codes.len();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), total, "a Kiali code is mapped twice");
+    assert!(total >= 70, "{total} Kiali codes mapped");
+    for rule in ALL.iter().filter(|r| r.code.starts_with("KIA")) {
+        let bold = format!("**{}**", rule.code);
+        assert!(
+            rows.iter()
+                .any(|l| l.starts_with(&format!("| {} |", rule.code)) && l.contains(&bold)),
+            "{} is not mapped to itself in docs/kiali.md",
+            rule.code
+        );
+    }
+}
