@@ -36,6 +36,8 @@ declare_rule! {
     /// metadata: {name: reviews, namespace: shop}
     /// spec:
     ///   host: reviews
+    ///   trafficPolicy:
+    ///     loadBalancer: {simple: LEAST_REQUEST}
     ///   subsets:
     ///   - {name: v1, labels: {version: v1}}
     /// ---
@@ -57,6 +59,7 @@ declare_rule! {
     /// spec:
     ///   host: reviews
     ///   trafficPolicy:
+    ///     loadBalancer: {simple: LEAST_REQUEST}
     ///     connectionPool:
     ///       tcp: {maxConnections: 100}
     ///   subsets:
@@ -159,6 +162,12 @@ fn imported(ws: &Workspace, ns: &str, fqdn: &str) -> bool {
     })
 }
 
+/// Whether a DestinationRule sets a top-level traffic policy.
+fn has_policy(dr: &Resource) -> bool {
+    dr.spec_at(&["trafficPolicy"])
+        .is_some_and(|p| p.entries().next().is_some())
+}
+
 /// Subset names a DestinationRule declares; `None` when it declares none (all subsets).
 fn subset_names(dr: &Resource) -> Option<Vec<&str>> {
     let names: Vec<&str> = dr
@@ -196,12 +205,16 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
             if other.ns != dr.ns || !host.eq_ignore_ascii_case(other_host) {
                 return None;
             }
-            match (&subsets, other_subsets) {
-                (Some(mine), Some(theirs)) => mine
-                    .iter()
-                    .find(|s| theirs.contains(s))
-                    .map(|s| (*other, format!("subset {s:?}"))),
-                _ => Some((*other, "every subset".to_string())),
+            let same_subset = match (&subsets, other_subsets) {
+                (Some(mine), Some(theirs)) => mine.iter().find(|s| theirs.contains(s)),
+                _ => None,
+            };
+            match same_subset {
+                Some(s) => Some((*other, format!("declares subset {s:?}"))),
+                None if has_policy(dr) && has_policy(other) => {
+                    Some((*other, "sets a top-level trafficPolicy".to_string()))
+                }
+                None => None,
             }
         });
         if let Some((other, what)) = clash {
@@ -209,7 +222,7 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
                 dr,
                 node,
                 format!(
-                    "{} also applies to {what} of host {written:?}; Istio merges the two, keeping the first one's traffic policy and subset definitions",
+                    "{} {what} for host {written:?} as well; Istio merges the two DestinationRules and keeps the first one's definition",
                     other.display_name()
                 ),
             )

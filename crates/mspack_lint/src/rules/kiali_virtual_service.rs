@@ -9,7 +9,7 @@ use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::canonical_host;
 use crate::refs::route_rules;
-use crate::resource::Kind;
+use crate::resource::{Kind, port_number};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -62,8 +62,9 @@ declare_rule! {
 declare_rule! {
     /// ## What it checks
     /// Every `http`, `tcp` and `tls` route of a VirtualService that lists the same destination
-    /// (host and subset; short and partial hosts read in the VirtualService's namespace) more
-    /// than once. A route with an entry that has no `destination` is skipped. Kiali: KIA1105
+    /// (host, subset and port; short and partial hosts read in the VirtualService's namespace)
+    /// more than once. Kiali compares host and subset only; entries for different ports are
+    /// different destinations. A route with an entry that has no `destination` is skipped. Kiali: KIA1105
     /// (`virtualservices.route.repeatedsubset`).
     ///
     /// ## Why it matters
@@ -141,12 +142,13 @@ fn check_repeated(ws: &Workspace, out: &mut Findings) {
             if route.iter().any(|d| d.destination.is_none()) {
                 continue;
             }
-            let mut seen: HashMap<(String, &str), &Node> = HashMap::new();
+            let mut seen: HashMap<(String, &str, Option<i64>), &Node> = HashMap::new();
             for d in &route {
                 let host =
                     canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
                 let subset = d.subset();
-                let key = (host, subset);
+                let port = d.port().and_then(|p| p.get("number")).and_then(port_number);
+                let key = (host, subset, port);
                 if let Some(first) = seen.get(&key) {
                     let target = if subset.is_empty() {
                         format!("host {:?}", d.host())
