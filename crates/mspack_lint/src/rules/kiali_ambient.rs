@@ -161,6 +161,8 @@ declare_rule! {
     /// Services its `targetRefs` name (when they are in the input), or else the namespace and
     /// the workloads its selector picks in the input. A policy attached to a Gateway (the
     /// waypoint itself) is fine. Kiali: KIA0109 (`authorizationpolicy.ambient.l7nowaypoint`).
+    /// Kiali's KIA1317 (`workload.ambient.authpolicybutnowaypoint`) reports the same from the
+    /// workload's side.
     ///
     /// ## Why it matters
     /// Only a waypoint proxy terminates HTTP in ambient mode. Without one on the path, the L7
