@@ -300,6 +300,119 @@ declare_rule! {
     };
 }
 
+declare_rule! {
+    /// ## What it checks
+    /// A VirtualService with `http` or `tls` routes for mesh traffic (as KIA1113 reads it) in an
+    /// ambient namespace that is not enrolled to a waypoint (its Namespace object has no
+    /// `istio.io/use-waypoint`), when none of its hosts is a Service of the input in an ambient
+    /// namespace (those are KIA1113's). Kiali: KIA1109 (`virtualservice.ambient.l7nowaypoint`).
+    ///
+    /// ## Why it matters
+    /// The namespace's pods have no sidecar and no waypoint: nothing on their path applies
+    /// HTTP routing, so the VirtualService's matches, retries and splits do not happen for
+    /// their traffic.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: payments, namespace: shop}
+    /// spec:
+    ///   hosts: [payments.billing.svc.cluster.local]
+    ///   http:
+    ///   - retries: {attempts: 3}
+    ///     route:
+    ///     - destination: {host: payments.billing.svc.cluster.local}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: payments, namespace: shop}
+    /// spec:
+    ///   hosts: [payments.billing.svc.cluster.local]
+    ///   http:
+    ///   - retries: {attempts: 3}
+    ///     route:
+    ///     - destination: {host: payments.billing.svc.cluster.local}
+    /// ```
+    pub static VS_NAMESPACE_WITHOUT_WAYPOINT = Rule {
+        code: "KIA1109",
+        name: "ambient-virtual-service-namespace-without-waypoint",
+        severity: Warning,
+        summary: "an L7 VirtualService lives in an ambient namespace that no waypoint serves",
+        mirrors: Some("AmbientPolicyChecker.VirtualService"),
+        check: check_vs_fallback,
+    };
+}
+
+declare_rule! {
+    /// ## What it checks
+    /// A DestinationRule with HTTP-level traffic policy (as KIA0211 reads it) in an ambient
+    /// namespace that is not enrolled to a waypoint (its Namespace object has no
+    /// `istio.io/use-waypoint`), when its host is not a Service of the input in an ambient
+    /// namespace (those are KIA0211's). Kiali: KIA0210 (`destinationrule.ambient.l7nowaypoint`).
+    ///
+    /// ## Why it matters
+    /// Nothing on the path of the namespace's pods speaks HTTP: circuit breaking, HTTP
+    /// connection limits and sticky sessions do not apply to their traffic.
+    ///
+    /// ## Example
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: DestinationRule
+    /// metadata: {name: payments, namespace: shop}
+    /// spec:
+    ///   host: payments.billing.svc.cluster.local
+    ///   trafficPolicy:
+    ///     outlierDetection: {consecutive5xxErrors: 5}
+    /// ```
+    ///
+    /// ## Fix
+    /// ```yaml
+    /// apiVersion: v1
+    /// kind: Namespace
+    /// metadata:
+    ///   name: shop
+    ///   labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}
+    /// ---
+    /// apiVersion: networking.istio.io/v1
+    /// kind: DestinationRule
+    /// metadata: {name: payments, namespace: shop}
+    /// spec:
+    ///   host: payments.billing.svc.cluster.local
+    ///   trafficPolicy:
+    ///     outlierDetection: {consecutive5xxErrors: 5}
+    /// ```
+    pub static DR_NAMESPACE_WITHOUT_WAYPOINT = Rule {
+        code: "KIA0210",
+        name: "ambient-destination-rule-namespace-without-waypoint",
+        severity: Warning,
+        summary: "an L7 DestinationRule lives in an ambient namespace that no waypoint serves",
+        mirrors: Some("AmbientPolicyChecker.DestinationRule"),
+        check: check_dr_fallback,
+    };
+}
+
 /// A VirtualService with HTTP or TLS routes for mesh traffic (Kiali's "requires waypoint").
 fn l7_virtual_service(vs: &Resource) -> bool {
     let has = |key: &str| {
@@ -351,6 +464,7 @@ fn ambient_destinations<'a>(ws: &'a Workspace, r: &'a Resource) -> Vec<AmbientDe
             .collect(),
         _ => r.spec_at(&["host"]).into_iter().collect(),
     };
+    let mut seen = std::collections::HashSet::new();
     host_nodes
         .into_iter()
         .filter_map(|node| {
@@ -358,7 +472,7 @@ fn ambient_destinations<'a>(ws: &'a Workspace, r: &'a Resource) -> Vec<AmbientDe
             let fqdn = canonical_host(written, &r.ns, domain, |ns| ws.namespaces().contains(ns));
             let (name, ns) = split_fqdn(&fqdn, domain)?;
             let service = ws.find(Kind::Service, ns, name)?;
-            if !namespace_in_ambient(ws, ns) {
+            if !namespace_in_ambient(ws, ns) || !seen.insert(service.id) {
                 return None;
             }
             let ns_enrolled = enrolls(
@@ -445,4 +559,48 @@ fn check_dr_not_captured(ws: &Workspace, out: &mut Findings) {
 
 fn check_dr_namespace(ws: &Workspace, out: &mut Findings) {
     report_namespace(ws, Kind::DestinationRule, l7_destination_rule, out);
+}
+
+/// Kiali's fallback: an L7 resource none of whose hosts is an ambient Service of the input, in
+/// an ambient namespace not enrolled to a waypoint.
+fn report_fallback(ws: &Workspace, kind: Kind, is_l7: fn(&Resource) -> bool, out: &mut Findings) {
+    for r in ws.of_kind(kind).filter(|r| is_l7(r)) {
+        if !namespace_in_ambient(ws, &r.ns) || !ambient_destinations(ws, r).is_empty() {
+            continue;
+        }
+        let enrolled = enrolls(
+            namespace_labels(ws, &r.ns)
+                .as_ref()
+                .and_then(|l| l.get(USE_WAYPOINT))
+                .map(String::as_str),
+        );
+        if enrolled == Some(true) {
+            continue;
+        }
+        let anchor = r
+            .spec_at(&["hosts"])
+            .or_else(|| r.spec_at(&["host"]))
+            .unwrap_or_else(|| r.anchor());
+        out.report(
+            r,
+            anchor,
+            format!(
+                "namespace {:?} is ambient and not enrolled to a waypoint (`istio.io/use-waypoint`): no proxy applies this {}'s L7 settings to its traffic",
+                r.ns.as_str(),
+                r.kind_name
+            ),
+        )
+        .help(format!(
+            "deploy a waypoint and label namespace {:?} with `istio.io/use-waypoint: <waypoint name>`",
+            r.ns.as_str()
+        ));
+    }
+}
+
+fn check_vs_fallback(ws: &Workspace, out: &mut Findings) {
+    report_fallback(ws, Kind::VirtualService, l7_virtual_service, out);
+}
+
+fn check_dr_fallback(ws: &Workspace, out: &mut Findings) {
+    report_fallback(ws, Kind::DestinationRule, l7_destination_rule, out);
 }
