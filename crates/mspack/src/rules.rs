@@ -100,7 +100,12 @@ fn page(r: &mspack_lint::Rule) -> String {
         capitalise(r.summary)
     ));
     if let Some(analyzer) = r.mirrors {
-        out.push_str(&format!("Mirrors Istio's analyzer `{analyzer}`.\n"));
+        let what = if r.origin() == "Kiali" {
+            "validation"
+        } else {
+            "analyzer"
+        };
+        out.push_str(&format!("Mirrors {}'s {what} `{analyzer}`.\n", r.origin()));
     }
     if !r.context.is_empty() {
         let kinds: Vec<String> = r.context.iter().map(|k| format!("{k:?}")).collect();

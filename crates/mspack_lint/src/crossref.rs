@@ -124,9 +124,10 @@ pub fn ingress_policies<'w>(ws: &'w Workspace, w: &Workload) -> Vec<&'w Resource
         .collect()
 }
 
-/// Whether `selector` (a NetworkPolicy `namespaceSelector`) selects namespace `ns`: decidable
-/// when it asks for the namespace name label only, or when the Namespace object is in the input.
-fn namespace_selected(ws: &Workspace, selector: &Node, ns: &str) -> Admits {
+/// Whether `selector` (a NetworkPolicy `namespaceSelector`, a Gateway listener's
+/// `allowedRoutes.namespaces.selector`) selects namespace `ns`: decidable when it asks for the
+/// namespace name label only, or when the Namespace object is in the input.
+pub fn namespace_selected(ws: &Workspace, selector: &Node, ns: &str) -> Admits {
     let parsed = Selector::parse(Some(selector));
     if parsed.is_empty() {
         return Admits::Yes;

@@ -82,6 +82,18 @@ pub fn expand_host(host: &str, ns: &str, cluster_domain: &str, form: &HostForm) 
     }
 }
 
+/// The name a host written in namespace `ns` stands for: the FQDN of a short or partial
+/// cluster name, anything else as written (Kiali's `GetHost`).
+pub fn canonical_host(
+    host: &str,
+    ns: &str,
+    cluster_domain: &str,
+    known_namespace: impl Fn(&str) -> bool,
+) -> String {
+    let form = classify_host(host, cluster_domain, known_namespace);
+    expand_host(host, ns, cluster_domain, &form).unwrap_or_else(|| host.to_string())
+}
+
 /// Istio's `ConvertHostToFQDN`: a name without a dot (and not a wildcard) becomes
 /// `name.ns.svc.<domain>`; anything else is taken as written.
 pub fn to_fqdn<'h>(ns: &str, host: &'h str, cluster_domain: &str) -> std::borrow::Cow<'h, str> {

@@ -103,6 +103,12 @@ fn present(node: Option<&Node>) -> Option<&Node> {
 
 /// Route destinations in Istio's order: tcp, tls, then http.
 pub fn route_destinations(vs: &Resource) -> Vec<RouteDest<'_>> {
+    route_rules(vs).into_iter().flatten().collect()
+}
+
+/// The `route` lists of a VirtualService's rules, one list per rule, in Istio's order: tcp,
+/// tls, then http.
+pub fn route_rules(vs: &Resource) -> Vec<Vec<RouteDest<'_>>> {
     let mut out = Vec::new();
     let Some(spec) = vs.spec() else { return out };
     for (key, kind) in [
@@ -111,13 +117,16 @@ pub fn route_destinations(vs: &Resource) -> Vec<RouteDest<'_>> {
         ("http", DestKind::Http),
     ] {
         for rule in spec.get(key).into_iter().flat_map(Node::items) {
-            for item in rule.get("route").into_iter().flat_map(Node::items) {
-                out.push(RouteDest {
-                    kind,
-                    item,
-                    destination: present(item.get("destination")),
-                });
-            }
+            let route = rule.get("route").into_iter().flat_map(Node::items);
+            out.push(
+                route
+                    .map(|item| RouteDest {
+                        kind,
+                        item,
+                        destination: present(item.get("destination")),
+                    })
+                    .collect(),
+            );
         }
     }
     out

@@ -12,7 +12,8 @@ pub const RULES_DOC: &str = "docs/lint-rules.md";
 /// analyzers), so a rule is identified by its code together with `mirrors`.
 #[derive(Debug)]
 pub struct Rule {
-    /// `MSP1xx` for our own rules, Istio's `ISTxxxx` where the rule mirrors an Istio analyzer.
+    /// `MSP1xx` for our own rules, Istio's `ISTxxxx` where the rule mirrors an Istio analyzer,
+    /// Kiali's `KIAxxxx` where it mirrors a Kiali validation.
     pub code: &'static str,
     /// kebab-case for our rules; Istio's message name (e.g. `ReferencedResourceNotFound`) for IST codes.
     pub name: &'static str,
@@ -21,7 +22,8 @@ pub struct Rule {
     pub summary: &'static str,
     /// Markdown with the sections What it checks / Why it matters / Example / Fix.
     pub docs: &'static str,
-    /// The Istio analyzer this rule mirrors (`virtualservice.DestinationHostAnalyzer`), if any.
+    /// The Istio analyzer (`virtualservice.DestinationHostAnalyzer`) or Kiali checker
+    /// (`destinationrules.MultiMatchChecker`) this rule mirrors, if any.
     pub mirrors: Option<&'static str>,
     /// Off unless selected (Istio keeps some analyzers out of its default set).
     pub enabled_by_default: bool,
@@ -66,6 +68,18 @@ impl Rule {
         match self.check {
             Check::Rule(_) => None,
             Check::Pass(pass) => Some(pass),
+        }
+    }
+
+    /// The tool whose check the rule mirrors, by its code: `Istio` (IST), `Kiali` (KIA), else
+    /// `mspack`.
+    pub fn origin(&self) -> &'static str {
+        if self.code.starts_with("IST") {
+            "Istio"
+        } else if self.code.starts_with("KIA") {
+            "Kiali"
+        } else {
+            "mspack"
         }
     }
 

@@ -328,6 +328,12 @@ impl Workspace {
         kinds.iter().any(|k| self.input_kinds.contains(k))
     }
 
+    /// Whether the input has a resource of `kind` in namespace `ns`: the input models that
+    /// namespace's objects of this kind, so one it lacks is missing rather than kept elsewhere.
+    pub fn input_has_in(&self, kind: Kind, ns: &str) -> bool {
+        self.of_kind(kind).any(|r| !r.assumed && r.ns == ns)
+    }
+
     /// Namespaces the analysed set touches (of namespaced resources and Namespace objects); the
     /// unknown namespace of objects that name none is not among them.
     pub fn namespaces(&self) -> &BTreeSet<String> {

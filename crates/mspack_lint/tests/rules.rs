@@ -88,7 +88,7 @@ fn every_rule_is_documented_and_unique() {
         }
         assert!(
             rule.code.starts_with("MSP") || rule.mirrors.is_some(),
-            "{}: an IST rule must say which analyzer it mirrors",
+            "{}: an IST or KIA rule must say which Istio analyzer or Kiali checker it mirrors",
             rule.id()
         );
         assert!(

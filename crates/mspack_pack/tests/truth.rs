@@ -243,7 +243,7 @@ fn every_rule_code_the_pack_names_is_a_real_rule() {
         for (n, line) in text(&file).lines().enumerate() {
             for word in line.split(|c: char| !c.is_ascii_alphanumeric()) {
                 let is_code = (word.starts_with("MSP") && word.len() == 6
-                    || word.starts_with("IST") && word.len() == 7)
+                    || (word.starts_with("IST") || word.starts_with("KIA")) && word.len() == 7)
                     && word[3..].bytes().all(|b| b.is_ascii_digit());
                 if is_code && !codes.contains(word) {
                     unknown.push(format!("{}:{}: {word}", file.path, n + 1));

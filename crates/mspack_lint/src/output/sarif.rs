@@ -34,7 +34,7 @@ pub fn render_sarif(report: &Report) -> String {
                 "help": {"text": r.documentation(), "markdown": r.documentation()},
                 "helpUri": r.help_uri(),
                 "defaultConfiguration": {"level": level(r.severity)},
-                "properties": {"code": r.code, "mirrors": r.mirrors, "tags": [if r.code.starts_with("IST") { "istio" } else { "mspack" }]},
+                "properties": {"code": r.code, "mirrors": r.mirrors, "tags": [r.origin().to_ascii_lowercase()]},
             })
         })
         .collect();

@@ -73,7 +73,8 @@ fn render_finding(renderer: &Renderer, f: &Finding) -> String {
         group = group.element(Level::HELP.message(help.as_str()));
     }
     if let Some(analyzer) = f.rule.mirrors {
-        group = group.element(Level::NOTE.message(format!("mirrors Istio's {analyzer}")));
+        group =
+            group.element(Level::NOTE.message(format!("mirrors {}'s {analyzer}", f.rule.origin())));
     }
     renderer.render(&[group])
 }

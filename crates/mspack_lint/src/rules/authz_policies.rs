@@ -20,6 +20,7 @@ declare_rule! {
     /// exact (compared ignoring case), a prefix pattern `team-*`, a suffix pattern `*-prod` or
     /// `*`; one that matches no Namespace is reported. With no Namespace objects at all, every
     /// entry is reported, as Istio does.
+    /// Kiali: KIA0101 (`authorizationpolicy.source.namespacenotfound`).
     ///
     /// ## Why it matters
     /// A source namespace that does not exist never matches a request: an ALLOW rule naming it
@@ -83,6 +84,7 @@ declare_rule! {
     /// root namespace with a `selector` needs such a workload anywhere; one without a selector
     /// there is mesh-wide and always fine. Elsewhere, a policy with a `selector` needs a matching
     /// workload in its namespace, and one without needs any workload in its namespace.
+    /// Kiali: KIA0004 (`generic.selector.workloadnotfound`) for AuthorizationPolicies.
     ///
     /// ## Why it matters
     /// A policy that selects nothing enforces nothing: the workloads you meant to protect keep

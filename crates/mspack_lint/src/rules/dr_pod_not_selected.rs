@@ -17,6 +17,7 @@ declare_rule! {
     /// A DestinationRule whose `host` is neither a Kubernetes Service nor a ServiceEntry host
     /// visible from the rule's namespace (with Istio's `exportTo` scoping and wildcard
     /// ServiceEntry hosts). A short host is read in the DestinationRule's namespace.
+    /// Kiali: KIA0202 (`destinationrules.nodest.matchingregistry`).
     ///
     /// ## Why it matters
     /// A DestinationRule for an unknown host applies to nothing: its load balancing, TLS and
@@ -76,6 +77,7 @@ declare_rule! {
     /// `topology.kubernetes.io/region`, `topology.kubernetes.io/zone` and
     /// `topology.istio.io/subzone` from that Node's labels when the Node is in the files.
     /// Subsets with the same name count once (the last one).
+    /// Kiali: KIA0203 (`destinationrules.nodest.subsetlabels`).
     ///
     /// ## Why it matters
     /// Routing to a subset that selects no endpoint fails every request with 503

@@ -60,6 +60,7 @@ declare_rule! {
     /// carries the labels of both. Hosts are compared as written (no wildcard matching), across
     /// namespaces. For a Gateway with several servers on one port, Istio remembers only the last
     /// of them, and so does this rule.
+    /// Kiali: KIA0301 (`gateways.multimatch`).
     ///
     /// ## Why it matters
     /// Istio merges all Gateways of a workload into one listener per port. Two servers that claim

@@ -17,6 +17,7 @@ declare_rule! {
     /// (Deployment, StatefulSet, DaemonSet, ...) in any namespace of the analysed set carries all
     /// of its labels. A Gateway without a selector matches every workload, so it is only flagged
     /// when there is none at all.
+    /// Kiali: KIA0302 (`gateways.selector`).
     ///
     /// ## Why it matters
     /// The selector decides which Envoy proxies receive the Gateway's listeners. When it selects

@@ -80,6 +80,22 @@ pub mod pdb_blocks_eviction;
 pub mod probe_port;
 pub mod resources_unset;
 pub mod seccomp;
+// Kiali's validations that files decide (KIAxxxx).
+pub mod kiali_ambient;
+pub mod kiali_ambient_routing;
+pub mod kiali_ambient_workload;
+pub mod kiali_authorization;
+pub mod kiali_destination_rule;
+pub mod kiali_export_to;
+pub mod kiali_gateway_api;
+pub mod kiali_k8s_gateway;
+pub mod kiali_mtls;
+pub mod kiali_peer_authentication;
+pub mod kiali_selector;
+pub mod kiali_service_entry;
+pub mod kiali_sidecar;
+pub mod kiali_virtual_service;
+pub mod kiali_workload_group;
 // OpenTelemetry Collector configurations (MSP3xx).
 pub mod obi_missing_capability;
 pub mod obi_unknown_key;
@@ -215,4 +231,46 @@ pub static ALL: &[&Rule] = &[
     &injection_image::PROXY_IMAGE_MISMATCH,
     &k8sgateway_selector::INEFFECTIVE_SELECTOR,
     &conditions::NEGATIVE_CONDITION_STATUS,
+    // Kiali's validations that files decide.
+    &kiali_peer_authentication::MULTIPLE_NAMESPACE_PEER_AUTHENTICATIONS,
+    &kiali_peer_authentication::MULTIPLE_WORKLOAD_PEER_AUTHENTICATIONS,
+    &kiali_selector::SELECTOR_NO_WORKLOAD,
+    &kiali_export_to::EXPORT_TO_NAMESPACE_NOT_FOUND,
+    &kiali_authorization::WRONG_METHOD,
+    &kiali_authorization::NEEDS_MTLS,
+    &kiali_authorization::FOREIGN_TRUST_DOMAIN,
+    &kiali_ambient::L7_POLICY_WITHOUT_WAYPOINT,
+    &kiali_ambient::L7_POLICY_WITHOUT_TARGET_REFS,
+    &kiali_destination_rule::MULTIPLE_DESTINATION_RULES,
+    &kiali_mtls::MTLS_OVERRIDDEN,
+    &kiali_mtls::DR_DISABLES_NAMESPACE_STRICT,
+    &kiali_mtls::DR_DISABLES_MESH_STRICT,
+    &kiali_destination_rule::SUBSET_WITHOUT_LABELS,
+    &kiali_ambient_routing::DR_NAMESPACE_WITHOUT_WAYPOINT,
+    &kiali_ambient_routing::DR_SERVICE_NOT_CAPTURED,
+    &kiali_ambient_routing::DR_NOT_IN_SERVICE_NAMESPACE,
+    &kiali_mtls::MESH_STRICT_WITHOUT_MTLS_DR,
+    &kiali_mtls::STRICT_WITHOUT_MTLS_DR,
+    &kiali_mtls::PA_DISABLES_NAMESPACE_MTLS,
+    &kiali_mtls::PA_DISABLES_MESH_MTLS,
+    &kiali_sidecar::EGRESS_HOST_NOT_FOUND,
+    &kiali_sidecar::GLOBAL_SIDECAR_SELECTOR,
+    &kiali_virtual_service::SINGLE_WEIGHT,
+    &kiali_virtual_service::REPEATED_DESTINATION,
+    &kiali_ambient_routing::VS_NAMESPACE_WITHOUT_WAYPOINT,
+    &kiali_ambient::JWT_WITHOUT_WAYPOINT,
+    &kiali_ambient::WASM_WITHOUT_WAYPOINT,
+    &kiali_ambient_routing::VS_SERVICE_NOT_CAPTURED,
+    &kiali_ambient_routing::VS_NOT_IN_SERVICE_NAMESPACE,
+    &kiali_ambient::JWT_WITHOUT_TARGET_REFS,
+    &kiali_ambient::WASM_WITHOUT_TARGET_REFS,
+    &kiali_service_entry::DUPLICATE_SERVICE_ENTRY,
+    &kiali_ambient_workload::SIDECAR_AND_AMBIENT,
+    &kiali_ambient_workload::WAYPOINT_NOT_FOUND,
+    &kiali_gateway_api::ROUTE_GATEWAY_NOT_FOUND,
+    &kiali_gateway_api::ROUTE_BACKEND_NOT_FOUND,
+    &kiali_k8s_gateway::DUPLICATE_ADDRESS,
+    &kiali_k8s_gateway::DUPLICATE_LISTENER,
+    &kiali_gateway_api::REFERENCE_GRANT_NAMESPACE_NOT_FOUND,
+    &kiali_workload_group::DUPLICATE_WORKLOAD_GROUP_LABELS,
 ];

@@ -8,6 +8,7 @@ use mspack_yaml::Node;
 
 use crate::crossref::{Admits, display_names, network_admits, target_container_port};
 use crate::finding::Findings;
+use crate::gateway_api::{backend_refs, parent_refs};
 use crate::hosts::{split_fqdn, to_fqdn};
 use crate::refs::{gateway_refs, route_destinations};
 use crate::resource::{Kind, Resource, port_number, short_or_full_name};
@@ -43,26 +44,8 @@ fn istio_gateway_namespaces<'w>(ws: &'w Workspace, vs: &Resource) -> Vec<&'w str
 /// deployments run beside them).
 fn k8s_gateway_namespaces<'w>(ws: &'w Workspace, route: &Resource) -> Vec<&'w str> {
     let mut out: Vec<&str> = Vec::new();
-    for parent in route
-        .spec_at(&["parentRefs"])
-        .into_iter()
-        .flat_map(Node::items)
-    {
-        let kind = parent
-            .get("kind")
-            .and_then(Node::as_str)
-            .unwrap_or("Gateway");
-        if kind != "Gateway" {
-            continue;
-        }
-        let ns = parent
-            .get("namespace")
-            .and_then(Node::as_str)
-            .unwrap_or(&route.ns);
-        let Some(name) = parent.get("name").and_then(Node::as_str) else {
-            continue;
-        };
-        if let Some(gw) = ws.find(Kind::K8sGateway, ns, name)
+    for parent in parent_refs(route).into_iter().filter(|p| p.is_gateway()) {
+        if let Some(gw) = ws.find(Kind::K8sGateway, parent.namespace, parent.name)
             && !out.contains(&gw.ns.as_str())
         {
             out.push(&gw.ns);
@@ -97,29 +80,14 @@ fn vs_backends<'w>(ws: &'w Workspace, vs: &'w Resource) -> Vec<Backend<'w>> {
 }
 
 fn route_backends<'w>(ws: &'w Workspace, route: &'w Resource) -> Vec<Backend<'w>> {
-    let rules = route.spec_at(&["rules"]).into_iter().flat_map(Node::items);
-    rules
-        .flat_map(|r| r.get("backendRefs").into_iter().flat_map(Node::items))
-        .filter(|b| {
-            b.get("kind")
-                .and_then(Node::as_str)
-                .is_none_or(|k| k == "Service")
-        })
-        .filter(|b| {
-            b.get("group")
-                .and_then(Node::as_str)
-                .is_none_or(str::is_empty)
-        })
+    backend_refs(route)
+        .into_iter()
+        .filter(|b| b.is_service())
         .filter_map(|b| {
-            let name_node = b.get("name")?;
-            let ns = b
-                .get("namespace")
-                .and_then(Node::as_str)
-                .unwrap_or(&route.ns);
             Some(Backend {
-                service: ws.find(Kind::Service, ns, name_node.as_str()?)?,
-                port: b.get("port").and_then(port_number),
-                at: name_node,
+                service: ws.find(Kind::Service, b.namespace, b.name)?,
+                port: b.port.and_then(port_number),
+                at: b.name_node,
             })
         })
         .collect()

@@ -16,6 +16,7 @@ declare_rule! {
     /// protocols (compared ignoring case; an empty protocol is a protocol of its own) and share
     /// a visibility scope: the same `exportTo` namespace (`.` meaning their own), or one of them
     /// exported to every namespace (`*`, or no `exportTo`). Each ServiceEntry is reported once.
+    /// Kiali: KIA1212 (`serviceentries.port.protocol.conflict`).
     ///
     /// ## Why it matters
     /// A proxy builds one listener and one cluster per host and port; it cannot speak HTTP and
@@ -149,7 +150,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
 
 /// Istio's visibility scopes of a ServiceEntry: `*` when exported everywhere, else its
 /// `exportTo` entries with `.` read as its own namespace.
-fn scopes(se: &Resource) -> BTreeSet<&str> {
+pub(crate) fn scopes(se: &Resource) -> BTreeSet<&str> {
     let export_to = se.export_to().unwrap_or_default();
     if export_to.is_empty() || export_to.contains(&"*") {
         return BTreeSet::from(["*"]);

@@ -16,6 +16,7 @@ declare_rule! {
     /// well-known ports 25, 53, 3306 and 27017 are exempt. Services of the control plane (an
     /// `istio` label or `release: istio`) and Services managed by Istio's gateway controllers
     /// (`gateway.istio.io/managed`) are skipped.
+    /// Kiali: KIA0601 (`port.name.mismatch`) and KIA0602 (`port.appprotocol.mismatch`) for Service ports.
     ///
     /// ## Why it matters
     /// For such a port Istio falls back to protocol sniffing: HTTP features (retries, header

@@ -19,6 +19,7 @@ declare_rule! {
     /// ## What it checks
     /// A Sidecar whose `workloadSelector.labels` select no Pod (or pod template of a Deployment,
     /// StatefulSet, ...) in the Sidecar's own namespace.
+    /// Kiali: KIA0004 (`generic.selector.workloadnotfound`) for Sidecars.
     ///
     /// ## Why it matters
     /// A Sidecar applies only to workloads of its namespace. A selector with a typo, or one
@@ -77,6 +78,7 @@ declare_rule! {
     /// ## What it checks
     /// Two or more Sidecars with workload selectors that select the same workload. Each Sidecar
     /// is reported once per workload it shares.
+    /// Kiali: KIA0003 (`generic.multimatch.selector`) for Sidecars.
     ///
     /// ## Why it matters
     /// A proxy takes exactly one Sidecar. When several select it, which one wins is not defined
@@ -137,6 +139,7 @@ declare_rule! {
     /// ## What it checks
     /// Two or more Sidecars without a workload selector (or with an empty one) in the same
     /// namespace.
+    /// Kiali: KIA0002 (`generic.multimatch.selectorless`) for Sidecars.
     ///
     /// ## Why it matters
     /// A Sidecar without a selector is the default for every proxy of its namespace, and a

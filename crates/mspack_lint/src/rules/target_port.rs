@@ -19,6 +19,7 @@ declare_rule! {
     ///
     /// Services without a selector (ExternalName, manual Endpoints) and Services whose selector
     /// selects nothing in the input are not checked.
+    /// Kiali: KIA0701 (`service.deployment.port.mismatch`).
     ///
     /// ## Why it matters
     /// The Service's endpoints are built from the pods' ports: a named targetPort that no pod

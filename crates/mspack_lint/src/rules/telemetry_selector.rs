@@ -14,6 +14,7 @@ declare_rule! {
     /// A Telemetry whose `selector.matchLabels` select no Pod (or pod template of a Deployment,
     /// StatefulSet, ...) in the Telemetry's own namespace. Telemetries without a selector, or
     /// with empty `matchLabels`, are not checked here.
+    /// Kiali: KIA0004 (`generic.selector.workloadnotfound`) for Telemetries.
     ///
     /// ## Why it matters
     /// The Telemetry then configures nothing: the metrics overrides, access logs or trace

@@ -22,6 +22,7 @@ declare_rule! {
     /// same host; a VirtualService exported to some namespaces conflicts with one exported to
     /// the same namespace, and with any exported everywhere whose host overlaps its own
     /// (wildcards included). Listing the same host twice in one VirtualService counts too.
+    /// Kiali: KIA1106 (`virtualservices.singlehost`) for VirtualServices bound to the mesh.
     ///
     /// ## Why it matters
     /// Sidecars take one VirtualService per host; when several define it Istio picks one by an

@@ -26,6 +26,7 @@ declare_rule! {
     /// `networking.istio.io/exportTo` and the ServiceEntry `exportTo`). A route entry without a
     /// destination is reported too. When the destination names a `port`, the host must expose
     /// that port number.
+    /// Kiali: KIA1101 (`virtualservices.nohost.hostnotfound`).
     ///
     /// ## Why it matters
     /// Envoy gets a route to a cluster that does not exist, and every request matching it fails

@@ -19,6 +19,7 @@ declare_rule! {
     /// read in the namespace of the resource that writes it and an FQDN
     /// (`name.namespace.svc.cluster.local`) names its own namespace; other hosts are compared as
     /// written within the namespace. DestinationRule `exportTo` is not taken into account.
+    /// Kiali: KIA1107 (`virtualservices.subsetpresent.subsetnotfound`).
     ///
     /// ## Why it matters
     /// A route to an undeclared subset has no endpoints: Envoy answers every request it matches

@@ -20,6 +20,7 @@ declare_rule! {
     /// VirtualService's namespace) or `namespace/name` must name an Istio Gateway or a Gateway
     /// API Gateway of the analysed set. Runs only when the input has Gateways (mesh routes linted
     /// without the gateway definitions are not flagged).
+    /// Kiali: KIA1102 (`virtualservices.nogateway`).
     ///
     /// ## Why it matters
     /// A VirtualService bound to a gateway that does not exist configures nothing: the routes
