@@ -375,3 +375,167 @@ fn the_global_label_is_demanded_only_where_ambient_multicluster_reads_it() {
         "ambient multicluster needs the label on the routed Service"
     );
 }
+
+/// A duration as Istio and the templates write it (`5s`, `1.5s`, `1500ms`, `1m`), in ms.
+fn duration_ms(text: &str) -> f64 {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| text.split_at(i))
+        .unwrap_or_else(|| panic!("duration without a unit: {text}"));
+    let number: f64 = number
+        .parse()
+        .unwrap_or_else(|e| panic!("duration {text}: {e}"));
+    number
+        * match unit {
+            "ms" => 1.0,
+            "s" => 1000.0,
+            "m" => 60_000.0,
+            "h" => 3_600_000.0,
+            other => panic!("duration {text}: unit {other}"),
+        }
+}
+
+/// The HTTP routes of every VirtualService in `yaml`: (route name, timeout, attempts,
+/// perTryTimeout), for routes that set both a timeout and retries.
+fn retry_budgets(name: &str, yaml: &str) -> Vec<(String, f64, f64, f64)> {
+    use mspack_yaml::{Limits, parse_file};
+    let parsed = parse_file(Arc::new(SourceFile::new(name, yaml)), &Limits::default());
+    let mut budgets = Vec::new();
+    for doc in &parsed.documents {
+        if doc.root.str_at(&["kind"]) != Some("VirtualService") {
+            continue;
+        }
+        let Some(routes) = doc.root.path(&["spec", "http"]) else {
+            continue;
+        };
+        for (i, route) in routes.items().enumerate() {
+            let (Some(timeout), Some(retries)) = (route.str_at(&["timeout"]), route.get("retries"))
+            else {
+                continue;
+            };
+            let attempts = retries.get("attempts").and_then(|a| a.as_i64()).unwrap_or(2) as f64;
+            if attempts == 0.0 {
+                continue;
+            }
+            let timeout = duration_ms(timeout);
+            let per_try = retries
+                .str_at(&["perTryTimeout"])
+                .map(duration_ms)
+                .unwrap_or(timeout);
+            let label = format!(
+                "{name}: {} route {}",
+                doc.root.str_at(&["metadata", "name"]).unwrap_or("?"),
+                route.str_at(&["name"]).map_or(i.to_string(), str::to_string)
+            );
+            budgets.push((label, timeout, attempts, per_try));
+        }
+    }
+    budgets
+}
+
+/// Issue 15: `attempts` counts retries, so a route makes up to `attempts + 1` tries (Istio's
+/// HTTPRetry reference), and the route `timeout` bounds them all. Every route the pack shows or
+/// renders with retries fits `(attempts + 1) × perTryTimeout` within its timeout, the mesh
+/// reference states that bound, and `mspack render` refuses values that break it.
+#[test]
+fn every_retrying_route_fits_all_its_tries_within_its_timeout() {
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for file in markdown() {
+        for block in fences(text(&file)) {
+            if block.lang == "yaml" {
+                sources.push((format!("{}:{}", file.path, block.line), block.body));
+            }
+        }
+    }
+    for file in files() {
+        if (file.path.starts_with("examples/") || file.path.starts_with("templates/"))
+            && file.path.ends_with(".yaml")
+        {
+            sources.push((file.path.to_string(), text(&file).to_string()));
+        }
+    }
+    let mut checked = 0;
+    let mut over = Vec::new();
+    for (name, yaml) in &sources {
+        for (label, timeout, attempts, per_try) in retry_budgets(name, yaml) {
+            checked += 1;
+            if (attempts + 1.0) * per_try > timeout {
+                over.push(format!(
+                    "{label}: {} tries × {per_try} ms > timeout {timeout} ms",
+                    attempts + 1.0
+                ));
+            }
+        }
+    }
+    assert!(checked >= 5, "routes with retries found: {checked}");
+    assert!(over.is_empty(), "{}", over.join("\n"));
+
+    let mesh = text(
+        &mspack_pack::file("references/service-mesh-patterns.md")
+            .unwrap_or_else(|| panic!("the mesh reference")),
+    );
+    assert!(
+        mesh.contains("`(attempts + 1) × perTryTimeout`"),
+        "the mesh reference states the bound with the first try counted"
+    );
+
+    use mspack_templates::{RawValues, render};
+    let mut values = RawValues::new();
+    values.insert("name", "orders");
+    values.insert("timeout", "5s");
+    values.insert("retry_attempts", "2");
+    values.insert("per_try_timeout", "2s");
+    assert!(
+        render("mesh-istio", &values).is_err(),
+        "3 tries of 2s do not fit a 5s timeout"
+    );
+    values.insert("per_try_timeout", "1500ms");
+    if let Err(e) = render("mesh-istio", &values) {
+        panic!("3 tries of 1.5s fit a 5s timeout: {e}");
+    }
+}
+
+/// Issue 15: the SDKs read `OTEL_EXPORTER_OTLP_ENDPOINT` as a URL with its scheme (for gRPC
+/// too) and, for OTLP/HTTP, append `/v1/<signal>` to it themselves. The workloads mspack renders
+/// set it that way, and the observability reference says so.
+#[test]
+fn rendered_sdk_otlp_endpoints_are_base_urls_with_a_scheme() {
+    use mspack_templates::{RawValues, render};
+    let mut values = RawValues::new();
+    values.insert("name", "orders");
+    let rendered = render("deployment-strategy", &values)
+        .unwrap_or_else(|e| panic!("render deployment-strategy: {e}"))
+        .text;
+    let env = |name: &str| {
+        let mut lines = rendered.lines();
+        lines
+            .find(|l| l.trim() == format!("- name: {name}"))
+            .and_then(|_| lines.next())
+            .and_then(|l| l.trim().strip_prefix("value: "))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_else(|| panic!("{name} in the rendered Deployment:\n{rendered}"))
+    };
+    let endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
+    assert!(
+        endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+        "an SDK endpoint carries its scheme: {endpoint}"
+    );
+    assert!(
+        !endpoint.contains("/v1/"),
+        "the SDK appends the signal path itself: {endpoint}"
+    );
+    let protocol = env("OTEL_EXPORTER_OTLP_PROTOCOL");
+    let port = if protocol == "grpc" { ":4317" } else { ":4318" };
+    assert!(endpoint.ends_with(port), "{protocol} on {port}: {endpoint}");
+
+    let observability = text(
+        &mspack_pack::file("references/observability-patterns.md")
+            .unwrap_or_else(|| panic!("the observability reference")),
+    );
+    assert!(
+        !observability.contains("takes `host:port` without a scheme"),
+        "the reference no longer tells SDK users to drop the scheme"
+    );
+    assert!(observability.contains("is always a URL with its scheme, for gRPC too"));
+}
