@@ -16,9 +16,12 @@ declare_rule! {
     /// workloads, typically a gateway). Subset traffic policies are not checked.
     ///
     /// ## Why it matters
-    /// Without a CA bundle the sidecar encrypts the connection but accepts any certificate the
-    /// server presents, so a man in the middle (or a misrouted connection) is not detected. The
-    /// traffic looks protected while the server's identity is never checked.
+    /// Without a CA bundle the server's identity rests on a default the DestinationRule does not
+    /// show. Before Istio 1.21 (and wherever `VERIFY_CERTIFICATE_AT_CLIENT` is turned off) the
+    /// sidecar encrypts but accepts any certificate the server presents, so a man in the middle
+    /// or a misrouted connection goes unnoticed. From 1.21 the proxy checks the certificate
+    /// against its operating system's CA bundle: a public server passes, but a server with a
+    /// private CA fails the handshake. Naming the CA makes the check explicit either way.
     ///
     /// ## Example
     /// ```yaml
@@ -157,8 +160,9 @@ fn check_destination_level(ws: &Workspace, out: &mut Findings) {
             dr,
             node,
             format!(
-                "TLS mode {mode} for host \"{}\" sets no caCertificates, so the server's \
-                 certificate is not verified",
+                "TLS mode {mode} for host \"{}\" sets no caCertificates: the server's \
+                 certificate is checked only against the proxy's OS CA bundle (Istio 1.21+), or \
+                 not at all on older proxies",
                 host(dr)
             ),
         )
@@ -188,8 +192,9 @@ fn check_port_level(ws: &Workspace, out: &mut Findings) {
                 dr,
                 node,
                 format!(
-                    "TLS mode {mode} for host \"{}\" port {port} sets no caCertificates, so the \
-                     server's certificate is not verified",
+                    "TLS mode {mode} for host \"{}\" port {port} sets no caCertificates: the \
+                     server's certificate is checked only against the proxy's OS CA bundle \
+                     (Istio 1.21+), or not at all on older proxies",
                     host(dr)
                 ),
             )
