@@ -499,6 +499,13 @@ pub fn namespace_in_ambient(ws: &Workspace, ns: &str) -> bool {
     n.label(DATAPLANE_MODE_LABEL) == Some("ambient")
 }
 
+/// Whether any Namespace of the input is in ambient mode ([`namespace_in_ambient`]): the
+/// ambient rules have nothing to look at otherwise, and skip the walk over every route.
+pub fn any_namespace_in_ambient(ws: &Workspace) -> bool {
+    ws.of_kind(Kind::Namespace)
+        .any(|n| namespace_in_ambient(ws, &n.name))
+}
+
 /// How a workload is named in messages: `pod "name"` or `Deployment "name"`.
 pub fn workload_display(ws: &Workspace, w: &Workload) -> String {
     match ws.resources.get(w.resource) {

@@ -414,7 +414,10 @@ fn retry_budgets(name: &str, yaml: &str) -> Vec<(String, f64, f64, f64)> {
             else {
                 continue;
             };
-            let attempts = retries.get("attempts").and_then(|a| a.as_i64()).unwrap_or(2) as f64;
+            let attempts = retries
+                .get("attempts")
+                .and_then(|a| a.as_i64())
+                .unwrap_or(2) as f64;
             if attempts == 0.0 {
                 continue;
             }
@@ -426,7 +429,9 @@ fn retry_budgets(name: &str, yaml: &str) -> Vec<(String, f64, f64, f64)> {
             let label = format!(
                 "{name}: {} route {}",
                 doc.root.str_at(&["metadata", "name"]).unwrap_or("?"),
-                route.str_at(&["name"]).map_or(i.to_string(), str::to_string)
+                route
+                    .str_at(&["name"])
+                    .map_or(i.to_string(), str::to_string)
             );
             budgets.push((label, timeout, attempts, per_try));
         }

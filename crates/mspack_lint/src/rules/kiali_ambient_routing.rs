@@ -10,7 +10,7 @@ use crate::finding::Findings;
 use crate::hosts::{canonical_host, split_fqdn};
 use crate::resource::{Kind, Resource};
 use crate::rules::kiali_ambient::{USE_WAYPOINT, enrolls};
-use crate::workloads::{namespace_in_ambient, namespace_labels};
+use crate::workloads::{any_namespace_in_ambient, namespace_in_ambient, namespace_labels};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -497,6 +497,9 @@ fn report_not_captured(
     is_l7: fn(&Resource) -> bool,
     out: &mut Findings,
 ) {
+    if !any_namespace_in_ambient(ws) {
+        return;
+    }
     for r in ws.of_kind(kind).filter(|r| is_l7(r)) {
         for d in ambient_destinations(ws, r)
             .into_iter()
@@ -521,6 +524,9 @@ fn report_not_captured(
 }
 
 fn report_namespace(ws: &Workspace, kind: Kind, is_l7: fn(&Resource) -> bool, out: &mut Findings) {
+    if !any_namespace_in_ambient(ws) {
+        return;
+    }
     for r in ws.of_kind(kind).filter(|r| is_l7(r)) {
         for d in ambient_destinations(ws, r)
             .into_iter()
@@ -564,6 +570,9 @@ fn check_dr_namespace(ws: &Workspace, out: &mut Findings) {
 /// Kiali's fallback: an L7 resource none of whose hosts is an ambient Service of the input, in
 /// an ambient namespace not enrolled to a waypoint.
 fn report_fallback(ws: &Workspace, kind: Kind, is_l7: fn(&Resource) -> bool, out: &mut Findings) {
+    if !any_namespace_in_ambient(ws) {
+        return;
+    }
     for r in ws.of_kind(kind).filter(|r| is_l7(r)) {
         if !namespace_in_ambient(ws, &r.ns) || !ambient_destinations(ws, r).is_empty() {
             continue;

@@ -3,6 +3,7 @@
 //! labels (`destinationrules.NoDestinationChecker`).
 
 use mspack_yaml::Node;
+use std::collections::HashMap;
 
 use crate::declare_rule;
 use crate::finding::{Findings, Severity};
@@ -132,15 +133,13 @@ fn is_non_local_mtls(ws: &Workspace, dr: &Resource, host: &str) -> bool {
 
 /// Whether the proxies of `ns` import cluster host `fqdn` (Kiali's import scope): true unless
 /// the namespace has a Sidecar without a workload selector whose egress hosts leave it out.
-/// Hosts that are not cluster FQDNs are taken as imported.
-fn imported(ws: &Workspace, ns: &str, fqdn: &str) -> bool {
+/// Hosts that are not cluster FQDNs are taken as imported. `defaults` maps a namespace to its
+/// Sidecar without selector (found once per run, not once per DestinationRule).
+fn imported(ws: &Workspace, defaults: &HashMap<&str, &Resource>, ns: &str, fqdn: &str) -> bool {
     let Some((_, host_ns)) = split_fqdn(fqdn, ws.cluster_domain()) else {
         return true;
     };
-    let default_sidecar = ws
-        .of_kind(Kind::Sidecar)
-        .find(|s| s.ns == ns && s.spec_at(&["workloadSelector"]).is_none_or(Node::is_null));
-    let Some(sidecar) = default_sidecar else {
+    let Some(sidecar) = defaults.get(ns) else {
         return true;
     };
     let hosts: Vec<&str> = sidecar
@@ -162,6 +161,20 @@ fn imported(ws: &Workspace, ns: &str, fqdn: &str) -> bool {
     })
 }
 
+/// Each namespace's first Sidecar without a workload selector.
+fn default_sidecars(ws: &Workspace) -> HashMap<&str, &Resource> {
+    let mut defaults = HashMap::new();
+    for sidecar in ws.of_kind(Kind::Sidecar) {
+        if sidecar
+            .spec_at(&["workloadSelector"])
+            .is_none_or(Node::is_null)
+        {
+            defaults.entry(sidecar.ns.as_str()).or_insert(sidecar);
+        }
+    }
+    defaults
+}
+
 /// Whether a DestinationRule sets a top-level traffic policy.
 fn has_policy(dr: &Resource) -> bool {
     dr.spec_at(&["trafficPolicy"])
@@ -181,7 +194,11 @@ fn subset_names(dr: &Resource) -> Option<Vec<&str>> {
 
 fn check_multi_match(ws: &Workspace, out: &mut Findings) {
     let domain = ws.cluster_domain();
-    let mut seen: Vec<(&Resource, String, Option<Vec<&str>>)> = Vec::new();
+    let sidecars = default_sidecars(ws);
+    // The DestinationRules seen so far, by namespace and host (case-insensitive), so each one is
+    // compared with those of its own host only.
+    type Seen<'a> = Vec<(&'a Resource, Option<Vec<&'a str>>)>;
+    let mut seen: HashMap<(&str, String), Seen<'_>> = HashMap::new();
     for dr in ws.of_kind(Kind::DestinationRule) {
         let Some(node) = dr.spec_at(&["host"]) else {
             continue;
@@ -197,14 +214,14 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
         let own_only = dr
             .export_to()
             .is_some_and(|e| e.iter().all(|x| *x == "." || *x == dr.ns.as_str()));
-        if own_only && !imported(ws, &dr.ns, &host) {
+        if own_only && !imported(ws, &sidecars, &dr.ns, &host) {
             continue;
         }
         let subsets = subset_names(dr);
-        let clash = seen.iter().find_map(|(other, other_host, other_subsets)| {
-            if other.ns != dr.ns || !host.eq_ignore_ascii_case(other_host) {
-                return None;
-            }
+        let same_host = seen
+            .entry((dr.ns.as_str(), host.to_ascii_lowercase()))
+            .or_default();
+        let clash = same_host.iter().find_map(|(other, other_subsets)| {
             let same_subset = match (&subsets, other_subsets) {
                 (Some(mine), Some(theirs)) => mine.iter().find(|s| theirs.contains(s)),
                 _ => None,
@@ -231,7 +248,7 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
                 other.display_name()
             ));
         }
-        seen.push((dr, host, subsets));
+        same_host.push((dr, subsets));
     }
 }
 
