@@ -23,6 +23,7 @@ pub mod config;
 pub mod crossref;
 pub mod finding;
 pub mod fix;
+pub mod graph;
 pub mod hosts;
 pub mod input;
 pub mod istio;
