@@ -102,11 +102,13 @@ fn add_addresses(
                 // database behind an ExternalName, a Helm dependency not rendered): still a
                 // store, known by its address.
                 if kind == EdgeKind::Data {
+                    let ns = super::host_namespace(ws, &r.ns, address.host)
+                        .unwrap_or_else(|| super::display_ns(r).to_string());
                     let to = graph.ensure_node(
                         format!("db:{}", address.host),
                         address.host.to_string(),
-                        super::display_ns(r).to_string(),
-                        super::display_ns(r).to_string(),
+                        ns.clone(),
+                        ns,
                         NodeKind::Database,
                     );
                     graph.add_edge(node, to, EdgeKind::Data, evidence(r, value, what));

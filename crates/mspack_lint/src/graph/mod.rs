@@ -16,6 +16,7 @@
 mod address;
 mod edges;
 pub mod mesh;
+mod paths;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -376,6 +377,21 @@ pub fn resolve(graph: &Graph, ws: &Workspace, ns: &str, host: &str) -> Target {
     } else {
         Target::Services(services.clone(), nodes)
     }
+}
+
+/// The namespace a cluster host written in namespace `ns` names (`pg.data` -> `data`).
+pub fn host_namespace(ws: &Workspace, ns: &str, host: &str) -> Option<String> {
+    let domain = ws.cluster_domain();
+    let form = classify_host(host, domain, |n| ws.namespaces().contains(n));
+    let fqdn = match form {
+        HostForm::Fqdn => host.trim_end_matches('.').to_string(),
+        HostForm::Short | HostForm::PartialCluster => expand_host(host, ns, domain, &form)?,
+        _ => return None,
+    };
+    crate::hosts::split_fqdn(&fqdn, domain)
+        .map(|(_, ns)| ns)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_string)
 }
 
 /// The workload node ids a Service (by resource index) selects.

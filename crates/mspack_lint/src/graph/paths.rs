@@ -1,0 +1,200 @@
+//! Queries over the synchronous calls of a [`Graph`]: entry points, the longest chain from each,
+//! cycles (strongly connected components), fan-out. Deterministic: nodes are visited by id.
+
+use super::{EdgeKind, Graph, NodeKind};
+
+impl Graph {
+    /// For each node, its sync edges to workloads (edge indexes), ordered by target id.
+    pub fn sync_adjacency(&self) -> Vec<Vec<usize>> {
+        let mut adj = vec![Vec::new(); self.nodes.len()];
+        for (i, e) in self.edges.iter().enumerate() {
+            if e.kind == EdgeKind::Sync
+                && self
+                    .nodes
+                    .get(e.to)
+                    .is_some_and(|n| n.kind == NodeKind::Workload)
+                && let Some(list) = adj.get_mut(e.from)
+            {
+                list.push(i);
+            }
+        }
+        for list in &mut adj {
+            list.sort_by(|a, b| {
+                self.nodes[self.edges[*a].to]
+                    .id
+                    .cmp(&self.nodes[self.edges[*b].to].id)
+            });
+        }
+        adj
+    }
+
+    /// Workloads where synchronous chains start: those behind a Gateway, and those no workload
+    /// calls synchronously; ordered by id.
+    pub fn entry_points(&self) -> Vec<usize> {
+        let mut called = vec![false; self.nodes.len()];
+        for list in self.sync_adjacency() {
+            for e in list {
+                called[self.edges[e].to] = true;
+            }
+        }
+        let mut out: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| {
+                self.nodes[n].kind == NodeKind::Workload && (self.nodes[n].entry || !called[n])
+            })
+            .collect();
+        out.sort_by(|a, b| self.nodes[*a].id.cmp(&self.nodes[*b].id));
+        out
+    }
+
+    /// The longest synchronous chain from `start`, as edge indexes. Calls back into the chain
+    /// are not followed (cycles are reported on their own), so the result is a simple path.
+    pub fn longest_chain(&self, start: usize) -> Vec<usize> {
+        let adj = self.sync_adjacency();
+        let mut memo: Vec<Option<Vec<usize>>> = vec![None; self.nodes.len()];
+        let mut on_stack = vec![false; self.nodes.len()];
+        self.chain_from(start, &adj, &mut memo, &mut on_stack)
+    }
+
+    fn chain_from(
+        &self,
+        node: usize,
+        adj: &[Vec<usize>],
+        memo: &mut Vec<Option<Vec<usize>>>,
+        on_stack: &mut Vec<bool>,
+    ) -> Vec<usize> {
+        if let Some(Some(done)) = memo.get(node) {
+            return done.clone();
+        }
+        on_stack[node] = true;
+        let mut best: Vec<usize> = Vec::new();
+        for &e in adj.get(node).map(Vec::as_slice).unwrap_or(&[]) {
+            let to = self.edges[e].to;
+            if on_stack[to] {
+                continue;
+            }
+            let rest = self.chain_from(to, adj, memo, on_stack);
+            if rest.len() + 1 > best.len() {
+                best = std::iter::once(e).chain(rest).collect();
+            }
+        }
+        on_stack[node] = false;
+        memo[node] = Some(best.clone());
+        best
+    }
+
+    /// Cycles of synchronous calls: for each strongly connected component of more than one
+    /// workload, one cycle through its first node (by id), as edge indexes.
+    pub fn sync_cycles(&self) -> Vec<Vec<usize>> {
+        let adj = self.sync_adjacency();
+        let components = tarjan(self.nodes.len(), |n| {
+            adj[n].iter().map(|&e| self.edges[e].to).collect()
+        });
+        let mut out = Vec::new();
+        for mut component in components.into_iter().filter(|c| c.len() > 1) {
+            component.sort_by(|a, b| self.nodes[*a].id.cmp(&self.nodes[*b].id));
+            let start = component[0];
+            // Breadth-first within the component, back to `start`.
+            let mut parent: Vec<Option<usize>> = vec![None; self.nodes.len()];
+            let mut queue = std::collections::VecDeque::from([start]);
+            let mut closing = None;
+            while let Some(n) = queue.pop_front() {
+                for &e in &adj[n] {
+                    let to = self.edges[e].to;
+                    if to == start {
+                        closing = Some(e);
+                        break;
+                    }
+                    if component.contains(&to) && parent[to].is_none() {
+                        parent[to] = Some(e);
+                        queue.push_back(to);
+                    }
+                }
+                if closing.is_some() {
+                    break;
+                }
+            }
+            let Some(last) = closing else { continue };
+            let mut cycle = vec![last];
+            let mut at = self.edges[last].from;
+            while at != start {
+                let Some(e) = parent[at] else { break };
+                cycle.push(e);
+                at = self.edges[e].from;
+            }
+            cycle.reverse();
+            out.push(cycle);
+        }
+        out.sort_by(|a, b| {
+            self.nodes[self.edges[a[0]].from]
+                .id
+                .cmp(&self.nodes[self.edges[b[0]].from].id)
+        });
+        out
+    }
+
+    /// `a → b → c` for a chain of edges.
+    pub fn describe_chain(&self, chain: &[usize]) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        if let Some(&first) = chain.first() {
+            names.push(&self.nodes[self.edges[first].from].id);
+        }
+        for &e in chain {
+            names.push(&self.nodes[self.edges[e].to].id);
+        }
+        names.join(" → ")
+    }
+}
+
+/// Tarjan's strongly connected components, iteratively (no recursion depth limit).
+fn tarjan(n: usize, successors: impl Fn(usize) -> Vec<usize>) -> Vec<Vec<usize>> {
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work: Vec<(usize, Vec<usize>, usize)> = vec![(root, successors(root), 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some((v, succ, i)) = work.last_mut() {
+            let v = *v;
+            if let Some(&w) = succ.get(*i) {
+                *i += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, successors(w), 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                work.pop();
+                if let Some((parent, _, _)) = work.last() {
+                    low[*parent] = low[*parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    let mut component = Vec::new();
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        component.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    out.push(component);
+                }
+            }
+        }
+    }
+    out
+}
