@@ -9,7 +9,9 @@ use mspack_lint::{LintOptions, load_inputs};
 fn graph_of(paths: &[String]) -> Graph {
     let inputs =
         load_inputs(paths, &LintOptions::default().limits).unwrap_or_else(|e| panic!("{e}"));
-    Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+    Graph::from_inputs(&inputs, &LintOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
 }
 
 fn targets(graph: &Graph, from: &str, kind: EdgeKind) -> Vec<String> {

@@ -103,6 +103,8 @@ pub struct GraphNode {
     pub entry: bool,
     /// `file:line` of the first workload resource.
     pub location: Option<String>,
+    /// `Kind ns/name` of each workload resource (as findings name their resource).
+    pub names: Vec<String>,
 }
 
 /// Where an edge was read: the node of a resource.
@@ -157,12 +159,12 @@ impl Graph {
         graph
     }
 
-    /// Parse `inputs` and build their graph (what `mspack graph` draws); files that cannot be
-    /// parsed contribute what loaded before the error.
+    /// Parse `inputs` and build their graph (what `mspack graph` draws), with the number of
+    /// files that could not be read or parsed (those contribute what loaded before the error).
     pub fn from_inputs(
         inputs: &crate::Inputs,
         options: &crate::LintOptions,
-    ) -> Result<Graph, crate::LintError> {
+    ) -> Result<(Graph, usize), crate::LintError> {
         use rayon::prelude::*;
         let (mesh, networks) = crate::load_mesh_inputs(options)?;
         let parsed: Vec<_> = inputs
@@ -171,7 +173,8 @@ impl Graph {
             .map(|s| mspack_yaml::parse_file(s.clone(), &options.limits))
             .collect();
         let ws = Workspace::build(parsed, options.clone(), mesh, networks);
-        Ok(Graph::build(&ws))
+        let unloadable = ws.unloadable() + inputs.unreadable.len();
+        Ok((Graph::build(&ws), unloadable))
     }
 
     /// The node of a workload resource.
@@ -238,6 +241,7 @@ impl Graph {
         let location = format!("{}:{}", r.file.path, r.anchor().span.start.line);
         let n = &mut self.nodes[node];
         n.resources.push(r.id);
+        n.names.push(r.display_name());
         n.location.get_or_insert(location);
         self.by_resource.insert(r.id, node);
     }
@@ -264,6 +268,7 @@ impl Graph {
             resources: Vec::new(),
             entry: false,
             location: None,
+            names: Vec::new(),
         });
         i
     }

@@ -1,0 +1,109 @@
+//! A deterministic layered layout: each context a column, ordered by the rank of its nodes
+//! (the longest chain of edges reaching them, back edges ignored), nodes stacked in their
+//! column by rank and id.
+
+use crate::View;
+
+pub const NODE_W: f64 = 180.0;
+pub const NODE_H: f64 = 40.0;
+pub const GAP_Y: f64 = 18.0;
+pub const COL_W: f64 = 240.0;
+pub const COL_GAP: f64 = 60.0;
+pub const TOP: f64 = 120.0;
+pub const LEFT: f64 = 20.0;
+pub const HEADER: f64 = 30.0;
+
+/// A context box and its nodes' positions.
+pub struct Column<'v> {
+    pub context: &'v str,
+    pub x: f64,
+    pub height: f64,
+}
+
+pub struct Layout<'v> {
+    pub columns: Vec<Column<'v>>,
+    /// Top-left corner of each node.
+    pub positions: Vec<(f64, f64)>,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// The rank of each node: the longest path of edges reaching it, cycles broken where a
+/// depth-first walk (in node order) meets a node on its stack.
+fn ranks(view: &View) -> Vec<usize> {
+    let n = view.nodes.len();
+    let mut incoming: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for e in &view.edges {
+        if e.from != e.to {
+            incoming[e.to].push(e.from);
+        }
+    }
+    let mut rank: Vec<Option<usize>> = vec![None; n];
+    let mut on_stack = vec![false; n];
+    for start in 0..n {
+        // Iterative: (node, next incoming index, best so far).
+        let mut stack: Vec<(usize, usize, usize)> = Vec::new();
+        if rank[start].is_none() {
+            stack.push((start, 0, 0));
+            on_stack[start] = true;
+        }
+        while let Some(&mut (v, ref mut i, ref mut best)) = stack.last_mut() {
+            if let Some(&u) = incoming[v].get(*i) {
+                *i += 1;
+                if let Some(r) = rank[u] {
+                    *best = (*best).max(r + 1);
+                } else if !on_stack[u] {
+                    on_stack[u] = true;
+                    stack.push((u, 0, 0));
+                }
+            } else {
+                let best = *best;
+                rank[v] = Some(best);
+                on_stack[v] = false;
+                stack.pop();
+                if let Some((_, _, parent_best)) = stack.last_mut() {
+                    *parent_best = (*parent_best).max(best + 1);
+                }
+            }
+        }
+    }
+    rank.into_iter().map(|r| r.unwrap_or(0)).collect()
+}
+
+pub fn layout(view: &View) -> Layout<'_> {
+    let rank = ranks(view);
+    let contexts = view.contexts();
+    // Columns by the lowest rank of their nodes, then name.
+    let mut order: Vec<(usize, &str, Vec<usize>)> = contexts
+        .into_iter()
+        .map(|(c, mut nodes)| {
+            nodes.sort_by(|a, b| {
+                (rank[*a], &view.nodes[*a].id).cmp(&(rank[*b], &view.nodes[*b].id))
+            });
+            let min = nodes.iter().map(|&n| rank[n]).min().unwrap_or(0);
+            (min, c, nodes)
+        })
+        .collect();
+    order.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut positions = vec![(0.0, 0.0); view.nodes.len()];
+    let mut columns = Vec::new();
+    let mut max_height: f64 = 0.0;
+    for (i, (_, context, nodes)) in order.iter().enumerate() {
+        let x = LEFT + i as f64 * (COL_W + COL_GAP);
+        let mut y = TOP + HEADER;
+        for &n in nodes {
+            positions[n] = (x + (COL_W - NODE_W) / 2.0, y);
+            y += NODE_H + GAP_Y;
+        }
+        let height = y - TOP;
+        max_height = max_height.max(height);
+        columns.push(Column { context, x, height });
+    }
+    let width = LEFT * 2.0 + columns.len().max(1) as f64 * (COL_W + COL_GAP);
+    Layout {
+        columns,
+        positions,
+        width: width.max(720.0),
+        height: TOP + max_height + 40.0,
+    }
+}
