@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::View;
-use crate::layout::{HEADER, NODE_H, NODE_W, TOP, layout};
+use crate::layout::{HEADER, NODE_H, NODE_W, layout};
 
 const RED: &str = "#d00";
 
@@ -45,13 +45,14 @@ pub fn page(view: &View) -> String {
     for c in &l.columns {
         let _ = writeln!(
             svg,
-            "<g class=\"context\"><rect x=\"{}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" rx=\"8\" fill=\"#f4f6fa\" stroke=\"#99a\"/>\
+            "<g class=\"context\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"8\" fill=\"#f4f6fa\" stroke=\"#99a\"/>\
              <text x=\"{}\" y=\"{}\" font-weight=\"bold\">{}</text></g>",
             c.x,
-            crate::layout::COL_W,
+            c.y,
+            c.width,
             c.height,
             c.x + 10.0,
-            TOP + HEADER - 10.0,
+            c.y + HEADER - 10.0,
             esc(c.context)
         );
     }
@@ -71,6 +72,12 @@ pub fn page(view: &View) -> String {
         } else {
             (x2 - x1) / 2.0
         };
+        // Level edges that cross other boxes arch over them.
+        let lift = if (y1 - y2).abs() < 1.0 && (x2 - x1).abs() > NODE_W + 80.0 {
+            ((x2 - x1).abs() * 0.2).min(110.0)
+        } else {
+            0.0
+        };
         let red = !e.findings.is_empty();
         let mut title = format!(
             "{} → {} ({})",
@@ -84,7 +91,7 @@ pub fn page(view: &View) -> String {
         }
         let _ = writeln!(
             svg,
-            "<path class=\"edge {kind}{flag}\" data-from=\"{from}\" data-to=\"{to}\" d=\"M{x1},{y1} C{c1},{y1} {c2},{y2} {x2},{y2}\" \
+            "<path class=\"edge {kind}{flag}\" data-from=\"{from}\" data-to=\"{to}\" d=\"M{x1},{y1} C{c1},{cy1} {c2},{cy2} {x2},{y2}\" \
              fill=\"none\" stroke=\"{color}\" stroke-width=\"{width}\" stroke-dasharray=\"{dash}\" marker-end=\"url(#{marker})\"><title>{title}</title></path>",
             kind = e.kind,
             flag = if red { " finding" } else { "" },
@@ -92,6 +99,8 @@ pub fn page(view: &View) -> String {
             to = esc(&view.nodes[e.to].id),
             c1 = x1 + bend,
             c2 = x2 - bend,
+            cy1 = y1 - lift,
+            cy2 = y2 - lift,
             color = if red { RED } else { "#444" },
             width = if red { 2.5 } else { 1.4 },
             dash = dash(e.kind),

@@ -1,22 +1,29 @@
-//! A deterministic layered layout: each context a column, ordered by the rank of its nodes
-//! (the longest chain of edges reaching them, back edges ignored), nodes stacked in their
-//! column by rank and id.
+//! A deterministic layered layout: each context a box, the boxes left to right by the lowest
+//! rank of their nodes (the longest chain of edges reaching a node, back edges ignored); in a
+//! box, one column per rank, nodes stacked by id.
 
 use crate::View;
 
 pub const NODE_W: f64 = 180.0;
 pub const NODE_H: f64 = 40.0;
 pub const GAP_Y: f64 = 18.0;
-pub const COL_W: f64 = 240.0;
+/// Padding inside a context box, and the gap between the sub-columns of its ranks.
+pub const PAD: f64 = 30.0;
+pub const SUB_GAP: f64 = 70.0;
 pub const COL_GAP: f64 = 60.0;
 pub const TOP: f64 = 120.0;
 pub const LEFT: f64 = 20.0;
 pub const HEADER: f64 = 30.0;
+/// Boxes wrap to a new row past this width; rows are this far apart.
+pub const MAX_WIDTH: f64 = 1800.0;
+pub const ROW_GAP: f64 = 60.0;
 
 /// A context box and its nodes' positions.
 pub struct Column<'v> {
     pub context: &'v str,
     pub x: f64,
+    pub y: f64,
+    pub width: f64,
     pub height: f64,
 }
 
@@ -33,7 +40,8 @@ pub struct Layout<'v> {
 fn ranks(view: &View) -> Vec<usize> {
     let n = view.nodes.len();
     let mut incoming: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in &view.edges {
+    // Events decouple: async edges do not push their consumer a layer down.
+    for e in view.edges.iter().filter(|e| e.kind != "async") {
         if e.from != e.to {
             incoming[e.to].push(e.from);
         }
@@ -88,18 +96,43 @@ pub fn layout(view: &View) -> Layout<'_> {
     let mut positions = vec![(0.0, 0.0); view.nodes.len()];
     let mut columns = Vec::new();
     let mut max_height: f64 = 0.0;
-    for (i, (_, context, nodes)) in order.iter().enumerate() {
-        let x = LEFT + i as f64 * (COL_W + COL_GAP);
-        let mut y = TOP + HEADER;
-        for &n in nodes {
-            positions[n] = (x + (COL_W - NODE_W) / 2.0, y);
-            y += NODE_H + GAP_Y;
+    let mut x = LEFT;
+    let mut row_top = TOP;
+    let mut row_height: f64 = 0.0;
+    let mut width: f64 = 0.0;
+    for (_, context, nodes) in &order {
+        // Within a context, one sub-column per distinct rank of its nodes.
+        let mut local: Vec<usize> = nodes.iter().map(|&n| rank[n]).collect();
+        local.dedup();
+        let box_width = PAD * 2.0 + local.len() as f64 * (NODE_W + SUB_GAP) - SUB_GAP;
+        // Wrap to a new row of boxes past the page width.
+        if x > LEFT && x + box_width > MAX_WIDTH {
+            x = LEFT;
+            row_top += row_height + ROW_GAP;
+            row_height = 0.0;
         }
-        let height = y - TOP;
-        max_height = max_height.max(height);
-        columns.push(Column { context, x, height });
+        let mut height: f64 = HEADER;
+        for (sub, r) in local.iter().enumerate() {
+            let mut y = row_top + HEADER;
+            for &n in nodes.iter().filter(|&&n| rank[n] == *r) {
+                positions[n] = (x + PAD + sub as f64 * (NODE_W + SUB_GAP), y);
+                y += NODE_H + GAP_Y;
+            }
+            height = height.max(y - row_top);
+        }
+        row_height = row_height.max(height);
+        columns.push(Column {
+            context,
+            x,
+            y: row_top,
+            width: box_width,
+            height,
+        });
+        x += box_width + COL_GAP;
+        width = width.max(x);
     }
-    let width = LEFT * 2.0 + columns.len().max(1) as f64 * (COL_W + COL_GAP);
+    max_height = max_height.max(row_top + row_height - TOP);
+    let width = width + LEFT;
     Layout {
         columns,
         positions,
