@@ -28,10 +28,10 @@ fn dash(kind: &str) -> &'static str {
 pub fn page(view: &View) -> String {
     let l = layout(view);
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
-         font-family=\"sans-serif\" font-size=\"13\" role=\"img\" aria-label=\"dependency graph\">\n",
+         font-family=\"sans-serif\" font-size=\"13\" role=\"img\" aria-label=\"dependency graph\">",
         w = l.width,
         h = l.height
     );
@@ -208,10 +208,10 @@ fn legend(svg: &mut String) {
             x + 48.0
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<rect x=\"10\" y=\"50\" width=\"14\" height=\"12\" fill=\"#fff\" stroke=\"{RED}\" stroke-width=\"3\"/>\
          <text x=\"30\" y=\"60\" fill=\"{RED}\">finding (MSP5xx)</text>\
-         <text x=\"175\" y=\"60\">▶ entry point · boxes: bounded contexts</text></g>\n"
+         <text x=\"175\" y=\"60\">▶ entry point · boxes: bounded contexts</text></g>"
     );
 }

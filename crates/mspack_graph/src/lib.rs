@@ -158,8 +158,8 @@ impl View {
                 } else {
                     continue;
                 };
-                if !distance.contains_key(&other) {
-                    distance.insert(other, d + 1);
+                if let std::collections::btree_map::Entry::Vacant(slot) = distance.entry(other) {
+                    slot.insert(d + 1);
                     queue.push_back(other);
                 }
             }

@@ -38,8 +38,10 @@ spec: {containers: [{name: billing, image: billing, env: [{name: C, value: "http
 
 fn view(focus: Option<&str>, collapse: bool) -> View {
     let sources = vec![Arc::new(SourceFile::new("shop.yaml", SHOP))];
-    let mut options = LintOptions::default();
-    options.select = vec!["MSP5".into()];
+    let options = LintOptions {
+        select: vec!["MSP5".into()],
+        ..LintOptions::default()
+    };
     let inputs = Inputs {
         sources: sources.clone(),
         unreadable: Vec::new(),
