@@ -9,6 +9,7 @@ use super::{
     CONSUMES_ANNOTATION, EdgeKind, Graph, NodeKind, PUBLISHES_ANNOTATION, Target, evidence, resolve,
 };
 use crate::crossref::{containers, pod_spec};
+use crate::pod_security::ISTIO_CONTAINERS;
 use crate::resource::Resource;
 use crate::workspace::Workspace;
 
@@ -23,7 +24,8 @@ pub(super) fn add_workload_edges(graph: &mut Graph, ws: &Workspace) {
         let Some(r) = ws.resources.get(rid) else {
             continue;
         };
-        for c in containers(r) {
+        // Istio's proxy and init containers talk to istiod, not to the application's services.
+        for c in containers(r).filter(|c| !ISTIO_CONTAINERS.contains(&c.name)) {
             for var in c.node.get("env").into_iter().flat_map(Node::items) {
                 let name = var.get("name").and_then(Node::as_str).unwrap_or("");
                 if is_telemetry_var(name) {

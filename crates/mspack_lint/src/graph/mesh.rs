@@ -2,6 +2,8 @@
 //! backendRefs, AuthorizationPolicy ALLOW principals; entry points behind a Gateway; external
 //! hosts of ServiceEntries.
 
+use std::collections::HashMap;
+
 use mspack_yaml::Node;
 
 use super::{EdgeKind, Graph, NodeKind, Target, evidence, resolve};
@@ -18,8 +20,9 @@ pub(super) fn add_mesh_edges(graph: &mut Graph, ws: &Workspace) {
     for route in ws.of_kind(Kind::HTTPRoute).filter(|r| !r.assumed) {
         add_http_route(graph, ws, route);
     }
+    let accounts = accounts(graph, ws);
     for policy in ws.of_kind(Kind::AuthorizationPolicy).filter(|r| !r.assumed) {
-        add_authorization(graph, ws, policy);
+        add_authorization(graph, ws, &accounts, policy);
     }
     for se in ws.of_kind(Kind::ServiceEntry).filter(|r| !r.assumed) {
         let external = se.spec_at(&["location"]).and_then(Node::as_str) != Some("MESH_INTERNAL");
@@ -178,6 +181,24 @@ fn add_http_route(graph: &mut Graph, ws: &Workspace, route: &Resource) {
     }
 }
 
+/// Workload nodes by (namespace, service account).
+type Accounts = HashMap<(String, String), Vec<usize>>;
+
+fn accounts(graph: &Graph, ws: &Workspace) -> Accounts {
+    let mut out: Accounts = HashMap::new();
+    for (i, n) in graph.nodes.iter().enumerate() {
+        for r in n.resources.iter().filter_map(|&r| ws.resources.get(r)) {
+            let list = out
+                .entry((n.namespace.clone(), service_account(r).to_string()))
+                .or_default();
+            if !list.contains(&i) {
+                list.push(i);
+            }
+        }
+    }
+    out
+}
+
 /// The service account a workload runs as.
 fn service_account(r: &Resource) -> &str {
     pod_spec(r)
@@ -194,7 +215,7 @@ fn service_account(r: &Resource) -> &str {
 /// the policy's workloads. Only policies with a selector (one naming every workload of a
 /// namespace says who may call, not whom they call). A principal of the root namespace's
 /// ingress gateway account marks the callees as entry points.
-fn add_authorization(graph: &mut Graph, ws: &Workspace, policy: &Resource) {
+fn add_authorization(graph: &mut Graph, ws: &Workspace, accounts: &Accounts, policy: &Resource) {
     if policy
         .spec_at(&["action"])
         .and_then(Node::as_str)
@@ -234,19 +255,10 @@ fn add_authorization(graph: &mut Graph, ws: &Workspace, policy: &Resource) {
         if sa.contains('*') {
             continue;
         }
-        let callers: Vec<usize> = graph
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.kind == NodeKind::Workload && n.namespace == ns)
-            .filter(|(_, n)| {
-                n.resources
-                    .iter()
-                    .filter_map(|&r| ws.resources.get(r))
-                    .any(|r| service_account(r) == sa)
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let callers: Vec<usize> = accounts
+            .get(&(ns.to_string(), sa.to_string()))
+            .cloned()
+            .unwrap_or_default();
         if callers.is_empty() && ns == ws.root_namespace() && sa.contains("gateway") {
             for &c in &callees {
                 graph.nodes[c].entry = true;

@@ -46,40 +46,67 @@ impl Graph {
         out
     }
 
-    /// The longest synchronous chain from `start`, as edge indexes. Calls back into the chain
-    /// are not followed (cycles are reported on their own), so the result is a simple path.
-    pub fn longest_chain(&self, start: usize) -> Vec<usize> {
+    /// The longest synchronous chain from each entry point (as edge indexes), entry points in
+    /// id order. Calls back into the chain are not followed (cycles are reported on their own),
+    /// so each result is a simple path; the chain below a node is computed once.
+    pub fn longest_chains(&self) -> Vec<(usize, Vec<usize>)> {
         let adj = self.sync_adjacency();
-        let mut memo: Vec<Option<Vec<usize>>> = vec![None; self.nodes.len()];
-        let mut on_stack = vec![false; self.nodes.len()];
-        self.chain_from(start, &adj, &mut memo, &mut on_stack)
+        let mut state = Chains::new(self.nodes.len());
+        self.entry_points()
+            .into_iter()
+            .map(|entry| {
+                self.visit(entry, &adj, &mut state);
+                (entry, state.chain(self, entry))
+            })
+            .collect()
     }
 
-    fn chain_from(
-        &self,
-        node: usize,
-        adj: &[Vec<usize>],
-        memo: &mut Vec<Option<Vec<usize>>>,
-        on_stack: &mut Vec<bool>,
-    ) -> Vec<usize> {
-        if let Some(Some(done)) = memo.get(node) {
-            return done.clone();
+    /// The longest synchronous chain from `start`, as edge indexes.
+    pub fn longest_chain(&self, start: usize) -> Vec<usize> {
+        let adj = self.sync_adjacency();
+        let mut state = Chains::new(self.nodes.len());
+        self.visit(start, &adj, &mut state);
+        state.chain(self, start)
+    }
+
+    /// Depth-first from `start` (iterative: no recursion limit), each node's longest chain set
+    /// when it finishes: its length and first edge. A node's first edge leads to a node that
+    /// finished before it, so following them never loops.
+    fn visit(&self, start: usize, adj: &[Vec<usize>], st: &mut Chains) {
+        if st.done[start] {
+            return;
         }
-        on_stack[node] = true;
-        let mut best: Vec<usize> = Vec::new();
-        for &e in adj.get(node).map(Vec::as_slice).unwrap_or(&[]) {
-            let to = self.edges[e].to;
-            if on_stack[to] {
-                continue;
-            }
-            let rest = self.chain_from(to, adj, memo, on_stack);
-            if rest.len() + 1 > best.len() {
-                best = std::iter::once(e).chain(rest).collect();
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        st.on_stack[start] = true;
+        while let Some(&mut (v, ref mut i)) = stack.last_mut() {
+            if let Some(&e) = adj[v].get(*i) {
+                *i += 1;
+                let w = self.edges[e].to;
+                if st.on_stack[w] {
+                    continue;
+                }
+                if st.done[w] {
+                    if st.len[w] + 1 > st.len[v] {
+                        st.len[v] = st.len[w] + 1;
+                        st.next[v] = Some(e);
+                    }
+                } else {
+                    st.on_stack[w] = true;
+                    stack.push((w, 0));
+                }
+            } else {
+                st.done[v] = true;
+                st.on_stack[v] = false;
+                stack.pop();
+                if let Some(&(p, pi)) = stack.last()
+                    && let Some(&e) = adj[p].get(pi.wrapping_sub(1))
+                    && st.len[v] + 1 > st.len[p]
+                {
+                    st.len[p] = st.len[v] + 1;
+                    st.next[p] = Some(e);
+                }
             }
         }
-        on_stack[node] = false;
-        memo[node] = Some(best.clone());
-        best
     }
 
     /// Cycles of synchronous calls: for each strongly connected component of more than one
@@ -142,6 +169,38 @@ impl Graph {
             names.push(&self.nodes[self.edges[e].to].id);
         }
         names.join(" → ")
+    }
+}
+
+/// Per node: whether its longest chain is known, its length and first edge.
+struct Chains {
+    done: Vec<bool>,
+    on_stack: Vec<bool>,
+    len: Vec<usize>,
+    next: Vec<Option<usize>>,
+}
+
+impl Chains {
+    fn new(n: usize) -> Chains {
+        Chains {
+            done: vec![false; n],
+            on_stack: vec![false; n],
+            len: vec![0; n],
+            next: vec![None; n],
+        }
+    }
+
+    fn chain(&self, graph: &Graph, start: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at = start;
+        while let Some(e) = self.next[at] {
+            out.push(e);
+            at = graph.edges[e].to;
+            if out.len() > graph.nodes.len() {
+                break;
+            }
+        }
+        out
     }
 }
 

@@ -104,8 +104,7 @@ declare_rule! {
 fn check(ws: &Workspace, out: &mut Findings) {
     let graph = Graph::of(ws);
     let mut reported = std::collections::HashSet::new();
-    for entry in graph.entry_points() {
-        let chain = graph.longest_chain(entry);
+    for (entry, chain) in graph.longest_chains() {
         if chain.len() <= MAX_CHAIN_DEPTH {
             continue;
         }

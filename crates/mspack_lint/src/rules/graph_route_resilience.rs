@@ -1,6 +1,8 @@
 //! MSP505 and MSP506: the VirtualService routes that carry synchronous calls of the dependency
 //! graph, without a timeout or retrying writes.
 
+use std::collections::HashMap;
+
 use mspack_yaml::Node;
 
 use crate::declare_rule;
@@ -169,6 +171,16 @@ struct CalledRoute<'a> {
 }
 
 fn called_routes<'a>(ws: &'a Workspace, graph: &Graph) -> Vec<CalledRoute<'a>> {
+    // Service resource -> the workloads that call it synchronously.
+    let mut callers_of: HashMap<usize, Vec<&str>> = HashMap::new();
+    for e in graph.edges.iter().filter(|e| e.kind == EdgeKind::Sync) {
+        for s in &e.services {
+            callers_of
+                .entry(*s)
+                .or_default()
+                .push(&graph.nodes[e.from].id);
+        }
+    }
     let mut out = Vec::new();
     for vs in ws
         .of_kind(Kind::VirtualService)
@@ -186,12 +198,9 @@ fn called_routes<'a>(ws: &'a Workspace, graph: &Graph) -> Vec<CalledRoute<'a>> {
                 continue;
             };
             callees.extend(nodes);
-            for e in graph.edges.iter().filter(|e| e.kind == EdgeKind::Sync) {
-                if e.services.iter().any(|s| services.contains(s)) {
-                    let id = graph.nodes[e.from].id.clone();
-                    if !callers.contains(&id) {
-                        callers.push(id);
-                    }
+            for id in services.iter().filter_map(|s| callers_of.get(s)).flatten() {
+                if !callers.iter().any(|c| c == id) {
+                    callers.push((*id).to_string());
                 }
             }
         }
