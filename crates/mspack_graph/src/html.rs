@@ -8,6 +8,8 @@ use crate::View;
 use crate::layout::{HEADER, NODE_H, NODE_W, layout};
 
 const RED: &str = "#d00";
+/// Evidence lines in an edge's tooltip (a collapsed edge can stand for thousands).
+const TITLE_LINES: usize = 12;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -66,7 +68,13 @@ pub fn page(view: &View) -> String {
         } else {
             (fx + NODE_W, tx + NODE_W)
         };
-        let (y1, y2) = (fy + NODE_H / 2.0, ty + NODE_H / 2.0);
+        // Rightward edges leave and arrive a little above the middle, leftward ones below, so
+        // a pair of opposite edges stays two lines.
+        let side = if x2 >= x1 { -1.0 } else { 1.0 };
+        let (y1, y2) = (
+            fy + NODE_H / 2.0 + side * 6.0,
+            ty + NODE_H / 2.0 + side * 6.0,
+        );
         let bend = if (x1 - x2).abs() < 1.0 {
             60.0
         } else {
@@ -74,7 +82,7 @@ pub fn page(view: &View) -> String {
         };
         // Level edges that cross other boxes arch over them.
         let lift = if (y1 - y2).abs() < 1.0 && (x2 - x1).abs() > NODE_W + 80.0 {
-            ((x2 - x1).abs() * 0.2).min(110.0)
+            -side * ((x2 - x1).abs() * 0.2).min(110.0)
         } else {
             0.0
         };
@@ -86,8 +94,11 @@ pub fn page(view: &View) -> String {
         if !e.label.is_empty() {
             let _ = write!(title, ": {}", e.label);
         }
-        for line in e.evidence.iter().chain(&e.findings) {
+        for line in e.evidence.iter().take(TITLE_LINES).chain(&e.findings) {
             let _ = write!(title, "\n{line}");
+        }
+        if e.evidence.len() > TITLE_LINES {
+            let _ = write!(title, "\n… {} more", e.evidence.len() - TITLE_LINES);
         }
         let _ = writeln!(
             svg,

@@ -137,6 +137,6 @@ pub fn layout(view: &View) -> Layout<'_> {
         columns,
         positions,
         width: width.max(720.0),
-        height: TOP + max_height + 40.0,
+        height: TOP + max_height + 130.0,
     }
 }

@@ -7,7 +7,7 @@ mod html;
 mod layout;
 mod text;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use mspack_lint::Finding;
 use mspack_lint::graph::Graph;
@@ -81,12 +81,40 @@ impl View {
     }
 
     fn full(graph: &Graph, findings: &[Finding]) -> View {
-        let position = |f: &Finding| {
-            f.path()
+        let findings: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.code().starts_with("MSP5"))
+            .collect();
+        // Each finding's `file:line`, and the findings at each position.
+        let mut at_position: HashMap<String, Vec<String>> = HashMap::new();
+        for f in &findings {
+            if let Some(p) = f
+                .path()
                 .zip(f.span)
                 .map(|(p, s)| format!("{p}:{}", s.start.line))
-        };
-        let message = |f: &Finding| format!("{}: {}", f.code(), f.message);
+            {
+                at_position.entry(p).or_default().push(message(f));
+            }
+        }
+        let evidence: HashSet<&str> = graph
+            .edges
+            .iter()
+            .flat_map(|e| e.evidence.iter().map(|ev| ev.location.as_str()))
+            .collect();
+        // Findings on a resource, unless they point at an edge's evidence (drawn on the edge).
+        let mut on_resource: HashMap<&str, Vec<String>> = HashMap::new();
+        for f in &findings {
+            let position = f
+                .path()
+                .zip(f.span)
+                .map(|(p, s)| format!("{p}:{}", s.start.line));
+            if position.is_some_and(|p| evidence.contains(p.as_str())) {
+                continue;
+            }
+            if let Some(r) = &f.resource {
+                on_resource.entry(r.as_str()).or_default().push(message(f));
+            }
+        }
         let nodes = graph
             .nodes
             .iter()
@@ -97,37 +125,35 @@ impl View {
                 kind: n.kind.as_str(),
                 entry: n.entry,
                 location: n.location.clone(),
-                findings: findings
+                findings: n
+                    .names
                     .iter()
-                    .filter(|f| f.resource.as_ref().is_some_and(|r| n.names.contains(r)))
-                    .filter(|f| {
-                        f.code().starts_with("MSP50") && !is_edge_finding(graph, f, &position)
-                    })
-                    .map(message)
+                    .filter_map(|name| on_resource.get(name.as_str()))
+                    .flatten()
+                    .cloned()
                     .collect(),
             })
             .collect();
         let edges = graph
             .edges
             .iter()
-            .map(|e| {
-                let at: Vec<&str> = e.evidence.iter().map(|ev| ev.location.as_str()).collect();
-                ViewEdge {
-                    from: e.from,
-                    to: e.to,
-                    kind: e.kind.as_str(),
-                    label: e.subjects.join(", "),
-                    evidence: e
-                        .evidence
-                        .iter()
-                        .map(|ev| format!("{}: {}", ev.location, ev.what))
-                        .collect(),
-                    findings: findings
-                        .iter()
-                        .filter(|f| position(f).is_some_and(|p| at.contains(&p.as_str())))
-                        .map(message)
-                        .collect(),
-                }
+            .map(|e| ViewEdge {
+                from: e.from,
+                to: e.to,
+                kind: e.kind.as_str(),
+                label: e.subjects.join(", "),
+                evidence: e
+                    .evidence
+                    .iter()
+                    .map(|ev| format!("{}: {}", ev.location, ev.what))
+                    .collect(),
+                findings: e
+                    .evidence
+                    .iter()
+                    .filter_map(|ev| at_position.get(ev.location.as_str()))
+                    .flatten()
+                    .cloned()
+                    .collect(),
             })
             .collect();
         View { nodes, edges }
@@ -258,17 +284,8 @@ impl View {
     }
 }
 
-/// Whether a finding points at the evidence of an edge (drawn on the edge, not the node).
-fn is_edge_finding(
-    graph: &Graph,
-    f: &Finding,
-    position: &dyn Fn(&Finding) -> Option<String>,
-) -> bool {
-    let Some(p) = position(f) else { return false };
-    graph
-        .edges
-        .iter()
-        .any(|e| e.evidence.iter().any(|ev| ev.location == p))
+fn message(f: &Finding) -> String {
+    format!("{}: {}", f.code(), f.message)
 }
 
 /// Render `view` in `format`.

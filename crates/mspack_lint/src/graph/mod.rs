@@ -286,7 +286,13 @@ impl Graph {
             return None;
         }
         if let Some(&i) = self.by_pair.get(&(from, to, kind)) {
-            self.edges[i].evidence.push(evidence);
+            let known = &mut self.edges[i].evidence;
+            if !known
+                .iter()
+                .any(|e| e.location == evidence.location && e.what == evidence.what)
+            {
+                known.push(evidence);
+            }
             return Some(i);
         }
         let i = self.edges.len();

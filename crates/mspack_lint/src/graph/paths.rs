@@ -120,6 +120,10 @@ impl Graph {
         for mut component in components.into_iter().filter(|c| c.len() > 1) {
             component.sort_by(|a, b| self.nodes[*a].id.cmp(&self.nodes[*b].id));
             let start = component[0];
+            let mut inside = vec![false; self.nodes.len()];
+            for &n in &component {
+                inside[n] = true;
+            }
             // Breadth-first within the component, back to `start`.
             let mut parent: Vec<Option<usize>> = vec![None; self.nodes.len()];
             let mut queue = std::collections::VecDeque::from([start]);
@@ -131,7 +135,7 @@ impl Graph {
                         closing = Some(e);
                         break;
                     }
-                    if component.contains(&to) && parent[to].is_none() {
+                    if inside[to] && parent[to].is_none() {
                         parent[to] = Some(e);
                         queue.push_back(to);
                     }
@@ -159,7 +163,8 @@ impl Graph {
         out
     }
 
-    /// `a → b → c` for a chain of edges.
+    /// `a → b → c` for a chain of edges; past 8 workloads, the first 6, how many are left out,
+    /// and the last.
     pub fn describe_chain(&self, chain: &[usize]) -> String {
         let mut names: Vec<&str> = Vec::new();
         if let Some(&first) = chain.first() {
@@ -167,6 +172,12 @@ impl Graph {
         }
         for &e in chain {
             names.push(&self.nodes[self.edges[e].to].id);
+        }
+        if names.len() > 8 {
+            let last = names[names.len() - 1];
+            let hidden = names.len() - 7;
+            names.truncate(6);
+            return format!("{} → … ({hidden} more) → {last}", names.join(" → "));
         }
         names.join(" → ")
     }
