@@ -40,6 +40,29 @@ const BROKER_NAMES: &[&str] = &[
     "AMQP", "BROKER", "KAFKA", "MQTT", "NATS", "PULSAR", "RABBIT",
 ];
 
+/// Words of an env var's name saying it holds where something is (not a credential or an
+/// option): `DATABASE_URL`, `REDIS_HOST`, `PG_DSN`.
+const LOCATION_NAMES: &[&str] = &[
+    "ADDR",
+    "ADDRESS",
+    "CONN",
+    "CONNECTION",
+    "DSN",
+    "ENDPOINT",
+    "HOST",
+    "SERVER",
+    "SERVICE",
+    "URI",
+    "URL",
+];
+
+/// Whether an env var's name says it holds an address ([`LOCATION_NAMES`]).
+pub fn names_a_location(var: &str) -> bool {
+    var.to_ascii_uppercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| LOCATION_NAMES.contains(&w))
+}
+
 /// Env vars that point a workload at its telemetry backend: an export, not a call between
 /// services, so they make no edge.
 pub fn is_telemetry_var(name: &str) -> bool {
@@ -168,6 +191,8 @@ mod tests {
         assert_eq!(k("cart:7070", "CART_SERVICE_ADDR"), Some(EdgeKind::Sync));
         assert_eq!(k("http://db-api:80", "DB_API"), Some(EdgeKind::Sync));
         assert!(is_telemetry_var("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assert!(names_a_location("DATABASE_URL") && names_a_location("redis_host"));
+        assert!(!names_a_location("MYSQL_ROOT_PASSWORD"));
         assert_eq!(addresses("a:1, b:2").count(), 2);
     }
 }

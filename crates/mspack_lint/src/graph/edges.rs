@@ -120,15 +120,16 @@ fn add_addresses(
     }
 }
 
-/// A database var (by its name) whose value comes from a Secret or ConfigMap: the store is
-/// known by that source.
+/// A database var whose name says it holds where the database is (`DATABASE_URL`,
+/// `REDIS_HOST`; not `MYSQL_PASSWORD`) and whose value comes from a Secret or ConfigMap: the
+/// store is known by that source.
 fn add_referenced_store(graph: &mut Graph, r: &Resource, node: usize, name: &str, from: &Node) {
     let probe = super::Address {
         scheme: None,
         host: "",
         port: None,
     };
-    if kind_of(&probe, Some(name)) != EdgeKind::Data {
+    if kind_of(&probe, Some(name)) != EdgeKind::Data || !super::address::names_a_location(name) {
         return;
     }
     for (key, source) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")] {
