@@ -119,3 +119,120 @@ fn food_delivery_graph() {
         Some((2, true))
     );
 }
+
+const MESH: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: edge}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {serviceAccountName: web, containers: [{name: web, image: web}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  template:
+    metadata: {labels: {app: reviews}}
+    spec:
+      containers:
+      - name: reviews
+        image: reviews
+        args: ["--ratings=http://ratings.shop.svc.cluster.local:9080", "--cache=redis://cache:6379"]
+      - {name: istio-proxy, image: proxyv2, args: [proxy, "--discoveryAddress", "istiod.istio-system.svc:15012"]}
+      volumes:
+      - {name: data, persistentVolumeClaim: {claimName: reviews-data}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ratings, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  template:
+    metadata: {labels: {app: ratings}}
+    spec: {containers: [{name: ratings, image: ratings}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ratings-v2, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings-v2}}
+  template:
+    metadata: {labels: {app: ratings-v2}}
+    spec: {containers: [{name: ratings, image: ratings}]}
+---
+{apiVersion: v1, kind: Service, metadata: {name: reviews, namespace: shop}, spec: {selector: {app: reviews}, ports: [{port: 9080}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: ratings, namespace: shop}, spec: {selector: {app: ratings}, ports: [{port: 9080}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: ratings-v2, namespace: shop}, spec: {selector: {app: ratings-v2}, ports: [{port: 9080}]}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings]
+  http:
+  - route: [{destination: {host: ratings}}]
+    mirror: {host: ratings-v2}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews, namespace: shop}
+spec:
+  parentRefs: [{name: public, namespace: edge}]
+  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/edge/sa/web", "cluster.local/ns/shop/sa/*"]}}]
+"#;
+
+#[test]
+fn mesh_resources_args_and_volumes_make_edges() {
+    let source = std::sync::Arc::new(mspack_yaml::SourceFile::new("mesh.yaml", MESH));
+    let inputs = mspack_lint::Inputs {
+        sources: vec![source],
+        unreadable: Vec::new(),
+    };
+    let (graph, unloadable) =
+        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unloadable, 0);
+    // args (the proxy's istiod address is no edge); the mirror of the ratings VirtualService.
+    assert_eq!(
+        targets(&graph, "shop/reviews", EdgeKind::Sync),
+        ["shop/ratings"]
+    );
+    assert_eq!(
+        targets(&graph, "shop/ratings", EdgeKind::Sync),
+        ["shop/ratings-v2"]
+    );
+    // redis:// to a host with no Service, and the volume claim.
+    assert_eq!(
+        targets(&graph, "shop/reviews", EdgeKind::Data),
+        ["db:cache", "pvc:shop/reviews-data"]
+    );
+    // The AuthorizationPolicy's principal: web may call ratings (a wildcard account is no caller).
+    assert_eq!(
+        targets(&graph, "edge/web", EdgeKind::Sync),
+        ["shop/ratings"]
+    );
+    // The HTTPRoute's Gateway parent makes reviews an entry point.
+    let entry = |id: &str| graph.node(id).is_some_and(|n| graph.nodes[n].entry);
+    assert!(entry("shop/reviews") && !entry("shop/ratings"));
+    let mut entries: Vec<&str> = graph
+        .entry_points()
+        .into_iter()
+        .map(|n| graph.nodes[n].id.as_str())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["edge/web", "shop/reviews"]);
+}
