@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use mspack_graph::{Format, View, render};
 use mspack_lint::graph::Graph;
+use mspack_lint::graph::traces::read_otlp_json;
 use mspack_lint::{lint_inputs, load_inputs};
 
 use crate::lint::{ColorArg, FormatArg, configured_options, print_report};
@@ -41,6 +42,10 @@ pub struct GraphArgs {
     /// One node per bounded context
     #[arg(long)]
     collapse: bool,
+    /// OTLP JSON export of spans (the Collector's file exporter): calls seen in traces are drawn
+    /// as `observed` edges with counts and p50/p99, marked when the manifests do not declare them
+    #[arg(long, value_name = "FILE")]
+    traces: Option<PathBuf>,
     /// Namespace assumed for resources whose YAML names none
     #[arg(long, value_name = "NS")]
     default_namespace: Option<String>,
@@ -83,10 +88,19 @@ pub fn run(args: GraphArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(crate::EXIT_USAGE));
     }
+    let observed = match &args.traces {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            read_otlp_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+    };
     let report = lint_inputs(inputs, &options)?;
     let view = match View::new(
         &graph,
         &report.findings,
+        &observed,
         args.focus.as_deref(),
         args.collapse,
     ) {

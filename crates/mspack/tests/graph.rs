@@ -134,3 +134,77 @@ fn unreadable_input_and_unknown_focus_exit_two() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn traces_add_observed_calls() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let resource = |svc: &str, spans: &str| {
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{svc}"}}}}]}},"scopeSpans":[{{"spans":[{spans}]}}]}}]}}"#
+        )
+    };
+    let span = |id: &str, parent: &str, ms: u64| {
+        format!(
+            r#"{{"traceId":"t1","spanId":"{id}","parentSpanId":"{parent}","startTimeUnixNano":"1000","endTimeUnixNano":"{}"}}"#,
+            1000 + ms * 1_000_000
+        )
+    };
+    let traces = dir.path().join("traces.jsonl");
+    let text = [
+        resource(
+            "payments",
+            &format!("{},{}", span("a", "", 90), span("b", "a", 80)),
+        ),
+        resource("payment-provider", &span("c", "b", 70)),
+        resource("kitchen", &span("d", "b", 5)),
+    ]
+    .join("\n");
+    std::fs::write(&traces, text).unwrap_or_else(|e| panic!("{e}"));
+    let out = mspack()
+        .arg(food_delivery())
+        .arg("--format=json")
+        .arg("--traces")
+        .arg(&traces)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let graph: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let observed: Vec<(String, String, String)> = graph["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "observed")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("from"), s("to"), s("label"))
+        })
+        .collect();
+    assert_eq!(
+        observed,
+        [
+            (
+                "payments/payments".to_string(),
+                "kitchen/kitchen".to_string(),
+                "1 call, p50 5.0 ms, p99 5.0 ms (undeclared)".to_string()
+            ),
+            (
+                "payments/payments".to_string(),
+                "payments/payment-provider".to_string(),
+                "1 call, p50 70.0 ms, p99 70.0 ms".to_string()
+            ),
+        ]
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"resourceLogs\": []}").unwrap_or_else(|e| panic!("{e}"));
+    mspack()
+        .arg(food_delivery())
+        .arg("--traces")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("resourceSpans"));
+}

@@ -8,6 +8,8 @@ use crate::View;
 use crate::layout::{HEADER, NODE_H, NODE_W, layout};
 
 const RED: &str = "#d00";
+/// Calls observed in traces.
+const BLUE: &str = "#2a6fdb";
 /// Evidence lines in an edge's tooltip (a collapsed edge can stand for thousands).
 const TITLE_LINES: usize = 12;
 
@@ -112,7 +114,13 @@ pub fn page(view: &View) -> String {
             c2 = x2 - bend,
             cy1 = y1 - lift,
             cy2 = y2 - lift,
-            color = if red { RED } else { "#444" },
+            color = if red {
+                RED
+            } else if e.kind == "observed" {
+                BLUE
+            } else {
+                "#444"
+            },
             width = if red { 2.5 } else { 1.4 },
             dash = dash(e.kind),
             marker = if red { "arrow-red" } else { "arrow" },
@@ -223,6 +231,8 @@ fn legend(svg: &mut String) {
         svg,
         "<rect x=\"10\" y=\"50\" width=\"14\" height=\"12\" fill=\"#fff\" stroke=\"{RED}\" stroke-width=\"3\"/>\
          <text x=\"30\" y=\"60\" fill=\"{RED}\">finding (MSP5xx)</text>\
-         <text x=\"175\" y=\"60\">▶ entry point · boxes: bounded contexts</text></g>"
+         <text x=\"175\" y=\"60\">▶ entry point · boxes: bounded contexts</text>\
+         <line x1=\"505\" y1=\"56\" x2=\"545\" y2=\"56\" stroke=\"{BLUE}\" stroke-width=\"1.6\"/>\
+         <text x=\"553\" y=\"60\">observed (--traces)</text></g>"
     );
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use mspack_lint::Finding;
 use mspack_lint::graph::Graph;
+use mspack_lint::graph::traces::Observed;
 
 /// An output format of `mspack graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,8 @@ pub struct ViewNode {
     pub id: String,
     pub label: String,
     pub context: String,
-    /// `workload`, `database`, `volume`, `external`, or `context` when collapsed.
+    /// `workload`, `database`, `volume`, `external`, `observed` (a service seen only in
+    /// traces), or `context` when collapsed.
     pub kind: &'static str,
     pub entry: bool,
     pub location: Option<String>,
@@ -40,7 +42,7 @@ pub struct ViewNode {
 pub struct ViewEdge {
     pub from: usize,
     pub to: usize,
-    /// `sync`, `async`, `data` or `external`.
+    /// `sync`, `async`, `data`, `external`, or `observed` (from `--traces`).
     pub kind: &'static str,
     /// Subjects of an async edge, or the number of edges a collapsed edge stands for.
     pub label: String,
@@ -67,10 +69,12 @@ impl View {
     pub fn new(
         graph: &Graph,
         findings: &[Finding],
+        observed: &[Observed],
         focus: Option<&str>,
         collapse: bool,
     ) -> Result<View, String> {
         let mut view = View::full(graph, findings);
+        view.add_observed(observed);
         if let Some(focus) = focus {
             view = view.focus(focus)?;
         }
@@ -157,6 +161,59 @@ impl View {
             })
             .collect();
         View { nodes, edges }
+    }
+
+    /// Calls seen in traces (`--traces`), as `observed` edges between the nodes whose name or
+    /// id is the span's `service.name`; a service no node stands for gets a node of its own in
+    /// the context `traces`. The label says whether the manifests declare the dependency.
+    fn add_observed(&mut self, observed: &[Observed]) {
+        for o in observed {
+            let from = self.service_node(&o.from);
+            let to = self.service_node(&o.to);
+            let declared = self
+                .edges
+                .iter()
+                .any(|e| e.from == from && e.to == to && e.kind != "observed");
+            self.edges.push(ViewEdge {
+                from,
+                to,
+                kind: "observed",
+                label: format!(
+                    "{} call{}, p50 {:.1} ms, p99 {:.1} ms{}",
+                    o.count,
+                    if o.count == 1 { "" } else { "s" },
+                    o.p50_ms,
+                    o.p99_ms,
+                    if declared { "" } else { " (undeclared)" }
+                ),
+                evidence: vec![format!("traces: {} -> {}", o.from, o.to)],
+                findings: Vec::new(),
+            });
+        }
+    }
+
+    fn service_node(&mut self, service: &str) -> usize {
+        let known = self
+            .nodes
+            .iter()
+            .position(|n| n.kind == "workload" && (n.label == service || n.id == service));
+        if let Some(i) = known {
+            return i;
+        }
+        let id = format!("service:{service}");
+        if let Some(i) = self.nodes.iter().position(|n| n.id == id) {
+            return i;
+        }
+        self.nodes.push(ViewNode {
+            id,
+            label: service.to_string(),
+            context: "traces".into(),
+            kind: "observed",
+            entry: false,
+            location: None,
+            findings: Vec::new(),
+        });
+        self.nodes.len() - 1
     }
 
     /// The nodes within [`FOCUS_HOPS`] (either direction) of the focused ones.

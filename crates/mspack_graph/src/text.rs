@@ -34,6 +34,7 @@ pub fn mermaid(view: &View) -> String {
             "async" => "-.->",
             "data" => "==>",
             "external" => "--o",
+            "observed" => "-.-o",
             _ => "-->",
         };
         let label = if e.label.is_empty() {

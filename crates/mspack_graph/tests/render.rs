@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mspack_graph::{Format, View, render};
 use mspack_lint::graph::Graph;
+use mspack_lint::graph::traces::Observed;
 use mspack_lint::{Inputs, LintOptions, lint_sources};
 use mspack_yaml::SourceFile;
 
@@ -50,7 +51,7 @@ fn view(focus: Option<&str>, collapse: bool) -> View {
         Graph::from_inputs(&inputs, &options).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(unloadable, 0);
     let report = lint_sources(sources, &options).unwrap_or_else(|e| panic!("{e}"));
-    View::new(&graph, &report.findings, focus, collapse).unwrap_or_else(|e| panic!("{e}"))
+    View::new(&graph, &report.findings, &[], focus, collapse).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -117,5 +118,51 @@ fn focus_keeps_two_hops_and_collapse_one_node_per_context() {
     let contexts: Vec<&str> = collapsed.nodes.iter().map(|n| n.id.as_str()).collect();
     assert_eq!(contexts, ["data", "edge", "external", "shop"]);
     assert!(collapsed.edges.iter().all(|e| e.from != e.to));
-    assert!(View::new(&Graph::default(), &[], Some("nope"), false).is_err());
+    assert!(View::new(&Graph::default(), &[], &[], Some("nope"), false).is_err());
+}
+
+#[test]
+fn observed_calls_are_drawn_and_undeclared_ones_said() {
+    let sources = vec![Arc::new(SourceFile::new("shop.yaml", SHOP))];
+    let inputs = Inputs {
+        sources,
+        unreadable: Vec::new(),
+    };
+    let (graph, _) =
+        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let observed = |from: &str, to: &str| Observed {
+        from: from.into(),
+        to: to.into(),
+        count: 12,
+        p50_ms: 3.0,
+        p99_ms: 40.0,
+    };
+    let view = View::new(
+        &graph,
+        &[],
+        &[observed("orders", "billing"), observed("billing", "fraud")],
+        None,
+        false,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let labels: Vec<&str> = view
+        .edges
+        .iter()
+        .filter(|e| e.kind == "observed")
+        .map(|e| e.label.as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "12 calls, p50 3.0 ms, p99 40.0 ms",
+            "12 calls, p50 3.0 ms, p99 40.0 ms (undeclared)"
+        ]
+    );
+    assert!(
+        view.nodes
+            .iter()
+            .any(|n| n.id == "service:fraud" && n.context == "traces")
+    );
+    let html = render(&view, Format::Html);
+    assert!(html.contains("class=\"edge observed\"") && html.contains("observed (--traces)"));
 }
