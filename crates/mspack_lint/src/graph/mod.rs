@@ -25,7 +25,7 @@ use std::sync::Arc;
 use mspack_yaml::{Node, Span};
 
 use crate::hosts::{HostForm, classify_host, expand_host};
-use crate::resource::{Kind, Resource};
+use crate::resource::Resource;
 use crate::workloads::{Selector, Values};
 use crate::workspace::Workspace;
 
@@ -404,19 +404,4 @@ pub fn host_namespace(ws: &Workspace, ns: &str, host: &str) -> Option<String> {
         .map(|(_, ns)| ns)
         .filter(|ns| !ns.is_empty())
         .map(str::to_string)
-}
-
-/// The workload node ids a Service (by resource index) selects.
-pub fn service_nodes(graph: &Graph, ws: &Workspace, service: usize) -> Vec<usize> {
-    let Some(svc) = ws
-        .resources
-        .get(service)
-        .filter(|r| r.kind == Kind::Service)
-    else {
-        return Vec::new();
-    };
-    match resolve(graph, ws, &svc.ns, &format!("{}.{}", svc.name, svc.ns)) {
-        Target::Services(_, nodes) => nodes,
-        _ => Vec::new(),
-    }
 }
