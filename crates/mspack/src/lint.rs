@@ -16,7 +16,7 @@ use mspack_lint::{
 const MAX_FIX_ROUNDS: usize = 4;
 
 #[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
+pub(crate) enum FormatArg {
     Text,
     Json,
     Sarif,
@@ -52,7 +52,7 @@ impl From<MulticlusterArg> for Multicluster {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum ColorArg {
+pub(crate) enum ColorArg {
     Auto,
     Always,
     Never,
@@ -122,9 +122,14 @@ pub struct LintArgs {
     update_baseline: bool,
 }
 
-pub fn run(args: LintArgs) -> Result<ExitCode> {
+/// Options from `--config`/`--no-config` or the discovered `.mspack.toml`, and the severity
+/// that fails the run (the config's `fail-on`, else warning).
+pub(crate) fn configured_options(
+    config: &Option<PathBuf>,
+    no_config: bool,
+) -> Result<(LintOptions, Severity)> {
     let mut options = LintOptions::default();
-    let config_path = match (&args.config, args.no_config) {
+    let config_path = match (config, no_config) {
         (Some(path), _) => Some(path.clone()),
         (None, true) => None,
         (None, false) => {
@@ -140,6 +145,11 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
             fail_on = level;
         }
     }
+    Ok((options, fail_on))
+}
+
+pub fn run(args: LintArgs) -> Result<ExitCode> {
+    let (mut options, mut fail_on) = configured_options(&args.config, args.no_config)?;
     options.select.extend(args.select.iter().cloned());
     options
         .extend_select
@@ -249,13 +259,24 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         }
     }
 
-    let format = match args.format {
+    Ok(print_report(report, args.format, args.color, fail_on))
+}
+
+/// Print `report` in `format` and give the exit code: 2 when a file could not be read or
+/// parsed, 1 when a finding is at or above `fail_on`, else 0.
+pub(crate) fn print_report(
+    report: mspack_lint::Report,
+    format: FormatArg,
+    color: ColorArg,
+    fail_on: Severity,
+) -> ExitCode {
+    let format = match format {
         FormatArg::Text => Format::Text,
         FormatArg::Json => Format::Json,
         FormatArg::Sarif => Format::Sarif,
         FormatArg::Github => Format::Github,
     };
-    let color = match args.color {
+    let color = match color {
         ColorArg::Always => true,
         ColorArg::Never => false,
         ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
@@ -288,5 +309,5 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
     // The process ends next: the operating system reclaims the trees at once, where freeing
     // them node by node costs up to a tenth of a large run.
     std::mem::forget(report);
-    Ok(code)
+    code
 }

@@ -1,6 +1,7 @@
 //! `mspack`: the Microservices Architecture Pack command line. Each subcommand parses its
 //! arguments and calls a library crate; no business logic lives here.
 
+mod graph;
 mod lint;
 mod new;
 mod render;
@@ -36,6 +37,8 @@ struct Cli {
 enum Command {
     /// Validate Istio, Gateway API and Kubernetes YAML offline
     Lint(lint::LintArgs),
+    /// Draw the services' dependency graph (mermaid, dot, json, html) or check it (MSP5xx)
+    Graph(graph::GraphArgs),
     /// List every lint rule
     Rules(rules::RulesArgs),
     /// Print the documentation of a rule
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lint(args) => lint::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Rules(args) => rules::list(args),
         Command::Explain(args) => rules::explain(args),
         Command::Render(args) => render::run(args),

@@ -24,6 +24,7 @@ pub mod crossref;
 pub mod finding;
 pub mod fix;
 pub mod gateway_api;
+pub mod graph;
 pub mod hosts;
 pub mod input;
 pub mod istio;

@@ -109,6 +109,13 @@ pub mod otel_retired_component;
 pub mod otel_signal_mismatch;
 pub mod otel_undefined_component;
 pub mod otel_unused_component;
+// The dependency graph (MSP5xx, `mspack graph --check`), off by default.
+pub mod graph_chain_depth;
+pub mod graph_cycle;
+pub mod graph_fan_out;
+pub mod graph_outbox;
+pub mod graph_route_resilience;
+pub mod graph_shared_store;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -156,6 +163,14 @@ pub static ALL: &[&Rule] = &[
     &target_port::TARGET_PORT_NOT_EXPOSED,
     &network_policy_blocks::NETWORK_POLICY_BLOCKS_ALLOWED_CALLER,
     &otlp_endpoint::OTLP_ENDPOINT_NOT_ADMITTED,
+    // The dependency graph (MSP5xx).
+    &graph_chain_depth::SYNC_CHAIN_TOO_DEEP,
+    &graph_cycle::SYNC_CALL_CYCLE,
+    &graph_fan_out::SYNC_FAN_OUT,
+    &graph_shared_store::SHARED_DATA_STORE,
+    &graph_route_resilience::ROUTE_WITHOUT_TIMEOUT,
+    &graph_route_resilience::RETRIED_WRITE_ROUTE,
+    &graph_outbox::PUBLISHES_WITHOUT_OUTBOX,
     // Workload, injection, webhook and mesh-install analyzers.
     &injection::NAMESPACE_NOT_INJECTED,
     &injection::POD_MISSING_PROXY,

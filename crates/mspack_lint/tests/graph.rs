@@ -1,0 +1,238 @@
+//! The dependency graph on real manifests: Online Boutique (read from the shared corpus at test
+//! time) and the food-delivery example.
+
+use std::path::{Path, PathBuf};
+
+use mspack_lint::graph::{EdgeKind, Graph};
+use mspack_lint::{LintOptions, load_inputs};
+
+fn graph_of(paths: &[String]) -> Graph {
+    let inputs =
+        load_inputs(paths, &LintOptions::default().limits).unwrap_or_else(|e| panic!("{e}"));
+    Graph::from_inputs(&inputs, &LintOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+fn targets(graph: &Graph, from: &str, kind: EdgeKind) -> Vec<String> {
+    let Some(n) = graph.node(from) else {
+        panic!(
+            "no node {from}: {:?}",
+            graph.nodes.iter().map(|n| &n.id).collect::<Vec<_>>()
+        )
+    };
+    let mut out: Vec<String> = graph
+        .outgoing(n, kind)
+        .map(|e| graph.nodes[e.to].id.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+fn boutique() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/corpus/realworld/microservices-demo/release/kubernetes-manifests.yaml",
+    );
+    dir.is_file().then_some(dir)
+}
+
+#[test]
+fn online_boutique_call_graph_from_env_vars() {
+    let Some(file) = boutique() else {
+        eprintln!("corpus not present; skipped");
+        return;
+    };
+    let graph = graph_of(&[file.display().to_string()]);
+    // frontend's eight *_ADDR vars; shoppingassistantservice has no Service in the release
+    // manifests, so seven resolve.
+    assert_eq!(
+        targets(&graph, "default/frontend", EdgeKind::Sync),
+        [
+            "default/adservice",
+            "default/cartservice",
+            "default/checkoutservice",
+            "default/currencyservice",
+            "default/productcatalogservice",
+            "default/recommendationservice",
+            "default/shippingservice",
+        ]
+    );
+    assert_eq!(
+        targets(&graph, "default/checkoutservice", EdgeKind::Sync),
+        [
+            "default/cartservice",
+            "default/currencyservice",
+            "default/emailservice",
+            "default/paymentservice",
+            "default/productcatalogservice",
+            "default/shippingservice",
+        ]
+    );
+    assert_eq!(
+        targets(&graph, "default/recommendationservice", EdgeKind::Sync),
+        ["default/productcatalogservice"]
+    );
+    assert_eq!(
+        targets(&graph, "default/cartservice", EdgeKind::Data),
+        ["default/redis-cart"]
+    );
+    assert_eq!(
+        targets(&graph, "default/loadgenerator", EdgeKind::Sync),
+        ["default/frontend"]
+    );
+}
+
+fn food_delivery() -> Graph {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/food-delivery/deploy");
+    graph_of(&[dir.display().to_string()])
+}
+
+#[test]
+fn food_delivery_graph() {
+    let graph = food_delivery();
+    assert_eq!(
+        targets(&graph, "orders/orders", EdgeKind::Async),
+        [
+            "delivery/delivery",
+            "kitchen/kitchen",
+            "messaging/nats",
+            "payments/payments"
+        ]
+    );
+    assert_eq!(
+        targets(&graph, "payments/payments", EdgeKind::Async),
+        ["messaging/nats", "orders/orders"]
+    );
+    assert_eq!(
+        targets(&graph, "payments/payments", EdgeKind::Sync),
+        ["payments/payment-provider"]
+    );
+    assert_eq!(
+        targets(&graph, "orders/orders", EdgeKind::Data),
+        ["db:orders/Secret/orders-db/url"]
+    );
+    // orders-v1 and orders-v2 are one node; the saga talks to payments over NATS only.
+    assert!(targets(&graph, "orders/orders", EdgeKind::Sync).is_empty());
+    let orders = graph.node("orders/orders").map(|n| &graph.nodes[n]);
+    assert_eq!(
+        orders.map(|n| (n.resources.len(), n.entry)),
+        Some((2, true))
+    );
+}
+
+const MESH: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: edge}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {serviceAccountName: web, containers: [{name: web, image: web}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  template:
+    metadata: {labels: {app: reviews}}
+    spec:
+      containers:
+      - name: reviews
+        image: reviews
+        args: ["--ratings=http://ratings.shop.svc.cluster.local:9080", "--cache=redis://cache:6379"]
+      - {name: istio-proxy, image: proxyv2, args: [proxy, "--discoveryAddress", "istiod.istio-system.svc:15012"]}
+      volumes:
+      - {name: data, persistentVolumeClaim: {claimName: reviews-data}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ratings, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  template:
+    metadata: {labels: {app: ratings}}
+    spec: {containers: [{name: ratings, image: ratings}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ratings-v2, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings-v2}}
+  template:
+    metadata: {labels: {app: ratings-v2}}
+    spec: {containers: [{name: ratings, image: ratings}]}
+---
+{apiVersion: v1, kind: Service, metadata: {name: reviews, namespace: shop}, spec: {selector: {app: reviews}, ports: [{port: 9080}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: ratings, namespace: shop}, spec: {selector: {app: ratings}, ports: [{port: 9080}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: ratings-v2, namespace: shop}, spec: {selector: {app: ratings-v2}, ports: [{port: 9080}]}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: shop}
+spec:
+  hosts: [ratings]
+  http:
+  - route: [{destination: {host: ratings}}]
+    mirror: {host: ratings-v2}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: reviews, namespace: shop}
+spec:
+  parentRefs: [{name: public, namespace: edge}]
+  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings, namespace: shop}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/edge/sa/web", "cluster.local/ns/shop/sa/*"]}}]
+"#;
+
+#[test]
+fn mesh_resources_args_and_volumes_make_edges() {
+    let source = std::sync::Arc::new(mspack_yaml::SourceFile::new("mesh.yaml", MESH));
+    let inputs = mspack_lint::Inputs {
+        sources: vec![source],
+        unreadable: Vec::new(),
+    };
+    let (graph, unloadable) =
+        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unloadable, 0);
+    // args (the proxy's istiod address is no edge); the mirror of the ratings VirtualService.
+    assert_eq!(
+        targets(&graph, "shop/reviews", EdgeKind::Sync),
+        ["shop/ratings"]
+    );
+    assert_eq!(
+        targets(&graph, "shop/ratings", EdgeKind::Sync),
+        ["shop/ratings-v2"]
+    );
+    // redis:// to a host with no Service, and the volume claim.
+    assert_eq!(
+        targets(&graph, "shop/reviews", EdgeKind::Data),
+        ["db:cache", "pvc:shop/reviews-data"]
+    );
+    // The AuthorizationPolicy's principal: web may call ratings (a wildcard account is no caller).
+    assert_eq!(
+        targets(&graph, "edge/web", EdgeKind::Sync),
+        ["shop/ratings"]
+    );
+    // The HTTPRoute's Gateway parent makes reviews an entry point.
+    let entry = |id: &str| graph.node(id).is_some_and(|n| graph.nodes[n].entry);
+    assert!(entry("shop/reviews") && !entry("shop/ratings"));
+    let mut entries: Vec<&str> = graph
+        .entry_points()
+        .into_iter()
+        .map(|n| graph.nodes[n].id.as_str())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["edge/web", "shop/reviews"]);
+}
