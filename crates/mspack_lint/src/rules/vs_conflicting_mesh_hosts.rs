@@ -78,7 +78,9 @@ type ScopedHost = (String, String);
 
 fn check(ws: &Workspace, out: &mut Findings) {
     let domain = ws.cluster_domain();
-    let mut entries: BTreeMap<ScopedHost, Vec<usize>> = BTreeMap::new();
+    // Hashed while collecting, sorted once for a deterministic report (a BTreeMap paid a
+    // string comparison per tree level on every insert).
+    let mut entries: HashMap<ScopedHost, Vec<usize>> = HashMap::new();
     for vs in ws.of_kind(Kind::VirtualService) {
         let gateways: Vec<&str> = vs
             .spec_at(&["gateways"])
@@ -110,10 +112,12 @@ fn check(ws: &Workspace, out: &mut Findings) {
             }
         }
     }
-    let public = PublicIndex::new(&entries);
+    let public = PublicIndex::new(entries.keys());
+    let mut ordered: Vec<(&ScopedHost, &Vec<usize>)> = entries.iter().collect();
+    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Istio reports each VirtualService (by namespace/name) once, for the first host found.
     let mut reported: HashSet<(&str, &str)> = HashSet::new();
-    for ((scope, fqdn), own) in &entries {
+    for ((scope, fqdn), own) in ordered {
         let mut list = own.clone();
         if scope != "*" {
             for key in public.overlapping(fqdn) {
@@ -161,13 +165,13 @@ struct PublicIndex<'a> {
 }
 
 impl<'a> PublicIndex<'a> {
-    fn new(entries: &'a BTreeMap<ScopedHost, Vec<usize>>) -> PublicIndex<'a> {
+    fn new(keys: impl Iterator<Item = &'a ScopedHost>) -> PublicIndex<'a> {
         let mut index = PublicIndex {
             exact: HashSet::new(),
             wildcard_suffixes: HashMap::new(),
             reversed: BTreeMap::new(),
         };
-        for (scope, fqdn) in entries.keys() {
+        for (scope, fqdn) in keys {
             if scope != "*" {
                 continue;
             }
@@ -242,7 +246,7 @@ mod tests {
             .iter()
             .map(|h| (("*".to_string(), h.to_string()), vec![0]))
             .collect();
-        let index = PublicIndex::new(&entries);
+        let index = PublicIndex::new(entries.keys());
         for probe in hosts.iter().chain(&["*.a.foo.com", "c.com", "*.x", "y"]) {
             let expected: BTreeSet<&str> = hosts
                 .iter()
