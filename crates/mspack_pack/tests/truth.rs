@@ -553,15 +553,6 @@ fn rendered_sdk_otlp_endpoints_are_base_urls_with_a_scheme() {
 #[ignore = "needs checkov: bash scripts/manifest-tools.sh"]
 fn the_worked_example_passes_checkov_like_the_renders() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = std::env::var_os("MSPACK_TOOLS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/manifest-tools"));
-    let checkov = venv.join("bin/checkov");
-    assert!(
-        checkov.is_file(),
-        "{} is missing: run scripts/manifest-tools.sh",
-        checkov.display()
-    );
     // checkov skips hidden directories, and tempfile's default names start with a dot.
     let dir = tempfile::Builder::new()
         .prefix("checkov-")
@@ -572,50 +563,13 @@ fn the_worked_example_passes_checkov_like_the_renders() {
         dir.path().join("worked-example.yaml"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let output = std::process::Command::new(&checkov)
-        .args([
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "-o",
-            "json",
-            "-d",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", checkov.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("checkov output is not JSON ({e}): {stdout}"));
-    let reports = match report {
-        serde_json::Value::Array(items) => items,
-        other => vec![other],
-    };
-    let mut failed = Vec::new();
-    let mut passed = 0;
-    for r in &reports {
-        passed += r["summary"]["passed"].as_u64().unwrap_or(0);
-        for f in r["results"]["failed_checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            failed.push(format!(
-                "{} {} ({})",
-                f["check_id"].as_str().unwrap_or("?"),
-                f["resource"].as_str().unwrap_or("?"),
-                f["check_name"].as_str().unwrap_or("?")
-            ));
-        }
-    }
+    let report = mspack_testkit::checkov(dir.path());
     assert!(
-        failed.is_empty(),
+        report.failed.is_empty(),
         "checkov failures:\n{}",
-        failed.join("\n")
+        report.failed.join("\n")
     );
-    assert!(passed > 0, "checkov ran no checks");
+    assert!(report.passed > 0, "checkov ran no checks");
 }
 
 /// Issue 15: the worked example has what the templates give every workload: a

@@ -324,15 +324,6 @@ fn kubernetes_documents_match_the_strict_1_34_schemas() {
 #[test]
 #[ignore = "needs checkov: bash scripts/manifest-tools.sh"]
 fn checkov_kubernetes_checks_pass() {
-    let venv = std::env::var_os("MSPACK_TOOLS_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| support::project_root().join("target/manifest-tools"));
-    let checkov = venv.join("bin/checkov");
-    assert!(
-        checkov.is_file(),
-        "{} missing: run scripts/manifest-tools.sh",
-        checkov.display()
-    );
     // checkov skips hidden directories, and tempfile's default names start with a dot.
     let dir = tempfile::Builder::new()
         .prefix("checkov-")
@@ -342,56 +333,18 @@ fn checkov_kubernetes_checks_pass() {
         let file = dir.path().join(format!("{}.yaml", label.replace('/', "-")));
         std::fs::write(&file, text).expect("write a rendered file");
     }
-    let output = std::process::Command::new(&checkov)
-        .args([
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "--quiet",
-            "--compact",
-            "-o",
-            "json",
-            "-d",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("run checkov");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "checkov output is not JSON ({e}): {stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let reports = match report {
-        Value::Array(items) => items,
-        other => vec![other],
-    };
-    let mut failed = Vec::new();
-    let mut passed = 0;
-    for r in &reports {
-        passed += r["summary"]["passed"].as_u64().unwrap_or(0);
-        for f in r["results"]["failed_checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            failed.push(format!(
-                "{} {} {} ({})",
-                f["check_id"].as_str().unwrap_or("?"),
-                f["resource"].as_str().unwrap_or("?"),
-                f["file_path"].as_str().unwrap_or("?"),
-                f["check_name"].as_str().unwrap_or("?")
-            ));
-        }
-    }
-    println!("checkov: {passed} passed, {} failed", failed.len());
-    assert!(
-        failed.is_empty(),
-        "checkov failures:\n{}",
-        failed.join("\n")
+    let report = mspack_testkit::checkov(dir.path());
+    println!(
+        "checkov: {} passed, {} failed",
+        report.passed,
+        report.failed.len()
     );
-    assert!(passed > 0, "checkov ran no checks");
+    assert!(
+        report.failed.is_empty(),
+        "checkov failures:\n{}",
+        report.failed.join("\n")
+    );
+    assert!(report.passed > 0, "checkov ran no checks");
 }
 
 /// The `set` value of `header` in a RequestHeaderModifier among `filters`.

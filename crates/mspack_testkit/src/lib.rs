@@ -10,6 +10,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod checkov;
 mod natsd;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use mspack_eventstore::{TablePrefix, database_url_from_env};
 use sqlx::{AssertSqlSafe, PgPool};
 
+pub use checkov::{CheckovReport, checkov, checkov_binary};
 pub use natsd::{NatsServer, nats_server_binary};
 
 /// True under `CI=true` (or `CI=1`): a missing server fails the test instead of skipping it.

@@ -43,10 +43,7 @@ impl ObiConfig {
         span: Span,
         message: String,
     ) -> &'o mut Finding {
-        match self.resource.and_then(|id| ws.resources.get(id)) {
-            Some(r) => out.report_span(r, span, message),
-            None => out.report_at(&self.file, span, message),
-        }
+        crate::otel::report_in_holder(ws, out, self.resource, &self.file, span, message)
     }
 
     /// `extensions.obi`.

@@ -79,6 +79,22 @@ pub struct CollectorConfig {
     pub version: Option<Version>,
 }
 
+/// Report at `span` on the resource that holds an embedded config (a ConfigMap, a CR), or on
+/// the file when the config is the file itself. Shared by Collector and OBI configs.
+pub(crate) fn report_in_holder<'o>(
+    ws: &Workspace,
+    out: &'o mut Findings,
+    resource: Option<usize>,
+    file: &Arc<SourceFile>,
+    span: Span,
+    message: String,
+) -> &'o mut Finding {
+    match resource.and_then(|id| ws.resources.get(id)) {
+        Some(r) => out.report_span(r, span, message),
+        None => out.report_at(file, span, message),
+    }
+}
+
 impl CollectorConfig {
     /// Report at `span` (a span of `root`) on the holding resource, or on the file.
     pub fn report<'o>(
@@ -88,10 +104,7 @@ impl CollectorConfig {
         span: Span,
         message: String,
     ) -> &'o mut Finding {
-        match self.resource.and_then(|id| ws.resources.get(id)) {
-            Some(r) => out.report_span(r, span, message),
-            None => out.report_at(&self.file, span, message),
-        }
+        report_in_holder(ws, out, self.resource, &self.file, span, message)
     }
 
     /// Names of the components of one section (`receivers`, `connectors`...), with their key nodes.
