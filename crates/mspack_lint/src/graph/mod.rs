@@ -310,7 +310,7 @@ impl Graph {
     }
 
     /// Whether any edge links `from` to `to`.
-    fn linked(&self, from: usize, to: usize) -> Option<usize> {
+    pub fn linked(&self, from: usize, to: usize) -> Option<usize> {
         [
             EdgeKind::Sync,
             EdgeKind::Async,
