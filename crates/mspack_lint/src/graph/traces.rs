@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{Graph, NodeKind};
 use crate::crossref::containers;
+use crate::resource::Resource;
 use crate::workspace::Workspace;
 
 /// Calls from one service to another seen in traces.
@@ -190,26 +191,8 @@ pub fn service_nodes(graph: &Graph, ws: &Workspace) -> HashMap<String, usize> {
     };
     let mut out: HashMap<String, usize> = HashMap::new();
     for (i, node) in workloads() {
-        for r in node.resources.iter().filter_map(|&r| ws.resources.get(r)) {
-            for c in containers(r) {
-                for var in c.node.get("env").into_iter().flat_map(Node::items) {
-                    let name = var.get("name").and_then(Node::as_str).unwrap_or("");
-                    let value = var.get("value").and_then(Node::as_str).unwrap_or("");
-                    let service = match name {
-                        "OTEL_SERVICE_NAME" => Some(value.trim()),
-                        "OTEL_RESOURCE_ATTRIBUTES" => value
-                            .split(',')
-                            .filter_map(|kv| kv.split_once('='))
-                            .find(|(k, _)| k.trim() == "service.name")
-                            .map(|(_, v)| v.trim()),
-                        _ => None,
-                    };
-                    // `$(VAR)` references are expanded by the kubelet, not known here.
-                    if let Some(s) = service.filter(|s| !s.is_empty() && !s.contains("$(")) {
-                        out.entry(s.to_string()).or_insert(i);
-                    }
-                }
-            }
+        for s in &node.service_names {
+            out.entry(s.clone()).or_insert(i);
         }
     }
     for (i, node) in workloads() {
@@ -222,6 +205,32 @@ pub fn service_nodes(graph: &Graph, ws: &Workspace) -> HashMap<String, usize> {
     }
     for (i, node) in workloads() {
         out.entry(node.id.clone()).or_insert(i);
+    }
+    out
+}
+
+/// The `service.name` values the containers of workload `r` set: `OTEL_SERVICE_NAME`, or
+/// `service.name=` in `OTEL_RESOURCE_ATTRIBUTES` (values with `$(VAR)` references, which the
+/// kubelet expands, are left out).
+pub fn declared_service_names(r: &Resource) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in containers(r) {
+        for var in c.node.get("env").into_iter().flat_map(Node::items) {
+            let name = var.get("name").and_then(Node::as_str).unwrap_or("");
+            let value = var.get("value").and_then(Node::as_str).unwrap_or("");
+            let service = match name {
+                "OTEL_SERVICE_NAME" => Some(value.trim()),
+                "OTEL_RESOURCE_ATTRIBUTES" => value
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| k.trim() == "service.name")
+                    .map(|(_, v)| v.trim()),
+                _ => None,
+            };
+            if let Some(s) = service.filter(|s| !s.is_empty() && !s.contains("$(")) {
+                out.push(s.to_string());
+            }
+        }
     }
     out
 }
