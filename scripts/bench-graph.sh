@@ -2,7 +2,7 @@
 # `mspack graph --check` against `mspack lint` on the same files: generates SERVICES (default
 # 10,000) services' manifests into target/bench-graph (scripts/bench/graph_corpus.py: Deployment +
 # Service each, sync calls by URL and host:port in env, events in annotations, database URLs;
-# 2,000 files) and prints the best of RUNS (default 3) CPU times (user + system, from the
+# 1,000 files) and prints the best of RUNS (default 3) CPU times (user + system, from the
 # kernel's rusage via scripts/bench/cpu_time.py) of
 #   - mspack graph --check   (builds the graph, runs MSP501-509)
 #   - mspack lint            (the default rule set)

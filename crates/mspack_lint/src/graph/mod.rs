@@ -17,6 +17,7 @@ mod address;
 mod edges;
 pub mod mesh;
 mod paths;
+pub mod subjects;
 pub mod traces;
 
 use std::collections::{BTreeMap, HashMap};
