@@ -267,3 +267,43 @@ fn malformed_traces_are_an_error_with_the_line() {
             .stderr(predicate::str::contains("traces.jsonl: line 2"));
     }
 }
+
+#[test]
+fn traces_find_workloads_by_their_otel_service_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mspack_lint/tests/fixtures/MSP508");
+    let out = mspack()
+        .arg(dir.join("bad.yaml"))
+        .arg("--format=json")
+        .arg("--traces")
+        .arg(dir.join("traces.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    let graph: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let observed: Vec<(&str, &str)> = graph["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "observed")
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap_or(""),
+                e["to"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    // checkout's spans say `checkout-api` (its OTEL_SERVICE_NAME); loadgen is in no manifest.
+    assert!(
+        observed.contains(&("shop/checkout", "shop/audit")),
+        "{observed:?}"
+    );
+    assert!(
+        observed.contains(&("service:loadgen", "shop/orders")),
+        "{observed:?}"
+    );
+    assert!(
+        !observed
+            .iter()
+            .any(|(from, _)| from.contains("checkout-api"))
+    );
+}
