@@ -246,18 +246,23 @@ fn check_unobserved(ws: &Workspace, out: &mut Findings) {
             .filter(|((from, _), _)| *from == e.from)
             .flat_map(|(_, o)| o.iter().map(|o| o.count))
             .sum();
+        let seen_calls = if outgoing == 0 {
+            format!("{} calls no other service in them", caller.name)
+        } else {
+            format!(
+                "{outgoing} call{} from {} to other services",
+                if outgoing == 1 { "" } else { "s" },
+                caller.name
+            )
+        };
         out.report_span(
             r,
             ev.span,
             format!(
                 "{} declares a call to {} ({}), but the traces never show one, though they hold \
-                 spans of both ({outgoing} call{} from {} to other services): dead configuration, \
-                 or a path the traced traffic never took",
-                caller.id,
-                callee.id,
-                ev.what,
-                if outgoing == 1 { "" } else { "s" },
-                caller.name,
+                 spans of both ({seen_calls}): dead configuration, or a path the traced traffic \
+                 never took",
+                caller.id, callee.id, ev.what,
             ),
         )
         .help("remove the address if the call is gone, or exercise the path in the traffic the traces come from");
