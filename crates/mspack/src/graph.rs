@@ -5,11 +5,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use mspack_graph::{Format, View, render};
 use mspack_lint::graph::Graph;
-use mspack_lint::graph::traces::read_otlp_json;
 use mspack_lint::{lint_inputs, load_inputs};
 
 use crate::lint::{ColorArg, FormatArg, configured_options, print_report};
@@ -43,7 +42,8 @@ pub struct GraphArgs {
     #[arg(long)]
     collapse: bool,
     /// OTLP JSON export of spans (the Collector's file exporter): calls seen in traces are drawn
-    /// as `observed` edges with counts and p50/p99, marked when the manifests do not declare them
+    /// as `observed` edges with counts and p50/p99, marked when the manifests do not declare them;
+    /// --check compares them with the declared graph (MSP508, MSP509)
     #[arg(long, value_name = "FILE")]
     traces: Option<PathBuf>,
     /// Namespace assumed for resources whose YAML names none
@@ -68,6 +68,12 @@ pub fn run(args: GraphArgs) -> Result<ExitCode> {
     // The graph rules only, whatever the config selects (its ignores still apply).
     options.select = vec!["MSP5".to_string()];
     options.extend_select.clear();
+    // Read once up front: a malformed file is an error (exit 2) before any output.
+    let traces = match &args.traces {
+        None => None,
+        Some(path) => Some(mspack_lint::load_traces(path)?),
+    };
+    options.traces = args.traces.clone();
     let inputs = load_inputs(&args.paths, &options.limits)?;
     if args.check {
         let report = lint_inputs(inputs, &options)?;
@@ -88,14 +94,7 @@ pub fn run(args: GraphArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(crate::EXIT_USAGE));
     }
-    let observed = match &args.traces {
-        None => Vec::new(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            read_otlp_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        }
-    };
+    let observed = traces.map(|t| t.calls).unwrap_or_default();
     let report = lint_inputs(inputs, &options)?;
     let view = match View::new(
         &graph,

@@ -208,3 +208,102 @@ fn traces_add_observed_calls() {
         .code(2)
         .stderr(predicate::str::contains("resourceSpans"));
 }
+
+#[test]
+fn check_with_traces_reports_undeclared_and_unobserved_calls() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mspack_lint/tests/fixtures");
+    // MSP509 is information: reported, but the exit code stays 0 (as lint's --fail-on default).
+    for (code, count, exit) in [("MSP508", 2, 1), ("MSP509", 2, 0)] {
+        let dir = fixtures.join(code);
+        let out = mspack()
+            .arg(dir.join("bad.yaml"))
+            .arg("--check")
+            .arg("--output-format=json")
+            .arg("--traces")
+            .arg(dir.join("traces.json"))
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            out.status.code(),
+            Some(exit),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let needle = format!("\"code\": \"{code}\"");
+        assert_eq!(text.matches(&needle).count(), count, "{text}");
+        // Every call of the traces is declared, and every declared call seen.
+        mspack()
+            .arg(dir.join("good.yaml"))
+            .arg("--check")
+            .arg("--traces")
+            .arg(dir.join("traces.json"))
+            .assert()
+            .code(0);
+    }
+    // Without traces, neither rule has anything to compare.
+    mspack()
+        .arg(fixtures.join("MSP508/bad.yaml"))
+        .arg("--check")
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn malformed_traces_are_an_error_with_the_line() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bad = dir.path().join("traces.jsonl");
+    std::fs::write(&bad, "{\"resourceSpans\": []}\n{\"resourceSpans\": [\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    for check in [true, false] {
+        let mut cmd = mspack();
+        cmd.arg(food_delivery()).arg("--traces").arg(&bad);
+        if check {
+            cmd.arg("--check");
+        }
+        cmd.assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains("traces.jsonl: line 2"));
+    }
+}
+
+#[test]
+fn traces_find_workloads_by_their_otel_service_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mspack_lint/tests/fixtures/MSP508");
+    let out = mspack()
+        .arg(dir.join("bad.yaml"))
+        .arg("--format=json")
+        .arg("--traces")
+        .arg(dir.join("traces.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success());
+    let graph: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let observed: Vec<(&str, &str)> = graph["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "observed")
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap_or(""),
+                e["to"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    // checkout's spans say `checkout-api` (its OTEL_SERVICE_NAME); loadgen is in no manifest.
+    assert!(
+        observed.contains(&("shop/checkout", "shop/audit")),
+        "{observed:?}"
+    );
+    assert!(
+        observed.contains(&("service:loadgen", "shop/orders")),
+        "{observed:?}"
+    );
+    assert!(
+        !observed
+            .iter()
+            .any(|(from, _)| from.contains("checkout-api"))
+    );
+}

@@ -35,6 +35,8 @@ pub struct ViewNode {
     pub location: Option<String>,
     /// Messages of the findings on this node.
     pub findings: Vec<String>,
+    /// The `service.name` its telemetry carries (`OTEL_SERVICE_NAME`), for `--traces`.
+    pub service_names: Vec<String>,
 }
 
 /// An edge as drawn.
@@ -129,6 +131,7 @@ impl View {
                 kind: n.kind.as_str(),
                 entry: n.entry,
                 location: n.location.clone(),
+                service_names: n.service_names.clone(),
                 findings: n
                     .names
                     .iter()
@@ -163,8 +166,8 @@ impl View {
         View { nodes, edges }
     }
 
-    /// Calls seen in traces (`--traces`), as `observed` edges between the nodes whose name or
-    /// id is the span's `service.name`; a service no node stands for gets a node of its own in
+    /// Calls seen in traces (`--traces`), as `observed` edges between the nodes whose
+    /// `OTEL_SERVICE_NAME`, else name or id, is the span's `service.name`; a service no node stands for gets a node of its own in
     /// the context `traces`. The label says whether the manifests declare the dependency.
     fn add_observed(&mut self, observed: &[Observed]) {
         for o in observed {
@@ -196,7 +199,12 @@ impl View {
         let known = self
             .nodes
             .iter()
-            .position(|n| n.kind == "workload" && (n.label == service || n.id == service));
+            .position(|n| n.kind == "workload" && n.service_names.iter().any(|s| s == service))
+            .or_else(|| {
+                self.nodes
+                    .iter()
+                    .position(|n| n.kind == "workload" && (n.label == service || n.id == service))
+            });
         if let Some(i) = known {
             return i;
         }
@@ -212,6 +220,7 @@ impl View {
             entry: false,
             location: None,
             findings: Vec::new(),
+            service_names: Vec::new(),
         });
         self.nodes.len() - 1
     }
@@ -287,6 +296,7 @@ impl View {
                 entry: false,
                 location: None,
                 findings: Vec::new(),
+                service_names: Vec::new(),
             })
             .collect();
         for n in &self.nodes {

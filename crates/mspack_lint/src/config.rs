@@ -136,6 +136,9 @@ pub struct LintOptions {
     pub limits: mspack_yaml::Limits,
     /// Today as `YYYY-MM-DD` (UTC), against which suppression comments' `until=` dates are read.
     pub today: String,
+    /// OTLP JSON export of spans (`mspack graph --traces`), read by the rules on observed calls
+    /// (MSP508, MSP509).
+    pub traces: Option<PathBuf>,
 }
 
 impl Default for LintOptions {
@@ -163,6 +166,7 @@ impl Default for LintOptions {
             .map(String::from)
             .to_vec(),
             limits: mspack_yaml::Limits::default(),
+            traces: None,
             today: today_utc(),
         }
     }

@@ -120,6 +120,8 @@ pub enum LintError {
     Mesh(#[from] MeshInputError),
     #[error("unknown rule selector {0:?} (see `mspack rules`)")]
     UnknownSelector(String),
+    #[error("{path}: {message}")]
+    Traces { path: String, message: String },
     #[error("invalid per-file-ignores glob {glob:?}: {message}")]
     Glob { glob: String, message: String },
 }
@@ -179,6 +181,16 @@ pub fn load_mesh_inputs(
         None => None,
     };
     Ok((mesh, networks))
+}
+
+/// Read an OTLP JSON export of spans (`--traces`).
+pub fn load_traces(path: &std::path::Path) -> Result<graph::traces::Traces, LintError> {
+    let error = |message: String| LintError::Traces {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    graph::traces::read_traces(&text).map_err(error)
 }
 
 /// Load the CRD schemas named in `options.crds` (CRD YAML or a JSON schema bundle).
@@ -254,6 +266,9 @@ pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, Lint
             }),
     );
     workspace.set_schemas(schemas);
+    if let Some(path) = &options.traces {
+        workspace.traces = Some(Arc::new(load_traces(path)?));
+    }
     lap("model");
     let active: Vec<&'static Rule> = rules
         .iter()

@@ -169,6 +169,8 @@ pub struct Workspace {
     pub files: usize,
     /// What could not be loaded as it stands, in input order.
     pub load_issues: Vec<LoadIssue>,
+    /// Spans read from `--traces` (none unless given).
+    pub traces: Option<Arc<crate::graph::traces::Traces>>,
     by_kind: HashMap<Kind, Vec<usize>>,
     by_name: HashMap<(Kind, CompactString, CompactString), usize>,
     namespaces: BTreeSet<String>,
@@ -252,6 +254,7 @@ impl Workspace {
             networks,
             files: file_count,
             load_issues,
+            traces: None,
             by_kind,
             by_name,
             namespaces,

@@ -3,8 +3,9 @@
 //! - `tests/fixtures/<rule id>/bad.yaml` gives the snapshotted findings, `good.yaml` none;
 //! - the rule's documented Example fires it and its Fix does not.
 //!
-//! A fixture folder may hold a `.mspack.toml` (e.g. `multicluster = "ambient"`) and `mesh.yaml`
-//! (a MeshConfig); both apply to the fixtures and to the doc examples.
+//! A fixture folder may hold a `.mspack.toml` (e.g. `multicluster = "ambient"`), `mesh.yaml`
+//! (a MeshConfig) and `traces.json` (an OTLP JSON export, as `--traces`); they apply to the
+//! fixtures and to the doc examples.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,10 @@ fn options_for(rule: &Rule) -> LintOptions {
     let mesh = dir.join("mesh.yaml");
     if mesh.is_file() {
         options.mesh_config = Some(mesh);
+    }
+    let traces = dir.join("traces.json");
+    if traces.is_file() {
+        options.traces = Some(traces);
     }
     options.select = vec![rule.id()];
     options

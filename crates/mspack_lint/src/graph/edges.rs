@@ -2,9 +2,12 @@
 //! read from Secrets and ConfigMaps, PersistentVolumeClaim volumes, and the subjects of the
 //! `events.mspack.io/*` annotations.
 
+use std::collections::BTreeMap;
+
 use mspack_yaml::Node;
 
 use super::address::{addresses, is_telemetry_var, kind_of};
+use super::subjects::{SubjectIndex, subjects};
 use super::{
     CONSUMES_ANNOTATION, EdgeKind, Graph, NodeKind, PUBLISHES_ANNOTATION, Target, evidence, resolve,
 };
@@ -192,28 +195,6 @@ fn add_volumes(graph: &mut Graph, r: &Resource, node: usize) {
     }
 }
 
-/// The subjects an annotation lists (comma- or whitespace-separated).
-pub fn subjects(value: &str) -> impl Iterator<Item = &str> {
-    value
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-}
-
-/// NATS subject matching: `*` matches one token, `>` the rest (one or more tokens).
-pub fn subject_matches(pattern: &str, subject: &str) -> bool {
-    let mut p = pattern.split('.');
-    let mut s = subject.split('.');
-    loop {
-        match (p.next(), s.next()) {
-            (Some(">"), Some(_)) => return true,
-            (Some("*"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
 /// Async edges publisher → consumer for every subject one publishes and the other consumes.
 fn add_subject_edges(graph: &mut Graph, ws: &Workspace, workloads: &[(usize, usize)]) {
     let mut publishers = Vec::new();
@@ -230,21 +211,30 @@ fn add_subject_edges(graph: &mut Graph, ws: &Workspace, workloads: &[(usize, usi
             consumers.push((node, value));
         }
     }
+    let mut index = SubjectIndex::default();
+    for (i, &(_, consumed)) in consumers.iter().enumerate() {
+        for pattern in consumed.as_str().into_iter().flat_map(subjects) {
+            index.add(pattern, i);
+        }
+    }
+    let mut hits = Vec::new();
     for &(from, r, published) in &publishers {
         let Some(published_text) = published.as_str() else {
             continue;
         };
-        for &(to, consumed) in &consumers {
-            let Some(consumed_text) = consumed.as_str() else {
-                continue;
-            };
-            let matched: Vec<String> = subjects(published_text)
-                .filter(|s| subjects(consumed_text).any(|p| subject_matches(p, s)))
-                .map(str::to_string)
-                .collect();
-            if matched.is_empty() {
-                continue;
+        // Consumer (in input order) -> the subjects it takes, in the order published.
+        let mut matched: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for subject in subjects(published_text) {
+            hits.clear();
+            index.matches(subject, &mut hits);
+            hits.sort_unstable();
+            hits.dedup();
+            for &c in &hits {
+                matched.entry(c).or_default().push(subject);
             }
+        }
+        for (c, matched) in matched {
+            let to = consumers[c].0;
             if let Some(e) = graph.add_edge(
                 from,
                 to,
@@ -252,29 +242,11 @@ fn add_subject_edges(graph: &mut Graph, ws: &Workspace, workloads: &[(usize, usi
                 evidence(r, published, PUBLISHES_ANNOTATION),
             ) {
                 for s in matched {
-                    if !graph.edges[e].subjects.contains(&s) {
-                        graph.edges[e].subjects.push(s);
+                    if !graph.edges[e].subjects.iter().any(|known| known == s) {
+                        graph.edges[e].subjects.push(s.to_string());
                     }
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nats_wildcards() {
-        assert!(subject_matches(
-            "fd.orders.>",
-            "fd.orders.events.OrderPlaced"
-        ));
-        assert!(subject_matches("fd.*.cmd", "fd.kitchen.cmd"));
-        assert!(!subject_matches("fd.*.cmd", "fd.kitchen.cmd.x"));
-        assert!(!subject_matches("fd.orders.>", "fd.orders"));
-        assert!(subject_matches("a.b", "a.b"));
-        assert_eq!(subjects("a, b\n c").count(), 3);
     }
 }

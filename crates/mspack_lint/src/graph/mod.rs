@@ -17,6 +17,7 @@ mod address;
 mod edges;
 pub mod mesh;
 mod paths;
+pub mod subjects;
 pub mod traces;
 
 use std::collections::{BTreeMap, HashMap};
@@ -106,6 +107,9 @@ pub struct GraphNode {
     pub location: Option<String>,
     /// `Kind ns/name` of each workload resource (as findings name their resource).
     pub names: Vec<String>,
+    /// The `service.name` its containers give their telemetry (`OTEL_SERVICE_NAME`, or
+    /// `service.name=` in `OTEL_RESOURCE_ATTRIBUTES`), as spans of `--traces` carry it.
+    pub service_names: Vec<String>,
 }
 
 /// Where an edge was read: the node of a resource.
@@ -243,6 +247,11 @@ impl Graph {
         let n = &mut self.nodes[node];
         n.resources.push(r.id);
         n.names.push(r.display_name());
+        for service in traces::declared_service_names(r) {
+            if !n.service_names.contains(&service) {
+                n.service_names.push(service);
+            }
+        }
         n.location.get_or_insert(location);
         self.by_resource.insert(r.id, node);
     }
@@ -270,6 +279,7 @@ impl Graph {
             entry: false,
             location: None,
             names: Vec::new(),
+            service_names: Vec::new(),
         });
         i
     }
@@ -310,7 +320,7 @@ impl Graph {
     }
 
     /// Whether any edge links `from` to `to`.
-    fn linked(&self, from: usize, to: usize) -> Option<usize> {
+    pub fn linked(&self, from: usize, to: usize) -> Option<usize> {
         [
             EdgeKind::Sync,
             EdgeKind::Async,

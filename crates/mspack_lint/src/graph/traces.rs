@@ -2,9 +2,15 @@
 //! Collector's `file` exporter: one `TracesData` object per line, or one object per file), with
 //! call counts and the child spans' p50/p99 durations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use mspack_yaml::Node;
 use serde_json::Value;
+
+use super::{Graph, NodeKind};
+use crate::crossref::containers;
+use crate::resource::Resource;
+use crate::workspace::Workspace;
 
 /// Calls from one service to another seen in traces.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,25 +29,67 @@ struct SpanInfo {
     duration_ms: f64,
 }
 
-/// Read an OTLP JSON export. Lines that are not JSON objects with `resourceSpans` are an error.
+/// What an OTLP JSON export holds for the graph: the calls between services, and every service
+/// that has at least one span in it (whose calls the export can be said to cover).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Traces {
+    pub calls: Vec<Observed>,
+    pub services: BTreeSet<String>,
+}
+
+/// Read an OTLP JSON export (calls only); see [`read_traces`].
 pub fn read_otlp_json(text: &str) -> Result<Vec<Observed>, String> {
-    let documents: Vec<Value> = match serde_json::from_str::<Value>(text) {
-        Ok(v) => vec![v],
-        Err(_) => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| format!("line {}: not JSON: {e}", i + 1))
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    read_traces(text).map(|t| t.calls)
+}
+
+/// Read an OTLP JSON export: one `TracesData` object (possibly pretty-printed), or several one
+/// after another (JSON lines, as the file exporter writes them). Text that is not JSON, or a
+/// value that is not an object with `resourceSpans`, is an error naming its line.
+pub fn read_traces(text: &str) -> Result<Traces, String> {
+    let mut documents: Vec<Value> = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => break,
+            Some(Ok(v)) => {
+                if v.get("resourceSpans").and_then(Value::as_array).is_none() {
+                    let at = start + text[start..].len() - text[start..].trim_start().len();
+                    return Err(format!(
+                        "line {}: not an OTLP JSON export (a JSON object with `resourceSpans` expected)",
+                        line_of(text, at)
+                    ));
+                }
+                documents.push(v);
+            }
+            Some(Err(e)) if e.is_eof() => {
+                let at = start + text[start..].len() - text[start..].trim_start().len();
+                return Err(format!(
+                    "line {}: not JSON: the value that starts here is not closed before the end of the file",
+                    line_of(text, at)
+                ));
+            }
+            Some(Err(e)) => {
+                let message = e.to_string();
+                let suffix = format!(" at line {} column {}", e.line(), e.column());
+                let message = message.strip_suffix(&suffix).unwrap_or(&message);
+                return Err(format!(
+                    "line {}, column {}: not JSON: {message}",
+                    e.line(),
+                    e.column()
+                ));
+            }
+        }
+    }
+    let mut services = BTreeSet::new();
     // (traceId, spanId) -> span
     let mut spans: HashMap<(String, String), SpanInfo> = HashMap::new();
     for doc in &documents {
-        let Some(resource_spans) = doc.get("resourceSpans").and_then(Value::as_array) else {
-            return Err("not an OTLP JSON export: no `resourceSpans`".into());
-        };
+        let resource_spans = doc
+            .get("resourceSpans")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
         for rs in resource_spans {
             let service = rs
                 .pointer("/resource/attributes")
@@ -53,6 +101,7 @@ pub fn read_otlp_json(text: &str) -> Result<Vec<Observed>, String> {
                 .and_then(Value::as_str)
                 .unwrap_or("unknown_service")
                 .to_string();
+            let mut has_spans = false;
             let scopes = rs
                 .get("scopeSpans")
                 .or_else(|| rs.get("instrumentationLibrarySpans"));
@@ -81,6 +130,7 @@ pub fn read_otlp_json(text: &str) -> Result<Vec<Observed>, String> {
                     let duration_ms =
                         nanos("endTimeUnixNano").saturating_sub(nanos("startTimeUnixNano")) as f64
                             / 1e6;
+                    has_spans = true;
                     spans.insert(
                         (text("traceId"), text("spanId")),
                         SpanInfo {
@@ -90,6 +140,9 @@ pub fn read_otlp_json(text: &str) -> Result<Vec<Observed>, String> {
                         },
                     );
                 }
+            }
+            if has_spans {
+                services.insert(service);
             }
         }
     }
@@ -108,7 +161,7 @@ pub fn read_otlp_json(text: &str) -> Result<Vec<Observed>, String> {
                 .push(span.duration_ms);
         }
     }
-    Ok(calls
+    let calls = calls
         .into_iter()
         .map(|((from, to), mut durations)| {
             durations.sort_by(f64::total_cmp);
@@ -120,7 +173,75 @@ pub fn read_otlp_json(text: &str) -> Result<Vec<Observed>, String> {
                 p99_ms: percentile(&durations, 0.99),
             }
         })
-        .collect())
+        .collect();
+    Ok(Traces { calls, services })
+}
+
+/// The workload node that each `service.name` of the traces stands for: the service name a
+/// container sets (`OTEL_SERVICE_NAME`, or `service.name=` in `OTEL_RESOURCE_ATTRIBUTES`), else
+/// the node's name (its `app.kubernetes.io/name` or `app` label, else the resource name), a
+/// workload resource's name, or the node id (`namespace/name`). The first node wins a name.
+pub fn service_nodes(graph: &Graph, ws: &Workspace) -> HashMap<String, usize> {
+    let workloads = || {
+        graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == NodeKind::Workload)
+    };
+    let mut out: HashMap<String, usize> = HashMap::new();
+    for (i, node) in workloads() {
+        for s in &node.service_names {
+            out.entry(s.clone()).or_insert(i);
+        }
+    }
+    for (i, node) in workloads() {
+        out.entry(node.name.clone()).or_insert(i);
+    }
+    for (i, node) in workloads() {
+        for r in node.resources.iter().filter_map(|&r| ws.resources.get(r)) {
+            out.entry(r.name.to_string()).or_insert(i);
+        }
+    }
+    for (i, node) in workloads() {
+        out.entry(node.id.clone()).or_insert(i);
+    }
+    out
+}
+
+/// The `service.name` values the containers of workload `r` set: `OTEL_SERVICE_NAME`, or
+/// `service.name=` in `OTEL_RESOURCE_ATTRIBUTES` (values with `$(VAR)` references, which the
+/// kubelet expands, are left out).
+pub fn declared_service_names(r: &Resource) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in containers(r) {
+        for var in c.node.get("env").into_iter().flat_map(Node::items) {
+            let name = var.get("name").and_then(Node::as_str).unwrap_or("");
+            let value = var.get("value").and_then(Node::as_str).unwrap_or("");
+            let service = match name {
+                "OTEL_SERVICE_NAME" => Some(value.trim()),
+                "OTEL_RESOURCE_ATTRIBUTES" => value
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| k.trim() == "service.name")
+                    .map(|(_, v)| v.trim()),
+                _ => None,
+            };
+            if let Some(s) = service.filter(|s| !s.is_empty() && !s.contains("$(")) {
+                out.push(s.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -173,5 +294,25 @@ mod tests {
         );
         assert!(read_otlp_json("{}").is_err());
         assert!(read_otlp_json("not json").is_err());
+        // JSON lines and one pretty-printed object read the same.
+        let one = format!(
+            "{{\n  \"resourceSpans\": [\n{}\n]}}",
+            text.lines()
+                .filter_map(|l| l.strip_prefix(r#"{"resourceSpans":["#))
+                .filter_map(|l| l.strip_suffix("]}"))
+                .collect::<Vec<_>>()
+                .join(",\n")
+        );
+        assert_eq!(read_otlp_json(&one), read_otlp_json(&text));
+    }
+
+    #[test]
+    fn malformed_input_names_its_line() {
+        let good = r#"{"resourceSpans":[]}"#;
+        let err = |text: &str| read_traces(text).err().unwrap_or_default();
+        assert!(err(&format!("{good}\n{good}\n{{\"resourceSpans\": [")).starts_with("line 3"));
+        assert!(err(&format!("{good}\n\n[1, 2]")).starts_with("line 3: not an OTLP JSON export"));
+        assert!(err("{\n  \"resourceSpans\": [}\n").starts_with("line 2, column"));
+        assert_eq!(read_traces(""), Ok(Traces::default()));
     }
 }

@@ -116,6 +116,7 @@ pub mod graph_fan_out;
 pub mod graph_outbox;
 pub mod graph_route_resilience;
 pub mod graph_shared_store;
+pub mod graph_traces;
 
 /// Every rule, in code order.
 pub static ALL: &[&Rule] = &[
@@ -171,6 +172,8 @@ pub static ALL: &[&Rule] = &[
     &graph_route_resilience::ROUTE_WITHOUT_TIMEOUT,
     &graph_route_resilience::RETRIED_WRITE_ROUTE,
     &graph_outbox::PUBLISHES_WITHOUT_OUTBOX,
+    &graph_traces::UNDECLARED_DEPENDENCY,
+    &graph_traces::DECLARED_CALL_NOT_OBSERVED,
     // Workload, injection, webhook and mesh-install analyzers.
     &injection::NAMESPACE_NOT_INJECTED,
     &injection::POD_MISSING_PROXY,
