@@ -236,3 +236,86 @@ fn mesh_resources_args_and_volumes_make_edges() {
     entries.sort();
     assert_eq!(entries, ["edge/web", "shop/reviews"]);
 }
+
+const NETPOL: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: orders, namespace: orders}
+spec:
+  selector: {matchLabels: {app: orders}}
+  template:
+    metadata: {labels: {app: orders}}
+    spec:
+      containers: [{name: app, image: orders:1, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: payments, namespace: payments}
+spec:
+  selector: {matchLabels: {app: payments}}
+  template:
+    metadata: {labels: {app: payments}}
+    spec:
+      containers: [{name: app, image: payments:1, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: nats, namespace: messaging}
+spec:
+  selector: {matchLabels: {app: nats}}
+  template:
+    metadata: {labels: {app: nats}}
+    spec:
+      containers: [{name: nats, image: nats:2, ports: [{name: client, containerPort: 4222}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: orders-egress, namespace: orders}
+spec:
+  podSelector: {matchLabels: {app: orders}}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: payments}}
+      podSelector: {matchLabels: {app: payments}}
+    ports: [{protocol: TCP, port: 8080}]
+  - to:
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: messaging}}
+      podSelector: {matchLabels: {app: nats}}
+    ports: [{protocol: TCP, port: 4222}]
+";
+
+/// Issue 14: NetworkPolicy egress is evidence of a call. To an HTTP port of specific pods it is a
+/// synchronous edge, with the policy as evidence; to a broker's client port it says nothing about
+/// the kind of traffic, so it adds no edge of its own.
+#[test]
+fn network_policy_egress_to_an_http_port_is_a_sync_edge() {
+    let source = std::sync::Arc::new(mspack_yaml::SourceFile::new("netpol.yaml", NETPOL));
+    let inputs = mspack_lint::Inputs {
+        sources: vec![source],
+        unreadable: Vec::new(),
+    };
+    let (graph, _) =
+        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        targets(&graph, "orders/orders", EdgeKind::Sync),
+        ["payments/payments"]
+    );
+    let from = graph
+        .node("orders/orders")
+        .unwrap_or_else(|| panic!("orders"));
+    let edge = graph
+        .outgoing(from, EdgeKind::Sync)
+        .next()
+        .unwrap_or_else(|| panic!("the edge"));
+    assert!(
+        edge.evidence
+            .iter()
+            .any(|e| e.what == "NetworkPolicy egress" && e.location.starts_with("netpol.yaml:")),
+        "{:?}",
+        edge.evidence
+    );
+    for kind in [EdgeKind::Async, EdgeKind::Data] {
+        assert!(targets(&graph, "orders/orders", kind).is_empty());
+    }
+}

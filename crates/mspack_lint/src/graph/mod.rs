@@ -6,7 +6,8 @@
 //! Where edges come from:
 //! - sync: env values and args naming a Service (`host:port`, URLs; short, `name.ns`,
 //!   `name.ns.svc[.<domain>]`), mesh VirtualService routes and mirrors, HTTPRoute backendRefs of
-//!   a Service parent, AuthorizationPolicy ALLOW principals (see [`mesh`]);
+//!   a Service parent, AuthorizationPolicy ALLOW principals (see [`mesh`]); NetworkPolicy
+//!   egress to specific pods (confirming an edge, or a new one to an HTTP/gRPC port);
 //! - async: the `events.mspack.io/publishes` and `events.mspack.io/consumes` annotations (subjects
 //!   matched with NATS wildcards) and broker URLs in env (`nats://`, `kafka://`, `NATS_URL`);
 //! - data: database URLs (`postgres://`, `redis://`, ..., or `host:port` in a var named after a
@@ -16,6 +17,7 @@
 mod address;
 mod edges;
 pub mod mesh;
+mod netpol;
 mod paths;
 pub mod subjects;
 pub mod traces;
@@ -161,6 +163,7 @@ impl Graph {
         }
         edges::add_workload_edges(&mut graph, ws);
         mesh::add_mesh_edges(&mut graph, ws);
+        netpol::add_network_policy_edges(&mut graph, ws);
         graph
     }
 
