@@ -91,6 +91,10 @@ pub struct LintArgs {
     /// CRDs (YAML, e.g. Istio's crd-all.gen.yaml, or a JSON schema bundle) to validate custom resources against; repeatable
     #[arg(long, value_name = "FILE")]
     crds: Vec<PathBuf>,
+    /// OTLP JSON export of spans (the Collector's file exporter), for the graph rules that
+    /// compare the manifests with what ran (MSP508, MSP509; enable them with --extend-select)
+    #[arg(long, value_name = "FILE")]
+    traces: Option<PathBuf>,
     /// How the mesh spans clusters: ambient (Services need istio.io/global: MSP103) or sidecar
     /// (Services are mesh-wide already)
     #[arg(long, value_enum, value_name = "MODE")]
@@ -162,6 +166,9 @@ pub fn run(args: LintArgs) -> Result<ExitCode> {
         options.mesh_networks = Some(path);
     }
     options.crds.extend(args.crds.iter().cloned());
+    if let Some(path) = &args.traces {
+        options.traces = Some(path.clone());
+    }
     if args.no_istio_defaults {
         options.istio_defaults = false;
     }

@@ -841,3 +841,40 @@ fn suppression_comments_hide_a_finding_until_they_expire_and_report_when_unused(
             "warning[MSP005]: unused suppression: no MSP101 finding on line 9",
         ));
 }
+
+/// `mspack lint --traces FILE` feeds the graph rules that compare manifests with what ran
+/// (MSP508/509), as `mspack graph --traces` does; a malformed file is an error that names it.
+#[test]
+fn lint_reads_traces_for_the_graph_rules() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mspack_lint/tests/fixtures");
+    let dir = std::fs::read_dir(&fixtures)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("MSP508"))
+        })
+        .unwrap_or_else(|| panic!("the MSP508 fixtures"));
+    let work = tempdir();
+    lint_in(work.path())
+        .args(["--extend-select", "MSP508", "--traces"])
+        .arg(dir.join("traces.json"))
+        .arg(dir.join("bad.yaml"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("MSP508"));
+    lint_in(work.path())
+        .args(["--extend-select", "MSP508"])
+        .arg(dir.join("bad.yaml"))
+        .assert()
+        .code(0);
+    let bad = write(work.path(), "bad.json", "{\"resourceSpans\": [");
+    lint_in(work.path())
+        .arg("--traces")
+        .arg(&bad)
+        .arg(dir.join("bad.yaml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.json"));
+}
