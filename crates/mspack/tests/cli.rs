@@ -298,12 +298,14 @@ fn hostile_inputs_are_refused_with_a_finding_not_a_crash() {
         .code(2)
         .stdout(predicate::str::contains("alias bomb"))
         .stdout(predicate::str::contains("not valid UTF-8"));
-    // Regression: the default text output panicked (exit 101) on the Latin-1 file.
+    // Regression: the default text output panicked (exit 101) on the Latin-1 file. Its help says
+    // what to do about an encoding (it named a safety limit before).
     lint_in(dir.path())
         .arg(".")
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("not valid UTF-8"));
+        .stdout(predicate::str::contains("not valid UTF-8"))
+        .stdout(predicate::str::contains("save the file as UTF-8"));
 }
 
 #[test]

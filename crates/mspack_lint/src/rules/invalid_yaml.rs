@@ -55,6 +55,10 @@ fn check(ws: &Workspace, out: &mut Findings) {
                     YamlErrorKind::Syntax => {
                         "fix the YAML syntax; documents before this one were still checked"
                     }
+                    YamlErrorKind::Encoding => {
+                        "save the file as UTF-8 (Kubernetes reads nothing else); nothing of it was \
+                         checked"
+                    }
                     _ => "this input exceeds a safety limit and was not loaded past this point",
                 };
                 out.report_at(file, Span::point(error.pos), error.message.clone())
