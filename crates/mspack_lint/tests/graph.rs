@@ -14,6 +14,19 @@ fn graph_of(paths: &[String]) -> Graph {
         .0
 }
 
+/// The graph of one file given as text, which must load whole.
+fn graph_of_text(name: &str, yaml: &str) -> Graph {
+    let source = std::sync::Arc::new(mspack_yaml::SourceFile::new(name, yaml));
+    let inputs = mspack_lint::Inputs {
+        sources: vec![source],
+        unreadable: Vec::new(),
+    };
+    let (graph, unloadable) =
+        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unloadable, 0, "{name} loads");
+    graph
+}
+
 fn targets(graph: &Graph, from: &str, kind: EdgeKind) -> Vec<String> {
     let Some(n) = graph.node(from) else {
         panic!(
@@ -198,14 +211,7 @@ spec:
 
 #[test]
 fn mesh_resources_args_and_volumes_make_edges() {
-    let source = std::sync::Arc::new(mspack_yaml::SourceFile::new("mesh.yaml", MESH));
-    let inputs = mspack_lint::Inputs {
-        sources: vec![source],
-        unreadable: Vec::new(),
-    };
-    let (graph, unloadable) =
-        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(unloadable, 0);
+    let graph = graph_of_text("mesh.yaml", MESH);
     // args (the proxy's istiod address is no edge); the mirror of the ratings VirtualService.
     assert_eq!(
         targets(&graph, "shop/reviews", EdgeKind::Sync),
@@ -290,13 +296,7 @@ spec:
 /// the kind of traffic, so it adds no edge of its own.
 #[test]
 fn network_policy_egress_to_an_http_port_is_a_sync_edge() {
-    let source = std::sync::Arc::new(mspack_yaml::SourceFile::new("netpol.yaml", NETPOL));
-    let inputs = mspack_lint::Inputs {
-        sources: vec![source],
-        unreadable: Vec::new(),
-    };
-    let (graph, _) =
-        Graph::from_inputs(&inputs, &LintOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let graph = graph_of_text("netpol.yaml", NETPOL);
     assert_eq!(
         targets(&graph, "orders/orders", EdgeKind::Sync),
         ["payments/payments"]

@@ -139,6 +139,15 @@ pub struct Edge {
     pub subjects: Vec<String>,
 }
 
+impl Edge {
+    /// Where a finding about this edge points: its first evidence, as the resource and the span
+    /// in it. `None` when the evidence names a resource the workspace no longer has.
+    pub fn anchor<'w>(&self, ws: &'w Workspace) -> Option<(&'w crate::resource::Resource, Span)> {
+        let ev = self.evidence.first()?;
+        Some((ws.resources.get(ev.resource)?, ev.span))
+    }
+}
+
 /// The graph of one run.
 #[derive(Debug, Default)]
 pub struct Graph {

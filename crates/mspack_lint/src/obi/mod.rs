@@ -13,7 +13,7 @@ pub mod schema;
 
 use std::sync::Arc;
 
-use mspack_yaml::{Limits, Node, SourceFile, Span, parse_file};
+use mspack_yaml::{Node, SourceFile, Span};
 
 use crate::crossref::containers;
 use crate::finding::{Finding, Findings};
@@ -112,18 +112,10 @@ fn runs_obi(ws: &Workspace, runners: &[usize]) -> bool {
 
 fn find(ws: &Workspace) -> Vec<ObiConfig> {
     let mut configs = Vec::new();
-    for source in &ws.sources {
-        if !may_hold_obi(&source.text) {
-            continue;
-        }
-        let parsed = parse_file(source.clone(), &Limits::default());
-        for doc in parsed.documents {
-            let root = doc.root;
-            if root.get("kind").is_some() || root.get("apiVersion").is_some() || !is_obi(&root) {
-                continue;
-            }
+    for (file, root) in crate::otel::standalone_documents(ws, may_hold_obi) {
+        if is_obi(&root) {
             configs.push(ObiConfig {
-                file: source.clone(),
+                file,
                 resource: None,
                 root,
                 runners: Vec::new(),

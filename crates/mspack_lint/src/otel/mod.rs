@@ -228,28 +228,36 @@ fn runners_version(ws: &Workspace, runners: &[usize]) -> Option<Version> {
     found
 }
 
-fn find(ws: &Workspace) -> Vec<CollectorConfig> {
-    let mut configs = Vec::new();
-    // Standalone files: documents that are no Kubernetes object are not kept by the workspace.
-    for source in &ws.sources {
-        if !may_hold_config(&source.text) {
-            continue;
-        }
+/// The documents that are no Kubernetes object (neither `kind` nor `apiVersion`) of the input
+/// files whose text `may_hold` accepts. The workspace keeps objects only, so the Collector and
+/// OBI finders read standalone config files again through this one place.
+pub(crate) fn standalone_documents(
+    ws: &Workspace,
+    may_hold: fn(&str) -> bool,
+) -> Vec<(Arc<SourceFile>, Node)> {
+    let mut out = Vec::new();
+    for source in ws.sources.iter().filter(|s| may_hold(&s.text)) {
         let parsed = parse_file(source.clone(), &Limits::default());
         for doc in parsed.documents {
-            let root = doc.root;
-            if root.get("kind").is_some() || root.get("apiVersion").is_some() {
-                continue;
+            if doc.root.get("kind").is_none() && doc.root.get("apiVersion").is_none() {
+                out.push((source.clone(), doc.root));
             }
-            if is_collector(&root) {
-                configs.push(CollectorConfig {
-                    file: source.clone(),
-                    resource: None,
-                    root,
-                    runners: Vec::new(),
-                    version: None,
-                });
-            }
+        }
+    }
+    out
+}
+
+fn find(ws: &Workspace) -> Vec<CollectorConfig> {
+    let mut configs = Vec::new();
+    for (file, root) in standalone_documents(ws, may_hold_config) {
+        if is_collector(&root) {
+            configs.push(CollectorConfig {
+                file,
+                resource: None,
+                root,
+                runners: Vec::new(),
+                version: None,
+            });
         }
     }
     let mut mounted = None;

@@ -112,16 +112,12 @@ fn check(ws: &Workspace, out: &mut Findings) {
         if !reported.insert(too_far) {
             continue;
         }
-        let edge = &graph.edges[too_far];
-        let Some(ev) = edge.evidence.first() else {
-            continue;
-        };
-        let Some(r) = ws.resources.get(ev.resource) else {
+        let Some((r, span)) = graph.edges[too_far].anchor(ws) else {
             continue;
         };
         out.report_span(
             r,
-            ev.span,
+            span,
             format!(
                 "synchronous call chain of {} hops from entry point {} (more than {MAX_CHAIN_DEPTH}): {}; \
                  each hop adds its latency and failures to every caller before it",

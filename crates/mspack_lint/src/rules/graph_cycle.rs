@@ -69,15 +69,12 @@ fn check(ws: &Workspace, out: &mut Findings) {
         let Some(&closing) = cycle.last() else {
             continue;
         };
-        let Some(ev) = graph.edges[closing].evidence.first() else {
-            continue;
-        };
-        let Some(r) = ws.resources.get(ev.resource) else {
+        let Some((r, span)) = graph.edges[closing].anchor(ws) else {
             continue;
         };
         out.report_span(
             r,
-            ev.span,
+            span,
             format!(
                 "synchronous calls form a cycle: {}; none of these can be deployed, started or \
                  degraded without the others",

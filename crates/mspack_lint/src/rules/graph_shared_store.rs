@@ -91,15 +91,12 @@ fn check(ws: &Workspace, out: &mut Findings) {
         for (context, edges) in contexts.iter().filter(|(c, _)| **c != owner) {
             for &e in edges {
                 let edge = &graph.edges[e];
-                let Some(ev) = edge.evidence.first() else {
-                    continue;
-                };
-                let Some(r) = ws.resources.get(ev.resource) else {
+                let Some((r, span)) = edge.anchor(ws) else {
                     continue;
                 };
                 out.report_span(
                     r,
-                    ev.span,
+                    span,
                     format!(
                         "{} (context {context}) uses {} {}, which contexts {} share: they are \
                          coupled through what it stores and cannot change or migrate it alone",
