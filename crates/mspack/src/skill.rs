@@ -96,9 +96,10 @@ fn homes(project_scope: bool) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// The bytes of the running binary, which the skill carries as bin/mspack.
-fn this_binary() -> Result<Vec<u8>> {
+fn this_binary() -> Result<std::sync::Arc<[u8]>> {
     let exe = std::env::current_exe().context("finding the running mspack binary")?;
-    std::fs::read(&exe).with_context(|| format!("reading {}", exe.display()))
+    let bytes = std::fs::read(&exe).with_context(|| format!("reading {}", exe.display()))?;
+    Ok(bytes.into())
 }
 
 fn action_label(action: Action, force: bool) -> &'static str {
@@ -200,11 +201,10 @@ pub fn run(command: SkillCommand) -> Result<ExitCode> {
                 .iter()
                 .map(|dir| plan_install_with_binary(dir, binary.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
-            if !target.force
-                && !target.dry_run
-                && let Some(plan) = plans.iter().find(|p| !p.conflicts().is_empty())
-            {
-                install(plan, false)?;
+            if !target.dry_run {
+                for plan in &plans {
+                    plan.refuse_conflicts(target.force)?;
+                }
             }
             for plan in &plans {
                 install_one(plan, &target)?;

@@ -50,6 +50,7 @@ pub mod pack_code {
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -238,7 +239,8 @@ pub struct InstallPlan {
     pub dir: PathBuf,
     pub steps: Vec<(PackFile, Action)>,
     /// The binary to install as [`BINARY`] (the one running the install), and what that does.
-    pub binary: Option<(Vec<u8>, Action)>,
+    /// Shared, not copied, between the plans of several agents' folders.
+    pub binary: Option<(Arc<[u8]>, Action)>,
 }
 
 impl InstallPlan {
@@ -255,6 +257,18 @@ impl InstallPlan {
     pub fn count(&self, action: Action) -> usize {
         self.steps.iter().filter(|(_, a)| *a == action).count()
             + usize::from(self.binary.as_ref().is_some_and(|(_, a)| *a == action))
+    }
+
+    /// The conflicts as an error (nothing is written by whoever checks first), unless `force`.
+    pub fn refuse_conflicts(&self, force: bool) -> Result<(), PackError> {
+        let conflicts = self.conflicts();
+        if conflicts.is_empty() || force {
+            return Ok(());
+        }
+        Err(PackError::Conflicts {
+            dir: self.dir.clone(),
+            paths: conflicts.iter().map(|p| p.to_string()).collect(),
+        })
     }
 
     /// Every step as (path inside the skill folder, action), the binary last.
@@ -276,7 +290,7 @@ pub fn plan_install(dir: &Path) -> Result<InstallPlan, PackError> {
 /// [`plan_install`], plus `binary` (the bytes of the running `mspack`) as [`BINARY`].
 pub fn plan_install_with_binary(
     dir: &Path,
-    binary: Option<Vec<u8>>,
+    binary: Option<Arc<[u8]>>,
 ) -> Result<InstallPlan, PackError> {
     let manifest = read_manifest(dir)?;
     let mut steps = Vec::new();
@@ -322,13 +336,7 @@ fn plan_file(
 
 /// Carry out a plan. Refuses (and writes nothing) when it has conflicts, unless `force`.
 pub fn install(plan: &InstallPlan, force: bool) -> Result<(), PackError> {
-    let conflicts = plan.conflicts();
-    if !conflicts.is_empty() && !force {
-        return Err(PackError::Conflicts {
-            dir: plan.dir.clone(),
-            paths: conflicts.iter().map(|p| p.to_string()).collect(),
-        });
-    }
+    plan.refuse_conflicts(force)?;
     let mut manifest = read_manifest(&plan.dir).unwrap_or_default();
     manifest.version = env!("CARGO_PKG_VERSION").to_string();
     for (file, action) in &plan.steps {
