@@ -7,10 +7,10 @@
 #   - peak RSS of the lint / input bytes                                        (bar <= 10x)
 #   - one 60 MB file / the same documents over ~4,000 files                      (bar <= 1.5x)
 #   - 100k resources / 10k resources, one thread                                (bar <= 10.5x)
-# Each time is the best (and the median) of RUNS runs (default 7) of the CPU time (user +
-# system, read to the microsecond from the kernel's rusage by scripts/bench/cpu_time.py), which
-# other work on a shared machine disturbs far less than wall time; peak RSS is rusage's maximum
-# resident set size.
+# Each time is the best of RUNS interleaved rounds (default 7) of the CPU time (user + system,
+# read to the microsecond from the kernel's rusage by scripts/bench/cpu_time.py), which other
+# work on a shared machine disturbs far less than wall time; each ratio also as the median of
+# its per-round ratios; peak RSS is rusage's maximum resident set size.
 # A benchmark, not a test: CI does not run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,42 +38,66 @@ corpus "$out/c100k" 100000
 corpus "$out/c10k" 10000
 corpus "$out/one" 100000 --one-file
 
-# best and median CPU seconds (user + system) and peak RSS (KiB) of RUNS runs of a command;
-# stdin from $input. The best is the usual benchmark statistic; the median is printed beside it
-# because a lucky short run (the 10k corpus takes 0.15 s) moves the best of a ratio more than
-# its median.
-input=/dev/null
-measure() {
-  local best_kb="" times=()
-  for _ in $(seq "$runs"); do
-    python3 scripts/bench/cpu_time.py "$@" <"$input" >"$out/time" 2>"$out/stderr" ||
-      [[ $? == 1 ]] || { cat "$out/stderr"; exit 1; }
-    read -r s kb < <(tail -n 1 "$out/time")
-    times+=("$s")
-    if [[ -z "$best_kb" ]] || (( kb < best_kb )); then best_kb=$kb; fi
-  done
-  local sorted
-  sorted=$(printf '%s\n' "${times[@]}" | sort -g)
-  echo "$(head -n 1 <<<"$sorted") $(sed -n "$(( (${#times[@]} + 1) / 2 ))p" <<<"$sorted") $best_kb"
-}
-
+# RUNS rounds; each round runs every command once, in the same order, so a slow spell of this
+# shared machine (it drifts by half within minutes) falls on both sides of a ratio instead of on
+# whichever command's block it hit. A command's figure is its best (the usual benchmark
+# statistic) and its median CPU seconds (user + system); a ratio is printed as the ratio of the
+# bests and as the median of the per-round ratios. Peak RSS is the smallest of the rounds.
 bytes=$(find "$out/c100k" -name '*.yaml' -printf '%s\n' | awk '{s+=$1} END {print s}')
 files=$(find "$out/c100k" -name '*.yaml' | wc -l)
 find "$out/c100k" -name '*.yaml' | sort >"$out/files.txt"
-input="$out/files.txt"
-read -r t_yaml m_yaml _ < <(measure "$out/libyaml_events")
-input=/dev/null
-read -r t_lint m_lint kb_lint < <(measure env RAYON_NUM_THREADS=1 "$mspack" lint --no-config --format json "$out/c100k")
-read -r t_one m_one _ < <(measure env RAYON_NUM_THREADS=1 "$mspack" lint --no-config --format json "$out/one")
-read -r t_10k m_10k _ < <(measure env RAYON_NUM_THREADS=1 "$mspack" lint --no-config --format json "$out/c10k")
-read -r t_par _ kb_par < <(measure "$mspack" lint --no-config --format json "$out/c100k")
+one_thread=(env RAYON_NUM_THREADS=1 "$mspack" lint --no-config --format json)
+names=(yaml lint one 10k par)
+run() { # name -> CPU seconds and peak RSS (KiB) of one run
+  local input=/dev/null cmd
+  case $1 in
+    yaml) cmd=("$out/libyaml_events"); input="$out/files.txt" ;;
+    lint) cmd=("${one_thread[@]}" "$out/c100k") ;;
+    one) cmd=("${one_thread[@]}" "$out/one") ;;
+    10k) cmd=("${one_thread[@]}" "$out/c10k") ;;
+    par) cmd=("$mspack" lint --no-config --format json "$out/c100k") ;;
+  esac
+  python3 scripts/bench/cpu_time.py "${cmd[@]}" <"$input" >"$out/time" 2>"$out/stderr" ||
+    [[ $? == 1 ]] || { cat "$out/stderr" >&2; exit 1; }
+  tail -n 1 "$out/time"
+}
+rm -f "$out/rounds"
+for round in $(seq "$runs"); do
+  for name in "${names[@]}"; do
+    line=$(run "$name")
+    echo "$round $name $line" >>"$out/rounds"
+  done
+done
+# figure NAME best|median|rss ; pair NUM DEN -> median of the per-round ratios
+figure() {
+  python3 - "$out/rounds" "$@" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+t = [float(r[2]) for r in rows if r[1] == sys.argv[2]]
+kb = [int(r[3]) for r in rows if r[1] == sys.argv[2]]
+print({"best": f"{min(t):.3f}", "median": f"{statistics.median(t):.3f}", "rss": min(kb)}[sys.argv[3]])
+PY
+}
+pair() {
+  python3 - "$out/rounds" "$@" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+by = {}
+for r in rows:
+    by.setdefault(r[0], {})[r[1]] = float(r[2])
+print(f"{statistics.median(v[sys.argv[2]] / v[sys.argv[3]] for v in by.values()):.2f}")
+PY
+}
+t_yaml=$(figure yaml best); t_lint=$(figure lint best); t_one=$(figure one best)
+t_10k=$(figure 10k best); t_par=$(figure par best)
+kb_lint=$(figure lint rss); kb_par=$(figure par rss)
 
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
 echo "corpus: 100,000 resources, $files files, $bytes bytes"
 echo "libyaml, every event, one thread:     ${t_yaml} s CPU"
-echo "mspack lint, RAYON_NUM_THREADS=1:     ${t_lint} s CPU   ratio $(ratio "$t_lint" "$t_yaml")x, median $(ratio "$m_lint" "$m_yaml")x   (bar <= 2.0x, aim <= 1.0x)"
+echo "mspack lint, RAYON_NUM_THREADS=1:     ${t_lint} s CPU   ratio $(ratio "$t_lint" "$t_yaml")x, median $(pair lint yaml)x   (bar <= 2.0x, aim <= 1.0x)"
 echo "mspack lint, all cores:               ${t_par} s CPU (all threads)"
 echo "peak RSS, one thread:                 $((kb_lint / 1024)) MiB   RSS / input $(ratio "$((kb_lint * 1024))" "$bytes")x   (bar <= 10x, aim <= 4x)"
 echo "peak RSS, all cores:                  $((kb_par / 1024)) MiB   RSS / input $(ratio "$((kb_par * 1024))" "$bytes")x"
-echo "one file / many files, one thread:    ${t_one} s / ${t_lint} s = $(ratio "$t_one" "$t_lint")x, median $(ratio "$m_one" "$m_lint")x   (bar <= 1.5x)"
-echo "100k / 10k resources, one thread:     ${t_lint} s / ${t_10k} s = $(ratio "$t_lint" "$t_10k")x, median $(ratio "$m_lint" "$m_10k")x   (bar <= 10.5x)"
+echo "one file / many files, one thread:    ${t_one} s / ${t_lint} s = $(ratio "$t_one" "$t_lint")x, median $(pair one lint)x   (bar <= 1.5x)"
+echo "100k / 10k resources, one thread:     ${t_lint} s / ${t_10k} s = $(ratio "$t_lint" "$t_10k")x, median $(pair lint 10k)x   (bar <= 10.5x)"

@@ -31,10 +31,7 @@ const MARKER: &str = "mspack:";
 pub fn find(file: &Arc<SourceFile>) -> Vec<Suppression> {
     let text = file.text.as_str();
     let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(at) = text.get(from..).and_then(|t| t.find(MARKER)) {
-        let at = from + at;
-        from = at + MARKER.len();
+    for at in memchr::memmem::find_iter(text.as_bytes(), MARKER) {
         let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
         let before = &text[line_start..at];
         let Some(hash) = before.trim_end().strip_suffix('#').map(str::len) else {

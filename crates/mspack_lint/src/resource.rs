@@ -154,8 +154,9 @@ impl Resource {
 
 /// What a document turned out to be.
 pub enum DocumentShape {
-    /// Empty, or a mapping without `apiVersion`/`kind`: not a Kubernetes object.
-    NotAResource,
+    /// Empty, or a mapping without `apiVersion`/`kind`: not a Kubernetes object. The root comes
+    /// back (a Collector or OBI config is such a document).
+    NotAResource(Node),
     /// A resource; `List` items come back one by one.
     Resources(Vec<Node>),
     /// Looks like a resource but its identity is malformed.
@@ -167,7 +168,7 @@ pub fn classify_document(root: Node) -> DocumentShape {
     let has_kind = root.get("kind").is_some();
     let has_api = root.get("apiVersion").is_some();
     if root.as_map().is_none() || (!has_kind && !has_api) {
-        return DocumentShape::NotAResource;
+        return DocumentShape::NotAResource(root);
     }
     let kind = root.get("kind").and_then(Node::as_str).unwrap_or("");
     if kind.ends_with("List") && root.get("items").is_some() {

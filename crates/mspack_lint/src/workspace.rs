@@ -6,7 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use mspack_yaml::{CompactString, Node, ParsedFile, SourceFile, Span, YamlError};
+use mspack_yaml::{CompactString, Node, ParsedFile, SourceFile, Span, Value, YamlError};
+use prefetch_index::prefetch_index;
 
 use crate::config::LintOptions;
 use crate::hosts::to_fqdn;
@@ -162,6 +163,9 @@ pub struct Workspace {
     pub resources: Vec<Resource>,
     /// Every loaded file, in input order (for what lives outside resources: comments).
     pub sources: Vec<Arc<SourceFile>>,
+    /// The mappings that are not Kubernetes objects (no `apiVersion`, no `kind`), in input
+    /// order with their files: standalone Collector and OBI configs are such documents.
+    pub other_documents: Vec<(Arc<SourceFile>, Node)>,
     pub options: LintOptions,
     pub mesh: MeshConfig,
     pub networks: Option<MeshNetworks>,
@@ -198,7 +202,7 @@ impl Workspace {
         let sources: Vec<Arc<SourceFile>> = files.iter().map(|f| f.source.clone()).collect();
         let kustomizations = Kustomizations::find(&files);
         // Files become resources in parallel; ids are given in input order afterwards.
-        let per_file: Vec<(Vec<Resource>, Vec<LoadIssue>)> = files
+        let per_file: Vec<FileRead> = files
             .into_par_iter()
             .map(|file| {
                 let namespace = kustomizations.namespace_of(&file.source.path);
@@ -206,10 +210,12 @@ impl Workspace {
             })
             .collect();
         let mut load_issues = Vec::new();
-        let mut resources = Vec::with_capacity(per_file.iter().map(|(r, _)| r.len()).sum());
-        for (file_resources, file_issues) in per_file {
-            load_issues.extend(file_issues);
-            resources.extend(file_resources);
+        let mut resources = Vec::with_capacity(per_file.iter().map(|f| f.resources.len()).sum());
+        let mut other_documents = Vec::new();
+        for file in per_file {
+            load_issues.extend(file.issues);
+            resources.extend(file.resources);
+            other_documents.extend(file.other_documents);
         }
         let mut resources = drop_duplicates(resources, &mut load_issues);
         for (id, r) in resources.iter_mut().enumerate() {
@@ -249,6 +255,7 @@ impl Workspace {
         Workspace {
             resources,
             sources,
+            other_documents,
             options,
             mesh,
             networks,
@@ -311,12 +318,43 @@ impl Workspace {
 
     /// Resources of one kind, in input order.
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Resource> {
-        self.by_kind
-            .get(&kind)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-            .iter()
-            .map(|&i| &self.resources[i])
+        let ids = self.by_kind.get(&kind).map(Vec::as_slice).unwrap_or(&[]);
+        ids.iter().enumerate().map(move |(n, &i)| {
+            self.prefetch_ahead(ids, n);
+            &self.resources[i]
+        })
+    }
+
+    /// Ask the CPU for the first levels of the resources a walk over `ids` reads next, while it
+    /// reads `ids[n]`: each rule walks every resource of a kind, and once the trees outgrow the
+    /// last-level cache (a 100k-resource run) every level of every walk waits on memory. Three
+    /// steps, each reading only what an earlier step brought in: the resource 12 ahead, the root
+    /// mapping of the one 8 ahead, the `spec` and `metadata` of the one 4 ahead.
+    fn prefetch_ahead(&self, ids: &[usize], n: usize) {
+        if let Some(&i) = ids.get(n + 12) {
+            prefetch_index(&self.resources, i);
+        }
+        if let Some(root) = ids
+            .get(n + 8)
+            .and_then(|&i| self.resources.get(i))
+            .and_then(|r| r.root.as_map())
+        {
+            prefetch_lines(root);
+        }
+        if let Some(r) = ids.get(n + 4).and_then(|&i| self.resources.get(i)) {
+            for node in [r.spec(), r.metadata()].into_iter().flatten() {
+                prefetch_node(node);
+            }
+        }
+        if let Some(spec) = ids
+            .get(n + 2)
+            .and_then(|&i| self.resources.get(i))
+            .and_then(|r| r.spec())
+        {
+            for (_, value) in spec.as_map().unwrap_or(&[]) {
+                prefetch_node(value);
+            }
+        }
     }
 
     /// A resource by kind, namespace and name (namespace empty for cluster-scoped kinds).
@@ -487,15 +525,24 @@ fn read_resource(
     })
 }
 
-/// The resources of one loaded file, and what could not be read as one. `namespace` is set by a
-/// `kustomization.yaml` that lists the file: it overrides the namespace of every object.
+/// What one loaded file holds: its resources, what could not be read as one, and its documents
+/// that are mappings but not Kubernetes objects.
+struct FileRead {
+    resources: Vec<Resource>,
+    issues: Vec<LoadIssue>,
+    other_documents: Vec<(Arc<SourceFile>, Node)>,
+}
+
+/// Read one loaded file. `namespace` is set by a `kustomization.yaml` that lists the file: it
+/// overrides the namespace of every object.
 fn read_file_resources(
     file: ParsedFile,
     options: &LintOptions,
     namespace: Option<&str>,
-) -> (Vec<Resource>, Vec<LoadIssue>) {
+) -> FileRead {
     let mut issues = Vec::new();
     let mut resources = Vec::new();
+    let mut other_documents = Vec::new();
     for warning in file.warnings {
         issues.push(LoadIssue::YamlWarning {
             file: file.source.clone(),
@@ -511,7 +558,12 @@ fn read_file_resources(
     let default_ns = options.default_namespace.as_deref();
     for document in file.documents {
         let items = match classify_document(document.root) {
-            DocumentShape::NotAResource => continue,
+            DocumentShape::NotAResource(root) => {
+                if root.as_map().is_some() {
+                    other_documents.push((file.source.clone(), root));
+                }
+                continue;
+            }
             DocumentShape::Invalid { node, message } => {
                 issues.push(invalid_resource(&file.source, &node, message));
                 continue;
@@ -537,7 +589,11 @@ fn read_file_resources(
             }
         }
     }
-    (resources, issues)
+    FileRead {
+        resources,
+        issues,
+        other_documents,
+    }
 }
 
 fn invalid_resource(file: &Arc<SourceFile>, node: &Node, message: String) -> LoadIssue {
@@ -750,4 +806,22 @@ fn build_host_registry(ws: &Workspace) -> HostRegistry {
         }
     }
     reg
+}
+
+/// Prefetch the entries or items of a collection node.
+fn prefetch_node(node: &Node) {
+    match &node.value {
+        Value::Map(entries) => prefetch_lines(entries),
+        Value::Seq(items) => prefetch_lines(items),
+        Value::Scalar(_) => {}
+    }
+}
+
+/// Prefetch every cache line of a slice (at most the first 8: a long mapping is read key by key
+/// anyway, and its start is what a lookup needs first).
+fn prefetch_lines<T>(items: &[T]) {
+    let per_line = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    for index in (0..items.len()).step_by(per_line).take(8) {
+        prefetch_index(items, index);
+    }
 }

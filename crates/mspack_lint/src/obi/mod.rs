@@ -112,12 +112,12 @@ fn runs_obi(ws: &Workspace, runners: &[usize]) -> bool {
 
 fn find(ws: &Workspace) -> Vec<ObiConfig> {
     let mut configs = Vec::new();
-    for (file, root) in crate::otel::standalone_documents(ws, may_hold_obi) {
-        if is_obi(&root) {
+    for (file, root) in &ws.other_documents {
+        if is_obi(root) {
             configs.push(ObiConfig {
-                file,
+                file: file.clone(),
                 resource: None,
-                root,
+                root: root.clone(),
                 runners: Vec::new(),
                 v1: false,
             });

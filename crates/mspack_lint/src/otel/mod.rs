@@ -16,7 +16,7 @@ pub mod embedded;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mspack_yaml::{Limits, Node, SourceFile, Span, parse_file};
+use mspack_yaml::{Node, SourceFile, Span};
 
 use crate::crossref::{containers, pod_spec};
 use crate::finding::{Finding, Findings};
@@ -228,33 +228,14 @@ fn runners_version(ws: &Workspace, runners: &[usize]) -> Option<Version> {
     found
 }
 
-/// The documents that are no Kubernetes object (neither `kind` nor `apiVersion`) of the input
-/// files whose text `may_hold` accepts. The workspace keeps objects only, so the Collector and
-/// OBI finders read standalone config files again through this one place.
-pub(crate) fn standalone_documents(
-    ws: &Workspace,
-    may_hold: fn(&str) -> bool,
-) -> Vec<(Arc<SourceFile>, Node)> {
-    let mut out = Vec::new();
-    for source in ws.sources.iter().filter(|s| may_hold(&s.text)) {
-        let parsed = parse_file(source.clone(), &Limits::default());
-        for doc in parsed.documents {
-            if doc.root.get("kind").is_none() && doc.root.get("apiVersion").is_none() {
-                out.push((source.clone(), doc.root));
-            }
-        }
-    }
-    out
-}
-
 fn find(ws: &Workspace) -> Vec<CollectorConfig> {
     let mut configs = Vec::new();
-    for (file, root) in standalone_documents(ws, may_hold_config) {
-        if is_collector(&root) {
+    for (file, root) in &ws.other_documents {
+        if is_collector(root) {
             configs.push(CollectorConfig {
-                file,
+                file: file.clone(),
                 resource: None,
-                root,
+                root: root.clone(),
                 runners: Vec::new(),
                 version: None,
             });
