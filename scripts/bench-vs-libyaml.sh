@@ -40,9 +40,9 @@ corpus "$out/one" 100000 --one-file
 
 # RUNS rounds; each round runs every command once, in the same order, so a slow spell of this
 # shared machine (it drifts by half within minutes) falls on both sides of a ratio instead of on
-# whichever command's block it hit. A command's figure is its best (the usual benchmark
-# statistic) and its median CPU seconds (user + system); a ratio is printed as the ratio of the
-# bests and as the median of the per-round ratios. Peak RSS is the smallest of the rounds.
+# whichever command's block it hit. A command's figure is its best CPU seconds (user + system,
+# the usual benchmark statistic); a ratio is printed as the ratio of the bests and as the median
+# of the per-round ratios. Peak RSS is the smallest of the rounds.
 bytes=$(find "$out/c100k" -name '*.yaml' -printf '%s\n' | awk '{s+=$1} END {print s}')
 files=$(find "$out/c100k" -name '*.yaml' | wc -l)
 find "$out/c100k" -name '*.yaml' | sort >"$out/files.txt"
@@ -68,14 +68,14 @@ for round in $(seq "$runs"); do
     echo "$round $name $line" >>"$out/rounds"
   done
 done
-# figure NAME best|median|rss ; pair NUM DEN -> median of the per-round ratios
+# figure NAME best|rss ; pair NUM DEN -> median of the per-round ratios
 figure() {
   python3 - "$out/rounds" "$@" <<'PY'
-import statistics, sys
+import sys
 rows = [l.split() for l in open(sys.argv[1])]
 t = [float(r[2]) for r in rows if r[1] == sys.argv[2]]
 kb = [int(r[3]) for r in rows if r[1] == sys.argv[2]]
-print({"best": f"{min(t):.3f}", "median": f"{statistics.median(t):.3f}", "rss": min(kb)}[sys.argv[3]])
+print({"best": f"{min(t):.3f}", "rss": min(kb)}[sys.argv[3]])
 PY
 }
 pair() {

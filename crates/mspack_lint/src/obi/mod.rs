@@ -19,6 +19,7 @@ use crate::crossref::containers;
 use crate::finding::{Finding, Findings};
 use crate::otel::configmap_mounts;
 use crate::otel::embedded::parse_embedded;
+use crate::resource::Kind;
 use crate::workspace::Workspace;
 
 /// One OBI configuration and where it is.
@@ -124,8 +125,8 @@ fn find(ws: &Workspace) -> Vec<ObiConfig> {
         }
     }
     let mut mounted = None;
-    for r in &ws.resources {
-        if r.assumed || r.kind_name != "ConfigMap" || !r.group.is_empty() {
+    for r in ws.of_kind(Kind::ConfigMap) {
+        if r.assumed {
             continue;
         }
         for (_, key, value) in r.root.get("data").into_iter().flat_map(Node::entries) {
