@@ -21,6 +21,7 @@ pub mod baseline;
 mod comments;
 pub mod config;
 pub mod crossref;
+mod engine;
 pub mod finding;
 pub mod fix;
 pub mod gateway_api;
@@ -288,14 +289,7 @@ pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, Lint
             units.push(rule);
         }
     }
-    let rule_findings: Vec<Vec<Finding>> = units
-        .par_iter()
-        .map(|rule| {
-            let mut out = Findings::new(rule);
-            rule.run(&workspace, &mut out);
-            out.into_vec()
-        })
-        .collect();
+    let rule_findings = engine::run(&workspace, &units);
     lap("rules");
     let mut findings: Vec<Finding> = rule_findings.into_iter().flatten().collect();
     findings.retain(|f| {

@@ -2,6 +2,7 @@
 //! a check function over the [`Workspace`].
 
 use crate::finding::{Findings, Severity};
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 /// Where the rule documentation lives in the repository (each rule under an anchor of its id).
@@ -39,11 +40,32 @@ pub struct Rule {
 #[derive(Debug)]
 pub enum Check {
     /// A check of the rule's own.
-    Rule(fn(&Workspace, &mut Findings)),
+    Rule(Scope),
     /// One analysis that reports several rules (clippy's `declare_lint_pass!`): it runs once per
     /// lint run, whichever of its rules are selected, and reports each finding through the rule's
     /// constant (`out.report_as(&RULE, ..)`), never by filtering on a code string.
     Pass(&'static Pass),
+}
+
+/// What a check reads at a time.
+#[derive(Debug)]
+pub enum Scope {
+    /// The whole workspace: the check walks what it needs itself.
+    Workspace(fn(&Workspace, &mut Findings)),
+    /// One resource at a time, for every resource of some kinds. What the check reports on a
+    /// resource depends on that resource and the workspace's lookups only, never on which
+    /// resources it saw before. The engine runs every such check in one walk over the resources,
+    /// all of them on a resource while its tree is in cache: once the trees outgrow the cache (a
+    /// 100k-resource run), a walk per check reads every tree from memory again.
+    Each(Each),
+}
+
+/// A per-resource check; see [`Scope::Each`].
+#[derive(Debug)]
+pub struct Each {
+    /// The kinds whose resources the check reads.
+    pub kinds: &'static [Kind],
+    pub check: fn(&Workspace, &Resource, &mut Findings),
 }
 
 /// An analysis shared by several rules; see [`Check::Pass`].
@@ -51,15 +73,35 @@ pub enum Check {
 pub struct Pass {
     /// The analysis, for messages and benchmarks (Istio's analyzer name where it mirrors one).
     pub name: &'static str,
-    pub check: fn(&Workspace, &mut Findings),
+    pub check: Scope,
+}
+
+impl Scope {
+    fn run(&self, ws: &Workspace, out: &mut Findings) {
+        match self {
+            Scope::Workspace(check) => check(ws, out),
+            Scope::Each(each) => {
+                for &kind in each.kinds {
+                    for resource in ws.of_kind(kind) {
+                        (each.check)(ws, resource, out);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Rule {
     /// Run the rule's check (for a pass, the whole pass: its findings may be of other rules).
     pub fn run(&self, ws: &Workspace, out: &mut Findings) {
-        match self.check {
-            Check::Rule(check) => check(ws, out),
-            Check::Pass(pass) => (pass.check)(ws, out),
+        self.scope().run(ws, out);
+    }
+
+    /// The check that computes the rule's findings: its own, or its pass's.
+    pub fn scope(&self) -> &Scope {
+        match &self.check {
+            Check::Rule(scope) => scope,
+            Check::Pass(pass) => &pass.check,
         }
     }
 
@@ -68,6 +110,14 @@ impl Rule {
         match self.check {
             Check::Rule(_) => None,
             Check::Pass(pass) => Some(pass),
+        }
+    }
+
+    /// The per-resource check of the rule or its pass, if it is one.
+    pub fn each(&self) -> Option<&Each> {
+        match self.scope() {
+            Scope::Each(each) => Some(each),
+            Scope::Workspace(_) => None,
         }
     }
 
@@ -150,6 +200,9 @@ impl Rule {
 ///     };
 /// }
 /// ```
+///
+/// The check is one of `check: f` (a check over the workspace), `pass: P` (a [`Pass`] shared
+/// with other rules) or `each: f on KINDS` (a per-resource check, [`Scope::Each`]).
 #[macro_export]
 macro_rules! declare_rule {
     (
@@ -163,7 +216,8 @@ macro_rules! declare_rule {
             $(enabled_by_default: $enabled:expr,)?
             $(context: $context:expr,)?
             $(check: $check:ident)?
-            $(pass: $pass:ident)? $(,)?
+            $(pass: $pass:ident)?
+            $(each: $each:ident on $kinds:expr)? $(,)?
         };
     ) => {
         $(#[doc = $doc])*
@@ -176,11 +230,19 @@ macro_rules! declare_rule {
             mirrors: $mirrors,
             enabled_by_default: $crate::declare_rule!(@enabled $($enabled)?),
             context: $crate::declare_rule!(@context $($context)?),
-            check: $crate::declare_rule!(@check $($check)? ; $($pass)?),
+            check: $crate::declare_rule!(@check $($check)? ; $($pass)? ; $($each on $kinds)?),
         };
     };
-    (@check $check:ident ;) => { $crate::rule::Check::Rule($check) };
-    (@check ; $pass:ident) => { $crate::rule::Check::Pass(&$pass) };
+    (@check $check:ident ; ;) => {
+        $crate::rule::Check::Rule($crate::rule::Scope::Workspace($check))
+    };
+    (@check ; $pass:ident ;) => { $crate::rule::Check::Pass(&$pass) };
+    (@check ; ; $each:ident on $kinds:expr) => {
+        $crate::rule::Check::Rule($crate::rule::Scope::Each($crate::rule::Each {
+            kinds: $kinds,
+            check: $each,
+        }))
+    };
     (@enabled) => { true };
     (@enabled $enabled:expr) => { $enabled };
     (@context) => { &[] };

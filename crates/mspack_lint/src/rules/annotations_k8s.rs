@@ -7,7 +7,7 @@ use crate::finding::{Findings, Issue, report_issues};
 use crate::istio::annotations::{
     ALWAYS_IGNORED, annotated_resources, annotations, is_istio_annotation, lookup, validate,
 };
-use crate::rule::Pass;
+use crate::rule::{Pass, Scope};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -209,7 +209,7 @@ declare_rule! {
 /// One run of Istio's `annotations.K8sAnalyzer` for all of its rules.
 static K8S_ANNOTATIONS: Pass = Pass {
     name: "annotations.K8sAnalyzer",
-    check,
+    check: Scope::Workspace(check),
 };
 
 fn check(ws: &Workspace, out: &mut Findings) {

@@ -64,7 +64,7 @@ declare_rule! {
         summary: "a destination rule host matches no service in the mesh",
         mirrors: Some("destinationrule.PodNotSelectedAnalyzer"),
         context: &[Kind::Service],
-        check: check_hosts,
+        each: check_hosts on &[Kind::DestinationRule],
     };
 }
 
@@ -159,31 +159,29 @@ fn resolve<'a>(ws: &'a Workspace, dr: &Resource) -> Option<&'a MeshService> {
         .lookup(&dr.ns, &export_to, host, ws.cluster_domain())
 }
 
-fn check_hosts(ws: &Workspace, out: &mut Findings) {
-    for dr in ws.of_kind(Kind::DestinationRule) {
-        if resolve(ws, dr).is_some() {
-            continue;
-        }
-        let host_node = dr.spec_at(&["host"]);
-        let host = host_node.and_then(Node::as_str).unwrap_or("");
-        let fqdn = to_fqdn(&dr.ns, host, ws.cluster_domain());
-        let read_as = if fqdn != host && !host.is_empty() && !dr.ns.is_empty() {
-            format!(" (read as \"{fqdn}\")")
-        } else {
-            String::new()
-        };
-        out.report(
-            dr,
-            host_node
-                .or_else(|| dr.spec())
-                .unwrap_or_else(|| dr.anchor()),
-            format!("host \"{host}\"{read_as} matches no Service or ServiceEntry host in the mesh"),
-        )
-        .help(
-            "check the host's spelling and namespace, or add the Service or ServiceEntry it \
-             refers to (and make sure its exportTo lets this namespace see it)",
-        );
+fn check_hosts(ws: &Workspace, dr: &Resource, out: &mut Findings) {
+    if resolve(ws, dr).is_some() {
+        return;
     }
+    let host_node = dr.spec_at(&["host"]);
+    let host = host_node.and_then(Node::as_str).unwrap_or("");
+    let fqdn = to_fqdn(&dr.ns, host, ws.cluster_domain());
+    let read_as = if fqdn != host && !host.is_empty() && !dr.ns.is_empty() {
+        format!(" (read as \"{fqdn}\")")
+    } else {
+        String::new()
+    };
+    out.report(
+        dr,
+        host_node
+            .or_else(|| dr.spec())
+            .unwrap_or_else(|| dr.anchor()),
+        format!("host \"{host}\"{read_as} matches no Service or ServiceEntry host in the mesh"),
+    )
+    .help(
+        "check the host's spelling and namespace, or add the Service or ServiceEntry it \
+         refers to (and make sure its exportTo lets this namespace see it)",
+    );
 }
 
 const REGION: &str = "topology.kubernetes.io/region";

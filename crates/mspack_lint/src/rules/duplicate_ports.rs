@@ -68,18 +68,29 @@ declare_rule! {
         severity: Error,
         summary: "a port number or port name is declared twice in one pod template or service",
         mirrors: None,
-        check: check,
+        each: check on KINDS,
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for kind in Kind::WORKLOADS {
-        for workload in ws.of_kind(*kind) {
-            check_pod(workload, out);
-        }
-    }
-    for svc in ws.of_kind(Kind::Service) {
-        check_service(svc, out);
+/// The workload kinds ([`Kind::WORKLOADS`]) and Services.
+const KINDS: &[Kind] = &[
+    Kind::Pod,
+    Kind::Deployment,
+    Kind::StatefulSet,
+    Kind::DaemonSet,
+    Kind::ReplicaSet,
+    Kind::ReplicationController,
+    Kind::Job,
+    Kind::CronJob,
+    Kind::Rollout,
+    Kind::Service,
+];
+
+fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
+    if resource.kind == Kind::Service {
+        check_service(resource, out);
+    } else {
+        check_pod(resource, out);
     }
 }
 

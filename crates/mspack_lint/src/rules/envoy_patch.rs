@@ -9,8 +9,8 @@ use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues, scalar_line};
 use crate::istio::validation::envoyfilter::{APPLY_TO, OPERATIONS};
 use crate::resource::{Kind, Resource};
-use crate::rule::Pass;
 use crate::rule::Rule;
+use crate::rule::{Pass, Scope};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -310,7 +310,7 @@ declare_rule! {
 /// One run of Istio's `envoyfilter.EnvoyPatchAnalyzer` for all of its rules.
 static ENVOY_PATCH: Pass = Pass {
     name: "envoyfilter.EnvoyPatchAnalyzer",
-    check,
+    check: Scope::Workspace(check),
 };
 
 fn check(ws: &Workspace, out: &mut Findings) {

@@ -1,7 +1,7 @@
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{checked_containers, describe, named_container_port, probe_ports};
-use crate::resource::{Kind, port_number};
+use crate::resource::{Kind, Resource, port_number};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -66,46 +66,45 @@ declare_rule! {
         severity: Error,
         summary: "a probe names a port that its container does not have; the probe always fails",
         mirrors: None,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for kind in Kind::WORKLOADS {
-        for workload in ws.of_kind(*kind).filter(|r| !r.assumed) {
-            for c in checked_containers(workload) {
-                for (probe, port) in probe_ports(&c) {
-                    if port_number(port).is_some() {
-                        continue;
-                    }
-                    let Some(name) = port.as_str().filter(|n| !n.trim().is_empty()) else {
-                        continue;
-                    };
-                    if name.contains(['{', '$']) || named_container_port(&c, name).is_some() {
-                        continue;
-                    }
-                    let declared = c
-                        .node
-                        .get("ports")
-                        .into_iter()
-                        .flat_map(mspack_yaml::Node::items)
-                        .any(|p| p.get("name").is_some_and(|n| n.as_str() == Some(name)));
-                    if declared {
-                        // Named, but without a usable containerPort: another rule's concern.
-                        continue;
-                    }
-                    out.report(
-                        workload,
-                        port,
-                        format!(
-                            "{probe} of {} names port {name:?}, which none of its ports has: \
-                             the kubelet cannot resolve it and the probe always fails",
-                            describe(&c)
-                        ),
-                    )
-                    .help("name one of the container's `ports`, or give the port number");
-                }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if workload.assumed {
+        return;
+    }
+    for c in checked_containers(workload) {
+        for (probe, port) in probe_ports(&c) {
+            if port_number(port).is_some() {
+                continue;
             }
+            let Some(name) = port.as_str().filter(|n| !n.trim().is_empty()) else {
+                continue;
+            };
+            if name.contains(['{', '$']) || named_container_port(&c, name).is_some() {
+                continue;
+            }
+            let declared = c
+                .node
+                .get("ports")
+                .into_iter()
+                .flat_map(mspack_yaml::Node::items)
+                .any(|p| p.get("name").is_some_and(|n| n.as_str() == Some(name)));
+            if declared {
+                // Named, but without a usable containerPort: another rule's concern.
+                continue;
+            }
+            out.report(
+                workload,
+                port,
+                format!(
+                    "{probe} of {} names port {name:?}, which none of its ports has: \
+                     the kubelet cannot resolve it and the probe always fails",
+                    describe(&c)
+                ),
+            )
+            .help("name one of the container's `ports`, or give the port number");
         }
     }
 }

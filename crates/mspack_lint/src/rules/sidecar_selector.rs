@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, quoted_names, report_issues};
 use crate::resource::{Kind, Resource};
-use crate::rule::Pass;
+use crate::rule::{Pass, Scope};
 use crate::selector_findings::{conflicting_policies, selector_not_found};
 use crate::workloads::{
     Selections, Selector, Values, by_namespace, namespace_in_ambient, workload_display,
@@ -238,7 +238,7 @@ declare_rule! {
 /// One run of Istio's `sidecar.SelectorAnalyzer` for all of its rules.
 static SIDECAR_SELECTORS: Pass = Pass {
     name: "sidecar.SelectorAnalyzer",
-    check,
+    check: Scope::Workspace(check),
 };
 
 fn check(ws: &Workspace, out: &mut Findings) {

@@ -78,7 +78,7 @@ declare_rule! {
         severity: Error,
         summary: "a service targetPort matches no container port of the pods it selects",
         mirrors: None,
-        check: check,
+        each: check on &[Kind::Service],
     };
 }
 
@@ -123,22 +123,20 @@ fn selected<'a>(ws: &'a Workspace, svc: &Resource, selector: &Selector) -> Selec
     out
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for svc in ws.of_kind(Kind::Service) {
-        if svc.spec_at(&["type"]).and_then(Node::as_str) == Some("ExternalName") {
-            continue;
-        }
-        let selector = Selector::read(svc.spec_at(&["selector"]), Values::AsWritten);
-        if selector.is_empty() {
-            continue;
-        }
-        let pods = selected(ws, svc, &selector);
-        if pods.workloads.is_empty() {
-            continue;
-        }
-        for port in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
-            check_port(svc, port, &pods, out);
-        }
+fn check(ws: &Workspace, svc: &Resource, out: &mut Findings) {
+    if svc.spec_at(&["type"]).and_then(Node::as_str) == Some("ExternalName") {
+        return;
+    }
+    let selector = Selector::read(svc.spec_at(&["selector"]), Values::AsWritten);
+    if selector.is_empty() {
+        return;
+    }
+    let pods = selected(ws, svc, &selector);
+    if pods.workloads.is_empty() {
+        return;
+    }
+    for port in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
+        check_port(svc, port, &pods, out);
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues};
 use crate::resource::Kind;
-use crate::rule::Pass;
+use crate::rule::{Pass, Scope};
 use crate::selector_findings::{conflicting_policies, selector_not_found};
 use crate::workloads::{Selections, Selector, Values};
 use crate::workspace::Workspace;
@@ -150,7 +150,7 @@ declare_rule! {
 /// One run of Istio's `telemetry.SelectorAnalyzer` for all of its rules.
 static TELEMETRY_SELECTORS: Pass = Pass {
     name: "telemetry.SelectorAnalyzer",
-    check,
+    check: Scope::Workspace(check),
 };
 
 fn check(ws: &Workspace, out: &mut Findings) {
