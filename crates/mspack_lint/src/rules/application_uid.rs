@@ -2,7 +2,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workloads::{PROXY_CONTAINER, is_istio_control_plane};
 use crate::workspace::Workspace;
 
@@ -50,51 +50,49 @@ declare_rule! {
         severity: Warning,
         summary: "an application pod or container runs as uid 1337, reserved for the sidecar",
         mirrors: Some("deployment.ApplicationUIDAnalyzer"),
-        check: check,
+        each: check on &[Kind::Pod, Kind::Deployment],
     };
 }
 
 /// The proxy's user ID.
 const PROXY_UID: i64 = 1337;
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for resource in ws.of_kind(Kind::Pod).chain(ws.of_kind(Kind::Deployment)) {
-        if is_istio_control_plane(resource) {
-            continue;
-        }
-        let spec = match resource.kind {
-            Kind::Pod => resource.spec(),
-            _ => resource.spec_at(&["template", "spec"]),
-        };
-        let Some(spec) = spec else { continue };
-        let mut offending: Vec<(&Node, String)> = Vec::new();
-        if let Some(uid) = run_as_proxy_uid(spec) {
-            offending.push((uid, "the pod".to_string()));
-        }
-        for container in spec.get("containers").into_iter().flat_map(Node::items) {
-            let name = container.get("name").and_then(Node::as_str).unwrap_or("");
-            if name == PROXY_CONTAINER || name == "istio-operator" {
-                continue;
-            }
-            if let Some(uid) = run_as_proxy_uid(container) {
-                offending.push((uid, format!("container \"{name}\"")));
-            }
-        }
-        // Istio reports the same message once per object, however many places set the UID.
-        let Some((node, _)) = offending.first() else {
-            continue;
-        };
-        let places: Vec<&str> = offending.iter().map(|(_, p)| p.as_str()).collect();
-        out.report(
-            resource,
-            node,
-            format!(
-                "runAsUser 1337 (set on {}) is the UID reserved for the Istio sidecar proxy",
-                places.join(", ")
-            ),
-        )
-        .help("run the application as another user; traffic from UID 1337 bypasses the sidecar");
+fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
+    if is_istio_control_plane(resource) {
+        return;
     }
+    let spec = match resource.kind {
+        Kind::Pod => resource.spec(),
+        _ => resource.spec_at(&["template", "spec"]),
+    };
+    let Some(spec) = spec else { return };
+    let mut offending: Vec<(&Node, String)> = Vec::new();
+    if let Some(uid) = run_as_proxy_uid(spec) {
+        offending.push((uid, "the pod".to_string()));
+    }
+    for container in spec.get("containers").into_iter().flat_map(Node::items) {
+        let name = container.get("name").and_then(Node::as_str).unwrap_or("");
+        if name == PROXY_CONTAINER || name == "istio-operator" {
+            continue;
+        }
+        if let Some(uid) = run_as_proxy_uid(container) {
+            offending.push((uid, format!("container \"{name}\"")));
+        }
+    }
+    // Istio reports the same message once per object, however many places set the UID.
+    let Some((node, _)) = offending.first() else {
+        return;
+    };
+    let places: Vec<&str> = offending.iter().map(|(_, p)| p.as_str()).collect();
+    out.report(
+        resource,
+        node,
+        format!(
+            "runAsUser 1337 (set on {}) is the UID reserved for the Istio sidecar proxy",
+            places.join(", ")
+        ),
+    )
+    .help("run the application as another user; traffic from UID 1337 bypasses the sidecar");
 }
 
 fn run_as_proxy_uid(holder: &Node) -> Option<&Node> {

@@ -5,7 +5,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -56,7 +56,7 @@ declare_rule! {
         severity: Warning,
         summary: "a deprecated Istio field or a removed Istio resource type is used",
         mirrors: Some("deprecation.FieldAnalyzer"),
-        check: check,
+        each: check on &[Kind::VirtualService, Kind::Sidecar, Kind::CustomResourceDefinition],
     };
 }
 
@@ -67,8 +67,9 @@ const REMOVED_RBAC_KINDS: &[&str] = &[
     "ServiceRoleBinding",
 ];
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for vs in ws.of_kind(Kind::VirtualService) {
+fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
+    if resource.kind == Kind::VirtualService {
+        let vs = resource;
         let percent = vs
             .spec_at(&["http"])
             .into_iter()
@@ -84,7 +85,8 @@ fn check(ws: &Workspace, out: &mut Findings) {
             .help("write `percentage: {value: <percent>}` instead (it also takes fractions)");
         }
     }
-    for sidecar in ws.of_kind(Kind::Sidecar) {
+    if resource.kind == Kind::Sidecar {
+        let sidecar = resource;
         if let Some(node) = sidecar
             .spec_at(&["outboundTrafficPolicy", "egressProxy"])
             .filter(|n| !n.is_null())
@@ -97,7 +99,8 @@ fn check(ws: &Workspace, out: &mut Findings) {
             .help("route egress traffic through an egress gateway with a VirtualService instead");
         }
     }
-    for crd in ws.of_kind(Kind::CustomResourceDefinition) {
+    if resource.kind == Kind::CustomResourceDefinition {
+        let crd = resource;
         let group = crd.spec_at(&["group"]).and_then(Node::as_str);
         let kind_node = crd.spec_at(&["names", "kind"]);
         let kind = kind_node.and_then(Node::as_str);

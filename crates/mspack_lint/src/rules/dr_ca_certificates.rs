@@ -55,7 +55,7 @@ declare_rule! {
         severity: Warning,
         summary: "destination rule tls origination does not verify the server certificate",
         mirrors: Some("destinationrule.CaCertificateAnalyzer"),
-        check: check_destination_level,
+        each: check_destination_level on &[Kind::DestinationRule],
     };
 }
 
@@ -108,7 +108,7 @@ declare_rule! {
         severity: Warning,
         summary: "destination rule port-level tls origination does not verify the server certificate",
         mirrors: Some("destinationrule.CaCertificateAnalyzer"),
-        check: check_port_level,
+        each: check_port_level on &[Kind::DestinationRule],
     };
 }
 
@@ -147,58 +147,54 @@ fn host(dr: &Resource) -> &str {
 const HELP: &str = "set `caCertificates` to the CA bundle that signs the server's certificate \
                     (or a `credentialName` holding it, with a `workloadSelector`)";
 
-fn check_destination_level(ws: &Workspace, out: &mut Findings) {
-    for dr in ws.of_kind(Kind::DestinationRule) {
-        let Some(tls) = dr.spec_at(&["trafficPolicy", "tls"]) else {
+fn check_destination_level(_: &Workspace, dr: &Resource, out: &mut Findings) {
+    let Some(tls) = dr.spec_at(&["trafficPolicy", "tls"]) else {
+        return;
+    };
+    let Some(mode) = unverified(dr, tls) else {
+        return;
+    };
+    let node = tls.get("mode").unwrap_or(tls);
+    out.report(
+        dr,
+        node,
+        format!(
+            "TLS mode {mode} for host \"{}\" sets no caCertificates: the server's \
+             certificate is checked only against the proxy's OS CA bundle (Istio 1.21+), or \
+             not at all on older proxies",
+            host(dr)
+        ),
+    )
+    .help(HELP);
+}
+
+fn check_port_level(_: &Workspace, dr: &Resource, out: &mut Findings) {
+    let settings = dr
+        .spec_at(&["trafficPolicy", "portLevelSettings"])
+        .into_iter()
+        .flat_map(Node::items);
+    for setting in settings {
+        let Some(tls) = setting.get("tls") else {
             continue;
         };
         let Some(mode) = unverified(dr, tls) else {
             continue;
         };
+        let port = setting
+            .path(&["port", "number"])
+            .and_then(Node::as_str)
+            .unwrap_or("?");
         let node = tls.get("mode").unwrap_or(tls);
         out.report(
             dr,
             node,
             format!(
-                "TLS mode {mode} for host \"{}\" sets no caCertificates: the server's \
-                 certificate is checked only against the proxy's OS CA bundle (Istio 1.21+), or \
-                 not at all on older proxies",
+                "TLS mode {mode} for host \"{}\" port {port} sets no caCertificates: the \
+                 server's certificate is checked only against the proxy's OS CA bundle \
+                 (Istio 1.21+), or not at all on older proxies",
                 host(dr)
             ),
         )
         .help(HELP);
-    }
-}
-
-fn check_port_level(ws: &Workspace, out: &mut Findings) {
-    for dr in ws.of_kind(Kind::DestinationRule) {
-        let settings = dr
-            .spec_at(&["trafficPolicy", "portLevelSettings"])
-            .into_iter()
-            .flat_map(Node::items);
-        for setting in settings {
-            let Some(tls) = setting.get("tls") else {
-                continue;
-            };
-            let Some(mode) = unverified(dr, tls) else {
-                continue;
-            };
-            let port = setting
-                .path(&["port", "number"])
-                .and_then(Node::as_str)
-                .unwrap_or("?");
-            let node = tls.get("mode").unwrap_or(tls);
-            out.report(
-                dr,
-                node,
-                format!(
-                    "TLS mode {mode} for host \"{}\" port {port} sets no caCertificates: the \
-                     server's certificate is checked only against the proxy's OS CA bundle \
-                     (Istio 1.21+), or not at all on older proxies",
-                    host(dr)
-                ),
-            )
-            .help(HELP);
-        }
     }
 }

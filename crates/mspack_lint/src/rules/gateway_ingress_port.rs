@@ -7,7 +7,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::{Kind, port_number};
+use crate::resource::{Kind, Resource, port_number};
 use crate::workloads::{Selector, Values, gateway_selector};
 use crate::workspace::Workspace;
 
@@ -82,7 +82,7 @@ declare_rule! {
         summary: "a gateway selector matches no workload",
         mirrors: Some("gateway.IngressGatewayPortAnalyzer"),
         context: Kind::WORKLOADS,
-        check: check_selector,
+        each: check_selector on &[Kind::Gateway],
     };
 }
 
@@ -159,23 +159,21 @@ declare_rule! {
     };
 }
 
-fn check_selector(ws: &Workspace, out: &mut Findings) {
-    for gw in ws.of_kind(Kind::Gateway) {
-        let selector = gateway_selector(gw);
-        if ws.select_workloads(None, &selector).next().is_some() {
-            continue;
-        }
-        let text = selector.text();
-        let message = if selector.is_empty() {
-            "the gateway has no selector and there is no workload for it to select".to_string()
-        } else {
-            format!("no workload matches the gateway selector \"{text}\"")
-        };
-        out.report(gw, gw.spec_anchor(&["selector"]), message).help(
-            "deploy the gateway workload (a Pod or Deployment whose labels carry every selector \
-             label) or correct the selector",
-        );
+fn check_selector(ws: &Workspace, gw: &Resource, out: &mut Findings) {
+    let selector = gateway_selector(gw);
+    if ws.select_workloads(None, &selector).next().is_some() {
+        return;
     }
+    let text = selector.text();
+    let message = if selector.is_empty() {
+        "the gateway has no selector and there is no workload for it to select".to_string()
+    } else {
+        format!("no workload matches the gateway selector \"{text}\"")
+    };
+    out.report(gw, gw.spec_anchor(&["selector"]), message).help(
+        "deploy the gateway workload (a Pod or Deployment whose labels carry every selector \
+         label) or correct the selector",
+    );
 }
 
 fn check_ports(ws: &Workspace, out: &mut Findings) {

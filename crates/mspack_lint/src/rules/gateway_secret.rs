@@ -83,7 +83,7 @@ declare_rule! {
         summary: "a gateway credential secret is not in the gateway workload's namespace",
         mirrors: Some("gateway.SecretAnalyzer"),
         enabled_by_default: false,
-        check: check_references,
+        each: check_references on &[Kind::Gateway],
     };
 }
 
@@ -235,47 +235,45 @@ fn analyze<'a>(ws: &'a Workspace, gw: &'a Resource) -> Vec<Outcome<'a>> {
     out
 }
 
-fn check_references(ws: &Workspace, out: &mut Findings) {
-    for gw in ws.of_kind(Kind::Gateway) {
-        for outcome in analyze(ws, gw) {
-            match outcome {
-                Outcome::NoWorkload => {
-                    out.report(
-                        gw,
-                        gw.spec_anchor(&["selector"]),
-                        format!(
-                            "no workload in a namespace matches the gateway selector \"{}\", so \
-                             the namespace of its credentials is unknown",
-                            gateway_selector(gw).text()
-                        ),
-                    )
-                    .help("deploy the gateway workload or correct the selector");
-                }
-                Outcome::Missing {
-                    node,
-                    credential,
-                    ns,
-                    name,
-                } => {
-                    out.report(
-                        gw,
-                        node,
-                        if credential.contains('/') {
-                            format!("credentialName \"{credential}\": Secret {ns}/{name} not found")
-                        } else {
-                            format!(
-                                "credentialName \"{credential}\": Secret {ns}/{name} (in the \
-                                 gateway workload's namespace) not found"
-                            )
-                        },
-                    )
-                    .help(format!(
-                        "create the TLS Secret `{name}` in namespace `{ns}`, where the gateway \
-                         proxy runs"
-                    ));
-                }
-                Outcome::Invalid { .. } => {}
+fn check_references(ws: &Workspace, gw: &Resource, out: &mut Findings) {
+    for outcome in analyze(ws, gw) {
+        match outcome {
+            Outcome::NoWorkload => {
+                out.report(
+                    gw,
+                    gw.spec_anchor(&["selector"]),
+                    format!(
+                        "no workload in a namespace matches the gateway selector \"{}\", so \
+                         the namespace of its credentials is unknown",
+                        gateway_selector(gw).text()
+                    ),
+                )
+                .help("deploy the gateway workload or correct the selector");
             }
+            Outcome::Missing {
+                node,
+                credential,
+                ns,
+                name,
+            } => {
+                out.report(
+                    gw,
+                    node,
+                    if credential.contains('/') {
+                        format!("credentialName \"{credential}\": Secret {ns}/{name} not found")
+                    } else {
+                        format!(
+                            "credentialName \"{credential}\": Secret {ns}/{name} (in the \
+                             gateway workload's namespace) not found"
+                        )
+                    },
+                )
+                .help(format!(
+                    "create the TLS Secret `{name}` in namespace `{ns}`, where the gateway \
+                     proxy runs"
+                ));
+            }
+            Outcome::Invalid { .. } => {}
         }
     }
 }

@@ -2,7 +2,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workloads::{PROXY_CONTAINER, Selector, namespace_labels, read_labels};
 use crate::workspace::Workspace;
 
@@ -121,7 +121,7 @@ declare_rule! {
         summary: "a pod still has image: auto on its istio-proxy container",
         mirrors: Some("injection.ImageAutoAnalyzer"),
         enabled_by_default: false,
-        check: check_pods,
+        each: check_pods on &[Kind::Pod],
     };
 }
 
@@ -184,20 +184,18 @@ fn check_deployments(ws: &Workspace, out: &mut Findings) {
     }
 }
 
-fn check_pods(ws: &Workspace, out: &mut Findings) {
-    for pod in ws.of_kind(Kind::Pod) {
-        if let Some(image) = auto_image(pod.spec()) {
-            out.report(
-                pod,
-                image,
-                format!(
-                    "pod \"{}\" still has `image: auto` on its istio-proxy container, so it was not injected",
-                    pod.name
-                ),
-            )
-            .help(
-                "make an Istio injection webhook select the pod (namespace or pod labels) and re-create it",
-            );
-        }
+fn check_pods(_: &Workspace, pod: &Resource, out: &mut Findings) {
+    if let Some(image) = auto_image(pod.spec()) {
+        out.report(
+            pod,
+            image,
+            format!(
+                "pod \"{}\" still has `image: auto` on its istio-proxy container, so it was not injected",
+                pod.name
+            ),
+        )
+        .help(
+            "make an Istio injection webhook select the pod (namespace or pod labels) and re-create it",
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -53,7 +53,7 @@ declare_rule! {
         severity: Warning,
         summary: "a gateway api crd is older than the version istio requires",
         mirrors: Some("k8sgateway.CRDVersionAnalyzer"),
-        check: check,
+        each: check on &[Kind::CustomResourceDefinition],
     };
 }
 
@@ -138,34 +138,32 @@ impl std::fmt::Display for Version {
     }
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for crd in ws.of_kind(Kind::CustomResourceDefinition) {
-        let Some(&(_, minimum)) = MINIMUMS.iter().find(|(name, _)| *name == crd.name) else {
-            continue;
-        };
-        let Some(node) = crd.annotations().and_then(|a| a.get(BUNDLE_VERSION)) else {
-            continue;
-        };
-        let Some(installed) = node.as_str().and_then(Version::parse) else {
-            continue;
-        };
-        if installed.core >= minimum {
-            continue;
-        }
-        let (a, b, c) = minimum;
-        out.report(
-            crd,
-            node,
-            format!(
-                "Gateway API CRD \"{}\" is at bundle version {installed}, below the {a}.{b}.{c} \
-                 Istio requires; its resources will not be processed",
-                crd.name
-            ),
-        )
-        .help(format!(
-            "upgrade the Gateway API CRDs to bundle version {a}.{b}.{c} or later"
-        ));
+fn check(_: &Workspace, crd: &Resource, out: &mut Findings) {
+    let Some(&(_, minimum)) = MINIMUMS.iter().find(|(name, _)| *name == crd.name) else {
+        return;
+    };
+    let Some(node) = crd.annotations().and_then(|a| a.get(BUNDLE_VERSION)) else {
+        return;
+    };
+    let Some(installed) = node.as_str().and_then(Version::parse) else {
+        return;
+    };
+    if installed.core >= minimum {
+        return;
     }
+    let (a, b, c) = minimum;
+    out.report(
+        crd,
+        node,
+        format!(
+            "Gateway API CRD \"{}\" is at bundle version {installed}, below the {a}.{b}.{c} \
+             Istio requires; its resources will not be processed",
+            crd.name
+        ),
+    )
+    .help(format!(
+        "upgrade the Gateway API CRDs to bundle version {a}.{b}.{c} or later"
+    ));
 }
 
 #[cfg(test)]

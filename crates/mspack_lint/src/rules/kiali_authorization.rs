@@ -59,7 +59,7 @@ declare_rule! {
         severity: Warning,
         summary: "an AuthorizationPolicy operation lists a method that is not an HTTP method",
         mirrors: Some("authorization.NamespaceMethodChecker"),
-        check: check,
+        each: check on &[Kind::AuthorizationPolicy],
     };
 }
 
@@ -118,7 +118,7 @@ declare_rule! {
         severity: Error,
         summary: "an AuthorizationPolicy matches peer identities where mTLS is disabled",
         mirrors: Some("authorization.MtlsEnabledChecker"),
-        check: check_mtls,
+        each: check_mtls on &[Kind::AuthorizationPolicy],
     };
 }
 
@@ -252,73 +252,71 @@ fn identity_field(ap: &Resource) -> Option<(&Node, String)> {
     None
 }
 
-fn check_mtls(ws: &Workspace, out: &mut Findings) {
-    for ap in ws.of_kind(Kind::AuthorizationPolicy) {
-        if ap.spec_at(&["targetRef"]).is_some() || ap.spec_at(&["targetRefs"]).is_some() {
-            continue;
-        }
-        let Some((node, what)) = identity_field(ap) else {
-            continue;
-        };
-        let selector = Selector::read(
-            ap.spec_at(&["selector", "matchLabels"]),
-            Values::OtherAsEmpty,
-        );
-        let selected: Vec<&Workload> = ws.select_workloads(Some(&ap.ns), &selector).collect();
-        // No selected workload in the input: a workload carrying exactly the selector's labels.
-        let namespace_only = Workload {
-            resource: usize::MAX,
-            ns: ap.ns.to_string(),
-            labels: selector.labels().clone(),
-            is_pod: false,
-        };
-        let targets: Vec<&Workload> = if selected.is_empty() {
-            vec![&namespace_only]
+fn check_mtls(ws: &Workspace, ap: &Resource, out: &mut Findings) {
+    if ap.spec_at(&["targetRef"]).is_some() || ap.spec_at(&["targetRefs"]).is_some() {
+        return;
+    }
+    let Some((node, what)) = identity_field(ap) else {
+        return;
+    };
+    let selector = Selector::read(
+        ap.spec_at(&["selector", "matchLabels"]),
+        Values::OtherAsEmpty,
+    );
+    let selected: Vec<&Workload> = ws.select_workloads(Some(&ap.ns), &selector).collect();
+    // No selected workload in the input: a workload carrying exactly the selector's labels.
+    let namespace_only = Workload {
+        resource: usize::MAX,
+        ns: ap.ns.to_string(),
+        labels: selector.labels().clone(),
+        is_pod: false,
+    };
+    let targets: Vec<&Workload> = if selected.is_empty() {
+        vec![&namespace_only]
+    } else {
+        selected
+    };
+    let modes: Vec<Option<(String, &Resource)>> =
+        targets.iter().map(|w| mtls_mode(ws, w, None)).collect();
+    let server_off = modes
+        .iter()
+        .flatten()
+        .find(|(mode, _)| mode == "DISABLE")
+        .map(|(_, pa)| *pa);
+    // Clients of the namespace told to send plain text, where servers do not insist on mTLS.
+    let client_off = || {
+        let wide = scoped_drs(ws, Scope::Namespace, &ap.ns)
+            .next()
+            .or_else(|| scoped_drs(ws, Scope::Mesh, "").next());
+        wide.filter(|(_, mode, _)| mode == "DISABLE")
+            .filter(|_| !modes.iter().flatten().any(|(m, _)| m == "STRICT"))
+            .map(|(dr, _, _)| dr)
+    };
+    if let Some(pa) = server_off.or_else(client_off) {
+        let outcome = if what.contains("`source.not") {
+            "it matches every request"
         } else {
-            selected
+            "it never matches"
         };
-        let modes: Vec<Option<(String, &Resource)>> =
-            targets.iter().map(|w| mtls_mode(ws, w, None)).collect();
-        let server_off = modes
-            .iter()
-            .flatten()
-            .find(|(mode, _)| mode == "DISABLE")
-            .map(|(_, pa)| *pa);
-        // Clients of the namespace told to send plain text, where servers do not insist on mTLS.
-        let client_off = || {
-            let wide = scoped_drs(ws, Scope::Namespace, &ap.ns)
-                .next()
-                .or_else(|| scoped_drs(ws, Scope::Mesh, "").next());
-            wide.filter(|(_, mode, _)| mode == "DISABLE")
-                .filter(|_| !modes.iter().flatten().any(|(m, _)| m == "STRICT"))
-                .map(|(dr, _, _)| dr)
-        };
-        if let Some(pa) = server_off.or_else(client_off) {
-            let outcome = if what.contains("`source.not") {
-                "it matches every request"
-            } else {
-                "it never matches"
-            };
-            out.report(
-                ap,
-                node,
-                format!(
-                    "this policy matches on {what}, but {} turns mTLS off for what it applies to: requests carry no peer identity, so {outcome}",
-                    pa.display_name()
-                ),
+        out.report(
+            ap,
+            node,
+            format!(
+                "this policy matches on {what}, but {} turns mTLS off for what it applies to: requests carry no peer identity, so {outcome}",
+                pa.display_name()
+            ),
+        )
+        .help(if pa.kind == Kind::DestinationRule {
+            format!(
+                "set `tls.mode: ISTIO_MUTUAL` in {} (or drop its TLS settings so auto mTLS applies)",
+                pa.display_name()
             )
-            .help(if pa.kind == Kind::DestinationRule {
-                format!(
-                    "set `tls.mode: ISTIO_MUTUAL` in {} (or drop its TLS settings so auto mTLS applies)",
-                    pa.display_name()
-                )
-            } else {
-                format!(
-                    "enable mTLS (PERMISSIVE or STRICT) in {}, or match on something other than the peer's identity",
-                    pa.display_name()
-                )
-            });
-        }
+        } else {
+            format!(
+                "enable mTLS (PERMISSIVE or STRICT) in {}, or match on something other than the peer's identity",
+                pa.display_name()
+            )
+        });
     }
 }
 
@@ -337,42 +335,40 @@ fn known_method(method: &str) -> bool {
     HTTP_METHODS.contains(&m.as_str())
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for ap in ws.of_kind(Kind::AuthorizationPolicy) {
-        let operations = ap
-            .spec_at(&["rules"])
-            .into_iter()
-            .flat_map(Node::items)
-            .flat_map(|r| r.get("to").into_iter().flat_map(Node::items))
-            .filter_map(|t| t.get("operation"));
-        for op in operations {
-            for key in ["methods", "notMethods"] {
-                for node in op.get(key).into_iter().flat_map(Node::items) {
-                    let Some(method) = node.as_str() else {
-                        continue;
-                    };
-                    if !known_method(method) {
-                        out.report(
-                            ap,
-                            node,
-                            format!(
-                                "{method:?} in `{key}` is not an HTTP method: no request matches it"
-                            ),
-                        )
-                        .help(
-                            "use HTTP methods (GET, POST, ...) or `*`; match gRPC calls by `paths`",
-                        );
-                    } else if method.trim() != method.trim().to_ascii_uppercase() {
-                        out.report(
-                            ap,
-                            node,
-                            format!(
-                                "{method:?} in `{key}` is lower case, but Istio matches the method exactly and requests carry {:?}",
-                                method.trim().to_ascii_uppercase()
-                            ),
-                        )
-                        .help("write HTTP methods in upper case");
-                    }
+fn check(_: &Workspace, ap: &Resource, out: &mut Findings) {
+    let operations = ap
+        .spec_at(&["rules"])
+        .into_iter()
+        .flat_map(Node::items)
+        .flat_map(|r| r.get("to").into_iter().flat_map(Node::items))
+        .filter_map(|t| t.get("operation"));
+    for op in operations {
+        for key in ["methods", "notMethods"] {
+            for node in op.get(key).into_iter().flat_map(Node::items) {
+                let Some(method) = node.as_str() else {
+                    continue;
+                };
+                if !known_method(method) {
+                    out.report(
+                        ap,
+                        node,
+                        format!(
+                            "{method:?} in `{key}` is not an HTTP method: no request matches it"
+                        ),
+                    )
+                    .help(
+                        "use HTTP methods (GET, POST, ...) or `*`; match gRPC calls by `paths`",
+                    );
+                } else if method.trim() != method.trim().to_ascii_uppercase() {
+                    out.report(
+                        ap,
+                        node,
+                        format!(
+                            "{method:?} in `{key}` is lower case, but Istio matches the method exactly and requests carry {:?}",
+                            method.trim().to_ascii_uppercase()
+                        ),
+                    )
+                    .help("write HTTP methods in upper case");
                 }
             }
         }

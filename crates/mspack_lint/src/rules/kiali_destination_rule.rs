@@ -118,7 +118,7 @@ declare_rule! {
         summary: "a DestinationRule subset has no labels and selects every endpoint of its host",
         mirrors: Some("destinationrules.NoDestinationChecker"),
         enabled_by_default: false,
-        check: check_subset_labels,
+        each: check_subset_labels on &[Kind::DestinationRule],
     };
 }
 
@@ -252,30 +252,28 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
     }
 }
 
-fn check_subset_labels(ws: &Workspace, out: &mut Findings) {
-    for dr in ws.of_kind(Kind::DestinationRule) {
-        let subsets: Vec<&Node> = dr
-            .spec_at(&["subsets"])
-            .into_iter()
-            .flat_map(Node::items)
-            .collect();
-        let has_labels = |s: &Node| {
-            s.get("labels")
-                .is_some_and(|l| l.entries().next().is_some())
-        };
-        let any_labelled = subsets.iter().any(|s| has_labels(s));
-        for subset in subsets.iter().filter(|s| !has_labels(s)) {
-            let name = subset.get("name").and_then(Node::as_str).unwrap_or("");
-            let anchor = subset.get("name").unwrap_or(subset);
-            let finding = out.report(
-                dr,
-                anchor,
-                format!("subset {name:?} has no labels: it selects every endpoint of the host, not one version"),
-            );
-            finding.help("give the subset the labels of the pods it stands for (e.g. `labels: {version: v2}`)");
-            if any_labelled {
-                finding.severity(Severity::Info);
-            }
+fn check_subset_labels(_: &Workspace, dr: &Resource, out: &mut Findings) {
+    let subsets: Vec<&Node> = dr
+        .spec_at(&["subsets"])
+        .into_iter()
+        .flat_map(Node::items)
+        .collect();
+    let has_labels = |s: &Node| {
+        s.get("labels")
+            .is_some_and(|l| l.entries().next().is_some())
+    };
+    let any_labelled = subsets.iter().any(|s| has_labels(s));
+    for subset in subsets.iter().filter(|s| !has_labels(s)) {
+        let name = subset.get("name").and_then(Node::as_str).unwrap_or("");
+        let anchor = subset.get("name").unwrap_or(subset);
+        let finding = out.report(
+            dr,
+            anchor,
+            format!("subset {name:?} has no labels: it selects every endpoint of the host, not one version"),
+        );
+        finding.help("give the subset the labels of the pods it stands for (e.g. `labels: {version: v2}`)");
+        if any_labelled {
+            finding.severity(Severity::Info);
         }
     }
 }

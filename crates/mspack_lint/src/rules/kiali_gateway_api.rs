@@ -10,7 +10,7 @@ use crate::gateway_api::{
     GROUP, ROUTE_KINDS, backend_refs, gateway_admits_namespace, parent_refs,
     service_reference_granted,
 };
-use crate::resource::{Kind, full_name};
+use crate::resource::{Kind, Resource, full_name};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -212,7 +212,7 @@ declare_rule! {
         mirrors: Some("k8sreferencegrants.NamespaceChecker"),
         enabled_by_default: false,
         context: &[Kind::Namespace],
-        check: check_grants,
+        each: check_grants on &[Kind::ReferenceGrant],
     };
 }
 
@@ -323,21 +323,19 @@ fn check_backends(ws: &Workspace, out: &mut Findings) {
     }
 }
 
-fn check_grants(ws: &Workspace, out: &mut Findings) {
-    for grant in ws.of_kind(Kind::ReferenceGrant) {
-        for from in grant.spec_at(&["from"]).into_iter().flat_map(Node::items) {
-            let Some(node) = from.get("namespace") else {
-                continue;
-            };
-            let Some(ns) = node.as_str() else { continue };
-            if !ws.namespaces().contains(ns) {
-                out.report(
-                    grant,
-                    node,
-                    format!("ReferenceGrant admits references from namespace {ns:?}, which is not a namespace of the analysed set"),
-                )
-                .help("name the namespace the routes live in (check its spelling)");
-            }
+fn check_grants(ws: &Workspace, grant: &Resource, out: &mut Findings) {
+    for from in grant.spec_at(&["from"]).into_iter().flat_map(Node::items) {
+        let Some(node) = from.get("namespace") else {
+            continue;
+        };
+        let Some(ns) = node.as_str() else { continue };
+        if !ws.namespaces().contains(ns) {
+            out.report(
+                grant,
+                node,
+                format!("ReferenceGrant admits references from namespace {ns:?}, which is not a namespace of the analysed set"),
+            )
+            .help("name the namespace the routes live in (check its spelling)");
         }
     }
 }

@@ -49,7 +49,7 @@ declare_rule! {
         severity: Error,
         summary: "two listeners of a Gateway API Gateway share hostname, port and protocol",
         mirrors: Some("k8sgateways.MultiMatchChecker.listener"),
-        check: check_listeners,
+        each: check_listeners on &[Kind::K8sGateway],
     };
 }
 
@@ -122,43 +122,41 @@ fn text<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     node.get(key).and_then(Node::as_str)
 }
 
-fn check_listeners(ws: &Workspace, out: &mut Findings) {
-    for gw in ws.of_kind(Kind::K8sGateway) {
-        let listeners: Vec<&Node> = gw
-            .spec_at(&["listeners"])
-            .into_iter()
-            .flat_map(Node::items)
-            .collect();
-        for (i, listener) in listeners.iter().enumerate() {
-            let key = |l: &Node| {
-                (
-                    l.get("port").and_then(port_number),
-                    text(l, "protocol").map(str::to_ascii_uppercase),
-                    text(l, "hostname").map(str::to_ascii_lowercase),
-                )
-            };
-            let mine = key(listener);
-            if mine.0.is_none() {
-                continue;
-            }
-            let Some(earlier) = listeners[..i].iter().find(|l| key(l) == mine) else {
-                continue;
-            };
-            let name = |l: &Node| text(l, "name").unwrap_or("").to_string();
-            let host = mine.2.clone().unwrap_or_else(|| "any host".to_string());
-            out.report(
-                gw,
-                listener.get("name").unwrap_or(listener),
-                format!(
-                    "listener {:?} repeats listener {:?}: same port {}, protocol {} and hostname ({host}); both are marked Conflicted and serve no routes",
-                    name(listener),
-                    name(earlier),
-                    mine.0.unwrap_or_default(),
-                    mine.1.clone().unwrap_or_default()
-                ),
+fn check_listeners(_: &Workspace, gw: &Resource, out: &mut Findings) {
+    let listeners: Vec<&Node> = gw
+        .spec_at(&["listeners"])
+        .into_iter()
+        .flat_map(Node::items)
+        .collect();
+    for (i, listener) in listeners.iter().enumerate() {
+        let key = |l: &Node| {
+            (
+                l.get("port").and_then(port_number),
+                text(l, "protocol").map(str::to_ascii_uppercase),
+                text(l, "hostname").map(str::to_ascii_lowercase),
             )
-            .help("give each listener its own hostname, port or protocol, or merge the two listeners");
+        };
+        let mine = key(listener);
+        if mine.0.is_none() {
+            continue;
         }
+        let Some(earlier) = listeners[..i].iter().find(|l| key(l) == mine) else {
+            continue;
+        };
+        let name = |l: &Node| text(l, "name").unwrap_or("").to_string();
+        let host = mine.2.clone().unwrap_or_else(|| "any host".to_string());
+        out.report(
+            gw,
+            listener.get("name").unwrap_or(listener),
+            format!(
+                "listener {:?} repeats listener {:?}: same port {}, protocol {} and hostname ({host}); both are marked Conflicted and serve no routes",
+                name(listener),
+                name(earlier),
+                mine.0.unwrap_or_default(),
+                mine.1.clone().unwrap_or_default()
+            ),
+        )
+        .help("give each listener its own hostname, port or protocol, or merge the two listeners");
     }
 }
 

@@ -9,7 +9,7 @@ use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::canonical_host;
 use crate::refs::route_rules;
-use crate::resource::{Kind, port_number};
+use crate::resource::{Kind, Resource, port_number};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -55,7 +55,7 @@ declare_rule! {
         severity: Warning,
         summary: "a VirtualService route has a single destination with a weight below 100, which is taken as 100",
         mirrors: Some("virtualservices.RouteChecker"),
-        check: check_single_weight,
+        each: check_single_weight on &[Kind::VirtualService],
     };
 }
 
@@ -107,66 +107,62 @@ declare_rule! {
         severity: Warning,
         summary: "a VirtualService route lists the same host and subset more than once",
         mirrors: Some("virtualservices.RouteChecker"),
-        check: check_repeated,
+        each: check_repeated on &[Kind::VirtualService],
     };
 }
 
-fn check_single_weight(ws: &Workspace, out: &mut Findings) {
-    for vs in ws.of_kind(Kind::VirtualService) {
-        for route in route_rules(vs) {
-            let [only] = route.as_slice() else { continue };
-            let Some(node) = only.item.get("weight") else {
-                continue;
-            };
-            let Some(weight) = node.as_i64() else {
-                continue;
-            };
-            if (1..100).contains(&weight) {
-                out.report(
-                    vs,
-                    node,
-                    format!(
-                        "weight {weight} on the only destination of this route: it receives all of the route's traffic, as if its weight were 100"
-                    ),
-                )
-                .help("remove the weight, or add the destinations that take the rest of the traffic");
-            }
+fn check_single_weight(_: &Workspace, vs: &Resource, out: &mut Findings) {
+    for route in route_rules(vs) {
+        let [only] = route.as_slice() else { continue };
+        let Some(node) = only.item.get("weight") else {
+            continue;
+        };
+        let Some(weight) = node.as_i64() else {
+            continue;
+        };
+        if (1..100).contains(&weight) {
+            out.report(
+                vs,
+                node,
+                format!(
+                    "weight {weight} on the only destination of this route: it receives all of the route's traffic, as if its weight were 100"
+                ),
+            )
+            .help("remove the weight, or add the destinations that take the rest of the traffic");
         }
     }
 }
 
-fn check_repeated(ws: &Workspace, out: &mut Findings) {
+fn check_repeated(ws: &Workspace, vs: &Resource, out: &mut Findings) {
     let domain = ws.cluster_domain();
-    for vs in ws.of_kind(Kind::VirtualService) {
-        for route in route_rules(vs) {
-            if route.iter().any(|d| d.destination.is_none()) {
-                continue;
-            }
-            let mut seen: HashMap<(String, &str, Option<i64>), &Node> = HashMap::new();
-            for d in &route {
-                let host =
-                    canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
-                let subset = d.subset();
-                let port = d.port().and_then(|p| p.get("number")).and_then(port_number);
-                let key = (host, subset, port);
-                if let Some(first) = seen.get(&key) {
-                    let target = if subset.is_empty() {
-                        format!("host {:?}", d.host())
-                    } else {
-                        format!("host {:?} subset {subset:?}", d.host())
-                    };
-                    out.report(
-                        vs,
-                        d.anchor(),
-                        format!(
-                            "this route already sends to {target} (line {}); the two entries' weights go to the same endpoints",
-                            first.span.start.line
-                        ),
-                    )
-                    .help("merge the two entries into one, or point this one at the subset it was meant for");
+    for route in route_rules(vs) {
+        if route.iter().any(|d| d.destination.is_none()) {
+            continue;
+        }
+        let mut seen: HashMap<(String, &str, Option<i64>), &Node> = HashMap::new();
+        for d in &route {
+            let host =
+                canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
+            let subset = d.subset();
+            let port = d.port().and_then(|p| p.get("number")).and_then(port_number);
+            let key = (host, subset, port);
+            if let Some(first) = seen.get(&key) {
+                let target = if subset.is_empty() {
+                    format!("host {:?}", d.host())
                 } else {
-                    seen.insert(key, d.anchor());
-                }
+                    format!("host {:?} subset {subset:?}", d.host())
+                };
+                out.report(
+                    vs,
+                    d.anchor(),
+                    format!(
+                        "this route already sends to {target} (line {}); the two entries' weights go to the same endpoints",
+                        first.span.start.line
+                    ),
+                )
+                .help("merge the two entries into one, or point this one at the subset it was meant for");
+            } else {
+                seen.insert(key, d.anchor());
             }
         }
     }

@@ -61,31 +61,31 @@ declare_rule! {
         severity: Error,
         summary: "a workload's selector does not match its own pod template labels",
         mirrors: None,
-        check: check,
+        each: check on KINDS,
     };
 }
 
-const LABEL_SELECTOR_KINDS: [Kind; 5] = [
+/// Kinds with a label selector, and ReplicationControllers (a plain label map) and Jobs (whose
+/// selector Kubernetes writes unless `manualSelector` is set).
+const KINDS: &[Kind] = &[
     Kind::Deployment,
     Kind::StatefulSet,
     Kind::DaemonSet,
     Kind::ReplicaSet,
     Kind::Rollout,
+    Kind::ReplicationController,
+    Kind::Job,
 ];
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for kind in LABEL_SELECTOR_KINDS {
-        for r in ws.of_kind(kind) {
-            check_one(r, Selector::parse, out);
+fn check(_: &Workspace, r: &Resource, out: &mut Findings) {
+    match r.kind {
+        Kind::ReplicationController => check_one(r, |n| Selector::read(n, Values::AsWritten), out),
+        Kind::Job => {
+            if r.spec_at(&["manualSelector"]).and_then(Node::as_bool) == Some(true) {
+                check_one(r, Selector::parse, out);
+            }
         }
-    }
-    for r in ws.of_kind(Kind::ReplicationController) {
-        check_one(r, |n| Selector::read(n, Values::AsWritten), out);
-    }
-    for r in ws.of_kind(Kind::Job) {
-        if r.spec_at(&["manualSelector"]).and_then(Node::as_bool) == Some(true) {
-            check_one(r, Selector::parse, out);
-        }
+        _ => check_one(r, Selector::parse, out),
     }
 }
 

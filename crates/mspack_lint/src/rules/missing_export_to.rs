@@ -53,57 +53,54 @@ declare_rule! {
         severity: Warning,
         summary: "a VirtualService, DestinationRule or ServiceEntry has no exportTo in a multi-namespace set",
         mirrors: None,
-        check: check,
+        each: check on &[Kind::VirtualService, Kind::DestinationRule, Kind::ServiceEntry],
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    let namespaces = ws.namespaces();
-    if namespaces.len() < 2 {
+/// The namespaces of the set, listed for the message (once per run, not per resource).
+struct Namespaces(String);
+
+fn check(ws: &Workspace, resource: &Resource, out: &mut Findings) {
+    if ws.namespaces().len() < 2 || resource.export_to().is_some() {
         return;
     }
-    let listed = crate::finding::listed(&namespaces.iter().collect::<Vec<_>>());
-    let kinds = [
-        Kind::VirtualService,
-        Kind::DestinationRule,
-        Kind::ServiceEntry,
-    ];
-    for resource in kinds.into_iter().flat_map(|k| ws.of_kind(k)) {
-        if resource.export_to().is_some() {
-            continue;
-        }
-        let message = format!(
-            "{} {} has no exportTo and is visible in every namespace (the set spans {listed})",
-            resource.kind_name, resource.name
-        );
-        let scopes = export_scopes(resource);
-        let list = scopes
-            .iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let finding = out.report(resource, resource.anchor(), message);
-        if scopes.len() > 1 {
-            finding.help(format!(
-                "add `exportTo: [{list}]`: gateways read a VirtualService from their own namespace, \
-                 so it must stay visible to {}",
-                scopes[1..].join(", ")
-            ));
-        } else {
-            finding.help(format!(
-                "add `exportTo: [{list}]`, or list the namespaces that need this rule"
-            ));
-        }
-        if let Some(edit) = resource
-            .spec()
-            .and_then(|spec| insert_entry(&resource.file, spec, &[format!("exportTo: [{list}]")]))
-        {
-            finding.fix(Fix {
-                message: "export to this namespace (and its gateways') only".into(),
-                applicability: Applicability::MaybeIncorrect,
-                edits: vec![edit],
-            });
-        }
+    let listed = ws.shared(|| {
+        Namespaces(crate::finding::listed(
+            &ws.namespaces().iter().collect::<Vec<_>>(),
+        ))
+    });
+    let listed = &listed.0;
+    let message = format!(
+        "{} {} has no exportTo and is visible in every namespace (the set spans {listed})",
+        resource.kind_name, resource.name
+    );
+    let scopes = export_scopes(resource);
+    let list = scopes
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let finding = out.report(resource, resource.anchor(), message);
+    if scopes.len() > 1 {
+        finding.help(format!(
+            "add `exportTo: [{list}]`: gateways read a VirtualService from their own namespace, \
+             so it must stay visible to {}",
+            scopes[1..].join(", ")
+        ));
+    } else {
+        finding.help(format!(
+            "add `exportTo: [{list}]`, or list the namespaces that need this rule"
+        ));
+    }
+    if let Some(edit) = resource
+        .spec()
+        .and_then(|spec| insert_entry(&resource.file, spec, &[format!("exportTo: [{list}]")]))
+    {
+        finding.fix(Fix {
+            message: "export to this namespace (and its gateways') only".into(),
+            applicability: Applicability::MaybeIncorrect,
+            edits: vec![edit],
+        });
     }
 }
 

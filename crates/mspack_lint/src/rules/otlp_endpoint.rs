@@ -94,7 +94,7 @@ declare_rule! {
         severity: Error,
         summary: "an OTLP exporter endpoint names a service port that is missing or does not admit the sender",
         mirrors: None,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -133,21 +133,17 @@ fn parse_endpoint<'a>(
     ok.then_some((service, namespace.unwrap_or(sender_ns), port))
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for kind in Kind::WORKLOADS {
-        for sender in ws.of_kind(*kind) {
-            for container in containers(sender) {
-                for env in container.node.get("env").into_iter().flat_map(Node::items) {
-                    let name = env.get("name").and_then(Node::as_str);
-                    if !name.is_some_and(|n| OTLP_VARIABLES.contains(&n)) {
-                        continue;
-                    }
-                    let Some(value) = env.get("value") else {
-                        continue;
-                    };
-                    check_endpoint(ws, sender, name.unwrap_or_default(), value, out);
-                }
+fn check(ws: &Workspace, sender: &Resource, out: &mut Findings) {
+    for container in containers(sender) {
+        for env in container.node.get("env").into_iter().flat_map(Node::items) {
+            let name = env.get("name").and_then(Node::as_str);
+            if !name.is_some_and(|n| OTLP_VARIABLES.contains(&n)) {
+                continue;
             }
+            let Some(value) = env.get("value") else {
+                continue;
+            };
+            check_endpoint(ws, sender, name.unwrap_or_default(), value, out);
         }
     }
 }

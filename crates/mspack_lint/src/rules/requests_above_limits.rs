@@ -64,7 +64,7 @@ declare_rule! {
         severity: Error,
         summary: "a container requests more of a resource than its limit; the API server rejects the pod",
         mirrors: None,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -82,13 +82,9 @@ const PROXY_ANNOTATIONS: [(&str, &str, &str); 2] = [
     ),
 ];
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for kind in Kind::WORKLOADS {
-        for workload in ws.of_kind(*kind) {
-            check_containers(workload, out);
-            check_proxy_annotations(workload, out);
-        }
-    }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    check_containers(workload, out);
+    check_proxy_annotations(workload, out);
 }
 
 fn check_containers(workload: &Resource, out: &mut Findings) {

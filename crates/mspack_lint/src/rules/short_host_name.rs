@@ -3,7 +3,7 @@ use crate::finding::{Applicability, Findings, Fix};
 use crate::fix::replace_scalar;
 use crate::hosts::{HostForm, classify_host, expand_host};
 use crate::refs::{HostRole, service_hosts};
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -49,93 +49,100 @@ declare_rule! {
         severity: Warning,
         summary: "a service host is a short or partial name instead of an FQDN",
         mirrors: None,
-        check: check,
+        each: check on &[
+            Kind::VirtualService,
+            Kind::DestinationRule,
+            Kind::Sidecar,
+            Kind::EnvoyFilter,
+        ],
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
+fn check(ws: &Workspace, resource: &Resource, out: &mut Findings) {
     let domain = ws.cluster_domain();
-    let declared = declared_external_hosts(ws);
-    let kinds = [
-        Kind::VirtualService,
-        Kind::DestinationRule,
-        Kind::Sidecar,
-        Kind::EnvoyFilter,
-    ];
-    for resource in kinds.into_iter().flat_map(|k| ws.of_kind(k)) {
-        for r in service_hosts(resource) {
-            let form = classify_host(r.host, domain, |ns| ws.namespaces().contains(ns));
-            let flagged = match form {
-                HostForm::Short => true,
-                // `db.corp` declared by a ServiceEntry is an external name, used as written.
-                HostForm::PartialCluster => !declared.contains(r.host),
-                _ => false,
-            };
-            if !flagged {
-                continue;
-            }
-            let (scope, ns) = match r.role {
-                HostRole::SidecarEgress => {
-                    let scope = r
-                        .node
-                        .as_str()
-                        .and_then(|s| s.split_once('/'))
-                        .map(|(s, _)| s);
-                    match scope {
-                        Some(".") => (Some("."), resource.ns.as_str()),
-                        Some(s) if s != "*" && s != "~" => (Some(s), s),
-                        other => (other, ""),
-                    }
-                }
-                _ => (None, resource.ns.as_str()),
-            };
-            let what = match form {
-                HostForm::Short => "a short name",
-                _ => "a partial cluster name",
-            };
-            let message = format!("host \"{}\" is {what}, not fully qualified", r.host);
-            let fqdn = (!ns.is_empty() || form == HostForm::PartialCluster)
-                .then(|| expand_host(r.host, ns, domain, &form))
-                .flatten();
-            let finding = out.report(resource, r.node, message);
-            let Some(fqdn) = fqdn else {
-                finding.help(format!(
-                    "write the FQDN `{}.<namespace>.svc.{domain}` of the service this means",
-                    r.host
-                ));
-                continue;
-            };
-            let assumed = resource.namespace.is_none() && form == HostForm::Short;
-            let written = match scope {
-                Some(scope) => format!("{scope}/{fqdn}"),
-                None => fqdn.clone(),
-            };
-            finding.help(if assumed {
-                format!("use `{fqdn}` (the resource names no namespace; this assumes `{ns}`)")
-            } else {
-                format!("use the fully qualified name `{fqdn}`")
-            });
-            finding.fix(Fix {
-                message: format!("replace with `{written}`"),
-                applicability: if assumed {
-                    Applicability::MaybeIncorrect
-                } else {
-                    Applicability::MachineApplicable
-                },
-                edits: vec![replace_scalar(r.node, &written)],
-            });
+    for r in service_hosts(resource) {
+        let form = classify_host(r.host, domain, |ns| ws.namespaces().contains(ns));
+        let flagged = match form {
+            HostForm::Short => true,
+            // `db.corp` declared by a ServiceEntry is an external name, used as written.
+            HostForm::PartialCluster => !ws
+                .shared(|| DeclaredHosts::read(ws))
+                .0
+                .contains(r.host),
+            _ => false,
+        };
+        if !flagged {
+            continue;
         }
+        let (scope, ns) = match r.role {
+            HostRole::SidecarEgress => {
+                let scope = r
+                    .node
+                    .as_str()
+                    .and_then(|s| s.split_once('/'))
+                    .map(|(s, _)| s);
+                match scope {
+                    Some(".") => (Some("."), resource.ns.as_str()),
+                    Some(s) if s != "*" && s != "~" => (Some(s), s),
+                    other => (other, ""),
+                }
+            }
+            _ => (None, resource.ns.as_str()),
+        };
+        let what = match form {
+            HostForm::Short => "a short name",
+            _ => "a partial cluster name",
+        };
+        let message = format!("host \"{}\" is {what}, not fully qualified", r.host);
+        let fqdn = (!ns.is_empty() || form == HostForm::PartialCluster)
+            .then(|| expand_host(r.host, ns, domain, &form))
+            .flatten();
+        let finding = out.report(resource, r.node, message);
+        let Some(fqdn) = fqdn else {
+            finding.help(format!(
+                "write the FQDN `{}.<namespace>.svc.{domain}` of the service this means",
+                r.host
+            ));
+            continue;
+        };
+        let assumed = resource.namespace.is_none() && form == HostForm::Short;
+        let written = match scope {
+            Some(scope) => format!("{scope}/{fqdn}"),
+            None => fqdn.clone(),
+        };
+        finding.help(if assumed {
+            format!("use `{fqdn}` (the resource names no namespace; this assumes `{ns}`)")
+        } else {
+            format!("use the fully qualified name `{fqdn}`")
+        });
+        finding.fix(Fix {
+            message: format!("replace with `{written}`"),
+            applicability: if assumed {
+                Applicability::MaybeIncorrect
+            } else {
+                Applicability::MachineApplicable
+            },
+            edits: vec![replace_scalar(r.node, &written)],
+        });
     }
 }
 
 /// Hosts that ServiceEntries declare: written exactly so, they resolve as written.
-fn declared_external_hosts(ws: &Workspace) -> std::collections::HashSet<&str> {
-    ws.of_kind(Kind::ServiceEntry)
-        .flat_map(|se| {
-            se.spec_at(&["hosts"])
-                .into_iter()
-                .flat_map(mspack_yaml::Node::items)
-        })
-        .filter_map(mspack_yaml::Node::as_str)
-        .collect()
+/// The hosts ServiceEntries declare: `db.corp` declared there is an external name, used as written.
+struct DeclaredHosts(std::collections::HashSet<String>);
+
+impl DeclaredHosts {
+    fn read(ws: &Workspace) -> DeclaredHosts {
+        DeclaredHosts(
+            ws.of_kind(Kind::ServiceEntry)
+                .flat_map(|se| {
+                    se.spec_at(&["hosts"])
+                        .into_iter()
+                        .flat_map(mspack_yaml::Node::items)
+                })
+                .filter_map(mspack_yaml::Node::as_str)
+                .map(str::to_string)
+                .collect(),
+        )
+    }
 }

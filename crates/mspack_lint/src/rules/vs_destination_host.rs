@@ -9,6 +9,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
+use crate::rule::{Each, Pass, Scope};
 use crate::refs::{
     RouteDest, http_route_destinations, mirror_destinations, route_destinations, vs_hosts,
 };
@@ -77,7 +78,7 @@ declare_rule! {
         summary: "a VirtualService routes or mirrors to a host or port the mesh does not know",
         mirrors: MIRRORS,
         context: &[Kind::Service],
-        check: check_not_found,
+        pass: DESTINATION_HOSTS,
     };
 }
 
@@ -131,7 +132,7 @@ declare_rule! {
         severity: Error,
         summary: "a VirtualService destination names no port but its service exposes several",
         mirrors: MIRRORS,
-        check: check_port_required,
+        pass: DESTINATION_HOSTS,
     };
 }
 
@@ -199,82 +200,59 @@ declare_rule! {
     };
 }
 
-/// Which of the two host rules a pass reports for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Report {
-    NotFound,
-    PortRequired,
-}
+/// One run of the analyzer for both host rules, a VirtualService at a time.
+static DESTINATION_HOSTS: Pass = Pass {
+    name: "virtualservice.DestinationHostAnalyzer",
+    check: Scope::Each(Each {
+        kinds: &[Kind::VirtualService],
+        check: check_hosts,
+    }),
+};
 
-fn check_not_found(ws: &Workspace, out: &mut Findings) {
-    check_hosts(ws, out, Report::NotFound);
-}
-
-fn check_port_required(ws: &Workspace, out: &mut Findings) {
-    check_hosts(ws, out, Report::PortRequired);
-}
-
-/// For each VirtualService (in input order) and each of its destinations (routes, then mirrors),
-/// the index of the service the host resolves to. Both host rules read it; computed once.
-struct Resolved(Vec<Vec<Option<usize>>>);
-
+/// A VirtualService's destinations: routes, then mirrors.
 fn destinations(vs: &Resource) -> impl Iterator<Item = RouteDest<'_>> {
     route_destinations(vs)
         .into_iter()
         .chain(mirror_destinations(vs))
 }
 
-fn resolve_all(ws: &Workspace) -> Resolved {
+fn check_hosts(ws: &Workspace, vs: &Resource, out: &mut Findings) {
+    let registry = ws.hosts();
     let domain = ws.cluster_domain();
-    let registry = ws.hosts();
-    Resolved(
-        ws.of_kind(Kind::VirtualService)
-            .map(|vs| {
-                let export_to = vs.export_to().unwrap_or_default();
-                destinations(vs)
-                    .map(|d| registry.lookup_index(&vs.ns, &export_to, d.host(), domain))
-                    .collect()
-            })
-            .collect(),
-    )
-}
-
-fn check_hosts(ws: &Workspace, out: &mut Findings, rule: Report) {
-    let registry = ws.hosts();
-    let resolved = ws.shared(|| resolve_all(ws));
-    for (vs, services) in ws.of_kind(Kind::VirtualService).zip(&resolved.0) {
-        for (d, service) in destinations(vs).zip(services) {
-            let host = d.host();
-            let Some(service) = service.and_then(|i| registry.services.get(i)) else {
-                if rule == Report::NotFound {
-                    let what = if d.kind.is_mirror() {
-                        "mirror host"
-                    } else {
-                        "host"
-                    };
-                    let f = out.report(
-                        vs,
-                        d.anchor(),
-                        if host.is_empty() {
-                            format!("referenced {what} not found: \"\" (no destination host given)")
-                        } else {
-                            format!("referenced {what} not found: \"{host}\"")
-                        },
-                    );
-                    f.help(if d.destination.is_none() || host.is_empty() {
-                        "give the route a `destination` with the `host` of a Service or ServiceEntry".to_string()
-                    } else {
-                        format!(
-                            "no Service or ServiceEntry host `{host}` is visible from namespace `{}`; \
-                             check the name, its namespace and its exportTo",
-                            vs.ns
-                        )
-                    });
-                }
-                continue;
+    let export_to = vs.export_to().unwrap_or_default();
+    for d in destinations(vs) {
+        let host = d.host();
+        let service = registry
+            .lookup_index(&vs.ns, &export_to, host, domain)
+            .and_then(|i| registry.services.get(i));
+        let Some(service) = service else {
+            let what = if d.kind.is_mirror() {
+                "mirror host"
+            } else {
+                "host"
             };
-            check_port(vs, &d, service, rule, out);
-        }
+            let f = out.report_as(
+                &DESTINATION_HOST_NOT_FOUND,
+                vs,
+                d.anchor(),
+                if host.is_empty() {
+                    format!("referenced {what} not found: \"\" (no destination host given)")
+                } else {
+                    format!("referenced {what} not found: \"{host}\"")
+                },
+            );
+            f.help(if d.destination.is_none() || host.is_empty() {
+                "give the route a `destination` with the `host` of a Service or ServiceEntry".to_string()
+            } else {
+                format!(
+                    "no Service or ServiceEntry host `{host}` is visible from namespace `{}`; \
+                     check the name, its namespace and its exportTo",
+                    vs.ns
+                )
+            });
+            continue;
+        };
+        check_port(vs, &d, service, out);
     }
 }
 
@@ -282,7 +260,6 @@ fn check_port(
     vs: &Resource,
     d: &RouteDest<'_>,
     service: &MeshService,
-    rule: Report,
     out: &mut Findings,
 ) {
     let host = d.host();
@@ -300,9 +277,10 @@ fn check_port(
     };
     match d.port() {
         None => {
-            if numbers.len() > 1 && rule == Report::PortRequired {
+            if numbers.len() > 1 {
                 let list = list();
-                out.report(
+                out.report_as(
+                    &DESTINATION_PORT_REQUIRED,
                     vs,
                     d.anchor(),
                     format!("destination \"{host}\" names no port but the service exposes ports [{list}]"),
@@ -313,9 +291,10 @@ fn check_port(
         Some(port) => {
             let number_node = port.get("number");
             let number = number_node.and_then(Node::as_i64).unwrap_or(0);
-            if !numbers.contains(&number) && rule == Report::NotFound {
+            if !numbers.contains(&number) {
                 let list = list();
-                out.report(
+                out.report_as(
+                    &DESTINATION_HOST_NOT_FOUND,
                     vs,
                     number_node.unwrap_or(port),
                     format!("referenced host:port not found: \"{host}:{number}\""),
