@@ -78,7 +78,7 @@ declare_rule! {
         severity: Warning,
         summary: "a resource's status carries a negative condition written by its controller",
         mirrors: Some("conditions.ConditionAnalyzer"),
-        check: check,
+        each: check on KINDS,
     };
 }
 
@@ -130,50 +130,61 @@ fn field<'a>(condition: &'a Node, key: &str) -> &'a str {
         .unwrap_or("")
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for &(kind, negative) in NEGATIVE_WHEN_FALSE {
-        for resource in ws.of_kind(kind) {
-            let mut seen = HashSet::new();
-            for condition in conditions(resource) {
-                let kind_of = field(condition, "type");
-                let status = field(condition, "status");
-                let reason = field(condition, "reason");
-                let partially_invalid = kind == Kind::AuthorizationPolicy
-                    && kind_of == "WaypointAccepted"
-                    && reason == "PartiallyInvalid";
-                let negative = status == "False" && negative.contains(&kind_of);
-                if !(negative || partially_invalid) {
-                    continue;
-                }
-                let message = field(condition, "message");
-                if !seen.insert((kind_of, reason, message)) {
-                    continue;
-                }
-                let node = condition
-                    .get(if negative { "status" } else { "reason" })
-                    .unwrap_or(condition);
-                let mut text = format!(
-                    "{} \"{}\" {} {kind_of}={status}",
-                    resource.kind_name,
-                    resource.name,
-                    if negative {
-                        "has the negative condition"
-                    } else {
-                        "is applied only in part, condition"
-                    }
-                );
-                if !reason.is_empty() {
-                    text.push_str(&format!(" ({reason})"));
-                }
-                if !message.is_empty() {
-                    text.push_str(&format!(": {message}"));
-                }
-                out.report(resource, node, text).help(
-                    "the controller did not fully apply this resource: fix what the reason and \
-                     message describe, then check the status again",
-                );
-            }
+/// The kinds of [`NEGATIVE_WHEN_FALSE`], in its order.
+const KINDS: &[Kind] = &[
+    Kind::Service,
+    Kind::ServiceEntry,
+    Kind::WorkloadEntry,
+    Kind::AuthorizationPolicy,
+    Kind::K8sGateway,
+    Kind::HTTPRoute,
+    Kind::GRPCRoute,
+];
+
+fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
+    let kind = resource.kind;
+    let Some(&(_, negative)) = NEGATIVE_WHEN_FALSE.iter().find(|(k, _)| *k == kind) else {
+        return;
+    };
+    let mut seen = HashSet::new();
+    for condition in conditions(resource) {
+        let kind_of = field(condition, "type");
+        let status = field(condition, "status");
+        let reason = field(condition, "reason");
+        let partially_invalid = kind == Kind::AuthorizationPolicy
+            && kind_of == "WaypointAccepted"
+            && reason == "PartiallyInvalid";
+        let negative = status == "False" && negative.contains(&kind_of);
+        if !(negative || partially_invalid) {
+            continue;
         }
+        let message = field(condition, "message");
+        if !seen.insert((kind_of, reason, message)) {
+            continue;
+        }
+        let node = condition
+            .get(if negative { "status" } else { "reason" })
+            .unwrap_or(condition);
+        let mut text = format!(
+            "{} \"{}\" {} {kind_of}={status}",
+            resource.kind_name,
+            resource.name,
+            if negative {
+                "has the negative condition"
+            } else {
+                "is applied only in part, condition"
+            }
+        );
+        if !reason.is_empty() {
+            text.push_str(&format!(" ({reason})"));
+        }
+        if !message.is_empty() {
+            text.push_str(&format!(": {message}"));
+        }
+        out.report(resource, node, text).help(
+            "the controller did not fully apply this resource: fix what the reason and \
+             message describe, then check the status again",
+        );
     }
 }
 
@@ -183,7 +194,15 @@ mod tests {
 
     use mspack_yaml::SourceFile;
 
+    use super::{KINDS, NEGATIVE_WHEN_FALSE};
+    use crate::resource::Kind;
     use crate::{LintOptions, lint_sources};
+
+    #[test]
+    fn the_rule_reads_every_kind_of_the_table() {
+        let table: Vec<Kind> = NEGATIVE_WHEN_FALSE.iter().map(|(k, _)| *k).collect();
+        assert_eq!(KINDS, table.as_slice());
+    }
 
     fn messages(yaml: &str) -> Vec<String> {
         let options = LintOptions {

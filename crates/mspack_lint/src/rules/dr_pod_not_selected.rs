@@ -147,7 +147,7 @@ declare_rule! {
         summary: "a destination rule subset selects no pods",
         mirrors: Some("destinationrule.PodNotSelectedAnalyzer"),
         context: Kind::WORKLOADS,
-        check: check_subsets,
+        each: check_subsets on &[Kind::DestinationRule],
     };
 }
 
@@ -231,6 +231,9 @@ fn augmented_labels(ws: &Workspace, resource: &Resource, labels: Labels) -> Labe
 
 /// The workloads with their labels completed by their node's topology, when a workload names a
 /// node (else the plain labels are the ones to match).
+/// Workloads with their node's topology labels; `None` when no workload names a node.
+struct Topology(Option<WorkloadIndex>);
+
 fn topology_index(ws: &Workspace) -> Option<WorkloadIndex> {
     let on_node = |w: &Workload| {
         ws.resources
@@ -250,64 +253,58 @@ fn topology_index(ws: &Workspace) -> Option<WorkloadIndex> {
     )))
 }
 
-fn check_subsets(ws: &Workspace, out: &mut Findings) {
-    // Workloads with their node's topology labels; `None` inside when no workload names a node.
-    let mut topology: Option<Option<WorkloadIndex>> = None;
-    for dr in ws.of_kind(Kind::DestinationRule) {
-        let Some(service) = resolve(ws, dr) else {
-            continue;
-        };
-        let subsets: Vec<&Node> = dr
-            .spec_at(&["subsets"])
-            .into_iter()
-            .flat_map(Node::items)
-            .collect();
-        if subsets.is_empty() {
-            continue;
-        }
-        let index = topology
-            .get_or_insert_with(|| topology_index(ws))
-            .as_ref()
-            .unwrap_or_else(|| ws.workload_index());
-        let base = match ws.resources.get(service.resource) {
-            Some(r) if r.kind == Kind::ServiceEntry => read_labels_as(
-                r.spec_at(&["workloadSelector", "labels"]),
-                Values::NullAsEmpty,
-            ),
-            _ => Labels::new(),
-        };
-        // Subsets are known by name: a repeated name keeps the last definition.
-        let mut by_name: Vec<(&str, &Node)> = Vec::new();
-        let mut position: HashMap<&str, usize> = HashMap::new();
-        for subset in subsets {
-            let name = subset.get("name").and_then(Node::as_str).unwrap_or("");
-            match position.get(name) {
-                Some(&i) => by_name[i].1 = subset,
-                None => {
-                    position.insert(name, by_name.len());
-                    by_name.push((name, subset));
-                }
+fn check_subsets(ws: &Workspace, dr: &Resource, out: &mut Findings) {
+    let Some(service) = resolve(ws, dr) else {
+        return;
+    };
+    let subsets: Vec<&Node> = dr
+        .spec_at(&["subsets"])
+        .into_iter()
+        .flat_map(Node::items)
+        .collect();
+    if subsets.is_empty() {
+        return;
+    }
+    let topology = ws.shared(|| Topology(topology_index(ws)));
+    let index = topology.0.as_ref().unwrap_or_else(|| ws.workload_index());
+    let base = match ws.resources.get(service.resource) {
+        Some(r) if r.kind == Kind::ServiceEntry => read_labels_as(
+            r.spec_at(&["workloadSelector", "labels"]),
+            Values::NullAsEmpty,
+        ),
+        _ => Labels::new(),
+    };
+    // Subsets are known by name: a repeated name keeps the last definition.
+    let mut by_name: Vec<(&str, &Node)> = Vec::new();
+    let mut position: HashMap<&str, usize> = HashMap::new();
+    for subset in subsets {
+        let name = subset.get("name").and_then(Node::as_str).unwrap_or("");
+        match position.get(name) {
+            Some(&i) => by_name[i].1 = subset,
+            None => {
+                position.insert(name, by_name.len());
+                by_name.push((name, subset));
             }
         }
-        for (name, subset) in by_name {
-            let mut labels = base.clone();
-            labels.extend(read_labels_as(subset.get("labels"), Values::NullAsEmpty));
-            if index
-                .select(None, &Selector::from_labels(labels))
-                .next()
-                .is_some()
-            {
-                continue;
-            }
-            out.report(
-                dr,
-                subset.get("name").unwrap_or(subset),
-                format!("subset \"{name}\" selects no pods, so requests routed to it fail with 503 (no healthy upstream)"),
-            )
-            .help(
-                "make the subset labels match the labels of the service's pods (for example the \
-                 `version` label of the Deployment's pod template)",
-            );
+    }
+    for (name, subset) in by_name {
+        let mut labels = base.clone();
+        labels.extend(read_labels_as(subset.get("labels"), Values::NullAsEmpty));
+        if index
+            .select(None, &Selector::from_labels(labels))
+            .next()
+            .is_some()
+        {
+            continue;
         }
+        out.report(
+            dr,
+            subset.get("name").unwrap_or(subset),
+            format!("subset \"{name}\" selects no pods, so requests routed to it fail with 503 (no healthy upstream)"),
+        )
+        .help(
+            "make the subset labels match the labels of the service's pods (for example the \
+             `version` label of the Deployment's pod template)",
+        );
     }
 }

@@ -79,7 +79,7 @@ declare_rule! {
         severity: Warning,
         summary: "a deployment uses image: auto but no istio injection webhook selects it",
         mirrors: Some("injection.ImageAutoAnalyzer"),
-        check: check_deployments,
+        each: check_deployments on &[Kind::Deployment],
     };
 }
 
@@ -135,6 +135,9 @@ fn auto_image(spec: Option<&Node>) -> Option<&Node> {
 }
 
 /// Namespace and object selectors of every Istio injection webhook.
+/// The namespace and object selectors of Istio's injection webhooks.
+struct IstioWebhooks(Vec<(Selector, Selector)>);
+
 fn istio_webhooks(ws: &Workspace) -> Vec<(Selector, Selector)> {
     ws.of_kind(Kind::MutatingWebhookConfiguration)
         .flat_map(|mwc| mwc.root.get("webhooks").into_iter().flat_map(Node::items))
@@ -152,36 +155,34 @@ fn istio_webhooks(ws: &Workspace) -> Vec<(Selector, Selector)> {
         .collect()
 }
 
-fn check_deployments(ws: &Workspace, out: &mut Findings) {
-    let mut webhooks = None;
-    for deployment in ws.of_kind(Kind::Deployment) {
-        let Some(image) = auto_image(deployment.spec_at(&["template", "spec"])) else {
-            continue;
-        };
-        let webhooks = webhooks.get_or_insert_with(|| istio_webhooks(ws));
-        let ns = if deployment.ns.is_empty() {
-            "default"
-        } else {
-            deployment.ns.as_str()
-        };
-        let ns_labels = namespace_labels(ws, ns).unwrap_or_default();
-        let pod_labels = read_labels(deployment.spec_at(&["template", "metadata", "labels"]));
-        if webhooks
-            .iter()
-            .any(|(nss, objs)| nss.matches(&ns_labels) && objs.matches(&pod_labels))
-        {
-            continue;
-        }
-        out.report(
-            deployment,
-            image,
-            format!(
-                "deployment \"{}\" has `image: auto` on its istio-proxy container but no Istio injection webhook selects its pods",
-                deployment.name
-            ),
-        )
-        .help("label the namespace (e.g. `istio-injection=enabled`) or the pod template so an Istio injection webhook selects it");
+fn check_deployments(ws: &Workspace, deployment: &Resource, out: &mut Findings) {
+    let Some(image) = auto_image(deployment.spec_at(&["template", "spec"])) else {
+        return;
+    };
+    let webhooks = ws.shared(|| IstioWebhooks(istio_webhooks(ws)));
+    let ns = if deployment.ns.is_empty() {
+        "default"
+    } else {
+        deployment.ns.as_str()
+    };
+    let ns_labels = namespace_labels(ws, ns).unwrap_or_default();
+    let pod_labels = read_labels(deployment.spec_at(&["template", "metadata", "labels"]));
+    if webhooks
+        .0
+        .iter()
+        .any(|(nss, objs)| nss.matches(&ns_labels) && objs.matches(&pod_labels))
+    {
+        return;
     }
+    out.report(
+        deployment,
+        image,
+        format!(
+            "deployment \"{}\" has `image: auto` on its istio-proxy container but no Istio injection webhook selects its pods",
+            deployment.name
+        ),
+    )
+    .help("label the namespace (e.g. `istio-injection=enabled`) or the pod template so an Istio injection webhook selects it");
 }
 
 fn check_pods(_: &Workspace, pod: &Resource, out: &mut Findings) {

@@ -356,9 +356,7 @@ fn check(_: &Workspace, ap: &Resource, out: &mut Findings) {
                             "{method:?} in `{key}` is not an HTTP method: no request matches it"
                         ),
                     )
-                    .help(
-                        "use HTTP methods (GET, POST, ...) or `*`; match gRPC calls by `paths`",
-                    );
+                    .help("use HTTP methods (GET, POST, ...) or `*`; match gRPC calls by `paths`");
                 } else if method.trim() != method.trim().to_ascii_uppercase() {
                     out.report(
                         ap,

@@ -271,7 +271,9 @@ fn check_subset_labels(_: &Workspace, dr: &Resource, out: &mut Findings) {
             anchor,
             format!("subset {name:?} has no labels: it selects every endpoint of the host, not one version"),
         );
-        finding.help("give the subset the labels of the pods it stands for (e.g. `labels: {version: v2}`)");
+        finding.help(
+            "give the subset the labels of the pods it stands for (e.g. `labels: {version: v2}`)",
+        );
         if any_labelled {
             finding.severity(Severity::Info);
         }

@@ -141,8 +141,7 @@ fn check_repeated(ws: &Workspace, vs: &Resource, out: &mut Findings) {
         }
         let mut seen: HashMap<(String, &str, Option<i64>), &Node> = HashMap::new();
         for d in &route {
-            let host =
-                canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
+            let host = canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
             let subset = d.subset();
             let port = d.port().and_then(|p| p.get("number")).and_then(port_number);
             let key = (host, subset, port);

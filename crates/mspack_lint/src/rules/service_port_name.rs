@@ -53,7 +53,7 @@ declare_rule! {
         severity: Info,
         summary: "a service port name does not tell istio its protocol",
         mirrors: Some("service.PortNameAnalyzer"),
-        check: check_named_ports,
+        each: check_named_ports on &[Kind::Service],
     };
 }
 
@@ -101,7 +101,7 @@ declare_rule! {
         severity: Warning,
         summary: "a port of an externalname service is named tcp or names no protocol",
         mirrors: Some("service.PortNameAnalyzer"),
-        check: check_external_name_ports,
+        each: check_external_name_ports on &[Kind::Service],
     };
 }
 
@@ -115,8 +115,8 @@ const MANAGED_BY_ISTIO: [&str; 3] = [
 /// Ports that Istio treats as TCP when their name says nothing.
 const WELL_KNOWN_TCP_PORTS: [i64; 4] = [25, 53, 3306, 27017];
 
-fn check_named_ports(ws: &Workspace, out: &mut Findings) {
-    for (svc, port) in flagged_ports(ws, false) {
+fn check_named_ports(_: &Workspace, svc: &Resource, out: &mut Findings) {
+    for port in flagged_ports(svc, false) {
         let number = port.get("port").and_then(Node::as_i64).unwrap_or(0);
         let numbers = match port.get("targetPort").filter(|t| !t.is_null()) {
             Some(t) => format!("port {number}, targetPort {}", int_or_string(Some(t))),
@@ -146,8 +146,8 @@ fn check_named_ports(ws: &Workspace, out: &mut Findings) {
     }
 }
 
-fn check_external_name_ports(ws: &Workspace, out: &mut Findings) {
-    for (svc, port) in flagged_ports(ws, true) {
+fn check_external_name_ports(_: &Workspace, svc: &Resource, out: &mut Findings) {
+    for port in flagged_ports(svc, true) {
         let number = port.get("port").and_then(Node::as_i64).unwrap_or(0);
         let message = match port_name(port) {
             "" => format!("unnamed port {number} of an ExternalName service names no protocol"),
@@ -168,33 +168,32 @@ fn port_name(port: &Node) -> &str {
     port.get("name").and_then(Node::as_str).unwrap_or("")
 }
 
-/// Service ports Istio's PortNameAnalyzer reports, for ExternalName Services or for the others.
-fn flagged_ports(ws: &Workspace, external_name: bool) -> Vec<(&Resource, &Node)> {
+/// The ports of `svc` Istio's PortNameAnalyzer reports, if `svc` is an ExternalName Service
+/// (`external_name`) or else another Service.
+fn flagged_ports(svc: &Resource, external_name: bool) -> Vec<&Node> {
     let mut out = Vec::new();
-    for svc in ws.of_kind(Kind::Service) {
-        if is_istio_control_plane(svc)
-            || svc
-                .label("gateway.istio.io/managed")
-                .is_some_and(|v| MANAGED_BY_ISTIO.contains(&v))
-        {
-            continue;
-        }
-        let is_external = svc.spec_at(&["type"]).and_then(Node::as_str) == Some("ExternalName");
-        if is_external != external_name {
-            continue;
-        }
-        for port in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
-            let number = port.get("port").and_then(Node::as_i64).unwrap_or(0);
-            let name = port_name(port);
-            let unsupported = protocol_unknown(
-                number,
-                name,
-                port.get("protocol").and_then(Node::as_str).unwrap_or(""),
-                port.get("appProtocol").and_then(Node::as_str),
-            );
-            if unsupported || (is_external && name == "tcp") {
-                out.push((svc, port));
-            }
+    if is_istio_control_plane(svc)
+        || svc
+            .label("gateway.istio.io/managed")
+            .is_some_and(|v| MANAGED_BY_ISTIO.contains(&v))
+    {
+        return out;
+    }
+    let is_external = svc.spec_at(&["type"]).and_then(Node::as_str) == Some("ExternalName");
+    if is_external != external_name {
+        return out;
+    }
+    for port in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
+        let number = port.get("port").and_then(Node::as_i64).unwrap_or(0);
+        let name = port_name(port);
+        let unsupported = protocol_unknown(
+            number,
+            name,
+            port.get("protocol").and_then(Node::as_str).unwrap_or(""),
+            port.get("appProtocol").and_then(Node::as_str),
+        );
+        if unsupported || (is_external && name == "tcp") {
+            out.push(port);
         }
     }
     out

@@ -65,10 +65,7 @@ fn check(ws: &Workspace, resource: &Resource, out: &mut Findings) {
         let flagged = match form {
             HostForm::Short => true,
             // `db.corp` declared by a ServiceEntry is an external name, used as written.
-            HostForm::PartialCluster => !ws
-                .shared(|| DeclaredHosts::read(ws))
-                .0
-                .contains(r.host),
+            HostForm::PartialCluster => !ws.shared(|| DeclaredHosts::read(ws)).0.contains(r.host),
             _ => false,
         };
         if !flagged {

@@ -9,11 +9,11 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::rule::{Each, Pass, Scope};
 use crate::refs::{
     RouteDest, http_route_destinations, mirror_destinations, route_destinations, vs_hosts,
 };
 use crate::resource::{Kind, Resource};
+use crate::rule::{Each, Pass, Scope};
 use crate::workspace::{MeshService, Workspace};
 
 const MIRRORS: Option<&str> = Some("virtualservice.DestinationHostAnalyzer");
@@ -242,7 +242,8 @@ fn check_hosts(ws: &Workspace, vs: &Resource, out: &mut Findings) {
                 },
             );
             f.help(if d.destination.is_none() || host.is_empty() {
-                "give the route a `destination` with the `host` of a Service or ServiceEntry".to_string()
+                "give the route a `destination` with the `host` of a Service or ServiceEntry"
+                    .to_string()
             } else {
                 format!(
                     "no Service or ServiceEntry host `{host}` is visible from namespace `{}`; \
@@ -256,12 +257,7 @@ fn check_hosts(ws: &Workspace, vs: &Resource, out: &mut Findings) {
     }
 }
 
-fn check_port(
-    vs: &Resource,
-    d: &RouteDest<'_>,
-    service: &MeshService,
-    out: &mut Findings,
-) {
+fn check_port(vs: &Resource, d: &RouteDest<'_>, service: &MeshService, out: &mut Findings) {
     let host = d.host();
     let numbers: Vec<i64> = service
         .ports

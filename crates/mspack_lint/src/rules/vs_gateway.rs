@@ -146,7 +146,7 @@ declare_rule! {
         severity: Warning,
         summary: "none of a VirtualService's hosts is served by a gateway it binds to",
         mirrors: MIRRORS,
-        check: check_hosts,
+        each: check_hosts on &[Kind::VirtualService],
     };
 }
 
@@ -266,37 +266,35 @@ fn check_not_found(ws: &Workspace, vs: &Resource, out: &mut Findings) {
     }
 }
 
-fn check_hosts(ws: &Workspace, out: &mut Findings) {
+fn check_hosts(ws: &Workspace, vs: &Resource, out: &mut Findings) {
     // Istio also reports hosts "not served" by a gateway that does not exist; when the input has
     // no gateways at all it does not model them, and that would only repeat the missing context.
     let gateways_modelled = ws.input_has_any(&[Kind::Gateway, Kind::K8sGateway]);
-    for vs in ws.of_kind(Kind::VirtualService) {
-        let hosts = vs_hosts(vs);
-        for b in bindings(vs) {
-            let served = match ws.find(Kind::Gateway, b.ns, b.name) {
-                Some(gw) => istio_gateway_serves(gw, &vs.ns, &hosts),
-                None => match ws.find(Kind::K8sGateway, b.ns, b.name) {
-                    Some(gw) => k8s_gateway_serves(gw, &hosts),
-                    None => !gateways_modelled,
-                },
-            };
-            if served {
-                continue;
-            }
-            out.report(
-                vs,
-                b.node,
-                format!(
-                    "none of the hosts [{}] is served by Gateway {}",
-                    hosts.join(", "),
-                    full_name(b.ns, b.name)
-                ),
-            )
-            .help(format!(
-                "add a matching host to a server of the gateway (visible to namespace `{}`), or bind the VirtualService to the gateway that serves it",
-                vs.ns
-            ));
+    let hosts = vs_hosts(vs);
+    for b in bindings(vs) {
+        let served = match ws.find(Kind::Gateway, b.ns, b.name) {
+            Some(gw) => istio_gateway_serves(gw, &vs.ns, &hosts),
+            None => match ws.find(Kind::K8sGateway, b.ns, b.name) {
+                Some(gw) => k8s_gateway_serves(gw, &hosts),
+                None => !gateways_modelled,
+            },
+        };
+        if served {
+            continue;
         }
+        out.report(
+            vs,
+            b.node,
+            format!(
+                "none of the hosts [{}] is served by Gateway {}",
+                hosts.join(", "),
+                full_name(b.ns, b.name)
+            ),
+        )
+        .help(format!(
+            "add a matching host to a server of the gateway (visible to namespace `{}`), or bind the VirtualService to the gateway that serves it",
+            vs.ns
+        ));
     }
 }
 

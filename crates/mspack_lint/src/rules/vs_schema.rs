@@ -6,12 +6,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use mspack_yaml::{Node, Span, Value};
+use mspack_yaml::{Node, Value};
 
 use crate::declare_rule;
 use crate::finding::{Findings, Seen};
 use crate::istio::validation::{Problems, field, int_value, list, text};
 use crate::resource::{Kind, Resource};
+use crate::rule::{Each, Pass, Scope};
 use crate::workspace::Workspace;
 
 const MIRRORS: Option<&str> = Some("schema.ValidationAnalyzer");
@@ -106,7 +107,7 @@ declare_rule! {
         severity: Error,
         summary: "an Istio resource has a field Istio's validation rejects",
         mirrors: MIRRORS,
-        check: check_errors,
+        pass: VALIDATION,
     };
 }
 
@@ -164,7 +165,7 @@ declare_rule! {
         severity: Warning,
         summary: "an Istio resource has a setting Istio's validation warns about",
         mirrors: MIRRORS,
-        check: check_warnings,
+        pass: VALIDATION,
     };
 }
 
@@ -215,7 +216,7 @@ declare_rule! {
         severity: Warning,
         summary: "a VirtualService rule can never match because earlier rules take its traffic",
         mirrors: MIRRORS,
-        check: check_unreachable,
+        pass: RULE_ORDER,
     };
 }
 
@@ -272,7 +273,7 @@ declare_rule! {
         severity: Info,
         summary: "a VirtualService match duplicates or is covered by an earlier match",
         mirrors: MIRRORS,
-        check: check_ineffective,
+        pass: RULE_ORDER,
     };
 }
 
@@ -298,81 +299,55 @@ fn problems(res: &Resource) -> Option<Problems<'_>> {
     crate::istio::validation::validate(res)
 }
 
+/// Istio's validation of every Istio resource, one resource at a time, for both IST0106
+/// (errors) and IST0133 (warnings).
+static VALIDATION: Pass = Pass {
+    name: "schema.ValidationAnalyzer",
+    check: Scope::Each(Each {
+        kinds: KINDS,
+        check: check_validation,
+    }),
+};
+
 /// Report each problem once per resource (Istio folds messages that repeat word for word).
-/// Istio's validation of every Istio resource, run once and read by both IST0106 (errors) and
-/// IST0133 (warnings): per resource, its errors and its warnings, by position.
-struct Validated(Vec<Outcome>);
-
-type Outcome = (usize, Vec<(Span, String)>, Vec<(Span, String)>);
-
-fn validate_all(ws: &Workspace) -> Validated {
-    let spans = |items: Vec<(&Node, String)>| -> Vec<(Span, String)> {
-        items.into_iter().map(|(n, m)| (n.span, m)).collect()
+fn check_validation(_: &Workspace, res: &Resource, out: &mut Findings) {
+    let Some(problems) = problems(res) else {
+        return;
     };
-    Validated(
-        KINDS
-            .iter()
-            .flat_map(|&kind| ws.of_kind(kind))
-            .filter_map(|res| problems(res).map(|p| (res.id, spans(p.items), spans(p.warnings))))
-            .collect(),
-    )
-}
-
-fn report(ws: &Workspace, out: &mut Findings, warnings: bool) {
-    let validated = ws.shared(|| validate_all(ws));
-    let mut seen = Seen::default();
-    for (id, errors, warned) in &validated.0 {
-        let res = &ws.resources[*id];
-        for (span, message) in if warnings { warned } else { errors } {
-            if seen.first(res, message) {
-                out.report_span(res, *span, message.clone());
+    for (rule, items) in [
+        (&SCHEMA_VALIDATION_ERROR, problems.items),
+        (&SCHEMA_WARNING, problems.warnings),
+    ] {
+        let mut seen = Seen::default();
+        for (node, message) in items {
+            if seen.first(res, &message) {
+                out.report_as(rule, res, node, message);
             }
         }
     }
 }
 
-fn check_errors(ws: &Workspace, out: &mut Findings) {
-    report(ws, out, false);
-}
+/// A VirtualService's rule-order problems, for the two rules that report them.
+static RULE_ORDER: Pass = Pass {
+    name: "schema.ValidationAnalyzer (rule order)",
+    check: Scope::Each(Each {
+        kinds: &[Kind::VirtualService],
+        check: check_rule_order,
+    }),
+};
 
-fn check_warnings(ws: &Workspace, out: &mut Findings) {
-    report(ws, out, true);
-}
-
-/// Every VirtualService's rule-order problems, found once for the two rules that report them:
-/// (resource id, unreachable or else ineffective, span, message).
-struct OrderIssues(Vec<(usize, bool, Span, String)>);
-
-fn order_issues(ws: &Workspace) -> std::sync::Arc<OrderIssues> {
-    ws.shared(|| {
-        OrderIssues(
-            ws.of_kind(Kind::VirtualService)
-                .flat_map(|vs| {
-                    rule_order_issues(vs).into_iter().map(|issue| match issue {
-                        Issue::Unreachable { node, message } => (vs.id, true, node.span, message),
-                        Issue::Ineffective { node, message } => (vs.id, false, node.span, message),
-                    })
-                })
-                .collect(),
-        )
-    })
-}
-
-fn check_unreachable(ws: &Workspace, out: &mut Findings) {
-    for (id, unreachable, span, message) in &order_issues(ws).0 {
-        if let (true, Some(vs)) = (*unreachable, ws.resources.get(*id)) {
-            out.report_span(vs, *span, message.clone()).help(
-                "move the rule without match to the end, and drop or change matches that earlier rules already take",
-            );
-        }
-    }
-}
-
-fn check_ineffective(ws: &Workspace, out: &mut Findings) {
-    for (id, unreachable, span, message) in &order_issues(ws).0 {
-        if let (false, Some(vs)) = (*unreachable, ws.resources.get(*id)) {
-            out.report_span(vs, *span, message.clone())
-                .help("put the more specific match first, or remove the duplicate");
+fn check_rule_order(_: &Workspace, vs: &Resource, out: &mut Findings) {
+    for issue in rule_order_issues(vs) {
+        match issue {
+            Issue::Unreachable { node, message } => {
+                out.report_as(&UNREACHABLE_RULE, vs, node, message).help(
+                    "move the rule without match to the end, and drop or change matches that earlier rules already take",
+                );
+            }
+            Issue::Ineffective { node, message } => {
+                out.report_as(&INEFFECTIVE_MATCH, vs, node, message)
+                    .help("put the more specific match first, or remove the duplicate");
+            }
         }
     }
 }
