@@ -148,7 +148,7 @@ declare_rule! {
         summary: "an AuthorizationPolicy applies to no workload in the mesh",
         mirrors: Some("authz.AuthorizationPoliciesAnalyzer"),
         context: Kind::WORKLOADS,
-        check: check_workloads,
+        each: check_workloads on &[Kind::AuthorizationPolicy],
     };
 }
 
@@ -161,61 +161,69 @@ fn check_namespaces(ws: &Workspace, out: &mut Findings) {
     report_issues(out, issues);
 }
 
-fn check_workloads(ws: &Workspace, out: &mut Findings) {
-    // Istio counts a workload only if it has a sidecar or runs in ambient mode.
-    let counted: HashSet<usize> = ws
-        .workloads()
-        .iter()
-        .filter(|w| workload_in_mesh(ws, w) || workload_in_ambient(ws, w))
-        .map(|w| w.resource)
-        .collect();
-    let counts = |w: &Workload| counted.contains(&w.resource);
-    let namespaces_with_workloads: HashSet<&str> = ws
-        .workloads()
-        .iter()
-        .filter(|w| counted.contains(&w.resource))
-        .map(|w| w.ns.as_str())
-        .collect();
-    let root = ws.root_namespace();
-    let mut issues = Vec::new();
-    for policy in ws.of_kind(Kind::AuthorizationPolicy) {
-        let selector_node = policy.spec_at(&["selector"]).filter(|n| !n.is_null());
-        let problem = match selector_node {
-            // Mesh-wide policies in the root namespace: a selector may match anywhere.
-            Some(sel) if policy.ns == root => {
-                let selector = Selector::read(sel.get("matchLabels"), Values::OtherAsEmpty);
-                let found = ws.select_workloads(None, &selector).any(counts);
-                (!found).then(|| describe(&selector, "in the mesh"))
-            }
-            None if policy.ns == root => None,
-            Some(sel) => {
-                let selector = Selector::read(sel.get("matchLabels"), Values::OtherAsEmpty);
-                let found = ws.select_workloads(Some(&policy.ns), &selector).any(counts);
-                (!found)
-                    .then(|| describe(&selector, &format!("in {}", namespace_phrase(&policy.ns))))
-            }
-            None => {
-                let found = namespaces_with_workloads.contains(policy.ns.as_str());
-                (!found).then(|| {
-                    format!(
-                        "no workload with a sidecar or in ambient mode runs in {}, so this \
-                         namespace-wide policy applies to nothing",
-                        namespace_phrase(&policy.ns)
-                    )
-                })
-            }
-        };
-        if let Some(message) = problem {
-            let node = selector_node.unwrap_or_else(|| policy.anchor());
-            issues.push(
-                Issue::new(&AUTHZ_NO_MATCHING_WORKLOADS, policy, node, message).help(
-                    "fix the selector or the namespace; workloads count only when they have an \
-                 istio-proxy sidecar (or injection is enabled for them) or run in ambient mode",
-                ),
-            );
+/// The workloads Istio counts (those with a sidecar or in ambient mode), and their namespaces.
+struct Counted {
+    resources: HashSet<usize>,
+    namespaces: HashSet<String>,
+}
+
+impl Counted {
+    fn read(ws: &Workspace) -> Counted {
+        let resources: HashSet<usize> = ws
+            .workloads()
+            .iter()
+            .filter(|w| workload_in_mesh(ws, w) || workload_in_ambient(ws, w))
+            .map(|w| w.resource)
+            .collect();
+        let namespaces = ws
+            .workloads()
+            .iter()
+            .filter(|w| resources.contains(&w.resource))
+            .map(|w| w.ns.to_string())
+            .collect();
+        Counted {
+            resources,
+            namespaces,
         }
     }
-    report_issues(out, issues);
+}
+
+fn check_workloads(ws: &Workspace, policy: &Resource, out: &mut Findings) {
+    let counted = ws.shared(|| Counted::read(ws));
+    let counts = |w: &Workload| counted.resources.contains(&w.resource);
+    let root = ws.root_namespace();
+    let selector_node = policy.spec_at(&["selector"]).filter(|n| !n.is_null());
+    let problem = match selector_node {
+        // Mesh-wide policies in the root namespace: a selector may match anywhere.
+        Some(sel) if policy.ns == root => {
+            let selector = Selector::read(sel.get("matchLabels"), Values::OtherAsEmpty);
+            let found = ws.select_workloads(None, &selector).any(counts);
+            (!found).then(|| describe(&selector, "in the mesh"))
+        }
+        None if policy.ns == root => None,
+        Some(sel) => {
+            let selector = Selector::read(sel.get("matchLabels"), Values::OtherAsEmpty);
+            let found = ws.select_workloads(Some(&policy.ns), &selector).any(counts);
+            (!found).then(|| describe(&selector, &format!("in {}", namespace_phrase(&policy.ns))))
+        }
+        None => {
+            let found = counted.namespaces.contains(policy.ns.as_str());
+            (!found).then(|| {
+                format!(
+                    "no workload with a sidecar or in ambient mode runs in {}, so this \
+                     namespace-wide policy applies to nothing",
+                    namespace_phrase(&policy.ns)
+                )
+            })
+        }
+    };
+    if let Some(message) = problem {
+        let node = selector_node.unwrap_or_else(|| policy.anchor());
+        out.report(policy, node, message).help(
+            "fix the selector or the namespace; workloads count only when they have an \
+             istio-proxy sidecar (or injection is enabled for them) or run in ambient mode",
+        );
+    }
 }
 
 fn describe(selector: &Selector, place: &str) -> String {

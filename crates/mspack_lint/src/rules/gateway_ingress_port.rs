@@ -155,7 +155,7 @@ declare_rule! {
         severity: Warning,
         summary: "a gateway server port is not exposed by the service of its workloads",
         mirrors: Some("gateway.IngressGatewayPortAnalyzer"),
-        check: check_ports,
+        each: check_ports on &[Kind::Gateway],
     };
 }
 
@@ -176,51 +176,47 @@ fn check_selector(ws: &Workspace, gw: &Resource, out: &mut Findings) {
     );
 }
 
-fn check_ports(ws: &Workspace, out: &mut Findings) {
-    let services = services_by_namespace(ws);
-    let mut exposed_by_workload: HashMap<usize, Vec<i64>> = HashMap::new();
-    for gw in ws.of_kind(Kind::Gateway) {
-        let selector = gateway_selector(gw);
-        let mut matched = ws.select_workloads(None, &selector).peekable();
-        if matched.peek().is_none() {
+fn check_ports(ws: &Workspace, gw: &Resource, out: &mut Findings) {
+    let selector = gateway_selector(gw);
+    let mut matched = ws.select_workloads(None, &selector).peekable();
+    if matched.peek().is_none() {
+        return;
+    }
+    let services = ws.shared(|| ServiceOffers::read(ws));
+    let mut exposed = BTreeSet::new();
+    for w in matched {
+        exposed.extend(
+            services
+                .0
+                .get(w.ns.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|s| s.selector.matches(&w.labels))
+                .flat_map(|s| s.ports.iter().copied()),
+        );
+    }
+    let text = selector.text();
+    for server in gw.spec_at(&["servers"]).into_iter().flat_map(Node::items) {
+        let Some(port) = server.get("port").filter(|p| !p.is_null()) else {
+            continue;
+        };
+        let number_node = port.get("number");
+        let number = number_node.and_then(port_number).unwrap_or(0);
+        if exposed.contains(&number) {
             continue;
         }
-        let mut exposed = BTreeSet::new();
-        for w in matched {
-            let ports = exposed_by_workload.entry(w.resource).or_insert_with(|| {
-                services
-                    .get(w.ns.as_str())
-                    .into_iter()
-                    .flatten()
-                    .filter(|s| s.selector.matches(&w.labels))
-                    .flat_map(|s| s.ports.iter().copied())
-                    .collect()
-            });
-            exposed.extend(ports.iter().copied());
-        }
-        let text = selector.text();
-        for server in gw.spec_at(&["servers"]).into_iter().flat_map(Node::items) {
-            let Some(port) = server.get("port").filter(|p| !p.is_null()) else {
-                continue;
-            };
-            let number_node = port.get("number");
-            let number = number_node.and_then(port_number).unwrap_or(0);
-            if exposed.contains(&number) {
-                continue;
-            }
-            out.report(
-                gw,
-                number_node.unwrap_or(port),
-                format!(
-                    "gateway port {number} is not exposed by any Service of the workloads that \
-                     selector \"{text}\" selects"
-                ),
-            )
-            .help(format!(
-                "add port {number} (as `port` or `targetPort`) to the gateway's Service, or listen \
-                 on a port the Service forwards to"
-            ));
-        }
+        out.report(
+            gw,
+            number_node.unwrap_or(port),
+            format!(
+                "gateway port {number} is not exposed by any Service of the workloads that \
+                 selector \"{text}\" selects"
+            ),
+        )
+        .help(format!(
+            "add port {number} (as `port` or `targetPort`) to the gateway's Service, or listen \
+             on a port the Service forwards to"
+        ));
     }
 }
 
@@ -231,8 +227,17 @@ struct ServiceOffer {
     ports: Vec<i64>,
 }
 
-fn services_by_namespace(ws: &Workspace) -> HashMap<&str, Vec<ServiceOffer>> {
-    let mut map: HashMap<&str, Vec<ServiceOffer>> = HashMap::new();
+/// The Services of each namespace as gateway listeners see them.
+struct ServiceOffers(HashMap<String, Vec<ServiceOffer>>);
+
+impl ServiceOffers {
+    fn read(ws: &Workspace) -> ServiceOffers {
+        ServiceOffers(services_by_namespace(ws))
+    }
+}
+
+fn services_by_namespace(ws: &Workspace) -> HashMap<String, Vec<ServiceOffer>> {
+    let mut map: HashMap<String, Vec<ServiceOffer>> = HashMap::new();
     for svc in ws.of_kind(Kind::Service) {
         let mut ports = Vec::new();
         for p in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
@@ -250,10 +255,12 @@ fn services_by_namespace(ws: &Workspace) -> HashMap<&str, Vec<ServiceOffer>> {
                 ports.push(target);
             }
         }
-        map.entry(svc.ns.as_str()).or_default().push(ServiceOffer {
-            selector: Selector::read(svc.spec_at(&["selector"]), Values::NullAsEmpty),
-            ports,
-        });
+        map.entry(svc.ns.to_string())
+            .or_default()
+            .push(ServiceOffer {
+                selector: Selector::read(svc.spec_at(&["selector"]), Values::NullAsEmpty),
+                ports,
+            });
     }
     map
 }

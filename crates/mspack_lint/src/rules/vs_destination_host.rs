@@ -196,7 +196,7 @@ declare_rule! {
         severity: Warning,
         summary: "a gateway route without subset bypasses the subset routing of its host",
         mirrors: MIRRORS,
-        check: check_ingress_subsets,
+        each: check_ingress_subsets on &[Kind::VirtualService],
     };
 }
 
@@ -305,56 +305,60 @@ fn check_port(vs: &Resource, d: &RouteDest<'_>, service: &MeshService, out: &mut
     }
 }
 
-fn check_ingress_subsets(ws: &Workspace, out: &mut Findings) {
-    // Host as written -> names of the VirtualServices that route it to a subset, once per such
-    // destination (Istio reports once per destination).
-    let mut subset_routes: HashMap<&str, Vec<(String, &str)>> = HashMap::new();
-    for vs in ws.of_kind(Kind::VirtualService) {
-        let hosts = vs_hosts(vs);
-        for d in http_route_destinations(vs) {
-            if d.subset().is_empty() {
-                continue;
-            }
-            let host = d.host();
-            for h in &hosts {
-                if *h == host {
-                    subset_routes
-                        .entry(host)
-                        .or_default()
-                        .push((vs.full_name(), d.subset()));
+/// Host as written -> the VirtualServices that route it to a subset and the subset, once per
+/// such destination (Istio reports once per destination).
+struct SubsetRoutes(HashMap<String, Vec<(String, String)>>);
+
+impl SubsetRoutes {
+    fn read(ws: &Workspace) -> SubsetRoutes {
+        let mut routes: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for vs in ws.of_kind(Kind::VirtualService) {
+            let hosts = vs_hosts(vs);
+            for d in http_route_destinations(vs) {
+                if d.subset().is_empty() {
+                    continue;
+                }
+                let host = d.host();
+                for h in &hosts {
+                    if *h == host {
+                        routes
+                            .entry(host.to_string())
+                            .or_default()
+                            .push((vs.full_name(), d.subset().to_string()));
+                    }
                 }
             }
         }
+        SubsetRoutes(routes)
     }
-    if subset_routes.is_empty() {
+}
+
+fn check_ingress_subsets(ws: &Workspace, vs: &Resource, out: &mut Findings) {
+    let has_gateways = vs
+        .spec_at(&["gateways"])
+        .and_then(Node::as_seq)
+        .is_some_and(|g| !g.is_empty());
+    if !has_gateways {
         return;
     }
-    for vs in ws.of_kind(Kind::VirtualService) {
-        let has_gateways = vs
-            .spec_at(&["gateways"])
-            .and_then(Node::as_seq)
-            .is_some_and(|g| !g.is_empty());
-        if !has_gateways {
+    for d in http_route_destinations(vs) {
+        if !d.subset().is_empty() {
             continue;
         }
-        for d in http_route_destinations(vs) {
-            if !d.subset().is_empty() {
-                continue;
-            }
-            let Some(owners) = subset_routes.get(d.host()) else {
-                continue;
-            };
-            for (owner, subset) in owners {
-                out.report(
-                    vs,
-                    d.anchor(),
-                    format!(
-                        "destination \"{}\" has no subset, so the route of VirtualService {owner} to subset {subset} does not apply to requests through this gateway",
-                        d.host()
-                    ),
-                )
-                .help("route gateway traffic to the same subsets here (or bind the host's VirtualService to the gateway too)");
-            }
+        let routes = ws.shared(|| SubsetRoutes::read(ws));
+        let Some(owners) = routes.0.get(d.host()) else {
+            continue;
+        };
+        for (owner, subset) in owners {
+            out.report(
+                vs,
+                d.anchor(),
+                format!(
+                    "destination \"{}\" has no subset, so the route of VirtualService {owner} to subset {subset} does not apply to requests through this gateway",
+                    d.host()
+                ),
+            )
+            .help("route gateway traffic to the same subsets here (or bind the host's VirtualService to the gateway too)");
         }
     }
 }

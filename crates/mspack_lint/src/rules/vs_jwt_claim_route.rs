@@ -108,7 +108,7 @@ declare_rule! {
         severity: Error,
         summary: "a gateway VirtualService routes on JWT claims but no RequestAuthentication covers the gateway pods",
         mirrors: Some("virtualservice.JWTClaimRouteAnalyzer"),
-        check: check,
+        each: check on &[Kind::VirtualService],
     };
 }
 
@@ -131,69 +131,66 @@ fn claim_key(vs: &Resource) -> Option<(&Node, &str)> {
     None
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    let claim_users: Vec<(&Resource, &Node, &str)> = ws
-        .of_kind(Kind::VirtualService)
-        .filter_map(|vs| claim_key(vs).map(|(node, key)| (vs, node, key)))
-        .collect();
-    if claim_users.is_empty() {
+/// The selectors of the RequestAuthentications of each namespace.
+struct AuthnByNamespace(HashMap<String, Vec<Selector>>);
+
+impl AuthnByNamespace {
+    fn read(ws: &Workspace) -> AuthnByNamespace {
+        let mut by_ns: HashMap<String, Vec<Selector>> = HashMap::new();
+        for ra in ws.of_kind(Kind::RequestAuthentication) {
+            by_ns
+                .entry(ra.ns.to_string())
+                .or_default()
+                .push(Selector::read(
+                    ra.spec_at(&["selector", "matchLabels"]),
+                    Values::AsWritten,
+                ));
+        }
+        AuthnByNamespace(by_ns)
+    }
+}
+
+fn check(ws: &Workspace, vs: &Resource, out: &mut Findings) {
+    let Some((key_node, key)) = claim_key(vs) else {
         return;
-    }
-    let mut authn_by_ns: HashMap<&str, Vec<Selector>> = HashMap::new();
-    for ra in ws.of_kind(Kind::RequestAuthentication) {
-        authn_by_ns
-            .entry(ra.ns.as_str())
-            .or_default()
-            .push(Selector::read(
-                ra.spec_at(&["selector", "matchLabels"]),
-                Values::AsWritten,
-            ));
-    }
+    };
+    let authn_by_ns = ws.shared(|| AuthnByNamespace::read(ws));
     let root = ws.root_namespace();
     let covered = |pod: &Workload| {
         [root, pod.ns.as_str()]
             .iter()
             .enumerate()
             .filter(|(i, ns)| *i == 0 || **ns != root)
-            .flat_map(|(_, ns)| authn_by_ns.get(ns).into_iter().flatten())
+            .flat_map(|(_, ns)| authn_by_ns.0.get(*ns).into_iter().flatten())
             .any(|selector| selector.matches(&pod.labels))
     };
-    // Pods without RequestAuthentication, per gateway, computed once per gateway.
-    let mut uncovered: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    for (vs, key_node, key) in claim_users {
-        for (_, gateway) in gateway_refs(vs) {
-            if gateway == "mesh" {
-                continue;
-            }
-            let (ns, name) = short_or_full_name(&vs.ns, gateway);
-            let Some(gw) = ws.find(Kind::Gateway, ns, name) else {
-                continue;
-            };
-            let pods_without = uncovered
-                .entry((ns.to_string(), name.to_string()))
-                .or_insert_with(|| {
-                    let selector = Selector::read(gw.spec_at(&["selector"]), Values::AsWritten);
-                    ws.select_workloads(None, &selector)
-                        .filter(|p| p.is_pod && !covered(p))
-                        .map(|p| p.resource)
-                        .collect()
-                });
-            for &pod in pods_without.iter() {
-                let pod = &ws.resources[pod];
-                out.report(
-                    vs,
-                    key_node,
-                    format!(
-                        "routes on JWT claim \"{key}\" but no RequestAuthentication applies to pod {} of Gateway {}",
-                        pod.full_name(),
-                        full_name(ns, name)
-                    ),
-                )
-                .help(format!(
-                    "add a RequestAuthentication selecting the gateway pods in namespace `{}` or `{root}`",
-                    pod.ns
-                ));
-            }
+    for (_, gateway) in gateway_refs(vs) {
+        if gateway == "mesh" {
+            continue;
+        }
+        let (ns, name) = short_or_full_name(&vs.ns, gateway);
+        let Some(gw) = ws.find(Kind::Gateway, ns, name) else {
+            continue;
+        };
+        let selector = Selector::read(gw.spec_at(&["selector"]), Values::AsWritten);
+        let pods_without = ws
+            .select_workloads(None, &selector)
+            .filter(|p| p.is_pod && !covered(p));
+        for pod in pods_without {
+            let pod = &ws.resources[pod.resource];
+            out.report(
+                vs,
+                key_node,
+                format!(
+                    "routes on JWT claim \"{key}\" but no RequestAuthentication applies to pod {} of Gateway {}",
+                    pod.full_name(),
+                    full_name(ns, name)
+                ),
+            )
+            .help(format!(
+                "add a RequestAuthentication selecting the gateway pods in namespace `{}` or `{root}`",
+                pod.ns
+            ));
         }
     }
 }

@@ -5,7 +5,7 @@ use mspack_yaml::Node;
 use super::*;
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -59,7 +59,7 @@ declare_rule! {
         severity: Error,
         summary: "a namespace-wide DestinationRule disables mTLS where a PeerAuthentication enforces STRICT",
         mirrors: Some("destinationrules.DisabledNamespaceWideMTLSChecker"),
-        check: check_dr_namespace_disable,
+        each: check_dr_namespace_disable on &[Kind::DestinationRule],
     };
 }
 
@@ -230,33 +230,33 @@ fn check_overridden(ws: &Workspace, out: &mut Findings) {
     }
 }
 
-fn check_dr_namespace_disable(ws: &Workspace, out: &mut Findings) {
-    for (dr, mode, node) in ws
-        .of_kind(Kind::DestinationRule)
-        .filter(|dr| dr_scope(ws, dr) == Some(Scope::Namespace))
-        .filter_map(|dr| dr_tls_mode(dr).map(|(m, n)| (dr, m, n)))
+fn check_dr_namespace_disable(ws: &Workspace, dr: &Resource, out: &mut Findings) {
+    if dr_scope(ws, dr) != Some(Scope::Namespace) {
+        return;
+    }
+    let Some((mode, node)) = dr_tls_mode(dr) else {
+        return;
+    };
+    if mode != "DISABLE" {
+        return;
+    }
+    let decided = ns_pas(ws, &dr.ns).find(|(_, m, _)| enables(m));
+    if let Some((pa, m, _)) = decided
+        && m == "STRICT"
     {
-        if mode != "DISABLE" {
-            continue;
-        }
-        let decided = ns_pas(ws, &dr.ns).find(|(_, m, _)| enables(m));
-        if let Some((pa, m, _)) = decided
-            && m == "STRICT"
-        {
-            out.report(
-                dr,
-                node,
-                format!(
-                    "this DestinationRule makes clients send plain text to namespace {:?}, but {} requires mTLS there (STRICT); every call into the namespace is refused",
-                    dr.ns.as_str(),
-                    pa.display_name()
-                ),
-            )
-            .help(format!(
-                "set `tls.mode: ISTIO_MUTUAL` here, or make {} PERMISSIVE",
+        out.report(
+            dr,
+            node,
+            format!(
+                "this DestinationRule makes clients send plain text to namespace {:?}, but {} requires mTLS there (STRICT); every call into the namespace is refused",
+                dr.ns.as_str(),
                 pa.display_name()
-            ));
-        }
+            ),
+        )
+        .help(format!(
+            "set `tls.mode: ISTIO_MUTUAL` here, or make {} PERMISSIVE",
+            pa.display_name()
+        ));
     }
 }
 
