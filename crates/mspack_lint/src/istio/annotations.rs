@@ -11,22 +11,20 @@ use std::sync::Arc;
 use mspack_yaml::{Limits, Node, SourceFile, parse_file};
 
 use crate::resource::{Kind, Resource};
-use crate::workspace::Workspace;
 
-/// The resources Istio's annotation analyzers read, with the kind name they compare against the
-/// catalogue.
-pub fn annotated_resources(ws: &Workspace) -> impl Iterator<Item = (&Resource, &'static str)> {
-    let kinds = [
-        (Kind::Namespace, "Namespace"),
-        (Kind::Service, "Service"),
-        (Kind::Pod, "Pod"),
-        (Kind::Deployment, "Deployment"),
-    ];
-    kinds.into_iter().flat_map(move |(kind, name)| {
-        ws.of_kind(kind)
-            .filter(move |r| kind != Kind::Deployment || r.group == "apps")
-            .map(move |r| (r, name))
-    })
+/// The kinds whose annotations Istio's annotation analyzers read.
+pub const ANNOTATED_KINDS: &[Kind] = &[Kind::Namespace, Kind::Service, Kind::Pod, Kind::Deployment];
+
+/// The kind name Istio's annotation analyzers know `resource` by, if they read its annotations
+/// (a Deployment of group `apps` only).
+pub fn annotated_kind(resource: &Resource) -> Option<&'static str> {
+    match resource.kind {
+        Kind::Namespace => Some("Namespace"),
+        Kind::Service => Some("Service"),
+        Kind::Pod => Some("Pod"),
+        Kind::Deployment if resource.group == "apps" => Some("Deployment"),
+        _ => None,
+    }
 }
 
 /// The annotations of a resource as Kubernetes reads them (a later duplicate key wins).

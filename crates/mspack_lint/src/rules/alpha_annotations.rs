@@ -6,10 +6,10 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::istio::annotations::{
-    ALWAYS_IGNORED, SET_BY_CNI, Status, annotated_resources, annotations, is_istio_annotation,
-    lookup,
+    ALWAYS_IGNORED, ANNOTATED_KINDS, SET_BY_CNI, Status, annotated_kind, annotations,
+    is_istio_annotation, lookup,
 };
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -58,34 +58,35 @@ declare_rule! {
         summary: "an annotation of an alpha-phase Istio feature is used",
         mirrors: Some("maturity.AlphaAnalyzer"),
         enabled_by_default: false,
-        check: check,
+        each: check on ANNOTATED_KINDS,
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for (resource, _) in annotated_resources(ws) {
-        let set_by_cni = resource.kind == Kind::Pod
-            && !resource
-                .spec_at(&["initContainers"])
-                .into_iter()
-                .flat_map(Node::items)
-                .any(|c| c.get("name").and_then(Node::as_str) == Some("istio-init"));
-        for (key, key_node, _) in annotations(resource) {
-            if !is_istio_annotation(key) || ALWAYS_IGNORED.contains(&key) {
-                continue;
-            }
-            if !lookup(key).is_some_and(|d| d.status == Status::Alpha) {
-                continue;
-            }
-            if set_by_cni && SET_BY_CNI.contains(&key) {
-                continue;
-            }
-            out.report(
-                resource,
-                key_node,
-                format!("annotation {key:?} belongs to an alpha-phase Istio feature"),
-            )
-            .help("alpha features may change without notice; prefer a stable API where one exists");
+fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
+    if annotated_kind(resource).is_none() {
+        return;
+    }
+    let set_by_cni = resource.kind == Kind::Pod
+        && !resource
+            .spec_at(&["initContainers"])
+            .into_iter()
+            .flat_map(Node::items)
+            .any(|c| c.get("name").and_then(Node::as_str) == Some("istio-init"));
+    for (key, key_node, _) in annotations(resource) {
+        if !is_istio_annotation(key) || ALWAYS_IGNORED.contains(&key) {
+            continue;
         }
+        if !lookup(key).is_some_and(|d| d.status == Status::Alpha) {
+            continue;
+        }
+        if set_by_cni && SET_BY_CNI.contains(&key) {
+            continue;
+        }
+        out.report(
+            resource,
+            key_node,
+            format!("annotation {key:?} belongs to an alpha-phase Istio feature"),
+        )
+        .help("alpha features may change without notice; prefer a stable API where one exists");
     }
 }

@@ -5,9 +5,11 @@
 use crate::declare_rule;
 use crate::finding::{Findings, Issue, report_issues};
 use crate::istio::annotations::{
-    ALWAYS_IGNORED, annotated_resources, annotations, is_istio_annotation, lookup, validate,
+    ALWAYS_IGNORED, ANNOTATED_KINDS, annotated_kind, annotations, is_istio_annotation, lookup,
+    validate,
 };
-use crate::rule::{Pass, Scope};
+use crate::resource::Resource;
+use crate::rule::{Each, Pass, Scope};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -209,74 +211,77 @@ declare_rule! {
 /// One run of Istio's `annotations.K8sAnalyzer` for all of its rules.
 static K8S_ANNOTATIONS: Pass = Pass {
     name: "annotations.K8sAnalyzer",
-    check: Scope::Workspace(check),
+    check: Scope::Each(Each {
+        kinds: ANNOTATED_KINDS,
+        check,
+    }),
 };
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    report_issues(out, analyze(ws));
+fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
+    if let Some(kind) = annotated_kind(resource) {
+        report_issues(out, analyze(resource, kind));
+    }
 }
 
-fn analyze(ws: &Workspace) -> Vec<Issue<'_>> {
+fn analyze<'r>(resource: &'r Resource, kind: &str) -> Vec<Issue<'r>> {
     let mut issues = Vec::new();
-    for (resource, kind) in annotated_resources(ws) {
-        for (key, key_node, value) in annotations(resource) {
-            if !is_istio_annotation(key) || ALWAYS_IGNORED.contains(&key) {
-                continue;
-            }
-            let Some(def) = lookup(key) else {
-                issues.push(
-                    Issue::new(
-                        &UNKNOWN_ANNOTATION,
-                        resource,
-                        key_node,
-                        format!("unknown Istio annotation {key:?}"),
-                    )
-                    .help("check the spelling against Istio's annotation reference, or remove it"),
-                );
-                continue;
-            };
-            if def.deprecated {
-                let replaced_by_label = key == "sidecar.istio.io/inject"
-                    && resource.labels().and_then(|l| l.get(key)).is_some();
-                if !replaced_by_label {
-                    let mut issue = Issue::new(
-                        &DEPRECATED_ANNOTATION,
-                        resource,
-                        key_node,
-                        format!("annotation {key:?} is deprecated"),
-                    );
-                    if key == "sidecar.istio.io/inject" {
-                        issue = issue.help("use the `sidecar.istio.io/inject` label instead");
-                    }
-                    issues.push(issue);
-                }
-            }
-            if def.resources.contains(&"Any") {
-                continue;
-            }
-            if !def.resources.contains(&kind) {
-                let kinds = def.resources.join(", ");
-                let mut issue = Issue::new(
-                    &MISPLACED_ANNOTATION,
+    for (key, key_node, value) in annotations(resource) {
+        if !is_istio_annotation(key) || ALWAYS_IGNORED.contains(&key) {
+            continue;
+        }
+        let Some(def) = lookup(key) else {
+            issues.push(
+                Issue::new(
+                    &UNKNOWN_ANNOTATION,
                     resource,
                     key_node,
-                    format!("annotation {key:?} applies to {kinds}, not to {kind}"),
+                    format!("unknown Istio annotation {key:?}"),
+                )
+                .help("check the spelling against Istio's annotation reference, or remove it"),
+            );
+            continue;
+        };
+        if def.deprecated {
+            let replaced_by_label = key == "sidecar.istio.io/inject"
+                && resource.labels().and_then(|l| l.get(key)).is_some();
+            if !replaced_by_label {
+                let mut issue = Issue::new(
+                    &DEPRECATED_ANNOTATION,
+                    resource,
+                    key_node,
+                    format!("annotation {key:?} is deprecated"),
                 );
-                if kind == "Deployment" && def.resources.contains(&"Pod") {
-                    issue = issue.help("move it to `spec.template.metadata.annotations`");
+                if key == "sidecar.istio.io/inject" {
+                    issue = issue.help("use the `sidecar.istio.io/inject` label instead");
                 }
                 issues.push(issue);
-                continue;
             }
-            let text = value.scalar().map(|s| s.text.as_str()).unwrap_or("");
-            if let Some(Err(problem)) = validate(key, text) {
-                issues.push(Issue::new(
-                    &INVALID_ANNOTATION,
-                    resource,
-                    value,
-                    format!("invalid value for annotation {key:?}: {problem}"),
-                ));
+        }
+        if def.resources.contains(&"Any") {
+            continue;
+        }
+        if !def.resources.contains(&kind) {
+            let kinds = def.resources.join(", ");
+            let mut issue = Issue::new(
+                &MISPLACED_ANNOTATION,
+                resource,
+                key_node,
+                format!("annotation {key:?} applies to {kinds}, not to {kind}"),
+            );
+            if kind == "Deployment" && def.resources.contains(&"Pod") {
+                issue = issue.help("move it to `spec.template.metadata.annotations`");
             }
+            issues.push(issue);
+            continue;
+        }
+        let text = value.scalar().map(|s| s.text.as_str()).unwrap_or("");
+        if let Some(Err(problem)) = validate(key, text) {
+            issues.push(Issue::new(
+                &INVALID_ANNOTATION,
+                resource,
+                value,
+                format!("invalid value for annotation {key:?}: {problem}"),
+            ));
         }
     }
     issues
