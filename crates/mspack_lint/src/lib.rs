@@ -22,6 +22,7 @@ mod comments;
 pub mod config;
 pub mod crossref;
 mod engine;
+mod fast_map;
 pub mod finding;
 pub mod fix;
 pub mod gateway_api;

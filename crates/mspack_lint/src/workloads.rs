@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use mspack_yaml::Node;
 
+use crate::fast_map::FastMap;
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -319,9 +320,9 @@ pub struct Workload {
 #[derive(Debug, Default)]
 pub struct WorkloadIndex {
     workloads: Vec<Workload>,
-    by_ns: HashMap<String, Vec<usize>>,
+    by_ns: FastMap<String, Vec<usize>>,
     /// label key -> label value -> workloads, ascending.
-    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
+    by_label: FastMap<String, FastMap<String, Vec<usize>>>,
 }
 
 impl WorkloadIndex {

@@ -10,6 +10,7 @@ use mspack_yaml::{CompactString, Node, ParsedFile, SourceFile, Span, Value, Yaml
 use prefetch_index::prefetch_index;
 
 use crate::config::LintOptions;
+pub use crate::fast_map::FastMap;
 use crate::hosts::to_fqdn;
 use crate::mesh::{MeshConfig, MeshNetworks};
 use crate::resource::{
@@ -40,7 +41,7 @@ pub struct HostRegistry {
     pub services: Vec<MeshService>,
     /// fqdn -> (visibility scope, service index); a later entry for the same scope replaces an
     /// earlier one, as in Istio's map.
-    exact: HashMap<String, Vec<(String, usize)>>,
+    exact: FastMap<String, Vec<(String, usize)>>,
     wildcards: Vec<(String, String, usize)>,
 }
 
@@ -175,14 +176,14 @@ pub struct Workspace {
     pub load_issues: Vec<LoadIssue>,
     /// Spans read from `--traces` (none unless given).
     pub traces: Option<Arc<crate::graph::traces::Traces>>,
-    by_kind: HashMap<Kind, Vec<usize>>,
-    by_name: HashMap<(Kind, CompactString, CompactString), usize>,
+    by_kind: FastMap<Kind, Vec<usize>>,
+    by_name: FastMap<(Kind, CompactString, CompactString), usize>,
     namespaces: BTreeSet<String>,
     /// Kinds that the input (not the assumed defaults) has at least one resource of.
     input_kinds: std::collections::HashSet<Kind>,
     hosts: OnceLock<HostRegistry>,
     workloads: OnceLock<WorkloadIndex>,
-    services_by_fqdn: OnceLock<HashMap<String, Vec<usize>>>,
+    services_by_fqdn: OnceLock<FastMap<String, Vec<usize>>>,
     schemas: crate::schema::SchemaSet,
     /// Analyses shared by the rules of one analyzer, computed once per run (see [`Workspace::shared`]).
     shared: std::sync::Mutex<HashMap<std::any::TypeId, SharedCell>>,
@@ -224,8 +225,8 @@ impl Workspace {
         if options.istio_defaults {
             add_istio_defaults(&mut resources, &options.root_namespace);
         }
-        let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
-        let mut by_name = HashMap::new();
+        let mut by_kind: FastMap<Kind, Vec<usize>> = FastMap::default();
+        let mut by_name = FastMap::with_capacity_and_hasher(resources.len(), Default::default());
         let mut namespaces = BTreeSet::new();
         let input_kinds = resources
             .iter()
@@ -411,9 +412,9 @@ impl Workspace {
     }
 
     /// Kubernetes Services by FQDN (`name.ns.svc.<domain>`).
-    pub fn services_by_fqdn(&self) -> &HashMap<String, Vec<usize>> {
+    pub fn services_by_fqdn(&self) -> &FastMap<String, Vec<usize>> {
         self.services_by_fqdn.get_or_init(|| {
-            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+            let mut map: FastMap<String, Vec<usize>> = FastMap::default();
             for s in self.of_kind(Kind::Service) {
                 map.entry(format!("{}.{}.svc.{}", s.name, s.ns, self.cluster_domain()))
                     .or_default()
@@ -619,8 +620,8 @@ fn invalid_resource(file: &Arc<SourceFile>, node: &Node, message: String) -> Loa
 /// server identifies it); each earlier one that differs from it becomes a
 /// [`LoadIssue::Duplicate`] (an identical copy is dropped silently).
 fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec<Resource> {
-    let mut last: HashMap<(&str, &str, &str, &str), usize> =
-        HashMap::with_capacity(resources.len());
+    let mut last: FastMap<(&str, &str, &str, &str), usize> =
+        FastMap::with_capacity_and_hasher(resources.len(), Default::default());
     for (i, r) in resources.iter().enumerate() {
         if !r.name.is_empty() {
             last.insert((&r.group, &r.kind_name, &r.ns, &r.name), i);
