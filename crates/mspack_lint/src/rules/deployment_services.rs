@@ -1,8 +1,9 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use mspack_yaml::Node;
 
 use crate::declare_rule;
+use crate::fast_map::FastMap;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource, int_or_string};
 use crate::workloads::{Selector, Values, deployment_in_mesh};
@@ -185,7 +186,7 @@ struct Associations(Vec<(usize, Vec<usize>)>);
 
 fn associations(ws: &Workspace) -> Associations {
     // Deployment (resource id) -> the Services selecting its pods, in input order.
-    let mut selected_by: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut selected_by: FastMap<usize, Vec<usize>> = FastMap::default();
     for svc in ws.of_kind(Kind::Service) {
         let selector = Selector::read(svc.spec_at(&["selector"]), Values::AsWritten);
         if selector.is_empty() {

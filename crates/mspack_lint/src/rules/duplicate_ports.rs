@@ -1,9 +1,8 @@
-use std::collections::HashMap;
-
 use mspack_yaml::Node;
 
 use crate::crossref::{containers, protocol};
 use crate::declare_rule;
+use crate::fast_map::FastMap;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource, port_number};
 use crate::workspace::Workspace;
@@ -100,9 +99,9 @@ fn line(node: &Node) -> u32 {
 
 fn check_pod(workload: &Resource, out: &mut Findings) {
     // (number, protocol) -> (container, node) of the first declaration in the pod.
-    let mut numbers: HashMap<(i64, &str), (&str, &Node)> = HashMap::new();
+    let mut numbers: FastMap<(i64, &str), (&str, &Node)> = FastMap::default();
     for container in containers(workload) {
-        let mut names: HashMap<&str, &Node> = HashMap::new();
+        let mut names: FastMap<&str, &Node> = FastMap::default();
         for port in container
             .node
             .get("ports")
@@ -163,8 +162,8 @@ fn check_pod(workload: &Resource, out: &mut Findings) {
 }
 
 fn check_service(svc: &Resource, out: &mut Findings) {
-    let mut numbers: HashMap<(i64, &str), &Node> = HashMap::new();
-    let mut names: HashMap<&str, &Node> = HashMap::new();
+    let mut numbers: FastMap<(i64, &str), &Node> = FastMap::default();
+    let mut names: FastMap<&str, &Node> = FastMap::default();
     for port in svc.spec_at(&["ports"]).into_iter().flat_map(Node::items) {
         if let Some(name_node) = port.get("name")
             && let Some(name) = name_node.as_str()

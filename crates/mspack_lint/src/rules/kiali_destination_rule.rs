@@ -3,9 +3,9 @@
 //! labels (`destinationrules.NoDestinationChecker`).
 
 use mspack_yaml::Node;
-use std::collections::HashMap;
 
 use crate::declare_rule;
+use crate::fast_map::FastMap;
 use crate::finding::{Findings, Severity};
 use crate::hosts::{canonical_host, host_matches, split_fqdn};
 use crate::resource::{Kind, Resource};
@@ -135,7 +135,7 @@ fn is_non_local_mtls(ws: &Workspace, dr: &Resource, host: &str) -> bool {
 /// the namespace has a Sidecar without a workload selector whose egress hosts leave it out.
 /// Hosts that are not cluster FQDNs are taken as imported. `defaults` maps a namespace to its
 /// Sidecar without selector (found once per run, not once per DestinationRule).
-fn imported(ws: &Workspace, defaults: &HashMap<&str, &Resource>, ns: &str, fqdn: &str) -> bool {
+fn imported(ws: &Workspace, defaults: &FastMap<&str, &Resource>, ns: &str, fqdn: &str) -> bool {
     let Some((_, host_ns)) = split_fqdn(fqdn, ws.cluster_domain()) else {
         return true;
     };
@@ -162,8 +162,8 @@ fn imported(ws: &Workspace, defaults: &HashMap<&str, &Resource>, ns: &str, fqdn:
 }
 
 /// Each namespace's first Sidecar without a workload selector.
-fn default_sidecars(ws: &Workspace) -> HashMap<&str, &Resource> {
-    let mut defaults = HashMap::new();
+fn default_sidecars(ws: &Workspace) -> FastMap<&str, &Resource> {
+    let mut defaults = FastMap::default();
     for sidecar in ws.of_kind(Kind::Sidecar) {
         if sidecar
             .spec_at(&["workloadSelector"])
@@ -198,7 +198,7 @@ fn check_multi_match(ws: &Workspace, out: &mut Findings) {
     // The DestinationRules seen so far, by namespace and host (case-insensitive), so each one is
     // compared with those of its own host only.
     type Seen<'a> = Vec<(&'a Resource, Option<Vec<&'a str>>)>;
-    let mut seen: HashMap<(&str, String), Seen<'_>> = HashMap::new();
+    let mut seen: FastMap<(&str, String), Seen<'_>> = FastMap::default();
     for dr in ws.of_kind(Kind::DestinationRule) {
         let Some(node) = dr.spec_at(&["host"]) else {
             continue;

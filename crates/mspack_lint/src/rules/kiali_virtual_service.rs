@@ -1,11 +1,10 @@
 //! Kiali's `virtualservices.RouteChecker`: a lone weighted destination, and one route listing the
 //! same host and subset twice.
 
-use std::collections::HashMap;
-
 use mspack_yaml::Node;
 
 use crate::declare_rule;
+use crate::fast_map::FastMap;
 use crate::finding::Findings;
 use crate::hosts::canonical_host;
 use crate::refs::route_rules;
@@ -139,7 +138,7 @@ fn check_repeated(ws: &Workspace, vs: &Resource, out: &mut Findings) {
         if route.iter().any(|d| d.destination.is_none()) {
             continue;
         }
-        let mut seen: HashMap<(String, &str, Option<i64>), &Node> = HashMap::new();
+        let mut seen: FastMap<(String, &str, Option<i64>), &Node> = FastMap::default();
         for d in &route {
             let host = canonical_host(d.host(), &vs.ns, domain, |ns| ws.namespaces().contains(ns));
             let subset = d.subset();

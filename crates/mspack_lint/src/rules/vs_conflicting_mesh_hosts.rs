@@ -2,11 +2,12 @@
 //! VirtualServices bound to the mesh gateway must not define the same host for the same
 //! namespaces.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use mspack_yaml::Node;
 
 use crate::declare_rule;
+use crate::fast_map::{FastMap, FastSet};
 use crate::finding::Findings;
 use crate::hosts::to_fqdn;
 use crate::refs::vs_hosts;
@@ -80,7 +81,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
     let domain = ws.cluster_domain();
     // Hashed while collecting, sorted once for a deterministic report (a BTreeMap paid a
     // string comparison per tree level on every insert).
-    let mut entries: HashMap<ScopedHost, Vec<usize>> = HashMap::new();
+    let mut entries: FastMap<ScopedHost, Vec<usize>> = FastMap::default();
     for vs in ws.of_kind(Kind::VirtualService) {
         let gateways: Vec<&str> = vs
             .spec_at(&["gateways"])
@@ -116,7 +117,7 @@ fn check(ws: &Workspace, out: &mut Findings) {
     let mut ordered: Vec<(&ScopedHost, &Vec<usize>)> = entries.iter().collect();
     ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Istio reports each VirtualService (by namespace/name) once, for the first host found.
-    let mut reported: HashSet<(&str, &str)> = HashSet::new();
+    let mut reported: FastSet<(&str, &str)> = FastSet::default();
     for ((scope, fqdn), own) in ordered {
         let mut list = own.clone();
         if scope != "*" {
@@ -157,9 +158,9 @@ fn check(ws: &Workspace, out: &mut Findings) {
 /// Hosts exported to every namespace, indexed for Istio's host overlap test without comparing
 /// every pair.
 struct PublicIndex<'a> {
-    exact: HashSet<&'a str>,
+    exact: FastSet<&'a str>,
     /// Wildcard hosts by their suffix after `*`.
-    wildcard_suffixes: HashMap<&'a str, Vec<&'a str>>,
+    wildcard_suffixes: FastMap<&'a str, Vec<&'a str>>,
     /// Every host, keyed by its reversed text, to find the hosts ending with a suffix.
     reversed: BTreeMap<String, Vec<&'a str>>,
 }
@@ -167,8 +168,8 @@ struct PublicIndex<'a> {
 impl<'a> PublicIndex<'a> {
     fn new(keys: impl Iterator<Item = &'a ScopedHost>) -> PublicIndex<'a> {
         let mut index = PublicIndex {
-            exact: HashSet::new(),
-            wildcard_suffixes: HashMap::new(),
+            exact: FastSet::default(),
+            wildcard_suffixes: FastMap::default(),
             reversed: BTreeMap::new(),
         };
         for (scope, fqdn) in keys {

@@ -1,11 +1,10 @@
 //! The rule mirroring Istio's `virtualservice.DestinationRuleAnalyzer`: a destination's `subset`
 //! must be declared by a DestinationRule for that host.
 
-use std::collections::HashSet;
-
 use mspack_yaml::Node;
 
 use crate::declare_rule;
+use crate::fast_map::FastSet;
 use crate::finding::Findings;
 use crate::hosts::split_fqdn;
 use crate::refs::{mirror_destinations, route_destinations};
@@ -87,7 +86,7 @@ fn resource_name<'a>(ns: &'a str, host: &'a str, domain: &str) -> (&'a str, &'a 
 
 fn check(ws: &Workspace, out: &mut Findings) {
     let domain = ws.cluster_domain();
-    let mut declared: HashSet<(&str, &str, &str)> = HashSet::new();
+    let mut declared: FastSet<(&str, &str, &str)> = FastSet::default();
     for dr in ws.of_kind(Kind::DestinationRule) {
         let host = dr.spec_at(&["host"]).and_then(Node::as_str).unwrap_or("");
         let (ns, name) = resource_name(&dr.ns, host, domain);
