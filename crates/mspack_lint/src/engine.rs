@@ -66,7 +66,6 @@ fn walk(ws: &Workspace, rules: &[&'static Rule]) -> Vec<Vec<Finding>> {
         .map(|chunk| {
             let mut outs: Vec<Findings> = rules.iter().map(|rule| Findings::new(rule)).collect();
             for resource in chunk {
-                ws.prefetch_after(resource.id);
                 for &(n, check) in by_kind.get(&resource.kind).map_or(&[][..], Vec::as_slice) {
                     check(ws, resource, &mut outs[n]);
                 }
@@ -81,4 +80,140 @@ fn walk(ws: &Workspace, rules: &[&'static Rule]) -> Vec<Vec<Finding>> {
         }
     }
     per_rule
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use mspack_yaml::{Limits, SourceFile, parse_file};
+
+    use super::*;
+    use crate::rules::ALL;
+
+    /// Every fixture of every rule in one workspace, and enough generated resources after them
+    /// that the walk spans several chunks (and, with more than one thread, several tasks).
+    fn workspace() -> Workspace {
+        let mut sources = Vec::new();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut dirs: Vec<_> = std::fs::read_dir(&fixtures)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        dirs.sort();
+        for dir in dirs {
+            for name in ["bad.yaml", "good.yaml"] {
+                let path = dir.join(name);
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    sources.push(SourceFile::new(path.display().to_string(), text));
+                }
+            }
+        }
+        assert!(sources.len() > 100, "fixtures not found under {fixtures:?}");
+        let mut generated = String::new();
+        for i in 0..3 * CHUNK {
+            let ns = format!("team-{}", i % 7);
+            let host = if i % 5 == 0 {
+                format!("svc-{i}")
+            } else {
+                format!("svc-{i}.{ns}.svc.cluster.local")
+            };
+            generated.push_str(&format!(
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs-{i}, namespace: {ns}}}\n\
+                 spec:\n  hosts: [{host}]\n  http:\n  - route:\n    - destination: {{host: {host}, subset: v{}}}\n---\n\
+                 apiVersion: v1\nkind: Service\nmetadata: {{name: svc-{i}, namespace: {ns}}}\n\
+                 spec:\n  selector: {{app: svc-{i}}}\n  ports:\n  - {{name: http, port: 80, targetPort: {}}}\n---\n",
+                i % 3,
+                8080 + i % 2,
+            ));
+        }
+        sources.push(SourceFile::new("generated.yaml", generated));
+        let parsed = sources
+            .into_iter()
+            .map(|s| parse_file(Arc::new(s), &Limits::default()))
+            .collect();
+        Workspace::build(
+            parsed,
+            crate::config::LintOptions::default(),
+            crate::mesh::MeshConfig::default(),
+            None,
+        )
+    }
+
+    fn lines(findings: &[Finding]) -> Vec<String> {
+        let mut lines: Vec<String> = findings
+            .iter()
+            .map(|f| {
+                let path = f.file.as_ref().map(|file| file.path.as_str());
+                format!(
+                    "{} {path:?} {:?} {:?} {} {:?} {:?} {:?}",
+                    f.rule.id(),
+                    f.span,
+                    f.resource,
+                    f.message,
+                    f.help,
+                    f.fix,
+                    f.severity
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// A per-resource rule finds in the walk exactly what it finds walking its kinds one by one
+    /// (`Rule::run`): what it reports on a resource does not depend on which resources it saw
+    /// before, nor on where the chunks of the walk begin.
+    #[test]
+    fn the_walk_finds_what_each_rule_finds_on_its_own() {
+        let ws = workspace();
+        assert!(ws.resources.len() > 2 * CHUNK);
+        let units: Vec<&'static Rule> = ALL.iter().copied().filter(|r| r.each().is_some()).fold(
+            Vec::new(),
+            |mut units, rule| {
+                let seen = rule.pass().is_some_and(|p| {
+                    units
+                        .iter()
+                        .any(|u: &&Rule| u.pass().is_some_and(|q| std::ptr::eq(p, q)))
+                });
+                if !seen {
+                    units.push(rule);
+                }
+                units
+            },
+        );
+        assert!(units.len() >= 30, "{} per-resource units", units.len());
+        let walked = run(&ws, &units);
+        let mut reported = 0;
+        for (rule, found) in units.iter().zip(&walked) {
+            let mut alone = Findings::new(rule);
+            rule.run(&ws, &mut alone);
+            let alone = alone.into_vec();
+            assert_eq!(lines(found), lines(&alone), "{}", rule.id());
+            reported += found.len();
+        }
+        assert!(
+            reported > 1000,
+            "only {reported} findings: the comparison tests little"
+        );
+    }
+
+    /// The walk's output does not depend on how many threads share it.
+    #[test]
+    fn the_walk_is_the_same_on_one_thread_and_on_several() {
+        let ws = workspace();
+        let units: Vec<&'static Rule> =
+            ALL.iter().copied().filter(|r| r.pass().is_none()).collect();
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map(|pool| pool.install(|| run(&ws, &units)))
+                .map(|found| found.iter().map(|f| lines(f)).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let one = on(1);
+        assert!(!one.is_empty());
+        assert_eq!(one, on(4));
+    }
 }

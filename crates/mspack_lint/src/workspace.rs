@@ -334,33 +334,24 @@ impl Workspace {
     /// A narrower net (the `spec` entry and `spec` only) wastes fewer fetches in cachegrind's
     /// count but saved half as much of the rules' time as this one in interleaved runs.
     fn prefetch_ahead(&self, ids: &[usize], n: usize) {
-        self.prefetch_from(|k| ids.get(k).copied(), n);
-    }
-
-    /// [`Workspace::prefetch_ahead`] for a walk over every resource in input order (the fused
-    /// pass of per-resource rules, `crate::engine`).
-    pub(crate) fn prefetch_after(&self, id: usize) {
-        let len = self.resources.len();
-        self.prefetch_from(|k| (k < len).then_some(k), id);
-    }
-
-    fn prefetch_from(&self, id_at: impl Fn(usize) -> Option<usize>, n: usize) {
-        if let Some(i) = id_at(n + 12) {
+        if let Some(&i) = ids.get(n + 12) {
             prefetch_index(&self.resources, i);
         }
-        if let Some(root) = id_at(n + 8)
-            .and_then(|i| self.resources.get(i))
+        if let Some(root) = ids
+            .get(n + 8)
+            .and_then(|&i| self.resources.get(i))
             .and_then(|r| r.root.as_map())
         {
             prefetch_lines(root);
         }
-        if let Some(r) = id_at(n + 4).and_then(|i| self.resources.get(i)) {
+        if let Some(r) = ids.get(n + 4).and_then(|&i| self.resources.get(i)) {
             for node in [r.spec(), r.metadata()].into_iter().flatten() {
                 prefetch_node(node);
             }
         }
-        if let Some(spec) = id_at(n + 2)
-            .and_then(|i| self.resources.get(i))
+        if let Some(spec) = ids
+            .get(n + 2)
+            .and_then(|&i| self.resources.get(i))
             .and_then(|r| r.spec())
         {
             for (_, value) in spec.as_map().unwrap_or(&[]) {
