@@ -3,9 +3,10 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_windows, security_fix,
-    workloads,
+    checked_containers, container_anchor, container_field, describe, is_istio_workload, is_windows,
+    security_fix,
 };
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -85,7 +86,7 @@ declare_rule! {
         summary: "a container does not drop all capabilities or adds a dangerous one",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -102,66 +103,67 @@ fn capability(node: &Node) -> Option<String> {
     )
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        if is_windows(workload) {
-            continue;
-        }
-        for c in checked_containers(workload) {
-            let caps = container_field(&c, "capabilities");
-            let drop = caps.and_then(|n| n.get("drop")).filter(|n| !n.is_null());
-            let drops_all = drop
-                .into_iter()
-                .flat_map(Node::items)
-                .any(|n| capability(n).as_deref() == Some("ALL"));
-            if !drops_all {
-                let fix = drop
-                    .is_none()
-                    .then(|| {
-                        security_fix(
-                            workload,
-                            &c,
-                            &["securityContext", "capabilities"],
-                            "drop: [ALL]",
-                        )
-                    })
-                    .flatten();
-                let finding = out
-                    .report(
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    if is_windows(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        let caps = container_field(&c, "capabilities");
+        let drop = caps.and_then(|n| n.get("drop")).filter(|n| !n.is_null());
+        let drops_all = drop
+            .into_iter()
+            .flat_map(Node::items)
+            .any(|n| capability(n).as_deref() == Some("ALL"));
+        if !drops_all {
+            let fix = drop
+                .is_none()
+                .then(|| {
+                    security_fix(
                         workload,
-                        drop.unwrap_or_else(|| container_anchor(&c)),
-                        format!(
-                            "{} does not drop ALL capabilities; it keeps the runtime's default set \
-                         (NET_RAW, CHOWN, SETUID, ...)",
-                            describe(&c)
-                        ),
+                        &c,
+                        &["securityContext", "capabilities"],
+                        "drop: [ALL]",
                     )
-                    .help("add `securityContext.capabilities.drop: [ALL]`");
-                if let Some(fix) = fix {
-                    finding.fix(fix);
-                }
-            }
-            let added = caps.and_then(|n| n.get("add"));
-            for item in added.into_iter().flat_map(Node::items) {
-                let Some(name) = capability(item) else {
-                    continue;
-                };
-                if name == ALLOWED_ADD {
-                    continue;
-                }
-                out.report(
+                })
+                .flatten();
+            let finding = out
+                .report(
                     workload,
-                    item,
+                    drop.unwrap_or_else(|| container_anchor(&c)),
                     format!(
-                        "{} adds capability {name}; only {ALLOWED_ADD} is safe to add back",
+                        "{} does not drop ALL capabilities; it keeps the runtime's default set \
+                     (NET_RAW, CHOWN, SETUID, ...)",
                         describe(&c)
                     ),
                 )
-                .help(format!(
-                    "remove {name} from `capabilities.add`; if the process truly needs it, \
-                     suppress this finding with the reason"
-                ));
+                .help("add `securityContext.capabilities.drop: [ALL]`");
+            if let Some(fix) = fix {
+                finding.fix(fix);
             }
+        }
+        let added = caps.and_then(|n| n.get("add"));
+        for item in added.into_iter().flat_map(Node::items) {
+            let Some(name) = capability(item) else {
+                continue;
+            };
+            if name == ALLOWED_ADD {
+                continue;
+            }
+            out.report(
+                workload,
+                item,
+                format!(
+                    "{} adds capability {name}; only {ALLOWED_ADD} is safe to add back",
+                    describe(&c)
+                ),
+            )
+            .help(format!(
+                "remove {name} from `capabilities.add`; if the process truly needs it, \
+                 suppress this finding with the reason"
+            ));
         }
     }
 }

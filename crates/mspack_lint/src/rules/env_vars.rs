@@ -4,7 +4,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::{checked_containers, describe, workloads};
+use crate::pod_security::{checked_containers, describe, is_istio_workload};
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -72,7 +73,7 @@ declare_rule! {
         summary: "a credential is written as a literal environment variable value",
         mirrors: None,
         enabled_by_default: false,
-        check: check_secrets,
+        each: check_secrets on Kind::WORKLOADS,
     };
 }
 
@@ -135,7 +136,7 @@ declare_rule! {
         summary: "a container defines the same environment variable twice",
         mirrors: None,
         enabled_by_default: false,
-        check: check_duplicates,
+        each: check_duplicates on Kind::WORKLOADS,
     };
 }
 
@@ -168,56 +169,58 @@ fn env_entries<'a>(
         })
 }
 
-fn check_secrets(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        for c in checked_containers(workload) {
-            for (entry, name) in env_entries(&c) {
-                let Some(value) = entry.get("value").filter(|v| v.scalar().is_some()) else {
-                    continue;
-                };
-                if !value.as_str().is_some_and(|v| is_plain_secret(name, v)) {
-                    continue;
-                }
-                out.report(
-                    workload,
-                    value,
-                    format!(
-                        "{} sets {name} to a literal value: the credential is in the manifest, \
-                         readable by anyone who can read the workload",
-                        describe(&c)
-                    ),
-                )
-                .help(
-                    "move the value into a Secret and read it with `valueFrom.secretKeyRef`, \
-                     or mount the Secret as a file",
-                );
+fn check_secrets(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        for (entry, name) in env_entries(&c) {
+            let Some(value) = entry.get("value").filter(|v| v.scalar().is_some()) else {
+                continue;
+            };
+            if !value.as_str().is_some_and(|v| is_plain_secret(name, v)) {
+                continue;
             }
+            out.report(
+                workload,
+                value,
+                format!(
+                    "{} sets {name} to a literal value: the credential is in the manifest, \
+                     readable by anyone who can read the workload",
+                    describe(&c)
+                ),
+            )
+            .help(
+                "move the value into a Secret and read it with `valueFrom.secretKeyRef`, \
+                 or mount the Secret as a file",
+            );
         }
     }
 }
 
-fn check_duplicates(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        for c in checked_containers(workload) {
-            let mut seen: HashMap<&str, u32> = HashMap::new();
-            for (entry, name) in env_entries(&c) {
-                let line = entry.span.start.line;
-                let Some(first) = seen.get(name).copied() else {
-                    seen.insert(name, line);
-                    continue;
-                };
-                let at = entry.get("name").unwrap_or(entry);
-                out.report(
-                    workload,
-                    at,
-                    format!(
-                        "{} defines env var {name} again (first on line {first}): only the last \
-                         value takes effect",
-                        describe(&c)
-                    ),
-                )
-                .help(format!("keep one `{name}` entry in `env`"));
-            }
+fn check_duplicates(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        for (entry, name) in env_entries(&c) {
+            let line = entry.span.start.line;
+            let Some(first) = seen.get(name).copied() else {
+                seen.insert(name, line);
+                continue;
+            };
+            let at = entry.get("name").unwrap_or(entry);
+            out.report(
+                workload,
+                at,
+                format!(
+                    "{} defines env var {name} again (first on line {first}): only the last \
+                     value takes effect",
+                    describe(&c)
+                ),
+            )
+            .help(format!("keep one `{name}` entry in `env`"));
         }
     }
 }

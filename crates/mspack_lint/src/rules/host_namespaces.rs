@@ -1,7 +1,8 @@
 use crate::crossref::pod_spec;
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::workloads;
+use crate::pod_security::is_istio_workload;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -66,7 +67,7 @@ declare_rule! {
         summary: "a pod shares the node's network, process or IPC namespace",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -85,20 +86,21 @@ const FIELDS: [(&str, &str); 3] = [
     ),
 ];
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        let Some(spec) = pod_spec(workload) else {
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    let Some(spec) = pod_spec(workload) else {
+        return;
+    };
+    for (field, why) in FIELDS {
+        let Some(node) = spec.get(field).filter(|n| n.as_bool() == Some(true)) else {
             continue;
         };
-        for (field, why) in FIELDS {
-            let Some(node) = spec.get(field).filter(|n| n.as_bool() == Some(true)) else {
-                continue;
-            };
-            out.report(workload, node, format!("the pod sets {field}: true; {why}"))
-                .help(format!(
-                    "remove `{field}: true`; a node agent that needs it can suppress this finding \
-                 with the reason"
-                ));
-        }
+        out.report(workload, node, format!("the pod sets {field}: true; {why}"))
+            .help(format!(
+                "remove `{field}: true`; a node agent that needs it can suppress this finding \
+             with the reason"
+            ));
     }
 }

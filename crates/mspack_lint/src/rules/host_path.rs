@@ -3,7 +3,8 @@ use mspack_yaml::Node;
 use crate::crossref::pod_spec;
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::workloads;
+use crate::pod_security::is_istio_workload;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -77,7 +78,7 @@ declare_rule! {
         summary: "a pod mounts a directory of the node (hostPath volume)",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -104,32 +105,33 @@ fn danger(path: &str) -> Option<&'static str> {
         .then_some("a sensitive host directory: the pod can read or change the node's system files")
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        let volumes = pod_spec(workload).and_then(|s| s.get("volumes"));
-        for volume in volumes.into_iter().flat_map(Node::items) {
-            let Some(host_path) = volume.get("hostPath").filter(|n| !n.is_null()) else {
-                continue;
-            };
-            let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
-            let path_node = host_path.get("path");
-            let path = path_node.and_then(Node::as_str).unwrap_or("");
-            let why = danger(path).map_or_else(
-                || {
-                    ": the pod shares the node's files, which outlive it and other pods may mount"
-                        .to_string()
-                },
-                |d| format!(", {d}"),
-            );
-            out.report(
-                workload,
-                path_node.unwrap_or(host_path),
-                format!("volume {name:?} mounts host path {path:?}{why}"),
-            )
-            .help(
-                "use an emptyDir, a ConfigMap or Secret, or a PersistentVolumeClaim; if the pod \
-                 is a node agent that needs the host, suppress this finding with the reason",
-            );
-        }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    let volumes = pod_spec(workload).and_then(|s| s.get("volumes"));
+    for volume in volumes.into_iter().flat_map(Node::items) {
+        let Some(host_path) = volume.get("hostPath").filter(|n| !n.is_null()) else {
+            continue;
+        };
+        let name = volume.get("name").and_then(Node::as_str).unwrap_or("");
+        let path_node = host_path.get("path");
+        let path = path_node.and_then(Node::as_str).unwrap_or("");
+        let why = danger(path).map_or_else(
+            || {
+                ": the pod shares the node's files, which outlive it and other pods may mount"
+                    .to_string()
+            },
+            |d| format!(", {d}"),
+        );
+        out.report(
+            workload,
+            path_node.unwrap_or(host_path),
+            format!("volume {name:?} mounts host path {path:?}{why}"),
+        )
+        .help(
+            "use an emptyDir, a ConfigMap or Secret, or a PersistentVolumeClaim; if the pod \
+             is a node agent that needs the host, suppress this finding with the reason",
+        );
     }
 }

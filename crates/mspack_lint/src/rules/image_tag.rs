@@ -2,7 +2,8 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::{checked_containers, describe, workloads};
+use crate::pod_security::{checked_containers, describe, is_istio_workload};
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -65,7 +66,7 @@ declare_rule! {
         summary: "a container image uses the latest tag or no tag",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -93,31 +94,32 @@ pub fn unpinned(image: &str) -> Option<Unpinned> {
     }
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        for c in checked_containers(workload) {
-            let Some(node) = c.node.get("image") else {
-                continue;
-            };
-            let Some(kind) = Node::as_str(node).and_then(unpinned) else {
-                continue;
-            };
-            let what = match kind {
-                Unpinned::Latest => "uses the `latest` tag",
-                Unpinned::Untagged => "has no tag, so it pulls `latest`",
-            };
-            out.report(
-                workload,
-                node,
-                format!(
-                    "{} image {:?} {what}: what runs changes with every push and pods of one \
-                     rollout can run different code",
-                    describe(&c),
-                    node.as_str().unwrap_or("")
-                ),
-            )
-            .help("name a version tag, or pin the image by digest (`name@sha256:...`)");
-        }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        let Some(node) = c.node.get("image") else {
+            continue;
+        };
+        let Some(kind) = Node::as_str(node).and_then(unpinned) else {
+            continue;
+        };
+        let what = match kind {
+            Unpinned::Latest => "uses the `latest` tag",
+            Unpinned::Untagged => "has no tag, so it pulls `latest`",
+        };
+        out.report(
+            workload,
+            node,
+            format!(
+                "{} image {:?} {what}: what runs changes with every push and pods of one \
+                 rollout can run different code",
+                describe(&c),
+                node.as_str().unwrap_or("")
+            ),
+        )
+        .help("name a version tag, or pin the image by digest (`name@sha256:...`)");
     }
 }
 

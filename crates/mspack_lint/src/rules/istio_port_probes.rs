@@ -1,9 +1,9 @@
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, describe, named_container_port, probe_ports, workloads,
+    checked_containers, describe, is_istio_workload, named_container_port, probe_ports,
 };
-use crate::resource::port_number;
+use crate::resource::{Kind, Resource, port_number};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -69,7 +69,7 @@ declare_rule! {
         summary: "an application container's probe targets a port reserved by Istio",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -87,30 +87,30 @@ const ISTIO_PORTS: [(i64, &str); 10] = [
     (15090, "Envoy's metrics port"),
 ];
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        for c in checked_containers(workload) {
-            for (probe, port) in probe_ports(&c) {
-                let number = port_number(port).or_else(|| {
-                    port.as_str()
-                        .and_then(|name| named_container_port(&c, name))
-                });
-                let Some((n, what)) =
-                    number.and_then(|n| ISTIO_PORTS.iter().find(|(p, _)| *p == n))
-                else {
-                    continue;
-                };
-                out.report(
-                    workload,
-                    port,
-                    format!(
-                        "{probe} of {} targets port {n}, {what}: in a meshed pod it belongs to \
-                         Istio, so the probe does not test the application",
-                        describe(&c)
-                    ),
-                )
-                .help("probe the port the application listens on");
-            }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        for (probe, port) in probe_ports(&c) {
+            let number = port_number(port).or_else(|| {
+                port.as_str()
+                    .and_then(|name| named_container_port(&c, name))
+            });
+            let Some((n, what)) = number.and_then(|n| ISTIO_PORTS.iter().find(|(p, _)| *p == n))
+            else {
+                continue;
+            };
+            out.report(
+                workload,
+                port,
+                format!(
+                    "{probe} of {} targets port {n}, {what}: in a meshed pod it belongs to \
+                     Istio, so the probe does not test the application",
+                    describe(&c)
+                ),
+            )
+            .help("probe the port the application listens on");
         }
     }
 }

@@ -1,8 +1,9 @@
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, describe, runs_to_completion, workloads,
+    checked_containers, container_anchor, describe, is_istio_workload, runs_to_completion,
 };
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -64,7 +65,7 @@ declare_rule! {
         summary: "a long-running container has no readiness probe",
         mirrors: None,
         enabled_by_default: false,
-        check: check_readiness,
+        each: check_readiness on Kind::WORKLOADS,
     };
 }
 
@@ -128,40 +129,41 @@ declare_rule! {
         summary: "a long-running container has no liveness probe",
         mirrors: None,
         enabled_by_default: false,
-        check: check_liveness,
+        each: check_liveness on Kind::WORKLOADS,
     };
 }
 
-fn check_readiness(ws: &Workspace, out: &mut Findings) {
+fn check_readiness(_: &Workspace, workload: &Resource, out: &mut Findings) {
     check_probe(
-        ws,
+        workload,
         out,
         "readinessProbe",
         "it is sent traffic as soon as it starts, before it can serve",
     );
 }
 
-fn check_liveness(ws: &Workspace, out: &mut Findings) {
+fn check_liveness(_: &Workspace, workload: &Resource, out: &mut Findings) {
     check_probe(
-        ws,
+        workload,
         out,
         "livenessProbe",
         "if it hangs without exiting, the kubelet never restarts it",
     );
 }
 
-fn check_probe(ws: &Workspace, out: &mut Findings, probe: &str, consequence: &str) {
-    for workload in workloads(ws).filter(|w| !runs_to_completion(w)) {
-        for c in checked_containers(workload).filter(|c| c.list == "containers") {
-            if c.node.get(probe).is_some_and(|p| !p.is_null()) {
-                continue;
-            }
-            out.report(
-                workload,
-                container_anchor(&c),
-                format!("{} has no {probe}: {consequence}", describe(&c)),
-            )
-            .help(format!("add a `{probe}` to the container"));
+fn check_probe(workload: &Resource, out: &mut Findings, probe: &str, consequence: &str) {
+    if is_istio_workload(workload) || runs_to_completion(workload) {
+        return;
+    }
+    for c in checked_containers(workload).filter(|c| c.list == "containers") {
+        if c.node.get(probe).is_some_and(|p| !p.is_null()) {
+            continue;
         }
+        out.report(
+            workload,
+            container_anchor(&c),
+            format!("{} has no {probe}: {consequence}", describe(&c)),
+        )
+        .help(format!("add a `{probe}` to the container"));
     }
 }

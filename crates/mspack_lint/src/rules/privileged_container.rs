@@ -1,8 +1,9 @@
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_field, describe, is_windows, report_unless_set, workloads,
+    checked_containers, container_field, describe, is_istio_workload, is_windows, report_unless_set,
 };
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -76,38 +77,38 @@ declare_rule! {
         summary: "a container runs privileged or may escalate its privileges",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        if is_windows(workload) {
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    if is_windows(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        if let Some(node) = container_field(&c, "privileged").filter(|n| n.as_bool() == Some(true))
+        {
+            out.report(
+                workload,
+                node,
+                format!(
+                    "{} runs privileged: it has every capability and the host's devices",
+                    describe(&c)
+                ),
+            )
+            .help("remove `privileged: true`; add only the capabilities the process needs");
             continue;
         }
-        for c in checked_containers(workload) {
-            if let Some(node) =
-                container_field(&c, "privileged").filter(|n| n.as_bool() == Some(true))
-            {
-                out.report(
-                    workload,
-                    node,
-                    format!(
-                        "{} runs privileged: it has every capability and the host's devices",
-                        describe(&c)
-                    ),
-                )
-                .help("remove `privileged: true`; add only the capabilities the process needs");
-                continue;
-            }
-            report_unless_set(
-                out,
-                workload,
-                &c,
-                ("allowPrivilegeEscalation", false),
-                "its processes may gain more privileges than their parent",
-                "set `securityContext.allowPrivilegeEscalation: false`",
-            );
-        }
+        report_unless_set(
+            out,
+            workload,
+            &c,
+            ("allowPrivilegeEscalation", false),
+            "its processes may gain more privileges than their parent",
+            "set `securityContext.allowPrivilegeEscalation: false`",
+        );
     }
 }

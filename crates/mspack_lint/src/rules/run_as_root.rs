@@ -3,8 +3,9 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, describe, effective_field, workloads,
+    checked_containers, container_anchor, describe, effective_field, is_istio_workload,
 };
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -74,52 +75,53 @@ declare_rule! {
         summary: "a container may run as root: no runAsNonRoot: true nor a non-zero runAsUser",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        for c in checked_containers(workload) {
-            let user = effective_field(workload, &c, "runAsUser");
-            let non_root = effective_field(workload, &c, "runAsNonRoot");
-            if let Some(node) = user.filter(|n| n.as_i64() == Some(0)) {
-                out.report(
-                    workload,
-                    node,
-                    format!("{} runs as root (runAsUser: 0)", describe(&c)),
-                )
-                .help("run as a non-zero user and set `runAsNonRoot: true`");
-                continue;
-            }
-            if user.and_then(Node::as_i64).is_some_and(|u| u > 0)
-                || non_root.and_then(Node::as_bool) == Some(true)
-            {
-                continue;
-            }
-            let help = "set `runAsNonRoot: true` (and a non-zero `runAsUser` if the image's user \
-                        is root) in the pod's or the container's securityContext";
-            match non_root {
-                Some(node) => out.report(
-                    workload,
-                    node,
-                    format!(
-                        "{} sets runAsNonRoot: {} and no non-zero runAsUser; it may run as root",
-                        describe(&c),
-                        node.as_str().unwrap_or("?")
-                    ),
-                ),
-                None => out.report(
-                    workload,
-                    container_anchor(&c),
-                    format!(
-                        "{} may run as root: neither it nor the pod sets runAsNonRoot: true or a \
-                         non-zero runAsUser, so it runs as the image's user",
-                        describe(&c)
-                    ),
-                ),
-            }
-            .help(help);
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        let user = effective_field(workload, &c, "runAsUser");
+        let non_root = effective_field(workload, &c, "runAsNonRoot");
+        if let Some(node) = user.filter(|n| n.as_i64() == Some(0)) {
+            out.report(
+                workload,
+                node,
+                format!("{} runs as root (runAsUser: 0)", describe(&c)),
+            )
+            .help("run as a non-zero user and set `runAsNonRoot: true`");
+            continue;
         }
+        if user.and_then(Node::as_i64).is_some_and(|u| u > 0)
+            || non_root.and_then(Node::as_bool) == Some(true)
+        {
+            continue;
+        }
+        let help = "set `runAsNonRoot: true` (and a non-zero `runAsUser` if the image's user \
+                    is root) in the pod's or the container's securityContext";
+        match non_root {
+            Some(node) => out.report(
+                workload,
+                node,
+                format!(
+                    "{} sets runAsNonRoot: {} and no non-zero runAsUser; it may run as root",
+                    describe(&c),
+                    node.as_str().unwrap_or("?")
+                ),
+            ),
+            None => out.report(
+                workload,
+                container_anchor(&c),
+                format!(
+                    "{} may run as root: neither it nor the pod sets runAsNonRoot: true or a \
+                     non-zero runAsUser, so it runs as the image's user",
+                    describe(&c)
+                ),
+            ),
+        }
+        .help(help);
     }
 }

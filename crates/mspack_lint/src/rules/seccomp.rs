@@ -4,8 +4,9 @@ use crate::crossref::pod_spec;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_windows, workloads,
+    checked_containers, container_anchor, container_field, describe, is_istio_workload, is_windows,
 };
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -77,7 +78,7 @@ declare_rule! {
         summary: "a container runs without a seccomp profile (Unconfined)",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
@@ -90,63 +91,63 @@ fn profile_type(security_context_field: Option<&Node>) -> Option<&Node> {
         .filter(|n| !n.is_null())
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        if is_windows(workload) {
-            continue;
-        }
-        let spec = pod_spec(workload);
-        let pod_type =
-            profile_type(spec.and_then(|s| s.path(&["securityContext", "seccompProfile"])));
-        let containers: Vec<_> = checked_containers(workload)
-            .map(|c| {
-                let own = profile_type(container_field(&c, "seccompProfile"));
-                (c, own)
-            })
-            .collect();
-        if containers.is_empty() {
-            continue;
-        }
-        if pod_type.is_none() && containers.iter().all(|(_, own)| own.is_none()) {
-            out.report(
-                workload,
-                spec.and_then(|s| s.get("securityContext"))
-                    .filter(|n| !n.is_null())
-                    .or(spec)
-                    .unwrap_or_else(|| workload.anchor()),
-                "the pod sets no seccomp profile: its containers run Unconfined, with every \
-                 system call open to them",
-            )
-            .help(HELP);
-            continue;
-        }
-        for (c, own) in &containers {
-            match own.or(pod_type) {
-                Some(t) if t.as_str().is_some_and(|t| CONFINED.contains(&t)) => {}
-                Some(t) => {
-                    out.report(
-                        workload,
-                        t,
-                        format!(
-                            "{} runs with seccomp profile {:?}: every system call is open to it",
-                            describe(c),
-                            t.as_str().unwrap_or("?")
-                        ),
-                    )
-                    .help(HELP);
-                }
-                None => {
-                    out.report(
-                        workload,
-                        container_anchor(c),
-                        format!(
-                            "{} sets no seccomp profile and the pod sets none: it runs \
-                             Unconfined, with every system call open to it",
-                            describe(c)
-                        ),
-                    )
-                    .help(HELP);
-                }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    if is_windows(workload) {
+        return;
+    }
+    let spec = pod_spec(workload);
+    let pod_type = profile_type(spec.and_then(|s| s.path(&["securityContext", "seccompProfile"])));
+    let containers: Vec<_> = checked_containers(workload)
+        .map(|c| {
+            let own = profile_type(container_field(&c, "seccompProfile"));
+            (c, own)
+        })
+        .collect();
+    if containers.is_empty() {
+        return;
+    }
+    if pod_type.is_none() && containers.iter().all(|(_, own)| own.is_none()) {
+        out.report(
+            workload,
+            spec.and_then(|s| s.get("securityContext"))
+                .filter(|n| !n.is_null())
+                .or(spec)
+                .unwrap_or_else(|| workload.anchor()),
+            "the pod sets no seccomp profile: its containers run Unconfined, with every \
+             system call open to them",
+        )
+        .help(HELP);
+        return;
+    }
+    for (c, own) in &containers {
+        match own.or(pod_type) {
+            Some(t) if t.as_str().is_some_and(|t| CONFINED.contains(&t)) => {}
+            Some(t) => {
+                out.report(
+                    workload,
+                    t,
+                    format!(
+                        "{} runs with seccomp profile {:?}: every system call is open to it",
+                        describe(c),
+                        t.as_str().unwrap_or("?")
+                    ),
+                )
+                .help(HELP);
+            }
+            None => {
+                out.report(
+                    workload,
+                    container_anchor(c),
+                    format!(
+                        "{} sets no seccomp profile and the pod sets none: it runs \
+                         Unconfined, with every system call open to it",
+                        describe(c)
+                    ),
+                )
+                .help(HELP);
             }
         }
     }

@@ -1,6 +1,7 @@
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::{checked_containers, is_windows, report_unless_set, workloads};
+use crate::pod_security::{checked_containers, is_istio_workload, is_windows, report_unless_set};
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -74,25 +75,26 @@ declare_rule! {
         summary: "a container's root filesystem is writable: readOnlyRootFilesystem is not true",
         mirrors: None,
         enabled_by_default: false,
-        check: check,
+        each: check on Kind::WORKLOADS,
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for workload in workloads(ws) {
-        if is_windows(workload) {
-            continue;
-        }
-        for c in checked_containers(workload) {
-            report_unless_set(
-                out,
-                workload,
-                &c,
-                ("readOnlyRootFilesystem", true),
-                "its root filesystem is writable",
-                "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir where \
-                 the process writes",
-            );
-        }
+fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
+    if is_istio_workload(workload) {
+        return;
+    }
+    if is_windows(workload) {
+        return;
+    }
+    for c in checked_containers(workload) {
+        report_unless_set(
+            out,
+            workload,
+            &c,
+            ("readOnlyRootFilesystem", true),
+            "its root filesystem is writable",
+            "set `securityContext.readOnlyRootFilesystem: true` and mount an emptyDir where \
+             the process writes",
+        );
     }
 }
