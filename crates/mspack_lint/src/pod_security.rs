@@ -48,6 +48,12 @@ pub fn is_windows(r: &Resource) -> bool {
         == Some("windows")
 }
 
+/// Whether the Linux security-context rules (privilege, root filesystem, capabilities, seccomp)
+/// skip a workload: one of Istio's own, or a Windows pod.
+pub fn skips_linux_checks(r: &Resource) -> bool {
+    is_istio_workload(r) || is_windows(r)
+}
+
 /// Every workload of the input with a pod template, except Istio's own.
 pub fn workloads(ws: &Workspace) -> impl Iterator<Item = &Resource> {
     Kind::WORKLOADS

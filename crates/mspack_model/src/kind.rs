@@ -147,7 +147,14 @@ impl Kind {
     }
 
     /// Pods and the controllers that carry a pod template: what label selectors select.
-    pub const WORKLOADS: &'static [Kind] = &[
+    pub const WORKLOADS: &'static [Kind] = match Kind::WORKLOADS_AND_SERVICE.split_last() {
+        Some((_, workloads)) => workloads,
+        None => &[],
+    };
+
+    /// [`Kind::WORKLOADS`] and then `Service`: what a check of pods and of the Services in front
+    /// of them reads.
+    pub const WORKLOADS_AND_SERVICE: &'static [Kind] = &[
         Kind::Pod,
         Kind::Deployment,
         Kind::StatefulSet,
@@ -157,6 +164,7 @@ impl Kind {
         Kind::Job,
         Kind::CronJob,
         Kind::Rollout,
+        Kind::Service,
     ];
 
     /// Kinds whose `spec.template` is a pod template (`CronJob` nests it one level deeper).

@@ -3,8 +3,8 @@ use mspack_yaml::Node;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_istio_workload, is_windows,
-    security_fix,
+    checked_containers, container_anchor, container_field, describe, security_fix,
+    skips_linux_checks,
 };
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
@@ -104,10 +104,7 @@ fn capability(node: &Node) -> Option<String> {
 }
 
 fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
-    if is_istio_workload(workload) {
-        return;
-    }
-    if is_windows(workload) {
+    if skips_linux_checks(workload) {
         return;
     }
     for c in checked_containers(workload) {

@@ -67,23 +67,9 @@ declare_rule! {
         severity: Error,
         summary: "a port number or port name is declared twice in one pod template or service",
         mirrors: None,
-        each: check on KINDS,
+        each: check on Kind::WORKLOADS_AND_SERVICE,
     };
 }
-
-/// The workload kinds ([`Kind::WORKLOADS`]) and Services.
-const KINDS: &[Kind] = &[
-    Kind::Pod,
-    Kind::Deployment,
-    Kind::StatefulSet,
-    Kind::DaemonSet,
-    Kind::ReplicaSet,
-    Kind::ReplicationController,
-    Kind::Job,
-    Kind::CronJob,
-    Kind::Rollout,
-    Kind::Service,
-];
 
 fn check(_: &Workspace, resource: &Resource, out: &mut Findings) {
     if resource.kind == Kind::Service {

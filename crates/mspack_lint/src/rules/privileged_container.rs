@@ -1,7 +1,7 @@
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_field, describe, is_istio_workload, is_windows, report_unless_set,
+    checked_containers, container_field, describe, report_unless_set, skips_linux_checks,
 };
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
@@ -82,10 +82,7 @@ declare_rule! {
 }
 
 fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
-    if is_istio_workload(workload) {
-        return;
-    }
-    if is_windows(workload) {
+    if skips_linux_checks(workload) {
         return;
     }
     for c in checked_containers(workload) {

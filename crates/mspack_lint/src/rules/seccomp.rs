@@ -4,7 +4,7 @@ use crate::crossref::pod_spec;
 use crate::declare_rule;
 use crate::finding::Findings;
 use crate::pod_security::{
-    checked_containers, container_anchor, container_field, describe, is_istio_workload, is_windows,
+    checked_containers, container_anchor, container_field, describe, skips_linux_checks,
 };
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
@@ -92,10 +92,7 @@ fn profile_type(security_context_field: Option<&Node>) -> Option<&Node> {
 }
 
 fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
-    if is_istio_workload(workload) {
-        return;
-    }
-    if is_windows(workload) {
+    if skips_linux_checks(workload) {
         return;
     }
     let spec = pod_spec(workload);

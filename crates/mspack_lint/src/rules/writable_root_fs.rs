@@ -1,6 +1,6 @@
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::pod_security::{checked_containers, is_istio_workload, is_windows, report_unless_set};
+use crate::pod_security::{checked_containers, report_unless_set, skips_linux_checks};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
@@ -80,10 +80,7 @@ declare_rule! {
 }
 
 fn check(_: &Workspace, workload: &Resource, out: &mut Findings) {
-    if is_istio_workload(workload) {
-        return;
-    }
-    if is_windows(workload) {
+    if skips_linux_checks(workload) {
         return;
     }
     for c in checked_containers(workload) {
