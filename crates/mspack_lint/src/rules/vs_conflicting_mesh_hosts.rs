@@ -11,8 +11,7 @@ use crate::fast_map::{FastMap, FastSet};
 use crate::finding::Findings;
 use crate::hosts::to_fqdn;
 use crate::refs::vs_hosts;
-use crate::resource::{Kind, Resource};
-use crate::rule::Fold;
+use crate::resource::Kind;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -71,27 +70,19 @@ declare_rule! {
         severity: Error,
         summary: "several VirtualServices bound to the mesh gateway define the same host",
         mirrors: Some("virtualservice.ConflictingMeshGatewayHostsAnalyzer"),
-        fold: MESH_HOSTS,
+        check: check,
     };
 }
 
 /// `(scope, fqdn)`: scope `*` for hosts exported to every namespace.
 type ScopedHost = (String, String);
 
-/// IST0109 during the walk: the scoped hosts each VirtualService bound to the mesh defines.
-static MESH_HOSTS: MeshHosts = MeshHosts;
-
-struct MeshHosts;
-
-impl Fold for MeshHosts {
-    /// A VirtualService bound to the mesh and its scoped hosts.
-    type Note = (usize, Vec<ScopedHost>);
-
-    fn kinds(&self) -> &'static [Kind] {
-        &[Kind::VirtualService]
-    }
-
-    fn note(&self, ws: &Workspace, vs: &Resource) -> Option<(usize, Vec<ScopedHost>)> {
+fn check(ws: &Workspace, out: &mut Findings) {
+    let domain = ws.cluster_domain();
+    // Hashed while collecting, sorted once for a deterministic report (a BTreeMap paid a
+    // string comparison per tree level on every insert).
+    let mut entries: FastMap<ScopedHost, Vec<usize>> = FastMap::default();
+    for vs in ws.of_kind(Kind::VirtualService) {
         let gateways: Vec<&str> = vs
             .spec_at(&["gateways"])
             .into_iter()
@@ -99,7 +90,7 @@ impl Fold for MeshHosts {
             .map(|g| g.as_str().unwrap_or(""))
             .collect();
         if !gateways.is_empty() && !gateways.contains(&"mesh") {
-            return None;
+            continue;
         }
         let export_to = vs.export_to().unwrap_or_default();
         let scopes: BTreeSet<&str> = if export_to.is_empty() || export_to.contains(&"*") {
@@ -110,68 +101,56 @@ impl Fold for MeshHosts {
                 .map(|e| if *e == "." { vs.ns.as_str() } else { e })
                 .collect()
         };
-        let domain = ws.cluster_domain();
-        let mut keys = Vec::new();
         for scope in scopes {
             for host in vs_hosts(vs) {
-                keys.push((
-                    scope.to_string(),
-                    to_fqdn(&vs.ns, host, domain).into_owned(),
-                ));
+                entries
+                    .entry((
+                        scope.to_string(),
+                        to_fqdn(&vs.ns, host, domain).into_owned(),
+                    ))
+                    .or_default()
+                    .push(vs.id);
             }
         }
-        (!keys.is_empty()).then_some((vs.id, keys))
     }
-
-    fn finish(&self, ws: &Workspace, notes: Vec<(usize, Vec<ScopedHost>)>, out: &mut Findings) {
-        // Hashed while collecting, sorted once for a deterministic report (a BTreeMap paid a
-        // string comparison per tree level on every insert).
-        let mut entries: FastMap<ScopedHost, Vec<usize>> = FastMap::default();
-        for (id, keys) in notes {
-            for key in keys {
-                entries.entry(key).or_default().push(id);
-            }
-        }
-        let public = PublicIndex::new(entries.keys());
-        let mut ordered: Vec<(&ScopedHost, &Vec<usize>)> = entries.iter().collect();
-        ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        // Istio reports each VirtualService (by namespace/name) once, for the first host found.
-        let mut reported: FastSet<(&str, &str)> = FastSet::default();
-        for ((scope, fqdn), own) in ordered {
-            let mut list = own.clone();
-            if scope != "*" {
-                for key in public.overlapping(fqdn) {
-                    if let Some(ids) = entries.get(&("*".to_string(), key.to_string())) {
-                        list.extend(ids);
-                    }
+    let public = PublicIndex::new(entries.keys());
+    let mut ordered: Vec<(&ScopedHost, &Vec<usize>)> = entries.iter().collect();
+    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    // Istio reports each VirtualService (by namespace/name) once, for the first host found.
+    let mut reported: FastSet<(&str, &str)> = FastSet::default();
+    for ((scope, fqdn), own) in ordered {
+        let mut list = own.clone();
+        if scope != "*" {
+            for key in public.overlapping(fqdn) {
+                if let Some(ids) = entries.get(&("*".to_string(), key.to_string())) {
+                    list.extend(ids);
                 }
             }
-            if list.len() < 2 {
+        }
+        if list.len() < 2 {
+            continue;
+        }
+        let mut names: Vec<String> = list.iter().map(|&i| ws.resources[i].full_name()).collect();
+        names.sort();
+        let shown = crate::finding::listed(&names);
+        let visibility = if scope == "*" {
+            "every namespace".to_string()
+        } else {
+            format!("namespace {scope}")
+        };
+        for &id in &list {
+            let vs = &ws.resources[id];
+            if !reported.insert((vs.ns.as_str(), vs.name.as_str())) {
                 continue;
             }
-            let mut names: Vec<String> =
-                list.iter().map(|&i| ws.resources[i].full_name()).collect();
-            names.sort();
-            let shown = crate::finding::listed(&names);
-            let visibility = if scope == "*" {
-                "every namespace".to_string()
-            } else {
-                format!("namespace {scope}")
-            };
-            for &id in &list {
-                let vs = &ws.resources[id];
-                if !reported.insert((vs.ns.as_str(), vs.name.as_str())) {
-                    continue;
-                }
-                out.report(
-                    vs,
-                    vs.anchor(),
-                    format!(
-                        "VirtualServices {shown} bound to the mesh gateway all define host \"{fqdn}\" for {visibility}"
-                    ),
-                )
-                .help("merge the routes for this host into one VirtualService, or narrow their exportTo so they do not overlap");
-            }
+            out.report(
+                vs,
+                vs.anchor(),
+                format!(
+                    "VirtualServices {shown} bound to the mesh gateway all define host \"{fqdn}\" for {visibility}"
+                ),
+            )
+            .help("merge the routes for this host into one VirtualService, or narrow their exportTo so they do not overlap");
         }
     }
 }
