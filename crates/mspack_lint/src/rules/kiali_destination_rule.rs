@@ -9,7 +9,6 @@ use crate::fast_map::FastMap;
 use crate::finding::{Findings, Severity};
 use crate::hosts::{canonical_host, host_matches, split_fqdn};
 use crate::resource::{Kind, Resource};
-use crate::rule::Fold;
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -73,7 +72,7 @@ declare_rule! {
         severity: Warning,
         summary: "several DestinationRules of one namespace claim the same host and subset",
         mirrors: Some("destinationrules.MultiMatchChecker"),
-        fold: MULTI_MATCH,
+        check: check_multi_match,
     };
 }
 
@@ -136,11 +135,11 @@ fn is_non_local_mtls(ws: &Workspace, dr: &Resource, host: &str) -> bool {
 /// the namespace has a Sidecar without a workload selector whose egress hosts leave it out.
 /// Hosts that are not cluster FQDNs are taken as imported. `defaults` maps a namespace to its
 /// Sidecar without selector (found once per run, not once per DestinationRule).
-fn imported(ws: &Workspace, defaults: &DefaultSidecars, ns: &str, fqdn: &str) -> bool {
+fn imported(ws: &Workspace, defaults: &FastMap<&str, &Resource>, ns: &str, fqdn: &str) -> bool {
     let Some((_, host_ns)) = split_fqdn(fqdn, ws.cluster_domain()) else {
         return true;
     };
-    let Some(sidecar) = defaults.0.get(ns).and_then(|&id| ws.resources.get(id)) else {
+    let Some(sidecar) = defaults.get(ns) else {
         return true;
     };
     let hosts: Vec<&str> = sidecar
@@ -162,22 +161,18 @@ fn imported(ws: &Workspace, defaults: &DefaultSidecars, ns: &str, fqdn: &str) ->
     })
 }
 
-/// Each namespace's first Sidecar without a workload selector (its resource id).
-struct DefaultSidecars(FastMap<String, usize>);
-
-impl DefaultSidecars {
-    fn read(ws: &Workspace) -> DefaultSidecars {
-        let mut defaults = FastMap::default();
-        for sidecar in ws.of_kind(Kind::Sidecar) {
-            if sidecar
-                .spec_at(&["workloadSelector"])
-                .is_none_or(Node::is_null)
-            {
-                defaults.entry(sidecar.ns.to_string()).or_insert(sidecar.id);
-            }
+/// Each namespace's first Sidecar without a workload selector.
+fn default_sidecars(ws: &Workspace) -> FastMap<&str, &Resource> {
+    let mut defaults = FastMap::default();
+    for sidecar in ws.of_kind(Kind::Sidecar) {
+        if sidecar
+            .spec_at(&["workloadSelector"])
+            .is_none_or(Node::is_null)
+        {
+            defaults.entry(sidecar.ns.as_str()).or_insert(sidecar);
         }
-        DefaultSidecars(defaults)
     }
+    defaults
 }
 
 /// Whether a DestinationRule sets a top-level traffic policy.
@@ -197,87 +192,63 @@ fn subset_names(dr: &Resource) -> Option<Vec<&str>> {
     (!names.is_empty()).then_some(names)
 }
 
-/// KIA0201 during the walk: what each DestinationRule declares for its host.
-static MULTI_MATCH: MultiMatch = MultiMatch;
-
-struct MultiMatch;
-
-/// A DestinationRule that can clash: its id, its namespace and host (lower case), the subset
-/// names it declares (`None`: none, all subsets) and whether it sets a top-level trafficPolicy.
-type Declared = (usize, (String, String), Option<Vec<String>>, bool);
-
-impl Fold for MultiMatch {
-    type Note = Declared;
-
-    fn kinds(&self) -> &'static [Kind] {
-        &[Kind::DestinationRule]
-    }
-
-    fn note(&self, ws: &Workspace, dr: &Resource) -> Option<Declared> {
-        let written = dr.spec_at(&["host"]).and_then(Node::as_str)?;
+fn check_multi_match(ws: &Workspace, out: &mut Findings) {
+    let domain = ws.cluster_domain();
+    let sidecars = default_sidecars(ws);
+    // The DestinationRules seen so far, by namespace and host (case-insensitive), so each one is
+    // compared with those of its own host only.
+    type Seen<'a> = Vec<(&'a Resource, Option<Vec<&'a str>>)>;
+    let mut seen: FastMap<(&str, String), Seen<'_>> = FastMap::default();
+    for dr in ws.of_kind(Kind::DestinationRule) {
+        let Some(node) = dr.spec_at(&["host"]) else {
+            continue;
+        };
+        let Some(written) = node.as_str() else {
+            continue;
+        };
         if written.is_empty() || is_non_local_mtls(ws, dr, written) {
-            return None;
+            continue;
         }
-        let host = canonical_host(written, &dr.ns, ws.cluster_domain(), |ns| {
-            ws.namespaces().contains(ns)
-        });
+        let host = canonical_host(written, &dr.ns, domain, |ns| ws.namespaces().contains(ns));
         // Visible to its own namespace only, whose proxies do not import the host: no effect.
         let own_only = dr
             .export_to()
             .is_some_and(|e| e.iter().all(|x| *x == "." || *x == dr.ns.as_str()));
-        if own_only && !imported(ws, &ws.shared(|| DefaultSidecars::read(ws)), &dr.ns, &host) {
-            return None;
+        if own_only && !imported(ws, &sidecars, &dr.ns, &host) {
+            continue;
         }
-        let subsets = subset_names(dr).map(|names| names.into_iter().map(str::to_string).collect());
-        Some((
-            dr.id,
-            (dr.ns.to_string(), host.to_ascii_lowercase()),
-            subsets,
-            has_policy(dr),
-        ))
-    }
-
-    /// Compare each DestinationRule with the earlier ones of its namespace and host.
-    fn finish(&self, ws: &Workspace, notes: Vec<Declared>, out: &mut Findings) {
-        type Earlier = Vec<(usize, Option<Vec<String>>, bool)>;
-        let mut seen: FastMap<(String, String), Earlier> = FastMap::default();
-        for (id, key, subsets, policy) in notes {
-            let same_host = seen.entry(key).or_default();
-            let clash = same_host
-                .iter()
-                .find_map(|(other, other_subsets, other_policy)| {
-                    let same_subset = match (&subsets, other_subsets) {
-                        (Some(mine), Some(theirs)) => mine.iter().find(|s| theirs.contains(s)),
-                        _ => None,
-                    };
-                    match same_subset {
-                        Some(s) => Some((*other, format!("declares subset {s:?}"))),
-                        None if policy && *other_policy => {
-                            Some((*other, "sets a top-level trafficPolicy".to_string()))
-                        }
-                        None => None,
-                    }
-                });
-            if let Some((other, what)) = clash
-                && let (Some(dr), Some(other)) = (ws.resources.get(id), ws.resources.get(other))
-                && let Some(node) = dr.spec_at(&["host"])
-            {
-                let written = node.as_str().unwrap_or_default();
-                out.report(
-                    dr,
-                    node,
-                    format!(
-                        "{} {what} for host {written:?} as well; Istio merges the two DestinationRules and keeps the first one's definition",
-                        other.display_name()
-                    ),
-                )
-                .help(format!(
-                    "merge this DestinationRule into {}, or give each a distinct host",
-                    other.display_name()
-                ));
+        let subsets = subset_names(dr);
+        let same_host = seen
+            .entry((dr.ns.as_str(), host.to_ascii_lowercase()))
+            .or_default();
+        let clash = same_host.iter().find_map(|(other, other_subsets)| {
+            let same_subset = match (&subsets, other_subsets) {
+                (Some(mine), Some(theirs)) => mine.iter().find(|s| theirs.contains(s)),
+                _ => None,
+            };
+            match same_subset {
+                Some(s) => Some((*other, format!("declares subset {s:?}"))),
+                None if has_policy(dr) && has_policy(other) => {
+                    Some((*other, "sets a top-level trafficPolicy".to_string()))
+                }
+                None => None,
             }
-            same_host.push((id, subsets, policy));
+        });
+        if let Some((other, what)) = clash {
+            out.report(
+                dr,
+                node,
+                format!(
+                    "{} {what} for host {written:?} as well; Istio merges the two DestinationRules and keeps the first one's definition",
+                    other.display_name()
+                ),
+            )
+            .help(format!(
+                "merge this DestinationRule into {}, or give each a distinct host",
+                other.display_name()
+            ));
         }
+        same_host.push((dr, subsets));
     }
 }
 
