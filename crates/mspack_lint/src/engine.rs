@@ -1,35 +1,30 @@
-//! Running the selected rules over a workspace. Per-resource rules ([`Scope::Each`]) and
-//! folds ([`Scope::Fold`]) run in one walk over the resources, every one of them on a resource
-//! before the walk moves on; the other rules each take the whole workspace. Both run on rayon's
-//! threads.
+//! Running the selected rules over a workspace. Per-resource rules ([`Check::Each`]) run in one
+//! walk over the resources, every one of them on a resource before the walk moves on; the other
+//! rules each take the whole workspace. Both kinds run on rayon's threads.
+//!
+//! [`Check::Each`]: crate::rule::Check::Each
 
-use std::any::Any;
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use crate::finding::{Finding, Findings};
 use crate::resource::{Kind, Resource};
-use crate::rule::{AnyFold, Rule, Scope};
+use crate::rule::Rule;
 use crate::workspace::Workspace;
 
 /// Resources per task of the walk: enough to make a task worth its scheduling, few enough that
 /// a 10k-resource run still spreads over the threads.
 const CHUNK: usize = 1024;
 
-/// What the walk does with a resource for one rule (by its position in the walk's rules).
-#[derive(Clone, Copy)]
-enum Visit {
-    Each(usize, fn(&Workspace, &Resource, &mut Findings)),
-    Fold(usize, &'static dyn AnyFold),
-}
+type EachCheck = fn(&Workspace, &Resource, &mut Findings);
 
 /// The findings of `units` (each rule of its own, each pass once), per unit, in `units` order.
 pub(crate) fn run(ws: &Workspace, units: &[&'static Rule]) -> Vec<Vec<Finding>> {
-    let (walking, whole): (Vec<usize>, Vec<usize>) =
-        (0..units.len()).partition(|&u| units[u].walks());
+    let (each, whole): (Vec<usize>, Vec<usize>) =
+        (0..units.len()).partition(|&u| units[u].each().is_some());
     let (walked, rest) = rayon::join(
-        || walk(ws, &walking.iter().map(|&u| units[u]).collect::<Vec<_>>()),
+        || walk(ws, &each.iter().map(|&u| units[u]).collect::<Vec<_>>()),
         || {
             whole
                 .par_iter()
@@ -42,7 +37,7 @@ pub(crate) fn run(ws: &Workspace, units: &[&'static Rule]) -> Vec<Vec<Finding>> 
         },
     );
     let mut by_unit: Vec<Vec<Finding>> = vec![Vec::new(); units.len()];
-    for (u, findings) in walking.into_iter().zip(walked) {
+    for (u, findings) in each.into_iter().zip(walked) {
         by_unit[u] = findings;
     }
     for (u, findings) in whole.into_iter().zip(rest) {
@@ -51,82 +46,37 @@ pub(crate) fn run(ws: &Workspace, units: &[&'static Rule]) -> Vec<Vec<Finding>> 
     by_unit
 }
 
-/// What one part of the walk found: findings per rule, and each fold's notes.
-struct Part {
-    findings: Vec<Vec<Finding>>,
-    notes: Vec<Option<Box<dyn Any + Send>>>,
-}
-
-/// Run every per-resource check and fold of `rules` on each resource of its kinds, in input
-/// order, then finish the folds; the findings per rule, in `rules` order.
+/// Run every per-resource rule of `rules` on each resource of its kinds, in input order; the
+/// findings per rule, in `rules` order.
 fn walk(ws: &Workspace, rules: &[&'static Rule]) -> Vec<Vec<Finding>> {
     if rules.is_empty() {
         return Vec::new();
     }
-    let mut by_kind: HashMap<Kind, Vec<Visit>> = HashMap::new();
+    let mut by_kind: HashMap<Kind, Vec<(usize, EachCheck)>> = HashMap::new();
     for (n, rule) in rules.iter().enumerate() {
-        match rule.scope() {
-            Scope::Each(each) => {
-                for &kind in each.kinds {
-                    by_kind
-                        .entry(kind)
-                        .or_default()
-                        .push(Visit::Each(n, each.check));
-                }
+        if let Some(each) = rule.each() {
+            for &kind in each.kinds {
+                by_kind.entry(kind).or_default().push((n, each.check));
             }
-            Scope::Fold(fold) => {
-                for &kind in fold.kinds() {
-                    by_kind.entry(kind).or_default().push(Visit::Fold(n, *fold));
-                }
-            }
-            Scope::Workspace(_) => {}
         }
     }
-    let folds = |n: usize| match rules[n].scope() {
-        Scope::Fold(fold) => Some(*fold),
-        Scope::Each(_) | Scope::Workspace(_) => None,
-    };
-    let parts: Vec<Part> = ws
+    let chunks: Vec<Vec<Vec<Finding>>> = ws
         .resources
         .par_chunks(CHUNK)
         .map(|chunk| {
             let mut outs: Vec<Findings> = rules.iter().map(|rule| Findings::new(rule)).collect();
-            let mut notes: Vec<Option<Box<dyn Any + Send>>> = (0..rules.len())
-                .map(|n| folds(n).map(|fold| fold.start()))
-                .collect();
             for resource in chunk {
-                for visit in by_kind.get(&resource.kind).map_or(&[][..], Vec::as_slice) {
-                    match *visit {
-                        Visit::Each(n, check) => check(ws, resource, &mut outs[n]),
-                        Visit::Fold(n, fold) => {
-                            if let Some(notes) = notes[n].as_mut() {
-                                fold.note_into(ws, resource, notes.as_mut());
-                            }
-                        }
-                    }
+                for &(n, check) in by_kind.get(&resource.kind).map_or(&[][..], Vec::as_slice) {
+                    check(ws, resource, &mut outs[n]);
                 }
             }
-            Part {
-                findings: outs.into_iter().map(Findings::into_vec).collect(),
-                notes,
-            }
+            outs.into_iter().map(Findings::into_vec).collect()
         })
         .collect();
     let mut per_rule: Vec<Vec<Finding>> = vec![Vec::new(); rules.len()];
-    let mut notes: Vec<Vec<Box<dyn Any + Send>>> = (0..rules.len()).map(|_| Vec::new()).collect();
-    for part in parts {
-        for (all, found) in per_rule.iter_mut().zip(part.findings) {
+    for chunk in chunks {
+        for (all, found) in per_rule.iter_mut().zip(chunk) {
             all.extend(found);
-        }
-        for (all, noted) in notes.iter_mut().zip(part.notes) {
-            all.extend(noted);
-        }
-    }
-    for (n, parts) in notes.into_iter().enumerate() {
-        if let Some(fold) = folds(n) {
-            let mut out = Findings::new(rules[n]);
-            fold.finish_parts(ws, parts, &mut out);
-            per_rule[n] = out.into_vec();
         }
     }
     per_rule

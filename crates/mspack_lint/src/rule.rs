@@ -1,8 +1,6 @@
 //! The rule model: a rule is a value with a code, a name, a default severity, its documentation and
 //! a check function over the [`Workspace`].
 
-use std::any::Any;
-
 use crate::finding::{Findings, Severity};
 use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
@@ -60,66 +58,6 @@ pub enum Scope {
     /// all of them on a resource while its tree is in cache: once the trees outgrow the cache (a
     /// 100k-resource run), a walk per check reads every tree from memory again.
     Each(Each),
-    /// One resource at a time in the same walk, for a check that can only report once it has seen
-    /// every resource of its kinds (resources that conflict, the Services of each Deployment): it
-    /// notes what it needs of each resource while the resource is in cache and reports from the
-    /// notes after the walk.
-    Fold(&'static dyn AnyFold),
-}
-
-/// A check of [`Scope::Fold`].
-pub trait Fold: Sync + std::panic::RefUnwindSafe {
-    /// What the check keeps of one resource.
-    type Note: Send + 'static;
-    /// The kinds whose resources the check notes.
-    fn kinds(&self) -> &'static [Kind];
-    fn note(&self, ws: &Workspace, resource: &Resource) -> Option<Self::Note>;
-    /// Report from the notes, which come in input order within each kind.
-    fn finish(&self, ws: &Workspace, notes: Vec<Self::Note>, out: &mut Findings);
-}
-
-/// A [`Fold`] with its note type hidden, as a rule holds it: the engine keeps one list of notes
-/// per part of the walk and hands them all to `finish_parts`, in input order.
-pub trait AnyFold: Sync + std::panic::RefUnwindSafe {
-    fn kinds(&self) -> &'static [Kind];
-    /// An empty list of notes.
-    fn start(&self) -> Box<dyn Any + Send>;
-    /// Add the note of `resource` to `notes` (a list from `start`).
-    fn note_into(&self, ws: &Workspace, resource: &Resource, notes: &mut (dyn Any + Send));
-    fn finish_parts(&self, ws: &Workspace, parts: Vec<Box<dyn Any + Send>>, out: &mut Findings);
-}
-
-impl<F: Fold> AnyFold for F {
-    fn kinds(&self) -> &'static [Kind] {
-        Fold::kinds(self)
-    }
-
-    fn start(&self) -> Box<dyn Any + Send> {
-        Box::new(Vec::<F::Note>::new())
-    }
-
-    fn note_into(&self, ws: &Workspace, resource: &Resource, notes: &mut (dyn Any + Send)) {
-        if let Some(notes) = notes.downcast_mut::<Vec<F::Note>>()
-            && let Some(note) = self.note(ws, resource)
-        {
-            notes.push(note);
-        }
-    }
-
-    fn finish_parts(&self, ws: &Workspace, parts: Vec<Box<dyn Any + Send>>, out: &mut Findings) {
-        let notes = parts
-            .into_iter()
-            .filter_map(|part| part.downcast::<Vec<F::Note>>().ok())
-            .flat_map(|part| *part)
-            .collect();
-        self.finish(ws, notes, out);
-    }
-}
-
-impl std::fmt::Debug for dyn AnyFold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fold({:?})", self.kinds())
-    }
 }
 
 /// A per-resource check; see [`Scope::Each`].
@@ -148,15 +86,6 @@ impl Scope {
                         (each.check)(ws, resource, out);
                     }
                 }
-            }
-            Scope::Fold(fold) => {
-                let mut notes = fold.start();
-                for &kind in fold.kinds() {
-                    for resource in ws.of_kind(kind) {
-                        fold.note_into(ws, resource, notes.as_mut());
-                    }
-                }
-                fold.finish_parts(ws, vec![notes], out);
             }
         }
     }
@@ -188,13 +117,8 @@ impl Rule {
     pub fn each(&self) -> Option<&Each> {
         match self.scope() {
             Scope::Each(each) => Some(each),
-            Scope::Workspace(_) | Scope::Fold(_) => None,
+            Scope::Workspace(_) => None,
         }
-    }
-
-    /// Whether the engine runs the rule (or its pass) in its walk over the resources.
-    pub fn walks(&self) -> bool {
-        !matches!(self.scope(), Scope::Workspace(_))
     }
 
     /// The tool whose check the rule mirrors, by its code: `Istio` (IST), `Kiali` (KIA), else
@@ -278,8 +202,7 @@ impl Rule {
 /// ```
 ///
 /// The check is one of `check: f` (a check over the workspace), `pass: P` (a [`Pass`] shared
-/// with other rules), `each: f on KINDS` (a per-resource check, [`Scope::Each`]) or `fold: F`
-/// (a [`Fold`], [`Scope::Fold`]).
+/// with other rules) or `each: f on KINDS` (a per-resource check, [`Scope::Each`]).
 #[macro_export]
 macro_rules! declare_rule {
     (
@@ -294,7 +217,6 @@ macro_rules! declare_rule {
             $(context: $context:expr,)?
             $(check: $check:ident)?
             $(pass: $pass:ident)?
-            $(fold: $fold:ident)?
             $(each: $each:ident on $kinds:expr)? $(,)?
         };
     ) => {
@@ -308,17 +230,14 @@ macro_rules! declare_rule {
             mirrors: $mirrors,
             enabled_by_default: $crate::declare_rule!(@enabled $($enabled)?),
             context: $crate::declare_rule!(@context $($context)?),
-            check: $crate::declare_rule!(
-                @check $($check)? ; $($pass)? ; $($fold)? ; $($each on $kinds)?
-            ),
+            check: $crate::declare_rule!(@check $($check)? ; $($pass)? ; $($each on $kinds)?),
         };
     };
-    (@check $check:ident ; ; ;) => {
+    (@check $check:ident ; ;) => {
         $crate::rule::Check::Rule($crate::rule::Scope::Workspace($check))
     };
-    (@check ; $pass:ident ; ;) => { $crate::rule::Check::Pass(&$pass) };
-    (@check ; ; $fold:ident ;) => { $crate::rule::Check::Rule($crate::rule::Scope::Fold(&$fold)) };
-    (@check ; ; ; $each:ident on $kinds:expr) => {
+    (@check ; $pass:ident ;) => { $crate::rule::Check::Pass(&$pass) };
+    (@check ; ; $each:ident on $kinds:expr) => {
         $crate::rule::Check::Rule($crate::rule::Scope::Each($crate::rule::Each {
             kinds: $kinds,
             check: $each,

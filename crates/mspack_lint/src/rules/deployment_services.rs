@@ -6,7 +6,6 @@ use crate::declare_rule;
 use crate::fast_map::FastMap;
 use crate::finding::Findings;
 use crate::resource::{Kind, Resource, int_or_string};
-use crate::rule::{Fold, Pass, Scope};
 use crate::workloads::{Selector, Values, deployment_in_mesh};
 use crate::workspace::Workspace;
 
@@ -90,7 +89,7 @@ declare_rule! {
         severity: Warning,
         summary: "services selecting one deployment give one port different protocols",
         mirrors: Some("deployment.ServiceAssociationAnalyzer"),
-        pass: SERVICE_ASSOCIATION,
+        check: check_protocols,
     };
 }
 
@@ -167,7 +166,7 @@ declare_rule! {
         severity: Warning,
         summary: "services selecting one deployment map one targetPort from different ports",
         mirrors: Some("deployment.ServiceAssociationAnalyzer"),
-        pass: SERVICE_ASSOCIATION,
+        check: check_target_ports,
     };
 }
 
@@ -181,75 +180,67 @@ struct SelectingService<'a> {
     ports: Vec<&'a Node>,
 }
 
-/// Istio's `deployment.ServiceAssociationAnalyzer`, for both of its rules: during the walk, the
-/// Deployments each Service selects; after it, the Deployments in the mesh that two or more
-/// Services select.
-static SERVICE_ASSOCIATION: Pass = Pass {
-    name: "deployment.ServiceAssociationAnalyzer",
-    check: Scope::Fold(&Associations),
-};
+/// Deployments in the mesh selected by two or more Services of their namespace, with those
+/// Services' resource ids in input order. Both rules of this analyzer read it; it is computed once.
+struct Associations(Vec<(usize, Vec<usize>)>);
 
-struct Associations;
-
-impl Fold for Associations {
-    /// A Service and the Deployments it selects.
-    type Note = (usize, Vec<usize>);
-
-    fn kinds(&self) -> &'static [Kind] {
-        &[Kind::Service]
-    }
-
-    fn note(&self, ws: &Workspace, svc: &Resource) -> Option<(usize, Vec<usize>)> {
+fn associations(ws: &Workspace) -> Associations {
+    // Deployment (resource id) -> the Services selecting its pods, in input order.
+    let mut selected_by: FastMap<usize, Vec<usize>> = FastMap::default();
+    for svc in ws.of_kind(Kind::Service) {
         let selector = Selector::read(svc.spec_at(&["selector"]), Values::AsWritten);
         if selector.is_empty() {
-            return None;
+            continue;
         }
-        let deployments: Vec<usize> = ws
+        let deployments = ws
             .select_workloads(Some(&svc.ns), &selector)
-            .filter(|w| ws.resources[w.resource].kind == Kind::Deployment)
-            .map(|w| w.resource)
-            .collect();
-        (!deployments.is_empty()).then_some((svc.id, deployments))
-    }
-
-    fn finish(&self, ws: &Workspace, notes: Vec<(usize, Vec<usize>)>, out: &mut Findings) {
-        // Deployment (resource id) -> the Services selecting its pods, in input order.
-        let mut selected_by: FastMap<usize, Vec<usize>> = FastMap::default();
-        for (svc, deployments) in notes {
-            for deployment in deployments {
-                selected_by.entry(deployment).or_default().push(svc);
-            }
+            .filter(|w| ws.resources[w.resource].kind == Kind::Deployment);
+        for w in deployments {
+            selected_by.entry(w.resource).or_default().push(svc.id);
         }
-        // Deployments in input order (resource ids are).
-        let mut shared: Vec<(usize, Vec<usize>)> = selected_by
-            .into_iter()
-            .filter(|(_, ids)| ids.len() > 1)
-            .collect();
-        shared.sort_unstable_by_key(|(deployment, _)| *deployment);
-        for (id, services) in shared {
-            let Some(deployment) = ws.resources.get(id) else {
-                continue;
-            };
-            if deployment.label("gateway.istio.io/managed") == Some(WAYPOINT_CONTROLLER)
-                || !deployment_in_mesh(ws, deployment)
-            {
-                continue;
-            }
-            let services: Vec<SelectingService<'_>> = services
-                .iter()
-                .filter_map(|&id| ws.resources.get(id))
-                .map(|svc| SelectingService {
+    }
+    let mut out = Vec::new();
+    for deployment in ws.of_kind(Kind::Deployment) {
+        let Some(ids) = selected_by
+            .remove(&deployment.id)
+            .filter(|ids| ids.len() > 1)
+        else {
+            continue;
+        };
+        if deployment.label("gateway.istio.io/managed") == Some(WAYPOINT_CONTROLLER)
+            || !deployment_in_mesh(ws, deployment)
+        {
+            continue;
+        }
+        out.push((deployment.id, ids));
+    }
+    Associations(out)
+}
+
+/// Call `visit` with every Deployment in the mesh and the Services of its namespace that select
+/// its pods (in input order), when there are at least two.
+fn for_each_deployment<'w>(
+    ws: &'w Workspace,
+    mut visit: impl FnMut(&'w Resource, &[&SelectingService<'w>]),
+) {
+    let shared = ws.shared(|| associations(ws));
+    for (deployment, ids) in &shared.0 {
+        let services: Vec<SelectingService<'w>> = ids
+            .iter()
+            .map(|&id| {
+                let svc = &ws.resources[id];
+                SelectingService {
                     name: svc.full_name(),
                     ports: svc
                         .spec_at(&["ports"])
                         .into_iter()
                         .flat_map(Node::items)
                         .collect(),
-                })
-                .collect();
-            check_protocols(deployment, &services, out);
-            check_target_ports(deployment, &services, out);
-        }
+                }
+            })
+            .collect();
+        let selecting: Vec<&SelectingService<'w>> = services.iter().collect();
+        visit(&ws.resources[*deployment], &selecting);
     }
 }
 
@@ -257,79 +248,77 @@ fn port_number(port: &Node) -> i64 {
     port.get("port").and_then(Node::as_i64).unwrap_or(0)
 }
 
-fn check_protocols(deployment: &Resource, services: &[SelectingService<'_>], out: &mut Findings) {
-    // port -> protocol -> services
-    let mut ports: BTreeMap<i64, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
-    for svc in services {
-        for port in &svc.ports {
-            let protocol = port
-                .get("protocol")
-                .and_then(Node::as_str)
-                .filter(|p| !p.is_empty())
-                .unwrap_or("TCP");
-            ports
-                .entry(port_number(port))
-                .or_default()
-                .entry(protocol)
-                .or_default()
-                .push(&svc.name);
+fn check_protocols(ws: &Workspace, out: &mut Findings) {
+    for_each_deployment(ws, |deployment, services| {
+        // port -> protocol -> services
+        let mut ports: BTreeMap<i64, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+        for svc in services {
+            for port in &svc.ports {
+                let protocol = port
+                    .get("protocol")
+                    .and_then(Node::as_str)
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("TCP");
+                ports
+                    .entry(port_number(port))
+                    .or_default()
+                    .entry(protocol)
+                    .or_default()
+                    .push(&svc.name);
+            }
         }
-    }
-    for (port, protocols) in ports {
-        if protocols.len() < 2 {
-            continue;
+        for (port, protocols) in ports {
+            if protocols.len() < 2 {
+                continue;
+            }
+            let mut names: Vec<&str> = protocols.values().flatten().copied().collect();
+            names.sort_unstable();
+            let listed = protocols.keys().copied().collect::<Vec<_>>().join(", ");
+            out.report(
+                deployment,
+                deployment.anchor(),
+                format!(
+                    "deployment \"{}\" is selected by services that give port {port} different protocols ({listed}): {}",
+                    deployment.name,
+                    crate::finding::listed(&names)
+                ),
+            )
+            .help("use one protocol for the port in every Service selecting these pods, or move one Service to another port");
         }
-        let mut names: Vec<&str> = protocols.values().flatten().copied().collect();
-        names.sort_unstable();
-        let listed = protocols.keys().copied().collect::<Vec<_>>().join(", ");
-        out.report_as(
-            &ASSOCIATED_TO_MULTIPLE_SERVICES,
-            deployment,
-            deployment.anchor(),
-            format!(
-                "deployment \"{}\" is selected by services that give port {port} different protocols ({listed}): {}",
-                deployment.name,
-                crate::finding::listed(&names)
-            ),
-        )
-        .help("use one protocol for the port in every Service selecting these pods, or move one Service to another port");
-    }
+    });
 }
 
-fn check_target_ports(
-    deployment: &Resource,
-    services: &[SelectingService<'_>],
-    out: &mut Findings,
-) {
-    // targetPort -> port -> service (the last one seen)
-    let mut targets: BTreeMap<String, BTreeMap<i64, &str>> = BTreeMap::new();
-    for svc in services {
-        for port in &svc.ports {
-            let number = port_number(port);
-            let mut target = int_or_string(port.get("targetPort"));
-            if target == "0" || target.is_empty() {
-                target = number.to_string();
+fn check_target_ports(ws: &Workspace, out: &mut Findings) {
+    for_each_deployment(ws, |deployment, services| {
+        // targetPort -> port -> service (the last one seen)
+        let mut targets: BTreeMap<String, BTreeMap<i64, &str>> = BTreeMap::new();
+        for svc in services {
+            for port in &svc.ports {
+                let number = port_number(port);
+                let mut target = int_or_string(port.get("targetPort"));
+                if target == "0" || target.is_empty() {
+                    target = number.to_string();
+                }
+                targets.entry(target).or_default().insert(number, &svc.name);
             }
-            targets.entry(target).or_default().insert(number, &svc.name);
         }
-    }
-    for (target, ports) in targets {
-        if ports.len() < 2 {
-            continue;
+        for (target, ports) in targets {
+            if ports.len() < 2 {
+                continue;
+            }
+            let names: BTreeSet<&str> = ports.values().copied().collect();
+            let numbers: Vec<String> = ports.keys().map(i64::to_string).collect();
+            out.report(
+                deployment,
+                deployment.anchor(),
+                format!(
+                    "deployment \"{}\" is selected by services {} that send targetPort {target} from different ports: {}",
+                    deployment.name,
+                    crate::finding::listed(&names.into_iter().collect::<Vec<_>>()),
+                    numbers.join(", ")
+                ),
+            )
+            .help("give the Services the same `port` for this targetPort");
         }
-        let names: BTreeSet<&str> = ports.values().copied().collect();
-        let numbers: Vec<String> = ports.keys().map(i64::to_string).collect();
-        out.report_as(
-            &CONFLICTING_PORTS,
-            deployment,
-            deployment.anchor(),
-            format!(
-                "deployment \"{}\" is selected by services {} that send targetPort {target} from different ports: {}",
-                deployment.name,
-                crate::finding::listed(&names.into_iter().collect::<Vec<_>>()),
-                numbers.join(", ")
-            ),
-        )
-        .help("give the Services the same `port` for this targetPort");
-    }
+    });
 }
