@@ -28,6 +28,7 @@ pub mod fix;
 pub mod gateway_api;
 pub mod graph;
 pub mod hosts;
+mod id_table;
 pub mod input;
 pub mod istio;
 pub mod mesh;

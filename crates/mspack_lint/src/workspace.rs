@@ -12,6 +12,7 @@ use prefetch_index::prefetch_index;
 use crate::config::LintOptions;
 pub use crate::fast_map::FastMap;
 use crate::hosts::to_fqdn;
+use crate::id_table::IdTable;
 use crate::mesh::{MeshConfig, MeshNetworks};
 use crate::resource::{
     DocumentShape, Kind, Resource, classify_document, read_identity, split_api_version,
@@ -177,7 +178,8 @@ pub struct Workspace {
     /// Spans read from `--traces` (none unless given).
     pub traces: Option<Arc<crate::graph::traces::Traces>>,
     by_kind: FastMap<Kind, Vec<usize>>,
-    by_name: FastMap<(Kind, CompactString, CompactString), usize>,
+    /// Resources by (kind, namespace, name); the first definition of a name.
+    by_name: IdTable,
     namespaces: BTreeSet<String>,
     /// Kinds that the input (not the assumed defaults) has at least one resource of.
     input_kinds: std::collections::HashSet<Kind>,
@@ -226,7 +228,7 @@ impl Workspace {
             add_istio_defaults(&mut resources, &options.root_namespace);
         }
         let mut by_kind: FastMap<Kind, Vec<usize>> = FastMap::default();
-        let mut by_name = FastMap::with_capacity_and_hasher(resources.len(), Default::default());
+        let mut by_name = IdTable::with_capacity(resources.len());
         let mut namespaces = BTreeSet::new();
         let input_kinds = resources
             .iter()
@@ -235,9 +237,7 @@ impl Workspace {
             .collect();
         for r in &resources {
             by_kind.entry(r.kind).or_default().push(r.id);
-            by_name
-                .entry((r.kind, r.ns.clone(), r.name.clone()))
-                .or_insert(r.id);
+            by_name.insert(r.id, |id| name_key(&resources[id]), false);
             if r.assumed {
                 continue;
             }
@@ -362,9 +362,10 @@ impl Workspace {
 
     /// A resource by kind, namespace and name (namespace empty for cluster-scoped kinds).
     pub fn find(&self, kind: Kind, ns: &str, name: &str) -> Option<&Resource> {
+        let hash = self.by_name.hash((kind, ns, name));
         self.by_name
-            .get(&(kind, CompactString::from(ns), CompactString::from(name)))
-            .map(|&i| &self.resources[i])
+            .get(hash, |id| name_key(&self.resources[id]) == (kind, ns, name))
+            .map(|id| &self.resources[id])
     }
 
     /// Whether the input has a resource of any of `kinds` (assumed defaults do not count).
@@ -611,14 +612,24 @@ fn invalid_resource(file: &Arc<SourceFile>, node: &Node, message: String) -> Loa
 /// server identifies it); each earlier one that differs from it becomes a
 /// [`LoadIssue::Duplicate`] (an identical copy is dropped silently).
 fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec<Resource> {
-    let mut last: FastMap<(&str, &str, &str, &str), usize> =
-        FastMap::with_capacity_and_hasher(resources.len(), Default::default());
+    let identity = |i: usize| {
+        let r = &resources[i];
+        (
+            r.group.as_str(),
+            r.kind_name.as_str(),
+            r.ns.as_str(),
+            r.name.as_str(),
+        )
+    };
+    let mut last = IdTable::with_capacity(resources.len());
+    let mut named = 0;
     for (i, r) in resources.iter().enumerate() {
         if !r.name.is_empty() {
-            last.insert((&r.group, &r.kind_name, &r.ns, &r.name), i);
+            last.insert(i, identity, true);
+            named += 1;
         }
     }
-    if last.len() == resources.iter().filter(|r| !r.name.is_empty()).count() {
+    if last.len() == named {
         return resources;
     }
     let mut keep = vec![true; resources.len()];
@@ -628,12 +639,9 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
         if r.name.is_empty() {
             continue;
         }
-        let winner = last[&(
-            r.group.as_str(),
-            r.kind_name.as_str(),
-            r.ns.as_str(),
-            r.name.as_str(),
-        )];
+        let Some(winner) = last.get(last.hash(identity(i)), |w| identity(w) == identity(i)) else {
+            continue;
+        };
         if winner != i {
             keep[i] = false;
             kept_at[i] = winner;
@@ -663,6 +671,11 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
         }
     }
     kept
+}
+
+/// What [`Workspace::find`] looks a resource up by.
+fn name_key(r: &Resource) -> (Kind, &str, &str) {
+    (r.kind, r.ns.as_str(), r.name.as_str())
 }
 
 /// Whether two trees say the same thing (positions aside): an identical copy of an object (the
