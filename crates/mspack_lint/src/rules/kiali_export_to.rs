@@ -5,7 +5,7 @@ use mspack_yaml::Node;
 
 use crate::declare_rule;
 use crate::finding::Findings;
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -65,29 +65,21 @@ declare_rule! {
         mirrors: Some("common.ExportToNamespaceChecker"),
         enabled_by_default: false,
         context: &[Kind::Namespace],
-        check: check,
+        each: check on &[Kind::VirtualService, Kind::DestinationRule, Kind::ServiceEntry],
     };
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
-    for kind in [
-        Kind::VirtualService,
-        Kind::DestinationRule,
-        Kind::ServiceEntry,
-    ] {
-        for r in ws.of_kind(kind) {
-            for node in r.spec_at(&["exportTo"]).into_iter().flat_map(Node::items) {
-                let Some(ns) = node.as_str() else { continue };
-                if ns == "." || ns == "*" || ws.namespaces().contains(ns) {
-                    continue;
-                }
-                out.report(
-                    r,
-                    node,
-                    format!("exportTo names namespace {ns:?}, which is not a namespace of the analysed set: nothing is exported there"),
-                )
-                .help("name an existing namespace (check its spelling), `.` for the resource's own, or `*` for all");
-            }
+fn check(ws: &Workspace, r: &Resource, out: &mut Findings) {
+    for node in r.spec_at(&["exportTo"]).into_iter().flat_map(Node::items) {
+        let Some(ns) = node.as_str() else { continue };
+        if ns == "." || ns == "*" || ws.namespaces().contains(ns) {
+            continue;
         }
+        out.report(
+            r,
+            node,
+            format!("exportTo names namespace {ns:?}, which is not a namespace of the analysed set: nothing is exported there"),
+        )
+        .help("name an existing namespace (check its spelling), `.` for the resource's own, or `*` for all");
     }
 }

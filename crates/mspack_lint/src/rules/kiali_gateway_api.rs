@@ -81,7 +81,7 @@ declare_rule! {
         summary: "a Gateway API route is attached to a Gateway that does not exist or does not admit its namespace",
         mirrors: Some("k8shttproutes.NoK8sGatewayChecker"),
         context: &[Kind::K8sGateway],
-        check: check_parents,
+        each: check_parents on &ROUTE_KINDS,
     };
 }
 
@@ -156,7 +156,7 @@ declare_rule! {
         summary: "a Gateway API route refers to a Service that does not exist or is in another namespace without a ReferenceGrant",
         mirrors: Some("k8shttproutes.NoHostChecker"),
         context: &[Kind::Service],
-        check: check_backends,
+        each: check_backends on &ROUTE_KINDS,
     };
 }
 
@@ -216,109 +216,93 @@ declare_rule! {
     };
 }
 
-fn check_parents(ws: &Workspace, out: &mut Findings) {
-    for kind in ROUTE_KINDS {
-        for route in ws.of_kind(kind) {
-            for parent in parent_refs(route).into_iter().filter(|p| p.is_gateway()) {
-                let target = full_name(parent.namespace, parent.name);
-                match ws.find(Kind::K8sGateway, parent.namespace, parent.name) {
-                    None if ws.input_has_in(Kind::K8sGateway, parent.namespace) => {
-                        out.report(
-                            route,
-                            parent.name_node,
-                            format!(
-                                "parentRef names Gateway {target}, which is not in the analysed set; the route is attached to nothing"
-                            ),
-                        )
-                        .help(format!(
-                            "name an existing Gateway (`namespace` and `name` of a {GROUP} Gateway), or add Gateway {target}"
-                        ));
-                    }
-                    Some(gw) if gateway_admits_namespace(ws, gw, &route.ns) == Some(false) => {
-                        out.report(
-                            route,
-                            parent.name_node,
-                            format!(
-                                "no listener of Gateway {target} admits routes from namespace {:?} (`allowedRoutes.namespaces` is `Same` by default); the route is not attached",
-                                route.ns.as_str()
-                            ),
-                        )
-                        .help(format!(
-                            "set `allowedRoutes.namespaces.from: All` (or a `Selector` matching namespace {:?}) on a listener of Gateway {target}",
-                            route.ns.as_str()
-                        ));
-                    }
-                    _ => {}
-                }
+fn check_parents(ws: &Workspace, route: &Resource, out: &mut Findings) {
+    for parent in parent_refs(route).into_iter().filter(|p| p.is_gateway()) {
+        let target = full_name(parent.namespace, parent.name);
+        match ws.find(Kind::K8sGateway, parent.namespace, parent.name) {
+            None if ws.input_has_in(Kind::K8sGateway, parent.namespace) => {
+                out.report(
+                    route,
+                    parent.name_node,
+                    format!(
+                        "parentRef names Gateway {target}, which is not in the analysed set; the route is attached to nothing"
+                    ),
+                )
+                .help(format!(
+                    "name an existing Gateway (`namespace` and `name` of a {GROUP} Gateway), or add Gateway {target}"
+                ));
             }
+            Some(gw) if gateway_admits_namespace(ws, gw, &route.ns) == Some(false) => {
+                out.report(
+                    route,
+                    parent.name_node,
+                    format!(
+                        "no listener of Gateway {target} admits routes from namespace {:?} (`allowedRoutes.namespaces` is `Same` by default); the route is not attached",
+                        route.ns.as_str()
+                    ),
+                )
+                .help(format!(
+                    "set `allowedRoutes.namespaces.from: All` (or a `Selector` matching namespace {:?}) on a listener of Gateway {target}",
+                    route.ns.as_str()
+                ));
+            }
+            _ => {}
         }
     }
 }
 
-fn check_backends(ws: &Workspace, out: &mut Findings) {
-    for kind in ROUTE_KINDS {
-        for route in ws.of_kind(kind) {
-            let parents = parent_refs(route).into_iter().map(|p| (p, true));
-            let backends = backend_refs(route).into_iter().map(|b| (b, false));
-            for (r, is_parent) in parents.chain(backends) {
-                if !r.is_service() {
-                    continue;
-                }
-                let what = if is_parent { "parentRef" } else { "backendRef" };
-                if r.name.contains('.') {
-                    out.report(
-                        route,
-                        r.name_node,
-                        format!(
-                            "{what} names Service {:?}, a DNS name; a Service reference takes the bare Service name",
-                            r.name
-                        ),
-                    )
-                    .help("write the Service's name in `name` and its namespace in `namespace`");
-                    continue;
-                }
-                let target = full_name(r.namespace, r.name);
-                let Some(_) = ws.find(Kind::Service, r.namespace, r.name) else {
-                    if ws.input_has_in(Kind::Service, r.namespace) {
-                        out.report(
-                            route,
-                            r.name_node,
-                            format!(
-                                "{what} names Service {target}, which is not in the analysed set"
-                            ),
-                        )
-                        .help(format!("name an existing Service, or add Service {target}"));
-                    }
-                    continue;
-                };
-                if !is_parent
-                    && r.cross_namespace
-                    && !service_reference_granted(
-                        ws,
-                        &route.kind_name,
-                        &route.ns,
-                        r.namespace,
-                        r.name,
-                    )
-                {
-                    out.report(
-                        route,
-                        r.node.get("namespace").unwrap_or(r.name_node),
-                        format!(
-                            "backendRef crosses to Service {target}, but no ReferenceGrant in namespace {:?} admits {}s from namespace {:?}; the backend is not resolved",
-                            r.namespace,
-                            route.kind_name,
-                            route.ns.as_str()
-                        ),
-                    )
-                    .help(format!(
-                        "add a ReferenceGrant in namespace {:?} with `from: [{{group: {GROUP}, kind: {}, namespace: {}}}]` and `to: [{{group: \"\", kind: Service}}]`",
-                        r.namespace,
-                        route.kind_name,
-                        route.ns
-                    ));
-                }
+fn check_backends(ws: &Workspace, route: &Resource, out: &mut Findings) {
+    let parents = parent_refs(route).into_iter().map(|p| (p, true));
+    let backends = backend_refs(route).into_iter().map(|b| (b, false));
+    for (r, is_parent) in parents.chain(backends) {
+        if !r.is_service() {
+            continue;
+        }
+        let what = if is_parent { "parentRef" } else { "backendRef" };
+        if r.name.contains('.') {
+            out.report(
+                route,
+                r.name_node,
+                format!(
+                    "{what} names Service {:?}, a DNS name; a Service reference takes the bare Service name",
+                    r.name
+                ),
+            )
+            .help("write the Service's name in `name` and its namespace in `namespace`");
+            continue;
+        }
+        let target = full_name(r.namespace, r.name);
+        let Some(_) = ws.find(Kind::Service, r.namespace, r.name) else {
+            if ws.input_has_in(Kind::Service, r.namespace) {
+                out.report(
+                    route,
+                    r.name_node,
+                    format!("{what} names Service {target}, which is not in the analysed set"),
+                )
+                .help(format!("name an existing Service, or add Service {target}"));
             }
+            continue;
+        };
+        if !is_parent
+            && r.cross_namespace
+            && !service_reference_granted(ws, &route.kind_name, &route.ns, r.namespace, r.name)
+        {
+            out.report(
+                route,
+                r.node.get("namespace").unwrap_or(r.name_node),
+                format!(
+                    "backendRef crosses to Service {target}, but no ReferenceGrant in namespace {:?} admits {}s from namespace {:?}; the backend is not resolved",
+                    r.namespace,
+                    route.kind_name,
+                    route.ns.as_str()
+                ),
+            )
+            .help(format!(
+                "add a ReferenceGrant in namespace {:?} with `from: [{{group: {GROUP}, kind: {}, namespace: {}}}]` and `to: [{{group: \"\", kind: Service}}]`",
+                r.namespace,
+                route.kind_name,
+                route.ns
+            ));
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::declare_rule;
 use crate::finding::Findings;
 use crate::hosts::split_fqdn;
 use crate::refs::{HostRole, service_hosts};
-use crate::resource::Kind;
+use crate::resource::{Kind, Resource};
 use crate::workspace::Workspace;
 
 declare_rule! {
@@ -64,7 +64,7 @@ declare_rule! {
         summary: "a Sidecar egress host names a cluster service that does not exist",
         mirrors: Some("sidecars.EgressHostChecker"),
         context: &[Kind::Service],
-        check: check_egress,
+        each: check_egress on &[Kind::Sidecar],
     };
 }
 
@@ -109,59 +109,58 @@ declare_rule! {
         summary: "a Sidecar in the mesh root namespace has a workload selector, so it is no mesh-wide default",
         mirrors: Some("sidecars.GlobalChecker"),
         enabled_by_default: false,
-        check: check,
+        each: check on &[Kind::Sidecar],
     };
 }
 
-fn check_egress(ws: &Workspace, out: &mut Findings) {
+fn check_egress(ws: &Workspace, sidecar: &Resource, out: &mut Findings) {
     let domain = ws.cluster_domain();
-    for sidecar in ws.of_kind(Kind::Sidecar) {
-        for r in service_hosts(sidecar) {
-            if r.role != HostRole::SidecarEgress || r.host.contains('*') {
-                continue;
-            }
-            let Some((_, host_ns)) = split_fqdn(r.host, domain) else {
-                continue;
-            };
-            if !ws.input_has_in(Kind::Service, host_ns) {
-                continue;
-            }
-            if ws
-                .hosts()
-                .lookup(&sidecar.ns, &[], r.host, domain)
-                .is_none()
-            {
-                out.report(
-                    sidecar,
-                    r.node,
-                    format!(
-                        "egress host {:?} is declared by no Service or ServiceEntry visible from namespace {:?}: it imports nothing",
-                        r.host,
-                        sidecar.ns.as_str()
-                    ),
-                )
-                .help("name an existing service (check the name and namespace), or `namespace/*` for all of a namespace's services");
-            }
+    for r in service_hosts(sidecar) {
+        if r.role != HostRole::SidecarEgress || r.host.contains('*') {
+            continue;
+        }
+        let Some((_, host_ns)) = split_fqdn(r.host, domain) else {
+            continue;
+        };
+        if !ws.input_has_in(Kind::Service, host_ns) {
+            continue;
+        }
+        if ws
+            .hosts()
+            .lookup(&sidecar.ns, &[], r.host, domain)
+            .is_none()
+        {
+            out.report(
+                sidecar,
+                r.node,
+                format!(
+                    "egress host {:?} is declared by no Service or ServiceEntry visible from namespace {:?}: it imports nothing",
+                    r.host,
+                    sidecar.ns.as_str()
+                ),
+            )
+            .help("name an existing service (check the name and namespace), or `namespace/*` for all of a namespace's services");
         }
     }
 }
 
-fn check(ws: &Workspace, out: &mut Findings) {
+fn check(ws: &Workspace, sidecar: &Resource, out: &mut Findings) {
     let root = ws.root_namespace();
-    for sidecar in ws.of_kind(Kind::Sidecar).filter(|s| s.ns == root) {
-        let Some(selector) = sidecar
-            .spec_at(&["workloadSelector"])
-            .filter(|s| !s.is_null())
-        else {
-            continue;
-        };
-        out.report(
-            sidecar,
-            selector,
-            format!(
-                "this Sidecar is in the root namespace {root:?} but has a workloadSelector: it applies to matching workloads of {root:?} only, not as the mesh-wide default"
-            ),
-        )
-        .help("remove `workloadSelector` to make it the mesh-wide default, or move it to the namespace of the workloads it selects");
+    if sidecar.ns != root {
+        return;
     }
+    let Some(selector) = sidecar
+        .spec_at(&["workloadSelector"])
+        .filter(|s| !s.is_null())
+    else {
+        return;
+    };
+    out.report(
+        sidecar,
+        selector,
+        format!(
+            "this Sidecar is in the root namespace {root:?} but has a workloadSelector: it applies to matching workloads of {root:?} only, not as the mesh-wide default"
+        ),
+    )
+    .help("remove `workloadSelector` to make it the mesh-wide default, or move it to the namespace of the workloads it selects");
 }
