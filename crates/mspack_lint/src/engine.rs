@@ -1,8 +1,8 @@
-//! Running the selected rules over a workspace. Per-resource rules ([`Check::Each`]) run in one
+//! Running the selected rules over a workspace. Per-resource rules ([`Scope::Each`]) run in one
 //! walk over the resources, every one of them on a resource before the walk moves on; the other
 //! rules each take the whole workspace. Both kinds run on rayon's threads.
 //!
-//! [`Check::Each`]: crate::rule::Check::Each
+//! [`Scope::Each`]: crate::rule::Scope::Each
 
 use std::collections::HashMap;
 
@@ -19,7 +19,25 @@ const CHUNK: usize = 1024;
 
 type EachCheck = fn(&Workspace, &Resource, &mut Findings);
 
-/// The findings of `units` (each rule of its own, each pass once), per unit, in `units` order.
+/// What runs for `active` rules: each rule of its own once, each pass once (as its first active
+/// rule), however many of its rules are active.
+pub(crate) fn units(active: &[&'static Rule]) -> Vec<&'static Rule> {
+    let mut units: Vec<&'static Rule> = Vec::with_capacity(active.len());
+    for &rule in active {
+        let first_of_pass = match rule.pass() {
+            None => true,
+            Some(pass) => !units
+                .iter()
+                .any(|u| u.pass().is_some_and(|p| std::ptr::eq(p, pass))),
+        };
+        if first_of_pass {
+            units.push(rule);
+        }
+    }
+    units
+}
+
+/// The findings of `units` (see [`units`]), per unit, in `units` order.
 pub(crate) fn run(ws: &Workspace, units: &[&'static Rule]) -> Vec<Vec<Finding>> {
     let (each, whole): (Vec<usize>, Vec<usize>) =
         (0..units.len()).partition(|&u| units[u].each().is_some());
@@ -168,20 +186,9 @@ mod tests {
     fn the_walk_finds_what_each_rule_finds_on_its_own() {
         let ws = workspace();
         assert!(ws.resources.len() > 2 * CHUNK);
-        let units: Vec<&'static Rule> = ALL.iter().copied().filter(|r| r.each().is_some()).fold(
-            Vec::new(),
-            |mut units, rule| {
-                let seen = rule.pass().is_some_and(|p| {
-                    units
-                        .iter()
-                        .any(|u: &&Rule| u.pass().is_some_and(|q| std::ptr::eq(p, q)))
-                });
-                if !seen {
-                    units.push(rule);
-                }
-                units
-            },
-        );
+        let walking: Vec<&'static Rule> =
+            ALL.iter().copied().filter(|r| r.each().is_some()).collect();
+        let units = units(&walking);
         assert!(units.len() >= 30, "{} per-resource units", units.len());
         let walked = run(&ws, &units);
         let mut reported = 0;

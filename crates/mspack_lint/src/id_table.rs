@@ -23,16 +23,11 @@ impl IdTable {
         self.table.len()
     }
 
-    /// The hash of a key, as [`IdTable::insert`] hashes `key(id)` (the same type gives the same
-    /// hash).
-    pub fn hash(&self, key: impl Hash) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    /// The id stored under `hash` that `is` accepts (the one whose key is the key hashed).
-    pub fn get(&self, hash: u64, is: impl Fn(usize) -> bool) -> Option<usize> {
+    /// The id stored under `key`; `key_of` reads an id's key, as for [`IdTable::insert`].
+    pub fn get<K: Hash + Eq>(&self, key: K, key_of: impl Fn(usize) -> K) -> Option<usize> {
+        let hash = self.hasher.hash_one(&key);
         self.table
-            .find(hash, |&id| is(id as usize))
+            .find(hash, |&id| key_of(id as usize) == key)
             .map(|&id| id as usize)
     }
 
@@ -76,7 +71,7 @@ mod tests {
             last.insert(id, key, true);
         }
         assert_eq!(first.len(), 3);
-        let find = |t: &IdTable, name: &str| t.get(t.hash(name), |id| names[id] == name);
+        let find = |t: &IdTable, name: &'static str| t.get(name, key);
         assert_eq!(find(&first, "a"), Some(0));
         assert_eq!(find(&last, "a"), Some(4));
         assert_eq!(find(&last, "c"), Some(3));

@@ -278,20 +278,7 @@ pub fn lint_inputs(inputs: Inputs, options: &LintOptions) -> Result<Report, Lint
         .copied()
         .filter(|rule| rule.context.is_empty() || workspace.input_has_any(rule.context))
         .collect();
-    // Each rule of its own once; each pass once, however many of its rules are active.
-    let mut units: Vec<&'static Rule> = Vec::with_capacity(active.len());
-    for rule in &active {
-        let first_of_pass = match rule.pass() {
-            None => true,
-            Some(pass) => !units
-                .iter()
-                .any(|u| u.pass().is_some_and(|p| std::ptr::eq(p, pass))),
-        };
-        if first_of_pass {
-            units.push(rule);
-        }
-    }
-    let rule_findings = engine::run(&workspace, &units);
+    let rule_findings = engine::run(&workspace, &engine::units(&active));
     lap("rules");
     let mut findings: Vec<Finding> = rule_findings.into_iter().flatten().collect();
     findings.retain(|f| {

@@ -362,9 +362,8 @@ impl Workspace {
 
     /// A resource by kind, namespace and name (namespace empty for cluster-scoped kinds).
     pub fn find(&self, kind: Kind, ns: &str, name: &str) -> Option<&Resource> {
-        let hash = self.by_name.hash((kind, ns, name));
         self.by_name
-            .get(hash, |id| name_key(&self.resources[id]) == (kind, ns, name))
+            .get((kind, ns, name), |id| name_key(&self.resources[id]))
             .map(|id| &self.resources[id])
     }
 
@@ -639,7 +638,7 @@ fn drop_duplicates(resources: Vec<Resource>, issues: &mut Vec<LoadIssue>) -> Vec
         if r.name.is_empty() {
             continue;
         }
-        let Some(winner) = last.get(last.hash(identity(i)), |w| identity(w) == identity(i)) else {
+        let Some(winner) = last.get(identity(i), identity) else {
             continue;
         };
         if winner != i {
